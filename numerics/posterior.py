@@ -1,0 +1,325 @@
+"""Posterior over training points and the proxy-score covariance (DESIGN.md §2).
+
+For training points ``mu`` (M x D), a query ``x`` and a time ``t``:
+
+* ``w_m = softmax_m(-|x - alpha_t mu_m|**2 / (2 sigma_t**2))`` (log-sum-exp stable),
+* ``mu_bar = sum_m w_m mu_m`` and ``Sigma_post = sum_m w_m (mu_m - mu_bar)(mu_m - mu_bar)^T``,
+* the score ``s = (alpha_t mu_bar - x) / sigma_t**2``,
+* the proxy-score covariance ``C = Cov[s_tilde | x, t] = (alpha_t**2 / sigma_t**4) Sigma_post``,
+* ``frac = tr C / (tr C + |s|**2) = E|s_tilde - s|**2 / E|s_tilde|**2`` (the paper's Fig. 1).
+
+Two implementations compute the same thing:
+
+* the numba kernel streams over blocks of training points with an *online* softmax and a
+  weighted (West) covariance update, so it never holds an M x N matrix and never forms
+  ``E[mu mu^T] - mu_bar mu_bar^T`` (which cancels catastrophically when the posterior is
+  concentrated and is then multiplied by ``alpha**2/sigma**4``);
+* the numpy reference forms the logits for a block of queries at once and uses centred two-pass
+  moments. A test asserts that the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from .schedules import NumericSchedule, resolve_schedule
+
+__all__ = [
+    "PosteriorStats",
+    "check_points",
+    "frac_proxy_variance",
+    "posterior_stats",
+    "posterior_weights",
+    "proxy_covariance",
+]
+
+_QUERY_BLOCK = 16
+_POINT_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class PosteriorStats:
+    """Posterior moments and proxy-score statistics at N query points.
+
+    Attributes
+    ----------
+    mean : ndarray, shape (N, D)
+        Posterior mean ``mu_bar`` of the clean point.
+    cov_trace : ndarray, shape (N,)
+        ``tr Sigma_post``.
+    cov : ndarray, shape (N, D, D) or None
+        ``Sigma_post`` (only with ``full_cov=True``).
+    score : ndarray, shape (N, D)
+        Exact score ``s = (alpha mu_bar - x) / sigma**2``.
+    proxy_cov_trace : ndarray, shape (N,)
+        ``tr C``.
+    proxy_cov : ndarray, shape (N, D, D) or None
+        ``C`` (only with ``full_cov=True``).
+    frac : ndarray, shape (N,)
+        ``tr C / (tr C + |s|**2)``; 0 where both vanish (no proxy noise at all).
+    """
+
+    mean: np.ndarray
+    cov_trace: np.ndarray
+    cov: np.ndarray | None
+    score: np.ndarray
+    proxy_cov_trace: np.ndarray
+    proxy_cov: np.ndarray | None
+    frac: np.ndarray
+
+
+# -- input checks -------------------------------------------------------------------------------
+def check_points(arr: object, argname: str, dim: int | None = None) -> np.ndarray:
+    """Return ``arr`` as a C-contiguous float64 (n, D) array or raise ``ValueError``.
+
+    Parameters
+    ----------
+    arr : array_like
+        Points, one per row.
+    argname : str
+        Name used in the error message.
+    dim : int, optional
+        Required number of columns.
+    """
+    try:
+        a = np.ascontiguousarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{argname} must be a numeric array of shape (n, D)") from exc
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(
+            f"{argname} must have shape (n, D) with n >= 1, D >= 1; got shape {a.shape} "
+            "(for 1-D data pass arr[:, None])"
+        )
+    if dim is not None and a.shape[1] != dim:
+        raise ValueError(f"{argname} must have D = {dim} columns to match mu, got {a.shape[1]}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{argname} must contain only finite values")
+    return a
+
+
+def _query_times(
+    sched: NumericSchedule, t: object, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    arr = sched.check_times(t)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    elif arr.shape != (n,):
+        raise ValueError(f"t must be a scalar or have shape (N,) = ({n},), got shape {arr.shape}")
+    alpha = np.asarray(sched.alpha(arr), dtype=np.float64)
+    sigma2 = np.asarray(sched.sigma2(arr), dtype=np.float64)
+    if not (np.all(np.isfinite(alpha)) and np.all(sigma2 > 0) and np.all(np.isfinite(sigma2))):
+        raise ValueError(f"t gives a non-finite alpha or a non-positive sigma2 for {sched.name!r}")
+    return arr, alpha, sigma2
+
+
+# -- numba kernel -------------------------------------------------------------------------------
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mblock):
+    n, d = x.shape
+    m_total = mu.shape[0]
+    mean = np.zeros((n, d))
+    trace = np.zeros(n)
+    cov = np.zeros((n if full_cov else 1, d, d))
+    nqb = (n + qblock - 1) // qblock
+    for qb in numba.prange(nqb):
+        q0 = qb * qblock
+        q1 = min(n, q0 + qblock)
+        runmax = np.full(q1 - q0, -np.inf)
+        wsum = np.zeros(q1 - q0)
+        delta = np.empty(d)
+        for m0 in range(0, m_total, mblock):
+            m1 = min(m_total, m0 + mblock)
+            for i in range(q0, q1):
+                k = i - q0
+                a = alpha[i]
+                for m in range(m0, m1):
+                    d2 = 0.0
+                    for j in range(d):
+                        diff = x[i, j] - a * mu[m, j]
+                        d2 += diff * diff
+                    logit = -d2 * inv_two_sigma2[i]
+                    if logit > runmax[k]:
+                        # New running maximum: rescale the accumulated weights.
+                        c = np.exp(runmax[k] - logit)
+                        wsum[k] *= c
+                        trace[i] *= c
+                        if full_cov:
+                            for j in range(d):
+                                for l in range(d):
+                                    cov[i, j, l] *= c
+                        runmax[k] = logit
+                    w = np.exp(logit - runmax[k])
+                    if w == 0.0:
+                        continue
+                    wnew = wsum[k] + w
+                    r = w / wnew
+                    # Weighted West update: S += w (1 - r) delta delta^T, delta = mu_m - mean_old.
+                    g = w * (1.0 - r)
+                    dd = 0.0
+                    for j in range(d):
+                        delta[j] = mu[m, j] - mean[i, j]
+                        mean[i, j] += r * delta[j]
+                        dd += delta[j] * delta[j]
+                    trace[i] += g * dd
+                    if full_cov:
+                        for j in range(d):
+                            gj = g * delta[j]
+                            for l in range(d):
+                                cov[i, j, l] += gj * delta[l]
+                    wsum[k] = wnew
+        for i in range(q0, q1):
+            inv_w = 1.0 / wsum[i - q0]
+            trace[i] *= inv_w
+            if full_cov:
+                for j in range(d):
+                    for l in range(d):
+                        cov[i, j, l] *= inv_w
+    return mean, trace, cov
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _posterior_weights_numba(mu, x, alpha, inv_two_sigma2):
+    n, d = x.shape
+    m_total = mu.shape[0]
+    out = np.empty((n, m_total))
+    for i in numba.prange(n):
+        mx = -np.inf
+        for m in range(m_total):
+            d2 = 0.0
+            for j in range(d):
+                diff = x[i, j] - alpha[i] * mu[m, j]
+                d2 += diff * diff
+            out[i, m] = -d2 * inv_two_sigma2[i]
+            if out[i, m] > mx:
+                mx = out[i, m]
+        total = 0.0
+        for m in range(m_total):
+            out[i, m] = np.exp(out[i, m] - mx)
+            total += out[i, m]
+        for m in range(m_total):
+            out[i, m] /= total
+    return out
+
+
+# -- numpy reference ----------------------------------------------------------------------------
+def _logits_numpy(mu, x, alpha, inv_two_sigma2):
+    diff = x[:, None, :] - alpha[:, None, None] * mu[None, :, :]
+    return -np.einsum("nmd,nmd->nm", diff, diff) * inv_two_sigma2[:, None]
+
+
+def _softmax_rows(logits):
+    w = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, full_cov, max_elements=4_000_000):
+    n, d = x.shape
+    m_total = mu.shape[0]
+    mean = np.empty((n, d))
+    trace = np.empty(n)
+    cov = np.empty((n, d, d)) if full_cov else None
+    step = max(1, max_elements // (m_total * d))
+    for q0 in range(0, n, step):
+        sl = slice(q0, min(n, q0 + step))
+        w = _softmax_rows(_logits_numpy(mu, x[sl], alpha[sl], inv_two_sigma2[sl]))
+        mean[sl] = w @ mu
+        centred = mu[None, :, :] - mean[sl][:, None, :]
+        trace[sl] = np.einsum("nm,nmd,nmd->n", w, centred, centred)
+        if full_cov:
+            cov[sl] = np.einsum("nm,nmd,nme->nde", w, centred, centred)
+    return mean, trace, cov
+
+
+# -- public API ---------------------------------------------------------------------------------
+def posterior_stats(
+    mu: object,
+    x: object,
+    t: object,
+    schedule: object = "vp-linear",
+    *,
+    full_cov: bool = False,
+    backend: str = "numba",
+) -> PosteriorStats:
+    """Posterior moments, exact score and proxy-score covariance at query points.
+
+    Parameters
+    ----------
+    mu : array_like, shape (M, D)
+        Training points.
+    x : array_like, shape (N, D)
+        Query points.
+    t : float or array_like, shape (N,)
+        Time(s), each in ``(0, T]``; one per query or one for all.
+    schedule : str or NumericSchedule or theory.schedules.Schedule, default "vp-linear"
+        Noise schedule.
+    full_cov : bool, default False
+        Also return the full ``D x D`` matrices ``Sigma_post`` and ``C`` (memory ``N D**2``).
+    backend : {"numba", "numpy"}, default "numba"
+        ``"numpy"`` runs the plain reference implementation.
+
+    Returns
+    -------
+    PosteriorStats
+
+    Raises
+    ------
+    ValueError
+        For wrongly shaped or non-finite ``mu``/``x``, ``t`` outside ``(0, T]``, an unknown
+        schedule name or backend.
+    """
+    sched = resolve_schedule(schedule)
+    mu = check_points(mu, "mu")
+    x = check_points(x, "x", dim=mu.shape[1])
+    tq, alpha, sigma2 = _query_times(sched, t, x.shape[0])
+    inv_two_sigma2 = 0.5 / sigma2
+    if backend == "numba":
+        mean, trace, cov = _posterior_moments_numba(
+            mu, x, alpha, inv_two_sigma2, bool(full_cov), _QUERY_BLOCK, _POINT_BLOCK
+        )
+        cov = cov if full_cov else None
+    elif backend == "numpy":
+        mean, trace, cov = _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, bool(full_cov))
+    else:
+        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+    score = sched.score_mean_coeff(tq)[:, None] * mean - sched.inv_sigma2(tq)[:, None] * x
+    scale = sched.proxy_cov_scale(tq)
+    proxy_trace = scale * trace
+    proxy_cov = scale[:, None, None] * cov if full_cov else None
+    total = proxy_trace + np.einsum("nd,nd->n", score, score)
+    frac = np.divide(proxy_trace, total, out=np.zeros_like(total), where=total > 0)
+    return PosteriorStats(mean, trace, cov, score, proxy_trace, proxy_cov, frac)
+
+
+def posterior_weights(
+    mu: object, x: object, t: object, schedule: object = "vp-linear", *, backend: str = "numba"
+) -> np.ndarray:
+    """Posterior weights ``w[n, m]`` of training point ``m`` given query ``n`` (an N x M matrix).
+
+    For large M prefer :func:`posterior_stats`, which never forms this matrix.
+    """
+    sched = resolve_schedule(schedule)
+    mu = check_points(mu, "mu")
+    x = check_points(x, "x", dim=mu.shape[1])
+    _, alpha, sigma2 = _query_times(sched, t, x.shape[0])
+    if backend == "numba":
+        return _posterior_weights_numba(mu, x, alpha, 0.5 / sigma2)
+    if backend == "numpy":
+        return _softmax_rows(_logits_numpy(mu, x, alpha, 0.5 / sigma2))
+    raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+
+
+def proxy_covariance(
+    mu: object, x: object, t: object, schedule: object = "vp-linear", *, backend: str = "numba"
+) -> np.ndarray:
+    """Proxy-score covariance ``C(x, t)`` as an (N, D, D) array."""
+    return posterior_stats(mu, x, t, schedule, full_cov=True, backend=backend).proxy_cov
+
+
+def frac_proxy_variance(
+    mu: object, x: object, t: object, schedule: object = "vp-linear", *, backend: str = "numba"
+) -> np.ndarray:
+    """``tr C / (tr C + |s|**2)`` at each query point (the quantity of the paper's Fig. 1)."""
+    return posterior_stats(mu, x, t, schedule, backend=backend).frac

@@ -1,0 +1,1 @@
+"""Validation layer of gtv: trained ensembles, theory-vs-simulation comparisons, figures, CLI."""
