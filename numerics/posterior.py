@@ -157,7 +157,9 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                     wnew = wsum[k] + w
                     r = w / wnew
                     # Weighted West update: S += w (1 - r) delta delta^T, delta = mu_m - mean_old.
-                    g = w * (1.0 - r)
+                    # w (1 - r) is computed as w * wsum_old / wnew: when the new point dominates
+                    # (r -> 1, e.g. just after a new running maximum) 1 - r cancels catastrophically.
+                    g = w * (wsum[k] / wnew)
                     dd = 0.0
                     for j in range(d):
                         delta[j] = mu[m, j] - mean[i, j]
@@ -178,6 +180,37 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                     for l in range(d):
                         cov[i, j, l] *= inv_w
     return mean, trace, cov
+
+
+@numba.njit(cache=True, error_model="numpy")
+def posterior_mean_into(mu, x, alpha, inv_two_sigma2, out):
+    """Write the posterior mean ``mu_bar`` at one point ``x`` (D,) into ``out`` (D,).
+
+    One pass with an online softmax (the running maximum rescales the accumulated sums).
+    """
+    d = x.shape[0]
+    runmax = -np.inf
+    wsum = 0.0
+    for j in range(d):
+        out[j] = 0.0
+    for m in range(mu.shape[0]):
+        d2 = 0.0
+        for j in range(d):
+            diff = x[j] - alpha * mu[m, j]
+            d2 += diff * diff
+        logit = -d2 * inv_two_sigma2
+        if logit > runmax:
+            c = np.exp(runmax - logit)
+            wsum *= c
+            for j in range(d):
+                out[j] *= c
+            runmax = logit
+        w = np.exp(logit - runmax)
+        wsum += w
+        for j in range(d):
+            out[j] += w * mu[m, j]
+    for j in range(d):
+        out[j] /= wsum
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")

@@ -45,6 +45,28 @@ def _printer() -> NumPyPrinter:
     return NumPyPrinter({"fully_qualified_modules": True})
 
 
+def _cos_plus_const(e: sp.Expr) -> sp.Expr | None:
+    """``k cos(u) - k -> -2 k sin(u/2)**2`` and ``k cos(u) + k -> 2 k cos(u/2)**2``, else None.
+
+    ``simplify`` likes to turn ``sin(u/2)**2`` into ``(1 - cos(u))/2``, which loses all accuracy
+    for small ``u`` (e.g. the cosine schedule's ``1/sigma**2`` near ``t = 0``).
+    """
+    if not (e.is_Add and len(e.args) == 2):
+        return None
+    for a, b in (e.args, e.args[::-1]):
+        if b.free_symbols:
+            continue
+        k, rest = a.as_independent(*a.free_symbols, as_Add=False)
+        if not isinstance(rest, sp.cos):
+            continue
+        u = rest.args[0]
+        if sp.expand(b + k) == 0:
+            return -2 * k * sp.sin(u / 2) ** 2
+        if sp.expand(b - k) == 0:
+            return 2 * k * sp.cos(u / 2) ** 2
+    return None
+
+
 def _float_safe(expr: sp.Expr) -> sp.Expr:
     """Rewrite an expression so that it evaluates accurately in double precision."""
     # c**f(t) -> exp(f(t) log c), so that c**f - 1 is caught by the expm1 rewrite below.
@@ -52,6 +74,8 @@ def _float_safe(expr: sp.Expr) -> sp.Expr:
         lambda e: e.is_Pow and e.exp.free_symbols and not e.base.free_symbols,
         lambda e: sp.exp(e.exp * sp.log(e.base)),
     )
+    # k cos(u) -+ k -> half-angle forms (no cancellation).
+    expr = expr.replace(lambda e: _cos_plus_const(e) is not None, _cos_plus_const)
     return optimize(expr, [expm1_opt, log1p_opt])
 
 

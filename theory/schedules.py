@@ -73,6 +73,26 @@ def _as_expr(value: object, argname: str) -> sp.Expr:
     return expr
 
 
+def _real_form(expr: sp.Expr, T: sp.Expr, argname: str) -> sp.Expr:
+    """Rewrite a closed form that sympy wrote with complex branches in a real form on (0, T).
+
+    Definite integrals such as ``int_0^t ds / (2 (1 - s))`` come back as
+    ``log(t - 1)/2 - I pi/2``, so ``alpha`` becomes ``-I sqrt(t - 1)``: equal to ``sqrt(1 - t)``
+    for ``t < 1``, but NaN once printed as floating-point code. Writing ``t = T - u`` with
+    ``u > 0`` lets sympy resolve the branches; if that fails the schedule is rejected.
+    """
+    if not expr.has(sp.I):
+        return expr
+    u = sp.Dummy("u", positive=True)
+    real = sp.simplify(expr.subs(t, T - u)).subs(u, T - t)
+    if real.has(sp.I):
+        raise ValueError(
+            f"beta/diffusion: sympy's closed form for {argname} is complex-valued ({expr}); "
+            "pass alpha and sigma2 to Schedule.from_alpha_sigma2 instead"
+        )
+    return real
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A forward-SDE noise schedule in closed form.
@@ -126,7 +146,9 @@ class Schedule:
                 "pass alpha and sigma2 to Schedule.from_alpha_sigma2 instead"
             )
         sigma2 = sp.simplify(sp.expand(alpha**2 * integral))
-        sched = cls(name, alpha, sigma2, beta, diffusion, sp.sympify(T))
+        T = sp.sympify(T)
+        alpha, sigma2 = _real_form(alpha, T, "alpha"), _real_form(sigma2, T, "sigma2")
+        sched = cls(name, alpha, sigma2, beta, diffusion, T)
         sched.check_valid()
         return sched
 

@@ -1,0 +1,333 @@
+"""Probability-flow ODE samplers (DESIGN.md §2, §3.3).
+
+The PF-ODE ``dx/dt = -beta_t x - D_t s(x, t)`` with the denoiser parameterization
+``s = (alpha_t D^(x, t) - x) / sigma_t**2`` has drift ``pf_x_coeff(t) x - pf_mean_coeff(t) D^``.
+It is integrated from ``t = T`` down to ``t = eps`` on the uniform grid
+``t = linspace(T, eps, n_steps + 1)`` (the paper's default: Euler, 30 steps), starting from
+``x_T ~ N(0, sigma_T**2 I)``.
+
+Denoisers:
+
+* a :class:`~numerics.linear_model.LinearEnsemble`, evaluated **exactly** at every sample
+  (``lookup="exact"``, default) or, to reproduce the paper, at the nearest point of a uniform
+  spatial grid (``lookup="grid"``);
+* the exact Bayes denoiser ``D^ = mu_bar`` (posterior mean over the training points).
+
+On the uniform time grid every sample of a step shares ``t``, so the time features are contracted
+into the weights once per step: ``W_k = W . phi_t(t_k)`` (``D x F_space``). Memory is
+O(models x samples x D); nothing is stored per step. Each model draws its initial points from its
+own stream ``SeedSequence([seed, 1]).spawn(N)[n]``; results do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .features import axis_offsets, axis_values, kron_into
+from .linear_model import LinearEnsemble, check_eps
+from .posterior import check_points, posterior_mean_into
+from .schedules import NumericSchedule, resolve_schedule
+
+__all__ = [
+    "METHODS",
+    "pf_ode_time_grid",
+    "sample_exact_denoiser",
+    "sample_linear_ensemble",
+    "sampling_rngs",
+    "time_contracted_weights",
+]
+
+METHODS = ("euler", "heun")
+
+
+def pf_ode_time_grid(schedule: NumericSchedule, eps: float, n_steps: int = 30) -> np.ndarray:
+    """The uniform grid ``linspace(T, eps, n_steps + 1)``, checked for finite PF-ODE coefficients."""
+    eps = check_eps(eps, schedule.T)
+    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
+        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    ts = np.linspace(schedule.T, eps, int(n_steps) + 1)
+    coeffs = np.concatenate([schedule.pf_x_coeff(ts), schedule.pf_mean_coeff(ts)])
+    if not np.all(np.isfinite(coeffs)):
+        raise ValueError(
+            f"T: the PF-ODE drift of schedule {schedule.name!r} is not finite on [eps, T] = "
+            f"[{eps:g}, {schedule.T:g}] (for linear-variance use T < 1)"
+        )
+    return ts
+
+
+def sampling_rngs(seed: int, n_models: int) -> list[np.random.Generator]:
+    """Per-model generators for initial points: ``SeedSequence([seed, 1]).spawn(n_models)``.
+
+    (Training uses ``SeedSequence(seed)``; the extra word keeps the two families independent even
+    when the same seed is passed to both.)
+    """
+    return [np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), 1]).spawn(n_models)]
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def time_contracted_weights(ensemble: LinearEnsemble, ts: np.ndarray) -> np.ndarray:
+    """``W_k[n] = W[n] . phi_t(t_k)`` for every grid time: shape (N, K+1, D, F_space)."""
+    feats = ensemble.features
+    phi_t = feats.time.evaluate(ts)  # (K+1, F_t)
+    n, d, _ = ensemble.W.shape
+    w = ensemble.W.reshape(n, d, feats.n_space_features, feats.time.size)
+    return np.ascontiguousarray(np.einsum("ndst,kt->nkds", w, phi_t))
+
+
+def _initial_points(rngs, n_samples: int, dim: int, sigma_T: float) -> np.ndarray:
+    return np.stack([sigma_T * rng.standard_normal((n_samples, dim)) for rng in rngs])
+
+
+# -- kernels ------------------------------------------------------------------------------------
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _linear_denoise(wk, kinds, sizes, los, his, offsets, vals, phi, x, out):
+    """``out = wk . phi_space(x)`` for one point; ``wk`` is (D, F_space)."""
+    n_axes = kinds.shape[0]
+    for a in range(n_axes):
+        axis_values(kinds[a], sizes[a], los[a], his[a], x[a], vals[offsets[a]:])
+    if n_axes == 1:
+        f = sizes[0]
+        for c in range(wk.shape[0]):
+            acc = 0.0
+            for i in range(f):
+                acc += wk[c, i] * vals[i]
+            out[c] = acc
+    else:
+        f = kron_into(vals, offsets, sizes, n_axes, phi)
+        for c in range(wk.shape[0]):
+            acc = 0.0
+            for i in range(f):
+                acc += wk[c, i] * phi[i]
+            out[c] = acc
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _pf_ode_linear(x, wts, kinds, sizes, los, his, ts, ax, bx, heun):
+    """Integrate every sample of every model in place. ``x``: (N, S, D); ``wts``: (N, K+1, D, Fs)."""
+    n_models, n_samples, d = x.shape
+    n_steps = ts.shape[0] - 1
+    offsets, total = axis_offsets(sizes)
+    fs = wts.shape[3]
+    for n in numba.prange(n_models):
+        vals = np.empty(total)
+        phi = np.empty(fs)
+        dn = np.empty(d)
+        dn2 = np.empty(d)
+        xt = np.empty(d)
+        for i in range(n_samples):
+            xi = x[n, i]
+            for k in range(n_steps):
+                dt = ts[k + 1] - ts[k]
+                _linear_denoise(wts[n, k], kinds, sizes, los, his, offsets, vals, phi, xi, dn)
+                if heun:
+                    for c in range(d):
+                        xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                    _linear_denoise(wts[n, k + 1], kinds, sizes, los, his, offsets, vals, phi, xt, dn2)
+                    for c in range(d):
+                        f0 = ax[k] * xi[c] - bx[k] * dn[c]
+                        f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
+                        xi[c] += 0.5 * dt * (f0 + f1)
+                else:
+                    for c in range(d):
+                        xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _grid_lookup(table, lo, h, g, x, out):
+    """Nearest-grid-point value of a tabulated denoiser; ``table`` is (g**D, D)."""
+    d = x.shape[0]
+    flat = 0
+    for a in range(d):
+        j = int(np.floor((x[a] - lo) / h + 0.5))
+        j = min(max(j, 0), g - 1)
+        flat = flat * g + j
+    for c in range(d):
+        out[c] = table[flat, c]
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _pf_ode_grid(x, tables, lo, h, g, ts, ax, bx, heun):
+    """As :func:`_pf_ode_linear` but with the denoiser tabulated on a grid: tables (N, K+1, G**D, D)."""
+    n_models, n_samples, d = x.shape
+    n_steps = ts.shape[0] - 1
+    for n in numba.prange(n_models):
+        dn = np.empty(d)
+        dn2 = np.empty(d)
+        xt = np.empty(d)
+        for i in range(n_samples):
+            xi = x[n, i]
+            for k in range(n_steps):
+                dt = ts[k + 1] - ts[k]
+                _grid_lookup(tables[n, k], lo, h, g, xi, dn)
+                if heun:
+                    for c in range(d):
+                        xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                    _grid_lookup(tables[n, k + 1], lo, h, g, xt, dn2)
+                    for c in range(d):
+                        f0 = ax[k] * xi[c] - bx[k] * dn[c]
+                        f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
+                        xi[c] += 0.5 * dt * (f0 + f1)
+                else:
+                    for c in range(d):
+                        xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _pf_ode_bayes(x, mu, ts, alpha, inv_two_sigma2, ax, bx, heun):
+    """Integrate samples ``x`` (S, D) in place with the exact Bayes denoiser of points ``mu``."""
+    n_samples, d = x.shape
+    n_steps = ts.shape[0] - 1
+    for i in numba.prange(n_samples):
+        dn = np.empty(d)
+        dn2 = np.empty(d)
+        xt = np.empty(d)
+        xi = x[i]
+        for k in range(n_steps):
+            dt = ts[k + 1] - ts[k]
+            posterior_mean_into(mu, xi, alpha[k], inv_two_sigma2[k], dn)
+            if heun:
+                for c in range(d):
+                    xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                posterior_mean_into(mu, xt, alpha[k + 1], inv_two_sigma2[k + 1], dn2)
+                for c in range(d):
+                    f0 = ax[k] * xi[c] - bx[k] * dn[c]
+                    f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
+                    xi[c] += 0.5 * dt * (f0 + f1)
+            else:
+                for c in range(d):
+                    xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+
+
+# -- public API ---------------------------------------------------------------------------------
+def _check_n_samples(n_samples: object) -> int:
+    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    return int(n_samples)
+
+
+def sample_linear_ensemble(
+    ensemble: LinearEnsemble,
+    n_samples: int,
+    *,
+    eps: float | None = None,
+    n_steps: int = 30,
+    method: str = "euler",
+    lookup: str = "exact",
+    lookup_grid: tuple[float, float, int] = (-1.5, 1.5, 200),
+    seed: int = 0,
+    x_T: np.ndarray | None = None,
+) -> np.ndarray:
+    """Sample every model of a linear ensemble with the PF-ODE.
+
+    Parameters
+    ----------
+    ensemble : LinearEnsemble
+    n_samples : int
+        Samples per model.
+    eps : float, optional
+        Final time (default: the ensemble's training ``eps``).
+    n_steps : int, default 30
+        Steps on the uniform grid ``linspace(T, eps, n_steps + 1)``.
+    method : {"euler", "heun"}, default "euler"
+    lookup : {"exact", "grid"}, default "exact"
+        ``"exact"`` evaluates ``D^ = W phi`` at each sample; ``"grid"`` uses the value at the
+        nearest point of the uniform grid ``lookup_grid = (lo, hi, G)`` per axis, as the paper's
+        code does (kept only to reproduce it).
+    seed : int, default 0
+        Model ``n`` draws ``x_T`` from ``SeedSequence([seed, 1]).spawn(N)[n]``.
+    x_T : ndarray, shape (N, n_samples, D), optional
+        Initial points (overrides ``seed``).
+
+    Returns
+    -------
+    ndarray, shape (N, n_samples, D)
+        Samples at ``t = eps``.
+    """
+    if not isinstance(ensemble, LinearEnsemble):
+        raise TypeError("ensemble must be a LinearEnsemble")
+    _check_method(method)
+    sched = ensemble.schedule
+    ts = pf_ode_time_grid(sched, ensemble.eps if eps is None else eps, n_steps)
+    n_models, d = ensemble.n_models, ensemble.features.dim
+    n_samples = _check_n_samples(n_samples)
+    if x_T is None:
+        x = _initial_points(sampling_rngs(seed, n_models), n_samples, d, np.sqrt(sched.sigma2(sched.T)))
+    else:
+        x = np.array(x_T, dtype=np.float64, order="C")
+        if x.shape != (n_models, n_samples, d):
+            raise ValueError(f"x_T must have shape {(n_models, n_samples, d)}, got {x.shape}")
+    ax, bx = sched.pf_x_coeff(ts), sched.pf_mean_coeff(ts)
+    wts = time_contracted_weights(ensemble, ts)
+    heun = method == "heun"
+    if lookup == "exact":
+        kinds, sizes, los, his = ensemble.features._arrays()
+        _pf_ode_linear(x, wts, kinds[:-1], sizes[:-1], los[:-1], his[:-1], ts, ax, bx, heun)
+    elif lookup == "grid":
+        lo, hi, g = float(lookup_grid[0]), float(lookup_grid[1]), int(lookup_grid[2])
+        if not (lo < hi and g >= 2):
+            raise ValueError(f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}")
+        axis = np.linspace(lo, hi, g)
+        pts = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1).reshape(-1, d)
+        feats = ensemble.features
+        phi_s = _space_features(feats, pts)  # (G**D, Fs)
+        tables = np.ascontiguousarray(np.einsum("nkds,gs->nkgd", wts, phi_s))
+        _pf_ode_grid(x, tables, lo, (hi - lo) / (g - 1), g, ts, ax, bx, heun)
+    else:
+        raise ValueError(f"lookup must be 'exact' or 'grid', got {lookup!r}")
+    return x
+
+
+def _space_features(features, pts: np.ndarray) -> np.ndarray:
+    mats = [a.evaluate(pts[:, j]) for j, a in enumerate(features.space)]
+    out = mats[0]
+    for m in mats[1:]:
+        out = (out[:, :, None] * m[:, None, :]).reshape(out.shape[0], -1)
+    return out
+
+
+def sample_exact_denoiser(
+    data: object,
+    n_samples: int,
+    eps: float,
+    schedule: object = "vp-linear",
+    *,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int = 0,
+    x_T: np.ndarray | None = None,
+) -> np.ndarray:
+    """PF-ODE samples with the exact Bayes denoiser ``D^ = mu_bar`` of the training points.
+
+    With the exact score the continuous-time flow maps ``N(0, sigma_T**2)`` (approximately
+    ``p(x|T)``) to ``p(x|eps)``; the discrete sampler shows the discretization error.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, D)
+    """
+    sched = resolve_schedule(schedule)
+    mu = check_points(data, "data")
+    _check_method(method)
+    ts = pf_ode_time_grid(sched, eps, n_steps)
+    n_samples = _check_n_samples(n_samples)
+    if x_T is None:
+        (rng,) = sampling_rngs(seed, 1)
+        x = np.sqrt(sched.sigma2(sched.T)) * rng.standard_normal((n_samples, mu.shape[1]))
+    else:
+        x = check_points(x_T, "x_T", dim=mu.shape[1]).copy()
+    _pf_ode_bayes(
+        x,
+        mu,
+        ts,
+        np.asarray(sched.alpha(ts), dtype=float),
+        0.5 / np.asarray(sched.sigma2(ts), dtype=float),
+        sched.pf_x_coeff(ts),
+        sched.pf_mean_coeff(ts),
+        method == "heun",
+    )
+    return x

@@ -1,0 +1,308 @@
+"""Closed-form DSM training of linear-feature denoisers (DESIGN.md §3.3).
+
+One model is trained on P DSM triples ``(t_j, x0_j, x_j)`` with ``t ~ U[eps, T]``,
+``x0 ~ p_data`` (uniform over the training points) and ``x = alpha_t x0 + sigma_t xi``. With the
+denoiser-form weight ``lambda~ = alpha**2 / sigma**2`` and ridge ``rho``:
+
+    ``Sigma_P = (1/P) sum_j lambda~_j phi_j phi_j^T + rho I``,
+    ``A_P = (1/P) sum_j lambda~_j x0_j phi_j^T``,     ``W = A_P Sigma_P^{-1}``   (D x F),
+
+and the denoiser is ``D^(x, t) = W phi(x, t)``. An ensemble is N independent draws of the P
+triples, each from its own random stream ``SeedSequence(seed).spawn(N)[n]``.
+
+The Gram matrices are accumulated in numba (parallel over models, a fixed summation order per
+model, so results do not depend on the thread count); the solves are batched Cholesky
+factorizations in numpy/LAPACK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from tqdm.auto import tqdm
+
+from .features import ProductFeatures, product_features_serial
+from .posterior import check_points
+from .schedules import NumericSchedule, resolve_schedule
+
+__all__ = [
+    "LinearEnsemble",
+    "draw_dsm_triples",
+    "normal_equations",
+    "normal_equations_reference",
+    "train_linear_ensemble",
+]
+
+
+def check_eps(eps: object, T: float) -> float:
+    """Return ``eps`` as a float or raise ``ValueError`` unless ``0 < eps < T``."""
+    try:
+        e = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"eps must be a number in (0, T) = (0, {T:g}), got {eps!r}") from None
+    if not (np.isfinite(e) and 0.0 < e < T):
+        raise ValueError(f"eps must lie in (0, T) = (0, {T:g}), got {eps!r}")
+    return e
+
+
+def _check_count(value: object, argname: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{argname} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def model_rngs(seed: int | np.random.SeedSequence, n_models: int) -> list[np.random.Generator]:
+    """One independent generator per model: ``SeedSequence(seed).spawn(n_models)``."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return [np.random.default_rng(s) for s in ss.spawn(n_models)]
+
+
+def draw_dsm_triples(
+    rng: np.random.Generator,
+    data: np.ndarray,
+    n_samples: int,
+    eps: float,
+    schedule: NumericSchedule,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw P DSM triples: times ``t`` (P,), clean points ``x0`` (P, D), noisy points ``x`` (P, D).
+
+    The order of draws (times, then data indices, then noise) is part of the reproducibility
+    contract: the same generator state gives the same triples.
+    """
+    t = rng.uniform(eps, schedule.T, n_samples)
+    idx = rng.integers(0, data.shape[0], n_samples)
+    xi = rng.standard_normal((n_samples, data.shape[1]))
+    x0 = data[idx]
+    x = schedule.alpha(t)[:, None] * x0 + np.sqrt(schedule.sigma2(t))[:, None] * xi
+    return t, x0, x
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
+    """Gram ``G[n] = (1/P) sum_j w_j phi_j phi_j^T`` and ``B[n] = (1/P) sum_j w_j x0_j phi_j^T``.
+
+    ``z`` is (N, P, D+1) (points and times), ``x0`` is (N, P, D), ``weight`` is (N, P).
+    ``reassoc`` only lets LLVM vectorize the fixed-order dot products; no NaN/inf assumptions.
+    """
+    n_models, n_samples, _ = z.shape
+    d = x0.shape[2]
+    f = 1
+    for a in range(sizes.shape[0]):
+        f *= sizes[a]
+    gram = np.zeros((n_models, f, f))
+    rhs = np.zeros((n_models, d, f))
+    for n in numba.prange(n_models):
+        phi = np.empty((n_samples, f))
+        product_features_serial(kinds, sizes, los, his, z[n], phi)
+        # Columns of sqrt(w) * phi, stored row-wise so each Gram entry is a contiguous dot product.
+        cols = np.empty((f, n_samples))
+        for j in range(n_samples):
+            sw = np.sqrt(weight[n, j])
+            for i in range(f):
+                cols[i, j] = sw * phi[j, i]
+        inv_p = 1.0 / n_samples
+        for i in range(f):
+            for k in range(i + 1):
+                acc = 0.0
+                for j in range(n_samples):
+                    acc += cols[i, j] * cols[k, j]
+                gram[n, i, k] = acc * inv_p
+                gram[n, k, i] = acc * inv_p
+            for c in range(d):
+                acc = 0.0
+                for j in range(n_samples):
+                    acc += weight[n, j] * x0[n, j, c] * phi[j, i]
+                rhs[n, c, i] = acc * inv_p
+    return gram, rhs
+
+
+def normal_equations(
+    features: ProductFeatures, t: np.ndarray, x0: np.ndarray, x: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unregularized normal equations for a batch of models (numba).
+
+    Parameters
+    ----------
+    features : ProductFeatures
+    t, weight : ndarray, shape (N, P)
+    x0, x : ndarray, shape (N, P, D)
+
+    Returns
+    -------
+    gram : ndarray, shape (N, F, F)
+        ``(1/P) sum_j w_j phi_j phi_j^T`` (no ridge).
+    rhs : ndarray, shape (N, D, F)
+        ``(1/P) sum_j w_j x0_j phi_j^T``.
+    """
+    z = np.ascontiguousarray(np.concatenate([x, t[:, :, None]], axis=2))
+    return _normal_equations_numba(
+        *features._arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight)
+    )
+
+
+def normal_equations_reference(
+    features: ProductFeatures, t: np.ndarray, x0: np.ndarray, x: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Plain-numpy version of :func:`normal_equations` (the reference)."""
+    grams, rhss = [], []
+    for n in range(t.shape[0]):
+        phi = features.evaluate_reference(x[n], t[n])
+        w = weight[n]
+        grams.append((phi * w[:, None]).T @ phi / t.shape[1])
+        rhss.append((x0[n] * w[:, None]).T @ phi / t.shape[1])
+    return np.array(grams), np.array(rhss)
+
+
+@dataclass
+class LinearEnsemble:
+    """N trained linear-feature denoisers ``D^_n(x, t) = W[n] phi(x, t)``.
+
+    Attributes
+    ----------
+    W : ndarray, shape (N, D, F)
+    features : ProductFeatures
+    data : ndarray, shape (M, D)
+        Training points.
+    schedule : NumericSchedule
+    eps : float
+        Smallest training time (DSM draws ``t ~ U[eps, T]``).
+    n_samples : int
+        P, the DSM triples per model.
+    ridge : float
+    seed : int
+    gram, rhs : ndarray or None
+        Per-model ``Sigma_P`` (N, F, F, ridge included) and ``A_P`` (N, D, F), if kept.
+    """
+
+    W: np.ndarray
+    features: ProductFeatures
+    data: np.ndarray
+    schedule: NumericSchedule
+    eps: float
+    n_samples: int
+    ridge: float
+    seed: int
+    gram: np.ndarray | None = field(default=None, repr=False)
+    rhs: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_models(self) -> int:
+        return self.W.shape[0]
+
+    def denoise(self, x: object, t: object, model: int | None = None) -> np.ndarray:
+        """Evaluate ``D^(x, t)``: shape (N_models, n, D), or (n, D) for one ``model``."""
+        phi = self.features.evaluate(np.atleast_2d(np.asarray(x, dtype=float)), t)
+        if model is not None:
+            return phi @ self.W[model].T
+        return np.einsum("ndf,kf->nkd", self.W, phi)
+
+    def config(self) -> dict:
+        return {
+            "n_models": self.n_models,
+            "features": self.features.config(),
+            "data": self.data.tolist(),
+            "schedule": self.schedule.name,
+            "T": self.schedule.T,
+            "eps": self.eps,
+            "n_samples": self.n_samples,
+            "ridge": self.ridge,
+            "seed": self.seed,
+        }
+
+
+def _chunk_size(n_features: int, budget_bytes: int = 256 * 2**20) -> int:
+    return max(1, budget_bytes // (8 * n_features * n_features))
+
+
+def train_linear_ensemble(
+    data: object,
+    features: ProductFeatures,
+    n_models: int,
+    n_samples: int,
+    eps: float,
+    schedule: object = "vp-linear",
+    ridge: float = 0.1,
+    seed: int = 0,
+    keep_normal_equations: bool = True,
+    progress: bool = False,
+) -> LinearEnsemble:
+    """Train N linear-feature denoisers on independent DSM draws (closed-form weighted ridge).
+
+    Parameters
+    ----------
+    data : array_like, shape (M, D)
+        Training points.
+    features : ProductFeatures
+        Features over ``(x, t)``; their spatial dimension must equal D.
+    n_models : int
+        N >= 1, the ensemble size.
+    n_samples : int
+        P >= 1, DSM triples per model.
+    eps : float
+        Smallest time, ``0 < eps < T``.
+    schedule : str or NumericSchedule, default "vp-linear"
+    ridge : float, default 0.1
+        Ridge ``rho >= 0``. With ``rho = 0`` a singular ``Sigma_P`` raises ``ValueError``.
+    seed : int, default 0
+        Model ``n`` uses the stream ``SeedSequence(seed).spawn(N)[n]``.
+    keep_normal_equations : bool, default True
+        Keep ``Sigma_P`` and ``A_P`` (memory ``N F**2``).
+    progress : bool, default False
+        Show a progress bar over chunks of models.
+
+    Returns
+    -------
+    LinearEnsemble
+    """
+    sched = resolve_schedule(schedule)
+    data = check_points(data, "data")
+    if not isinstance(features, ProductFeatures):
+        raise TypeError("features must be a ProductFeatures")
+    if features.dim != data.shape[1]:
+        raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
+    n_models = _check_count(n_models, "n_models (N)")
+    n_samples = _check_count(n_samples, "n_samples (P)")
+    eps = check_eps(eps, sched.T)
+    ridge = float(ridge)
+    if not (np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge (rho) must be finite and >= 0, got {ridge!r}")
+    F, D = features.n_features, data.shape[1]
+    rngs = model_rngs(seed, n_models)
+    W = np.empty((n_models, D, F))
+    grams = np.empty((n_models, F, F)) if keep_normal_equations else None
+    rhss = np.empty((n_models, D, F)) if keep_normal_equations else None
+    chunk = _chunk_size(F)
+    starts = range(0, n_models, chunk)
+    for c0 in tqdm(starts, desc="training", disable=not progress, leave=False):
+        c1 = min(n_models, c0 + chunk)
+        draws = [draw_dsm_triples(rngs[n], data, n_samples, eps, sched) for n in range(c0, c1)]
+        t = np.stack([d[0] for d in draws])
+        x0 = np.stack([d[1] for d in draws])
+        x = np.stack([d[2] for d in draws])
+        gram, rhs = normal_equations(features, t, x0, x, sched.dsm_weight(t))
+        gram[:, np.arange(F), np.arange(F)] += ridge
+        W[c0:c1] = _solve_spd(gram, rhs)
+        if keep_normal_equations:
+            grams[c0:c1] = gram
+            rhss[c0:c1] = rhs
+    return LinearEnsemble(W, features, data, sched, eps, n_samples, ridge, int(seed), grams, rhss)
+
+
+def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``W[n] = rhs[n] gram[n]^{-1}`` by Cholesky; a non-positive-definite gram raises."""
+    try:
+        chol = np.linalg.cholesky(gram)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "ridge: Sigma_P is singular (not positive definite) for at least one model; "
+            "use ridge > 0 or more DSM samples P"
+        ) from None
+    # Solve L L^T W^T = rhs^T with two triangular solves (batched through np.linalg.solve on L).
+    y = np.linalg.solve(chol, np.swapaxes(rhs, 1, 2))
+    wt = np.linalg.solve(np.swapaxes(chol, 1, 2), y)
+    W = np.swapaxes(wt, 1, 2)
+    if not np.all(np.isfinite(W)):
+        raise ValueError("ridge: the solve produced non-finite weights (Sigma_P is ill-conditioned)")
+    return np.ascontiguousarray(W)

@@ -1,0 +1,229 @@
+"""The paper's Figure 2: learned 1-D distributions of linear-feature ensembles vs eps and P.
+
+Data ``{-1, 0, 1}``, schedule ``vp-linear``, ``F = 16 x 16`` Gaussian features over
+``x in [-1.5, 1.5]``, ``t in [eps, 1]``; for each ``eps`` and ``P`` an ensemble of N models is
+trained on independent DSM draws and sampled with the PF-ODE (Euler, 30 steps, the denoiser
+evaluated exactly at each sample). Plotted per panel: the ensemble-mean density (red), the
+25-75 % band across models, the exact ``p(x|eps)`` (black) and the PF-ODE with the exact Bayes
+denoiser (gray).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from numerics.features import ProductFeatures
+from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
+from numerics.linear_model import train_linear_ensemble
+from numerics.schedules import get_schedule
+
+from .ensembles import EnsembleResult, summarize_ensemble
+from .results import load_result, save_result
+
+__all__ = [
+    "FIGURE2_DATA",
+    "Figure2Config",
+    "Figure2Result",
+    "compute_figure2",
+    "mixture_density",
+]
+
+FIGURE2_DATA = np.array([[-1.0], [0.0], [1.0]])
+
+
+@dataclass(frozen=True)
+class Figure2Config:
+    """Settings of a Figure-2 sweep (defaults: the paper's).
+
+    ``fast()`` returns a small version (fewer models and samples) for quick looks and tests.
+    """
+
+    eps_values: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
+    P_values: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    n_space: int = 16
+    n_time: int = 16
+    x_range: tuple[float, float] = (-1.5, 1.5)
+    n_models: int = 100
+    n_samples: int = 100_000
+    n_steps: int = 30
+    method: str = "euler"
+    lookup: str = "exact"
+    ridge: float = 0.1
+    schedule: str = "vp-linear"
+    n_bins: int = 150
+    gap_distance: float = 0.25
+    n_bayes_samples: int = 100_000
+    seed: int = 0
+
+    @classmethod
+    def fast(cls, **overrides) -> Figure2Config:
+        base = {"n_models": 20, "n_samples": 10_000, "n_bayes_samples": 20_000}
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Figure2Config:
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+
+def mixture_density(data: np.ndarray, x: np.ndarray, t: float, schedule) -> np.ndarray:
+    """Exact ``p(x|t)`` of the empirical data distribution in 1-D (a Gaussian mixture)."""
+    a, s2 = float(schedule.alpha(t)), float(schedule.sigma2(t))
+    z = (np.asarray(x)[:, None] - a * data[:, 0][None, :]) ** 2 / (2 * s2)
+    return np.exp(-z).mean(axis=1) / np.sqrt(2 * np.pi * s2)
+
+
+@dataclass
+class Figure2Result:
+    """All panels of Figure 2: ``ensembles[i][j]`` is eps_values[i] x P_values[j]."""
+
+    config: Figure2Config
+    ensembles: list[list[EnsembleResult]]
+    bayes_histograms: np.ndarray  # (n_eps, n_bins): exact-denoiser PF-ODE density
+    x_fine: np.ndarray
+    exact_density: np.ndarray  # (n_eps, len(x_fine)): p(x|eps)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self.ensembles[0][0].edges[0]
+
+    def gap_table(self) -> list[dict]:
+        """Gap mass with model-level 95 % bootstrap CIs for every panel."""
+        rows = []
+        for i, eps in enumerate(self.config.eps_values):
+            for j, P in enumerate(self.config.P_values):
+                est, lo, hi = self.ensembles[i][j].gap_mass_ci()
+                F = self.config.n_space * self.config.n_time
+                rows.append({"eps": eps, "P": P, "F/P": F / P, "gap": est, "lo": lo, "hi": hi})
+        return rows
+
+    def save(self, path: str | Path) -> Path:
+        arrays = {"bayes_histograms": self.bayes_histograms, "x_fine": self.x_fine,
+                  "exact_density": self.exact_density, "edges": self.edges}
+        for i in range(len(self.config.eps_values)):
+            for j in range(len(self.config.P_values)):
+                arrays[f"hist_{i}_{j}"] = self.ensembles[i][j].histograms
+                arrays[f"gap_{i}_{j}"] = self.ensembles[i][j].gap
+        cfg = {"figure": 2, "config": self.config.to_dict(), "meta": self.meta}
+        return save_result(path, arrays, cfg)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Figure2Result:
+        arrays, cfg = load_result(path)
+        config = Figure2Config.from_dict(cfg["config"])
+        edges = arrays["edges"]
+        ens = [
+            [
+                EnsembleResult(arrays[f"hist_{i}_{j}"], [edges], arrays[f"gap_{i}_{j}"],
+                               config.gap_distance, {"eps": eps, "P": P})
+                for j, P in enumerate(config.P_values)
+            ]
+            for i, eps in enumerate(config.eps_values)
+        ]
+        return cls(config, ens, arrays["bayes_histograms"], arrays["x_fine"],
+                   arrays["exact_density"], cfg.get("meta", {}))
+
+    def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+        """Draw the eps x P grid of panels and save ``figure2.<fmt>``."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        cfg = self.config
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nrow, ncol = len(cfg.eps_values), len(cfg.P_values)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.4 * nrow), sharex=True,
+                                 squeeze=False)
+        centres = (self.edges[1:] + self.edges[:-1]) / 2
+        F = cfg.n_space * cfg.n_time
+        for i, eps in enumerate(cfg.eps_values):
+            for j, P in enumerate(cfg.P_values):
+                ax = axes[i, j]
+                er = self.ensembles[i][j]
+                lo, hi = er.quantiles()
+                mean = er.mean_density()
+                ax.fill_between(centres, lo, hi, color="tab:red", alpha=0.25, lw=0,
+                                label="25-75 % of models")
+                ax.plot(self.x_fine, self.exact_density[i], color="black", lw=0.8,
+                        label=r"$p(x|\epsilon)$")
+                ax.plot(centres, self.bayes_histograms[i], color="0.55", lw=0.8,
+                        label="PF-ODE, exact denoiser")
+                ax.plot(centres, mean, color="tab:red", lw=1.2, label="ensemble mean")
+                top = max(np.max(mean), np.max(hi)) * 1.3
+                ax.set_ylim(0, top)
+                ax.set_xlim(cfg.x_range)
+                if i == 0:
+                    ax.set_title(f"P = {P} (F/P = {F / P:g})", fontsize=9)
+                if j == 0:
+                    ax.set_ylabel(rf"$\epsilon$ = {eps:g}", fontsize=9)
+                ax.tick_params(labelsize=7)
+        axes[0, 0].legend(fontsize=6, loc="upper left")
+        fig.suptitle(
+            f"Learned distributions of {cfg.n_models} linear models "
+            f"(F = {cfg.n_space}x{cfg.n_time} Gaussian, {cfg.n_samples} samples each)",
+            fontsize=10,
+        )
+        fig.tight_layout()
+        paths = []
+        for fmt in formats:
+            p = out_dir / f"figure2.{fmt}"
+            fig.savefig(p, dpi=150)
+            paths.append(p)
+        plt.close(fig)
+        return paths
+
+
+def compute_figure2(config: Figure2Config | None = None, progress: bool = True) -> Figure2Result:
+    """Train, sample and summarize every (eps, P) ensemble of Figure 2.
+
+    Model ``n`` of panel ``(i, j)`` trains on stream ``SeedSequence(seed_ij).spawn(N)[n]`` and
+    samples from ``SeedSequence([seed_ij, 1]).spawn(N)[n]`` with ``seed_ij = seed + 1000 i + j``.
+    """
+    cfg = config or Figure2Config()
+    sched = get_schedule(cfg.schedule)
+    edges = np.linspace(cfg.x_range[0], cfg.x_range[1], cfg.n_bins + 1)
+    x_fine = np.linspace(cfg.x_range[0], cfg.x_range[1], 2001)
+    ensembles: list[list[EnsembleResult]] = []
+    bayes = np.empty((len(cfg.eps_values), cfg.n_bins))
+    exact = np.empty((len(cfg.eps_values), x_fine.size))
+    jobs = [(i, j) for i in range(len(cfg.eps_values)) for j in range(len(cfg.P_values))]
+    bar = tqdm(total=len(jobs), desc="figure 2", disable=not progress, leave=False)
+    for i, eps in enumerate(cfg.eps_values):
+        feats = ProductFeatures.uniform(
+            "gaussian", 1, cfg.n_space, cfg.n_time, (eps, sched.T), cfg.x_range
+        )
+        row = []
+        for j, P in enumerate(cfg.P_values):
+            seed_ij = cfg.seed + 1000 * i + j
+            ens = train_linear_ensemble(
+                FIGURE2_DATA, feats, cfg.n_models, P, eps, sched, ridge=cfg.ridge,
+                seed=seed_ij, keep_normal_equations=False,
+            )
+            samples = sample_linear_ensemble(
+                ens, cfg.n_samples, n_steps=cfg.n_steps, method=cfg.method, lookup=cfg.lookup,
+                seed=seed_ij,
+            )
+            row.append(summarize_ensemble(
+                samples, FIGURE2_DATA, [edges], cfg.gap_distance,
+                {"eps": eps, "P": P, "seed": seed_ij},
+            ))
+            del samples
+            bar.update()
+        ensembles.append(row)
+        xb = sample_exact_denoiser(FIGURE2_DATA, cfg.n_bayes_samples, eps, sched,
+                                   n_steps=cfg.n_steps, method=cfg.method, seed=cfg.seed + 1000 * i)
+        counts, _ = np.histogram(xb[:, 0], bins=edges)
+        bayes[i] = counts / (xb.shape[0] * np.diff(edges))
+        exact[i] = mixture_density(FIGURE2_DATA, x_fine, eps, sched)
+    bar.close()
+    return Figure2Result(cfg, ensembles, bayes, x_fine, exact)
