@@ -223,37 +223,49 @@ def _finite_1d(u: object, argname: str) -> np.ndarray:
 
 # -- numba kernels ------------------------------------------------------------------------------
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def axis_values(kind, size, lo, hi, u, out):
-    """Write the ``size`` basis values at the scalar ``u`` into ``out[:size]``."""
+def axis_params(kind, size, lo, hi):
+    """Per-axis constants for :func:`axis_values_fast`: ``(lo, 1/h, norm)`` or ``(omega, 0, 0)``."""
     if kind == 0:
         h = (hi - lo) / (size - 1) if size > 1 else hi - lo
-        s = 0.5 * h
-        inv_s2 = 1.0 / (s * s)
-        norm = 1.0 / (s * math.sqrt(2.0 * math.pi))
-        k0 = int(math.floor((u - lo) / h + 0.5)) if size > 1 else 0
+        # std s = h/2, so the pdf normalization 1/(s sqrt(2 pi)) is 2/(h sqrt(2 pi)).
+        return lo, 1.0 / h, 2.0 / (h * math.sqrt(2.0 * math.pi))
+    return 2.0 * math.pi / (hi - lo), 0.0, 0.0
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def axis_values_fast(kind, size, p0, p1, p2, u, out):
+    """Write the ``size`` basis values at the scalar ``u`` into ``out[:size]``.
+
+    ``(p0, p1, p2)`` come from :func:`axis_params`. For Gaussian bumps with ``v = (u - c_k0)/h``
+    measured from the nearest centre, ``phi_k0 = norm exp(-2 v**2)`` and the ratio
+    ``phi_{k+1}/phi_k = exp(((u - c_k) h - h**2/2)/s**2)`` starts at ``exp(4 v - 2)`` and is
+    multiplied by ``exp(-4)`` at every further step (``s = h/2``); going down the first ratio is
+    ``exp(-4 v - 2) = exp(-4) / exp(4 v - 2)``. All ratios are <= 1, so nothing overflows.
+    """
+    if kind == 0:
+        lo, inv_h, norm = p0, p1, p2
+        z = (u - lo) * inv_h
+        k0 = int(math.floor(z + 0.5)) if size > 1 else 0
         k0 = min(max(k0, 0), size - 1)
-        du = u - (lo + k0 * h)
-        out[k0] = norm * math.exp(-0.5 * du * du * inv_s2)
-        # phi_{k+1}/phi_k = exp(((u - c_k) h - h^2/2)/s^2); consecutive ratios differ by the
-        # constant q = exp(-h^2/s^2) = exp(-4), and the first up and down ratios multiply to q.
-        q = _EXP_MINUS_4
+        v = z - k0
+        out[k0] = norm * math.exp(-2.0 * v * v)
         up = 0.0
         if k0 < size - 1:
-            up = math.exp((du * h - 0.5 * h * h) * inv_s2)
+            up = math.exp(4.0 * v - 2.0)
             r = up
             for k in range(k0 + 1, size):
                 out[k] = out[k - 1] * r
-                r *= q
+                r *= _EXP_MINUS_4
         if k0 > 0:
-            # In the interior |du| <= h/2 so up is in [exp(-4), 1] and q / up is exact to rounding.
-            r = q / up if k0 < size - 1 else math.exp((-du * h - 0.5 * h * h) * inv_s2)
+            # In the interior |v| <= 1/2, so up is in [exp(-4), 1] and the division is safe.
+            r = _EXP_MINUS_4 / up if k0 < size - 1 else math.exp(-4.0 * v - 2.0)
             for k in range(k0 - 1, -1, -1):
                 out[k] = out[k + 1] * r
-                r *= q
+                r *= _EXP_MINUS_4
     else:
         n_sin = (size - 1) // 2
         n_cos = size - 1 - n_sin
-        theta = 2.0 * math.pi * u / (hi - lo)
+        theta = p0 * u
         c1 = math.cos(theta)
         s1 = math.sin(theta)
         out[0] = 1.0
@@ -265,6 +277,13 @@ def axis_values(kind, size, lo, hi, u, out):
                 out[n] = c
             if n <= n_sin:
                 out[n_cos + n] = sn
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def axis_values(kind, size, lo, hi, u, out):
+    """Write the ``size`` basis values at the scalar ``u`` into ``out[:size]``."""
+    p0, p1, p2 = axis_params(kind, size, lo, hi)
+    axis_values_fast(kind, size, p0, p1, p2, u, out)
 
 
 @numba.njit(cache=True, error_model="numpy")

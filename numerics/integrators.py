@@ -24,7 +24,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .features import axis_offsets, axis_values, kron_into
+from .fastexp import exp_block
+from .features import _EXP_MINUS_4, axis_offsets, axis_params, axis_values_fast, kron_into
 from .linear_model import LinearEnsemble, check_eps
 from .posterior import check_points, posterior_mean_into
 from .schedules import NumericSchedule, resolve_schedule
@@ -39,6 +40,15 @@ __all__ = [
 ]
 
 METHODS = ("euler", "heun")
+
+# Largest |z| (in bump spacings from the central bump) at which the Horner form below is used:
+# its intermediate values grow like exp(2 z**2) and must stay far below the double range.
+_HORNER_ZMAX = 17.0
+# Largest basis size for the Horner form: its coefficients carry exp(-2 j (j-1)) for
+# j <= size/2, which must not underflow (j = 17 gives exp(-544), j = 20 would give exp(-760)).
+_HORNER_MAX_SIZE = 34
+# Samples advanced together through each step (see _pf_ode_gauss1d).
+_SAMPLE_BLOCK = 256
 
 
 def pf_ode_time_grid(schedule: NumericSchedule, eps: float, n_steps: int = 30) -> np.ndarray:
@@ -85,11 +95,13 @@ def _initial_points(rngs, n_samples: int, dim: int, sigma_T: float) -> np.ndarra
 
 # -- kernels ------------------------------------------------------------------------------------
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _linear_denoise(wk, kinds, sizes, los, his, offsets, vals, phi, x, out):
+def _linear_denoise(wk, kinds, sizes, params, offsets, vals, phi, x, out):
     """``out = wk . phi_space(x)`` for one point; ``wk`` is (D, F_space)."""
     n_axes = kinds.shape[0]
     for a in range(n_axes):
-        axis_values(kinds[a], sizes[a], los[a], his[a], x[a], vals[offsets[a]:])
+        axis_values_fast(
+            kinds[a], sizes[a], params[a, 0], params[a, 1], params[a, 2], x[a], vals[offsets[a]:]
+        )
     if n_axes == 1:
         f = sizes[0]
         for c in range(wk.shape[0]):
@@ -112,6 +124,9 @@ def _pf_ode_linear(x, wts, kinds, sizes, los, his, ts, ax, bx, heun):
     n_models, n_samples, d = x.shape
     n_steps = ts.shape[0] - 1
     offsets, total = axis_offsets(sizes)
+    params = np.empty((kinds.shape[0], 3))
+    for a in range(kinds.shape[0]):
+        params[a, 0], params[a, 1], params[a, 2] = axis_params(kinds[a], sizes[a], los[a], his[a])
     fs = wts.shape[3]
     for n in numba.prange(n_models):
         vals = np.empty(total)
@@ -119,22 +134,152 @@ def _pf_ode_linear(x, wts, kinds, sizes, los, his, ts, ax, bx, heun):
         dn = np.empty(d)
         dn2 = np.empty(d)
         xt = np.empty(d)
-        for i in range(n_samples):
-            xi = x[n, i]
+        for i0 in range(0, n_samples, _SAMPLE_BLOCK):
             for k in range(n_steps):
                 dt = ts[k + 1] - ts[k]
-                _linear_denoise(wts[n, k], kinds, sizes, los, his, offsets, vals, phi, xi, dn)
+                for i in range(i0, min(n_samples, i0 + _SAMPLE_BLOCK)):
+                    xi = x[n, i]
+                    _linear_denoise(wts[n, k], kinds, sizes, params, offsets, vals, phi, xi, dn)
+                    if heun:
+                        for c in range(d):
+                            xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                        _linear_denoise(wts[n, k + 1], kinds, sizes, params, offsets, vals, phi, xt, dn2)
+                        for c in range(d):
+                            f0 = ax[k] * xi[c] - bx[k] * dn[c]
+                            f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
+                            xi[c] += 0.5 * dt * (f0 + f1)
+                    else:
+                        for c in range(d):
+                            xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+
+
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _gauss1d_far(u, wts, n, k, lo, inv_h, norm, size):
+    """``D^(u)`` by the nearest-centre recurrence (for points far from the central bump)."""
+    zz = (u - lo) * inv_h
+    k0 = min(max(int(np.floor(zz + 0.5)), 0), size - 1)
+    v = zz - k0
+    phi0 = norm * np.exp(-2.0 * v * v)
+    acc = wts[n, k, k0] * phi0
+    if k0 < size - 1:
+        r = np.exp(4.0 * v - 2.0)
+        p = phi0
+        for i in range(k0 + 1, size):
+            p *= r
+            r *= _EXP_MINUS_4
+            acc += wts[n, k, i] * p
+    if k0 > 0:
+        r = np.exp(-4.0 * v - 2.0)
+        p = phi0
+        for i in range(k0 - 1, -1, -1):
+            p *= r
+            r *= _EXP_MINUS_4
+            acc += wts[n, k, i] * p
+    return acc
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def _gauss1d_denoise_block(u, m, out, cu, cd, wts, n, k, lo, inv_h, norm, kc, work):
+    """``out[:m] = D^(u[:m])`` of model ``n`` at step ``k`` for 1-D Gaussian bumps.
+
+    With ``z = (u - c_kc)/h`` measured from the central bump ``kc``,
+    ``phi_{kc+j} = phi_kc r**j exp(-2 j (j-1))`` with ``phi_kc = norm exp(-2 z**2)`` and
+    ``r = exp(4 z - 2)`` (``exp(-4 z - 2) = exp(-4)/r`` going down), so
+    ``D^ = phi_kc (P_up(r) + r_down P_down(r_down))`` with per-step coefficients
+    ``cu[j] = w[kc+j] exp(-2 j (j-1))``, ``cd[j] = w[kc-j] exp(-2 j (j-1))``, evaluated by Horner's
+    rule: two exponentials and ``size`` fused multiply-adds per point, in loops over the block
+    that LLVM vectorizes. Points with ``|z| > _HORNER_ZMAX`` (where the Horner intermediates,
+    which grow like ``exp(2 z**2)``, would leave the double range) use :func:`_gauss1d_far`.
+    """
+    y1, y2, e1, e2, pu, pd, scratch = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
+    n_far = 0
+    for i in range(m):
+        z = (u[i] - lo) * inv_h - kc
+        if abs(z) > _HORNER_ZMAX:
+            n_far += 1
+        z = min(max(z, -_HORNER_ZMAX), _HORNER_ZMAX)
+        y1[i] = -2.0 * z * z
+        y2[i] = 4.0 * z - 2.0
+    exp_block(y1, e1, scratch, m)
+    exp_block(y2, e2, scratch, m)
+    nu = cu.shape[2]
+    nd = cd.shape[2]
+    c = cu[n, k, nu - 1]
+    for i in range(m):
+        pu[i] = c
+    for j in range(nu - 2, -1, -1):
+        c = cu[n, k, j]
+        for i in range(m):
+            pu[i] = pu[i] * e2[i] + c
+    for i in range(m):
+        pd[i] = 0.0
+    if nd > 1:
+        c = cd[n, k, nd - 1]
+        for i in range(m):
+            pd[i] = c
+        for j in range(nd - 2, 0, -1):
+            c = cd[n, k, j]
+            for i in range(m):
+                pd[i] = pd[i] * (_EXP_MINUS_4 / e2[i]) + c
+        for i in range(m):
+            pd[i] *= _EXP_MINUS_4 / e2[i]
+    for i in range(m):
+        out[i] = norm * e1[i] * (pu[i] + pd[i])
+    if n_far > 0:
+        for i in range(m):
+            if abs((u[i] - lo) * inv_h - kc) > _HORNER_ZMAX:
+                out[i] = _gauss1d_far(u[i], wts, n, k, lo, inv_h, norm, wts.shape[2])
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def _pf_ode_gauss1d(x, cu, cd, wts, lo, inv_h, norm, kc, ts, ax, bx, heun):
+    """1-D Gaussian-feature ensemble: integrate ``x`` (N, S) in place.
+
+    Blocks of samples advance together through each step (see ``_gauss1d_denoise_block``).
+    """
+    n_models, n_samples = x.shape
+    n_steps = ts.shape[0] - 1
+    b = _SAMPLE_BLOCK
+    for n in numba.prange(n_models):
+        work = np.empty((7, b))
+        u = np.empty(b)
+        ut = np.empty(b)
+        d0 = np.empty(b)
+        d1 = np.empty(b)
+        for i0 in range(0, n_samples, b):
+            m = min(n_samples, i0 + b) - i0
+            for i in range(m):
+                u[i] = x[n, i0 + i]
+            for k in range(n_steps):
+                dt = ts[k + 1] - ts[k]
+                _gauss1d_denoise_block(u, m, d0, cu, cd, wts, n, k, lo, inv_h, norm, kc, work)
                 if heun:
-                    for c in range(d):
-                        xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
-                    _linear_denoise(wts[n, k + 1], kinds, sizes, los, his, offsets, vals, phi, xt, dn2)
-                    for c in range(d):
-                        f0 = ax[k] * xi[c] - bx[k] * dn[c]
-                        f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
-                        xi[c] += 0.5 * dt * (f0 + f1)
+                    for i in range(m):
+                        ut[i] = u[i] + dt * (ax[k] * u[i] - bx[k] * d0[i])
+                    _gauss1d_denoise_block(
+                        ut, m, d1, cu, cd, wts, n, k + 1, lo, inv_h, norm, kc, work
+                    )
+                    for i in range(m):
+                        f0 = ax[k] * u[i] - bx[k] * d0[i]
+                        f1 = ax[k + 1] * ut[i] - bx[k + 1] * d1[i]
+                        u[i] = u[i] + 0.5 * dt * (f0 + f1)
                 else:
-                    for c in range(d):
-                        xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                    for i in range(m):
+                        u[i] = u[i] + dt * (ax[k] * u[i] - bx[k] * d0[i])
+            for i in range(m):
+                x[n, i0 + i] = u[i]
+
+
+def _horner_coefficients(w: np.ndarray, kc: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients of ``_gauss1d_denoise`` from weights ``w`` (..., F) and the centre ``kc``."""
+    f = w.shape[-1]
+    ju = np.arange(f - kc)
+    jd = np.arange(kc + 1)
+    cu = w[..., kc:] * np.exp(-2.0 * ju * (ju - 1))
+    cd = w[..., kc::-1] * np.exp(-2.0 * jd * (jd - 1))
+    return np.ascontiguousarray(cu), np.ascontiguousarray(cd)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -159,22 +304,23 @@ def _pf_ode_grid(x, tables, lo, h, g, ts, ax, bx, heun):
         dn = np.empty(d)
         dn2 = np.empty(d)
         xt = np.empty(d)
-        for i in range(n_samples):
-            xi = x[n, i]
+        for i0 in range(0, n_samples, _SAMPLE_BLOCK):
             for k in range(n_steps):
                 dt = ts[k + 1] - ts[k]
-                _grid_lookup(tables[n, k], lo, h, g, xi, dn)
-                if heun:
-                    for c in range(d):
-                        xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
-                    _grid_lookup(tables[n, k + 1], lo, h, g, xt, dn2)
-                    for c in range(d):
-                        f0 = ax[k] * xi[c] - bx[k] * dn[c]
-                        f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
-                        xi[c] += 0.5 * dt * (f0 + f1)
-                else:
-                    for c in range(d):
-                        xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                for i in range(i0, min(n_samples, i0 + _SAMPLE_BLOCK)):
+                    xi = x[n, i]
+                    _grid_lookup(tables[n, k], lo, h, g, xi, dn)
+                    if heun:
+                        for c in range(d):
+                            xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                        _grid_lookup(tables[n, k + 1], lo, h, g, xt, dn2)
+                        for c in range(d):
+                            f0 = ax[k] * xi[c] - bx[k] * dn[c]
+                            f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
+                            xi[c] += 0.5 * dt * (f0 + f1)
+                    else:
+                        for c in range(d):
+                            xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -264,8 +410,19 @@ def sample_linear_ensemble(
     ax, bx = sched.pf_x_coeff(ts), sched.pf_mean_coeff(ts)
     wts = time_contracted_weights(ensemble, ts)
     heun = method == "heun"
-    if lookup == "exact":
-        kinds, sizes, los, his = ensemble.features._arrays()
+    feats = ensemble.features
+    horner = d == 1 and feats.space[0].kind == "gaussian" and feats.space[0].size <= _HORNER_MAX_SIZE
+    if lookup == "exact" and horner:
+        basis = feats.space[0]
+        lo, inv_h, norm = axis_params(0, basis.size, basis.lo, basis.hi)
+        kc = basis.size // 2
+        w1 = np.ascontiguousarray(wts[:, :, 0, :])
+        cu, cd = _horner_coefficients(w1, kc)
+        x1 = np.ascontiguousarray(x[:, :, 0])
+        _pf_ode_gauss1d(x1, cu, cd, w1, lo, inv_h, norm, kc, ts, ax, bx, heun)
+        x = x1[:, :, None]
+    elif lookup == "exact":
+        kinds, sizes, los, his = feats._arrays()
         _pf_ode_linear(x, wts, kinds[:-1], sizes[:-1], los[:-1], his[:-1], ts, ax, bx, heun)
     elif lookup == "grid":
         lo, hi, g = float(lookup_grid[0]), float(lookup_grid[1]), int(lookup_grid[2])
@@ -273,7 +430,6 @@ def sample_linear_ensemble(
             raise ValueError(f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}")
         axis = np.linspace(lo, hi, g)
         pts = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1).reshape(-1, d)
-        feats = ensemble.features
         phi_s = _space_features(feats, pts)  # (G**D, Fs)
         tables = np.ascontiguousarray(np.einsum("nkds,gs->nkgd", wts, phi_s))
         _pf_ode_grid(x, tables, lo, (hi - lo) / (g - 1), g, ts, ax, bx, heun)

@@ -269,6 +269,13 @@ def train_linear_ensemble(
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge (rho) must be finite and >= 0, got {ridge!r}")
     F, D = features.n_features, data.shape[1]
+    if ridge == 0 and n_samples < F:
+        # Sigma_P is a sum of P rank-one terms: rank <= P < F. Cholesky does not reliably detect
+        # this (rounding can leave tiny positive pivots and a finite, meaningless W).
+        raise ValueError(
+            f"ridge: with ridge = 0 and n_samples (P) = {n_samples} < F = {F} features, Sigma_P "
+            "is singular (rank <= P); use ridge > 0 or P >= F"
+        )
     rngs = model_rngs(seed, n_models)
     W = np.empty((n_models, D, F))
     grams = np.empty((n_models, F, F)) if keep_normal_equations else None
