@@ -77,13 +77,45 @@ def _build_parser() -> _Parser:
         "(DIR/figureN.npz, reloadable) and draw it (DIR/figureN.png, DIR/figureN.pdf).",
         formatter_class=fmt,
     )
-    fig.add_argument("number", type=int, choices=[1], help="figure number: 1 = proxy-score variance")
+    fig.add_argument(
+        "number",
+        type=int,
+        choices=[1, 2, 3],
+        help="1 = proxy-score variance (2-D data sets); 2 = learned 1-D distributions vs eps "
+        "and P; 3 = learned 2-D distributions, Gaussian vs Fourier features",
+    )
     fig.add_argument("--out", type=Path, default=Path("gtv-output"), help="output directory")
     fig.add_argument(
         "--grid",
         type=_positive_int("--grid", 2),
         default=401,
-        help="figure 1: grid points per axis on [-2, 2]^2",
+        help="figure 1 only: grid points per axis on [-2, 2]^2",
+    )
+    fig.add_argument(
+        "--fast",
+        action="store_true",
+        help="figures 2 and 3: a small version (20 models, 10^4 samples for figure 2; "
+        "see Figure3Config.fast for figure 3) instead of the paper's 100 models x 10^5 samples",
+    )
+    fig.add_argument(
+        "--models",
+        type=_positive_int("--models", 2),
+        default=None,
+        help="figures 2 and 3: number of models per configuration (default: 100, or the "
+        "--fast value)",
+    )
+    fig.add_argument(
+        "--samples",
+        type=_positive_int("--samples"),
+        default=None,
+        help="figures 2 and 3: PF-ODE samples per model (default: 10^5, or the --fast value)",
+    )
+    fig.add_argument("--seed", type=int, default=0, help="figures 2 and 3: random seed")
+    fig.add_argument(
+        "--paper-normalization",
+        action="store_true",
+        help="figure 3 only: normalize each image column separately, as the paper's plotting "
+        "code does (shows conditional shapes, not the joint density)",
     )
     fig.add_argument(
         "--formats", type=_formats, default="png,pdf", help="comma-separated: png, pdf"
@@ -134,18 +166,50 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_figure(args: argparse.Namespace) -> int:
-    from .figures import compute_figure1
+def _overrides(args: argparse.Namespace) -> dict:
+    out = {"seed": args.seed}
+    if args.models is not None:
+        out["n_models"] = args.models
+    if args.samples is not None:
+        out["n_samples"] = args.samples
+    return out
 
+
+def _cmd_figure(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise _CliError(f"--out {out} exists and is not a directory")
+    progress = not args.no_progress
     if args.number == 1:
-        result = compute_figure1(n_grid=args.grid, progress=not args.no_progress)
+        from .figures import compute_figure1
+
+        result = compute_figure1(n_grid=args.grid, progress=progress)
         data_path = result.save(out / "figure1.npz")
         paths = result.plot(out, formats=args.formats)
-    else:  # pragma: no cover - argparse restricts the choices
-        raise _CliError(f"unknown figure {args.number}")
+    elif args.number == 2:
+        from .figure2 import Figure2Config, compute_figure2
+
+        kw = _overrides(args)
+        cfg = Figure2Config.fast(**kw) if args.fast else Figure2Config(**kw)
+        result = compute_figure2(cfg, progress=progress)
+        data_path = result.save(out / "figure2.npz")
+        paths = result.plot(out, formats=args.formats)
+        print("gap mass (model-level 95 % bootstrap CI):")
+        for row in result.gap_table():
+            print(
+                f"  eps={row['eps']:<7g} P={row['P']:<5d} F/P={row['F/P']:<6g} "
+                f"{row['gap']:.4f} [{row['lo']:.4f}, {row['hi']:.4f}]"
+            )
+    else:
+        from .figure3 import Figure3Config, compute_figure3
+
+        kw = _overrides(args)
+        cfg = Figure3Config.fast(**kw) if args.fast else Figure3Config(**kw)
+        result = compute_figure3(cfg, progress=progress)
+        data_path = result.save(out / "figure3.npz")
+        paths = result.plot(
+            out, formats=args.formats, paper_normalization=args.paper_normalization
+        )
     for p in [data_path, *paths]:
         print(p)
     return 0
