@@ -306,6 +306,15 @@ def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
             "ridge: Sigma_P is singular (not positive definite) for at least one model; "
             "use ridge > 0 or more DSM samples P"
         ) from None
+    # Numerical rank: a pivot L_ii**2 below F * eps * max_i Sigma_ii means Sigma_P is singular
+    # to working precision (Cholesky can succeed on such a matrix with meaningless pivots).
+    pivots = np.diagonal(chol, axis1=1, axis2=2) ** 2
+    scale = np.max(np.diagonal(gram, axis1=1, axis2=2), axis=1)
+    if np.any(pivots.min(axis=1) <= gram.shape[1] * np.finfo(float).eps * scale):
+        raise ValueError(
+            "ridge: Sigma_P is numerically singular for at least one model "
+            "(a Cholesky pivot below F * eps * max diag); use ridge > 0 or more DSM samples P"
+        )
     # Solve L L^T W^T = rhs^T with two triangular solves (batched through np.linalg.solve on L).
     y = np.linalg.solve(chol, np.swapaxes(rhs, 1, 2))
     wt = np.linalg.solve(np.swapaxes(chol, 1, 2), y)

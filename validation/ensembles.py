@@ -106,9 +106,10 @@ def bootstrap_ci(
         raise ValueError(f"values must hold at least 2 models for a bootstrap CI, got {v.size}")
     if not (0 < confidence < 1):
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    est = float(v.mean())
     if np.ptp(v) == 0:
-        return est, est, est
+        # All models agree: the mean is exactly that value (np.mean can be off by an ulp).
+        return float(v[0]), float(v[0]), float(v[0])
+    est = float(v.mean())
     res = stats.bootstrap(
         (v,),
         np.mean,
