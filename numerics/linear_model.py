@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from scipy.linalg import solve_triangular
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .features import ProductFeatures, product_features_serial
@@ -298,7 +300,16 @@ def train_linear_ensemble(
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``W[n] = rhs[n] gram[n]^{-1}`` by Cholesky; a non-positive-definite gram raises."""
+    """``W[n] = rhs[n] gram[n]^{-1}`` by Cholesky; a non-positive-definite gram raises.
+
+    The systems are many and small, so BLAS runs single-threaded here: multi-threaded OpenBLAS
+    right after a numba parallel region oversubscribes the cores (measured: up to 20x slower).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve_spd_serial(gram, rhs)
+
+
+def _solve_spd_serial(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     try:
         chol = np.linalg.cholesky(gram)
     except np.linalg.LinAlgError:
@@ -315,10 +326,11 @@ def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
             "ridge: Sigma_P is numerically singular for at least one model "
             "(a Cholesky pivot below F * eps * max diag); use ridge > 0 or more DSM samples P"
         )
-    # Solve L L^T W^T = rhs^T with two triangular solves (batched through np.linalg.solve on L).
-    y = np.linalg.solve(chol, np.swapaxes(rhs, 1, 2))
-    wt = np.linalg.solve(np.swapaxes(chol, 1, 2), y)
-    W = np.swapaxes(wt, 1, 2)
+    # Solve L L^T W^T = rhs^T with two triangular solves per model.
+    W = np.empty_like(rhs)
+    for n in range(gram.shape[0]):
+        y = solve_triangular(chol[n], rhs[n].T, lower=True, check_finite=False)
+        W[n] = solve_triangular(chol[n], y, lower=True, trans="T", check_finite=False).T
     if not np.all(np.isfinite(W)):
         raise ValueError("ridge: the solve produced non-finite weights (Sigma_P is ill-conditioned)")
     return np.ascontiguousarray(W)

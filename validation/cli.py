@@ -207,6 +207,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         cfg = Figure3Config.fast(**kw) if args.fast else Figure3Config(**kw)
         result = compute_figure3(cfg, progress=progress)
         data_path = result.save(out / "figure3.npz")
+        print(result.format_table())
         paths = result.plot(
             out, formats=args.formats, paper_normalization=args.paper_normalization
         )

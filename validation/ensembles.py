@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from numerics.histograms import gap_fraction, uniform_histogram_counts
 from numerics.posterior import check_points
 
 from .results import load_result, save_result
@@ -21,9 +22,28 @@ __all__ = [
     "EnsembleResult",
     "bootstrap_ci",
     "gap_mass",
+    "gap_mass_reference",
     "per_model_histograms",
+    "per_model_histograms_reference",
     "summarize_ensemble",
 ]
+
+
+def _check_histogram_args(samples: np.ndarray, edges: list[np.ndarray]):
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim != 3:
+        raise ValueError(f"samples must have shape (N, S, D), got {samples.shape}")
+    d = samples.shape[2]
+    if len(edges) != d:
+        raise ValueError(f"edges must give one array per dimension (D = {d}), got {len(edges)}")
+    edges = [np.asarray(e, dtype=float) for e in edges]
+    for e in edges:
+        if e.ndim != 1 or e.size < 2 or not np.all(np.diff(e) > 0):
+            raise ValueError("edges must be increasing 1-D arrays with at least two entries")
+    vol = edges[0][1:] - edges[0][:-1]
+    for e in edges[1:]:
+        vol = np.multiply.outer(vol, e[1:] - e[:-1])
+    return samples, edges, vol
 
 
 def per_model_histograms(samples: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
@@ -40,25 +60,41 @@ def per_model_histograms(samples: np.ndarray, edges: list[np.ndarray]) -> np.nda
     ndarray, shape (N, n_bins_1, ..., n_bins_D)
         Densities: counts / (S * bin volume). Samples outside the edges count in the
         normalization but in no bin, so a histogram integrates to the fraction inside.
+
+    Notes
+    -----
+    Edges equal to ``numpy.linspace(lo, hi, n + 1)`` use a parallel numba kernel
+    (:func:`numerics.histograms.uniform_histogram_counts`, bin for bin the same as
+    ``numpy.histogramdd``); other edges use :func:`per_model_histograms_reference`.
     """
-    samples = np.asarray(samples, dtype=float)
-    if samples.ndim != 3:
-        raise ValueError(f"samples must have shape (N, S, D), got {samples.shape}")
-    n, s, d = samples.shape
-    if len(edges) != d:
-        raise ValueError(f"edges must give one array per dimension (D = {d}), got {len(edges)}")
-    edges = [np.asarray(e, dtype=float) for e in edges]
-    for e in edges:
-        if e.ndim != 1 or e.size < 2 or not np.all(np.diff(e) > 0):
-            raise ValueError("edges must be increasing 1-D arrays with at least two entries")
-    vol = edges[0][1:] - edges[0][:-1]
-    for e in edges[1:]:
-        vol = np.multiply.outer(vol, e[1:] - e[:-1])
+    samples, edges, vol = _check_histogram_args(samples, edges)
+    if all(np.array_equal(e, np.linspace(e[0], e[-1], e.size)) for e in edges):
+        counts = uniform_histogram_counts(
+            samples, [(e[0], e[-1]) for e in edges], [e.size - 1 for e in edges]
+        )
+        return counts / (samples.shape[1] * vol)
+    return per_model_histograms_reference(samples, edges)
+
+
+def per_model_histograms_reference(samples: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
+    """Plain-numpy :func:`per_model_histograms` (``numpy.histogramdd`` per model)."""
+    samples, edges, vol = _check_histogram_args(samples, edges)
+    n, s, _ = samples.shape
     out = np.empty((n, *vol.shape))
     for k in range(n):
         counts, _ = np.histogramdd(samples[k], bins=edges)
         out[k] = counts / (s * vol)
     return out
+
+
+def _check_gap_args(samples, data, distance):
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim != 3:
+        raise ValueError(f"samples must have shape (N, S, D), got {samples.shape}")
+    data = check_points(data, "data", dim=samples.shape[-1])
+    if not (np.isfinite(distance) and distance > 0):
+        raise ValueError(f"distance must be a finite positive number, got {distance!r}")
+    return samples, data
 
 
 def gap_mass(samples: np.ndarray, data: np.ndarray, distance: float) -> np.ndarray:
@@ -74,11 +110,15 @@ def gap_mass(samples: np.ndarray, data: np.ndarray, distance: float) -> np.ndarr
     Returns
     -------
     ndarray, shape (N,)
+        Computed by the numba kernel :func:`numerics.histograms.gap_fraction`.
     """
-    samples = np.asarray(samples, dtype=float)
-    data = check_points(data, "data", dim=samples.shape[-1])
-    if not (np.isfinite(distance) and distance > 0):
-        raise ValueError(f"distance must be a finite positive number, got {distance!r}")
+    samples, data = _check_gap_args(samples, data, distance)
+    return gap_fraction(samples, data, distance)
+
+
+def gap_mass_reference(samples: np.ndarray, data: np.ndarray, distance: float) -> np.ndarray:
+    """Plain-numpy :func:`gap_mass`."""
+    samples, data = _check_gap_args(samples, data, distance)
     n, s, d = samples.shape
     out = np.empty(n)
     for k in range(n):

@@ -43,7 +43,7 @@ class Figure2Config:
     """
 
     eps_values: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
-    P_values: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    P_values: tuple[int, ...] = (64, 128, 256, 512, 1024)  # at most 999 values (seed layout)
     n_space: int = 16
     n_time: int = 16
     x_range: tuple[float, float] = (-1.5, 1.5)
@@ -187,7 +187,8 @@ def compute_figure2(config: Figure2Config | None = None, progress: bool = True) 
     """Train, sample and summarize every (eps, P) ensemble of Figure 2.
 
     Model ``n`` of panel ``(i, j)`` trains on stream ``SeedSequence(seed_ij).spawn(N)[n]`` and
-    samples from ``SeedSequence([seed_ij, 1]).spawn(N)[n]`` with ``seed_ij = seed + 1000 i + j``.
+    samples from ``SeedSequence([seed_ij, 1]).spawn(N)[n]`` with ``seed_ij = seed + 1000 i + j``;
+    the exact-denoiser reference of row ``i`` uses ``seed + 1000 i + 999``.
     """
     cfg = config or Figure2Config()
     sched = get_schedule(cfg.schedule)
@@ -220,8 +221,10 @@ def compute_figure2(config: Figure2Config | None = None, progress: bool = True) 
             del samples
             bar.update()
         ensembles.append(row)
+        # seed + 1000 i + 999 is no panel's seed, so this run shares no stream with a model.
         xb = sample_exact_denoiser(FIGURE2_DATA, cfg.n_bayes_samples, eps, sched,
-                                   n_steps=cfg.n_steps, method=cfg.method, seed=cfg.seed + 1000 * i)
+                                   n_steps=cfg.n_steps, method=cfg.method,
+                                   seed=cfg.seed + 1000 * i + 999)
         counts, _ = np.histogram(xb[:, 0], bins=edges)
         bayes[i] = counts / (xb.shape[0] * np.diff(edges))
         exact[i] = mixture_density(FIGURE2_DATA, x_fine, eps, sched)
