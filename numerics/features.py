@@ -53,11 +53,15 @@ class AxisBasis:
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
         if isinstance(self.size, bool) or int(self.size) != self.size or self.size < 1:
-            raise ValueError(f"size (features per axis F_a) must be an integer >= 1, got {self.size!r}")
+            raise ValueError(
+                f"size (features per axis F_a) must be an integer >= 1, got {self.size!r}"
+            )
         object.__setattr__(self, "size", int(self.size))
         lo, hi = float(self.lo), float(self.hi)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"range (lo, hi) must be finite with lo < hi, got ({self.lo}, {self.hi})")
+            raise ValueError(
+                f"range (lo, hi) must be finite with lo < hi, got ({self.lo}, {self.hi})"
+            )
         object.__setattr__(self, "lo", lo)
         object.__setattr__(self, "hi", hi)
 
@@ -327,7 +331,7 @@ def product_features_serial(kinds, sizes, los, his, z, out):
     vals = np.empty(total)
     for i in range(z.shape[0]):
         for a in range(n_axes):
-            axis_values(kinds[a], sizes[a], los[a], his[a], z[i, a], vals[offsets[a]:])
+            axis_values(kinds[a], sizes[a], los[a], his[a], z[i, a], vals[offsets[a] :])
         kron_into(vals, offsets, sizes, n_axes, out[i])
 
 
@@ -338,5 +342,5 @@ def _product_features_batch(kinds, sizes, los, his, z, out):
     for i in numba.prange(z.shape[0]):
         vals = np.empty(total)
         for a in range(n_axes):
-            axis_values(kinds[a], sizes[a], los[a], his[a], z[i, a], vals[offsets[a]:])
+            axis_values(kinds[a], sizes[a], los[a], his[a], z[i, a], vals[offsets[a] :])
         kron_into(vals, offsets, sizes, n_axes, out[i])

@@ -52,7 +52,7 @@ _SAMPLE_BLOCK = 256
 
 
 def pf_ode_time_grid(schedule: NumericSchedule, eps: float, n_steps: int = 30) -> np.ndarray:
-    """The uniform grid ``linspace(T, eps, n_steps + 1)``, checked for finite PF-ODE coefficients."""
+    """The grid ``linspace(T, eps, n_steps + 1)``, checked for finite PF-ODE coefficients."""
     eps = check_eps(eps, schedule.T)
     if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
@@ -72,7 +72,9 @@ def sampling_rngs(seed: int, n_models: int) -> list[np.random.Generator]:
     (Training uses ``SeedSequence(seed)``; the extra word keeps the two families independent even
     when the same seed is passed to both.)
     """
-    return [np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), 1]).spawn(n_models)]
+    return [
+        np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), 1]).spawn(n_models)
+    ]
 
 
 def _check_method(method: str) -> None:
@@ -100,7 +102,7 @@ def _linear_denoise(wk, kinds, sizes, params, offsets, vals, phi, x, out):
     n_axes = kinds.shape[0]
     for a in range(n_axes):
         axis_values_fast(
-            kinds[a], sizes[a], params[a, 0], params[a, 1], params[a, 2], x[a], vals[offsets[a]:]
+            kinds[a], sizes[a], params[a, 0], params[a, 1], params[a, 2], x[a], vals[offsets[a] :]
         )
     if n_axes == 1:
         f = sizes[0]
@@ -120,7 +122,7 @@ def _linear_denoise(wk, kinds, sizes, params, offsets, vals, phi, x, out):
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _pf_ode_linear(x, wts, kinds, sizes, los, his, ts, ax, bx, heun):
-    """Integrate every sample of every model in place. ``x``: (N, S, D); ``wts``: (N, K+1, D, Fs)."""
+    """Integrate all samples of all models in place. ``x``: (N, S, D); ``wts``: (N, K+1, D, Fs)."""
     n_models, n_samples, d = x.shape
     n_steps = ts.shape[0] - 1
     offsets, total = axis_offsets(sizes)
@@ -143,7 +145,9 @@ def _pf_ode_linear(x, wts, kinds, sizes, los, his, ts, ax, bx, heun):
                     if heun:
                         for c in range(d):
                             xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
-                        _linear_denoise(wts[n, k + 1], kinds, sizes, params, offsets, vals, phi, xt, dn2)
+                        _linear_denoise(
+                            wts[n, k + 1], kinds, sizes, params, offsets, vals, phi, xt, dn2
+                        )
                         for c in range(d):
                             f0 = ax[k] * xi[c] - bx[k] * dn[c]
                             f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
@@ -151,8 +155,6 @@ def _pf_ode_linear(x, wts, kinds, sizes, los, his, ts, ax, bx, heun):
                     else:
                         for c in range(d):
                             xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
-
-
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -297,7 +299,7 @@ def _grid_lookup(table, lo, h, g, x, out):
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _pf_ode_grid(x, tables, lo, h, g, ts, ax, bx, heun):
-    """As :func:`_pf_ode_linear` but with the denoiser tabulated on a grid: tables (N, K+1, G**D, D)."""
+    """As :func:`_pf_ode_linear`, the denoiser tabulated on a grid: tables (N, K+1, G**D, D)."""
     n_models, n_samples, d = x.shape
     n_steps = ts.shape[0] - 1
     for n in numba.prange(n_models):
@@ -402,7 +404,9 @@ def sample_linear_ensemble(
     n_models, d = ensemble.n_models, ensemble.features.dim
     n_samples = _check_n_samples(n_samples)
     if x_T is None:
-        x = _initial_points(sampling_rngs(seed, n_models), n_samples, d, np.sqrt(sched.sigma2(sched.T)))
+        x = _initial_points(
+            sampling_rngs(seed, n_models), n_samples, d, np.sqrt(sched.sigma2(sched.T))
+        )
     else:
         x = np.array(x_T, dtype=np.float64, order="C")
         if x.shape != (n_models, n_samples, d):
@@ -411,7 +415,9 @@ def sample_linear_ensemble(
     wts = time_contracted_weights(ensemble, ts)
     heun = method == "heun"
     feats = ensemble.features
-    horner = d == 1 and feats.space[0].kind == "gaussian" and feats.space[0].size <= _HORNER_MAX_SIZE
+    horner = (
+        d == 1 and feats.space[0].kind == "gaussian" and feats.space[0].size <= _HORNER_MAX_SIZE
+    )
     if lookup == "exact" and horner:
         basis = feats.space[0]
         lo, inv_h, norm = axis_params(0, basis.size, basis.lo, basis.hi)
@@ -427,7 +433,9 @@ def sample_linear_ensemble(
     elif lookup == "grid":
         lo, hi, g = float(lookup_grid[0]), float(lookup_grid[1]), int(lookup_grid[2])
         if not (lo < hi and g >= 2):
-            raise ValueError(f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}")
+            raise ValueError(
+                f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}"
+            )
         axis = np.linspace(lo, hi, g)
         pts = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1).reshape(-1, d)
         phi_s = _space_features(feats, pts)  # (G**D, Fs)

@@ -332,5 +332,7 @@ def _solve_spd_serial(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         y = solve_triangular(chol[n], rhs[n].T, lower=True, check_finite=False)
         W[n] = solve_triangular(chol[n], y, lower=True, trans="T", check_finite=False).T
     if not np.all(np.isfinite(W)):
-        raise ValueError("ridge: the solve produced non-finite weights (Sigma_P is ill-conditioned)")
+        raise ValueError(
+            "ridge: the solve produced non-finite weights (Sigma_P is ill-conditioned)"
+        )
     return np.ascontiguousarray(W)

@@ -148,8 +148,8 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                         trace[i] *= c
                         if full_cov:
                             for j in range(d):
-                                for l in range(d):
-                                    cov[i, j, l] *= c
+                                for e in range(d):
+                                    cov[i, j, e] *= c
                         runmax[k] = logit
                     w = np.exp(logit - runmax[k])
                     if w == 0.0:
@@ -158,7 +158,7 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                     r = w / wnew
                     # Weighted West update: S += w (1 - r) delta delta^T, delta = mu_m - mean_old.
                     # w (1 - r) is computed as w * wsum_old / wnew: when the new point dominates
-                    # (r -> 1, e.g. just after a new running maximum) 1 - r cancels catastrophically.
+                    # (r -> 1, e.g. just after a new running maximum) 1 - r cancels badly.
                     g = w * (wsum[k] / wnew)
                     dd = 0.0
                     for j in range(d):
@@ -169,16 +169,16 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                     if full_cov:
                         for j in range(d):
                             gj = g * delta[j]
-                            for l in range(d):
-                                cov[i, j, l] += gj * delta[l]
+                            for e in range(d):
+                                cov[i, j, e] += gj * delta[e]
                     wsum[k] = wnew
         for i in range(q0, q1):
             inv_w = 1.0 / wsum[i - q0]
             trace[i] *= inv_w
             if full_cov:
                 for j in range(d):
-                    for l in range(d):
-                        cov[i, j, l] *= inv_w
+                    for e in range(d):
+                        cov[i, j, e] *= inv_w
     return mean, trace, cov
 
 

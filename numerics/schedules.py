@@ -8,8 +8,8 @@ schedule built in :mod:`theory.schedules` reaches the numerics through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class NumericSchedule:
     dsm_weight: Callable
 
     def check_times(self, t: object, argname: str = "t") -> np.ndarray:
-        """Return ``t`` as a float64 array, raising ``ValueError`` unless every entry is in (0, T]."""
+        """Return ``t`` as a float64 array; ``ValueError`` unless every entry is in (0, T]."""
         arr = np.asarray(t, dtype=np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{argname} must be finite, in (0, {self.T:g}]")

@@ -102,7 +102,9 @@ def _prefix(name: str) -> str:
     return ident if ident[:1].isalpha() else f"s_{ident}"
 
 
-def schedule_source(schedule: Schedule, decorator: str = "@njit(cache=True, error_model='numpy')") -> str:
+def schedule_source(
+    schedule: Schedule, decorator: str = "@njit(cache=True, error_model='numpy')"
+) -> str:
     """Source of one numba function per entry of :data:`theory.schedules.QUANTITIES`."""
     prefix = _prefix(schedule.name)
     parts = []

@@ -75,20 +75,23 @@ def proxy_covariance_from_posterior(points: Sequence[object], schedule: Schedule
     logits = [-((x - a * m) ** 2) / (2 * s2) for m in pts]
     z = sum(sp.exp(lg) for lg in logits)
     w = [sp.exp(lg) / z for lg in logits]
-    mean = sum(wi * m for wi, m in zip(w, pts))
-    var = sum(wi * (m - mean) ** 2 for wi, m in zip(w, pts))
+    mean = sum(wi * m for wi, m in zip(w, pts, strict=True))
+    var = sum(wi * (m - mean) ** 2 for wi, m in zip(w, pts, strict=True))
     return a**2 / s2**2 * var
 
 
 def proxy_covariance_two_points(a: object, schedule: Schedule | str) -> sp.Expr:
-    """Closed form for two points ``+-a``: ``(alpha**2 a**2/sigma**4) sech**2(alpha a x/sigma**2)``."""
+    """Two points ``+-a``: ``C = (alpha**2 a**2/sigma**4) sech**2(alpha a x/sigma**2)``."""
     sch = _schedule(schedule)
     a = sp.sympify(a)
     return sch.alpha**2 * a**2 / sch.sigma2**2 * sp.sech(sch.alpha * a * x / sch.sigma2) ** 2
 
 
 def frac_two_points(a: object, schedule: Schedule | str) -> sp.Expr:
-    """``C / (C + s**2)`` for two points ``+-a``, with ``s = (alpha a tanh(alpha a x/sigma**2) - x)/sigma**2``."""
+    """``C / (C + s**2)`` for two points ``+-a``.
+
+    The score is ``s = (alpha a tanh(alpha a x/sigma**2) - x)/sigma**2``.
+    """
     sch = _schedule(schedule)
     a = sp.sympify(a)
     c = proxy_covariance_two_points(a, sch)
@@ -98,4 +101,6 @@ def frac_two_points(a: object, schedule: Schedule | str) -> sp.Expr:
 
 def evaluate(expr: sp.Expr, x_value: float, t_value: float, digits: int = 40) -> float:
     """Evaluate an expression in ``x`` and ``t`` with ``digits`` significant digits (mpmath)."""
-    return float(sp.N(expr.subs({x: sp.Float(x_value, digits), t: sp.Float(t_value, digits)}), digits))
+    return float(
+        sp.N(expr.subs({x: sp.Float(x_value, digits), t: sp.Float(t_value, digits)}), digits)
+    )

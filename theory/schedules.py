@@ -68,7 +68,8 @@ def _as_expr(value: object, argname: str) -> sp.Expr:
     extra = expr.free_symbols - {t}
     if extra:
         raise ValueError(
-            f"{argname} may depend only on theory.schedules.t, but it contains {sorted(map(str, extra))}"
+            f"{argname} may depend only on theory.schedules.t, "
+            f"but it contains {sorted(map(str, extra))}"
         )
     return expr
 
@@ -167,7 +168,7 @@ class Schedule:
 
     # -- checks ---------------------------------------------------------------------------------
     def check_valid(self, n_points: int = 64) -> None:
-        """Raise ``ValueError`` unless ``T > 0`` and ``sigma_t**2 > 0``, ``alpha_t > 0`` on ``(0, T)``.
+        """Raise ``ValueError`` unless ``T > 0`` and ``sigma_t**2, alpha_t > 0`` on ``(0, T)``.
 
         The check evaluates the expressions at ``n_points`` points spread over ``(0, T)``,
         including points close to 0 (where a schedule most often goes wrong).
@@ -318,5 +319,7 @@ def named_schedule(name: str, T: float | None = None) -> Schedule:
             raise ValueError(f"T must be positive, got {T!r}")
         if name == "linear-variance" and Tf > 1:
             raise ValueError(f"T must be in (0, 1] for linear-variance, got {T!r}")
-        sched = Schedule(name, sched.alpha, sched.sigma2, sched.beta, sched.diffusion, sp.sympify(T))
+        sched = Schedule(
+            name, sched.alpha, sched.sigma2, sched.beta, sched.diffusion, sp.sympify(T)
+        )
     return sched

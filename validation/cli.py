@@ -208,9 +208,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         result = compute_figure3(cfg, progress=progress)
         data_path = result.save(out / "figure3.npz")
         print(result.format_table())
-        paths = result.plot(
-            out, formats=args.formats, paper_normalization=args.paper_normalization
-        )
+        paths = result.plot(out, formats=args.formats, paper_normalization=args.paper_normalization)
     for p in [data_path, *paths]:
         print(p)
     return 0

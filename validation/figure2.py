@@ -106,8 +106,12 @@ class Figure2Result:
         return rows
 
     def save(self, path: str | Path) -> Path:
-        arrays = {"bayes_histograms": self.bayes_histograms, "x_fine": self.x_fine,
-                  "exact_density": self.exact_density, "edges": self.edges}
+        arrays = {
+            "bayes_histograms": self.bayes_histograms,
+            "x_fine": self.x_fine,
+            "exact_density": self.exact_density,
+            "edges": self.edges,
+        }
         for i in range(len(self.config.eps_values)):
             for j in range(len(self.config.P_values)):
                 arrays[f"hist_{i}_{j}"] = self.ensembles[i][j].histograms
@@ -122,14 +126,25 @@ class Figure2Result:
         edges = arrays["edges"]
         ens = [
             [
-                EnsembleResult(arrays[f"hist_{i}_{j}"], [edges], arrays[f"gap_{i}_{j}"],
-                               config.gap_distance, {"eps": eps, "P": P})
+                EnsembleResult(
+                    arrays[f"hist_{i}_{j}"],
+                    [edges],
+                    arrays[f"gap_{i}_{j}"],
+                    config.gap_distance,
+                    {"eps": eps, "P": P},
+                )
                 for j, P in enumerate(config.P_values)
             ]
             for i, eps in enumerate(config.eps_values)
         ]
-        return cls(config, ens, arrays["bayes_histograms"], arrays["x_fine"],
-                   arrays["exact_density"], cfg.get("meta", {}))
+        return cls(
+            config,
+            ens,
+            arrays["bayes_histograms"],
+            arrays["x_fine"],
+            arrays["exact_density"],
+            cfg.get("meta", {}),
+        )
 
     def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Draw the eps x P grid of panels and save ``figure2.<fmt>``."""
@@ -142,8 +157,9 @@ class Figure2Result:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         nrow, ncol = len(cfg.eps_values), len(cfg.P_values)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.4 * nrow), sharex=True,
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            nrow, ncol, figsize=(3.0 * ncol, 2.4 * nrow), sharex=True, squeeze=False
+        )
         centres = (self.edges[1:] + self.edges[:-1]) / 2
         F = cfg.n_space * cfg.n_time
         for i, eps in enumerate(cfg.eps_values):
@@ -152,12 +168,23 @@ class Figure2Result:
                 er = self.ensembles[i][j]
                 lo, hi = er.quantiles()
                 mean = er.mean_density()
-                ax.fill_between(centres, lo, hi, color="tab:red", alpha=0.25, lw=0,
-                                label="25-75 % of models")
-                ax.plot(self.x_fine, self.exact_density[i], color="black", lw=0.8,
-                        label=r"$p(x|\epsilon)$")
-                ax.plot(centres, self.bayes_histograms[i], color="0.55", lw=0.8,
-                        label="PF-ODE, exact denoiser")
+                ax.fill_between(
+                    centres, lo, hi, color="tab:red", alpha=0.25, lw=0, label="25-75 % of models"
+                )
+                ax.plot(
+                    self.x_fine,
+                    self.exact_density[i],
+                    color="black",
+                    lw=0.8,
+                    label=r"$p(x|\epsilon)$",
+                )
+                ax.plot(
+                    centres,
+                    self.bayes_histograms[i],
+                    color="0.55",
+                    lw=0.8,
+                    label="PF-ODE, exact denoiser",
+                )
                 ax.plot(centres, mean, color="tab:red", lw=1.2, label="ensemble mean")
                 top = max(np.max(mean), np.max(hi)) * 1.3
                 ax.set_ylim(0, top)
@@ -207,24 +234,46 @@ def compute_figure2(config: Figure2Config | None = None, progress: bool = True) 
         for j, P in enumerate(cfg.P_values):
             seed_ij = cfg.seed + 1000 * i + j
             ens = train_linear_ensemble(
-                FIGURE2_DATA, feats, cfg.n_models, P, eps, sched, ridge=cfg.ridge,
-                seed=seed_ij, keep_normal_equations=False,
+                FIGURE2_DATA,
+                feats,
+                cfg.n_models,
+                P,
+                eps,
+                sched,
+                ridge=cfg.ridge,
+                seed=seed_ij,
+                keep_normal_equations=False,
             )
             samples = sample_linear_ensemble(
-                ens, cfg.n_samples, n_steps=cfg.n_steps, method=cfg.method, lookup=cfg.lookup,
+                ens,
+                cfg.n_samples,
+                n_steps=cfg.n_steps,
+                method=cfg.method,
+                lookup=cfg.lookup,
                 seed=seed_ij,
             )
-            row.append(summarize_ensemble(
-                samples, FIGURE2_DATA, [edges], cfg.gap_distance,
-                {"eps": eps, "P": P, "seed": seed_ij},
-            ))
+            row.append(
+                summarize_ensemble(
+                    samples,
+                    FIGURE2_DATA,
+                    [edges],
+                    cfg.gap_distance,
+                    {"eps": eps, "P": P, "seed": seed_ij},
+                )
+            )
             del samples
             bar.update()
         ensembles.append(row)
         # seed + 1000 i + 999 is no panel's seed, so this run shares no stream with a model.
-        xb = sample_exact_denoiser(FIGURE2_DATA, cfg.n_bayes_samples, eps, sched,
-                                   n_steps=cfg.n_steps, method=cfg.method,
-                                   seed=cfg.seed + 1000 * i + 999)
+        xb = sample_exact_denoiser(
+            FIGURE2_DATA,
+            cfg.n_bayes_samples,
+            eps,
+            sched,
+            n_steps=cfg.n_steps,
+            method=cfg.method,
+            seed=cfg.seed + 1000 * i + 999,
+        )
         counts, _ = np.histogram(xb[:, 0], bins=edges)
         bayes[i] = counts / (xb.shape[0] * np.diff(edges))
         exact[i] = mixture_density(FIGURE2_DATA, x_fine, eps, sched)

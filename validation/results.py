@@ -1,7 +1,7 @@
 """Saving and loading results with their configuration (DESIGN.md §4).
 
-A result file is a ``.npz`` archive of plain numeric arrays plus one entry ``__config__`` holding the
-configuration as a JSON string (a unicode array, not an object array). Loading uses
+A result file is a ``.npz`` archive of plain numeric arrays plus one entry ``__config__`` holding
+the configuration as a JSON string (a unicode array, not an object array). Loading uses
 ``allow_pickle=False``, so a shared results file cannot run code.
 """
 

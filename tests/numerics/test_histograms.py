@@ -41,9 +41,7 @@ def test_per_model_histograms_fast_path_equals_reference():
     uneven = [np.array([-1.5, -0.2, 0.0, 0.7, 1.5]), np.array([-1.0, 0.1, 1.0])]
     h = per_model_histograms(x, uneven)
     vol = np.multiply.outer(np.diff(uneven[0]), np.diff(uneven[1]))
-    inside = np.mean(
-        (np.abs(x[..., 0]) <= 1.5) & (np.abs(x[..., 1]) <= 1.0), axis=1
-    )
+    inside = np.mean((np.abs(x[..., 0]) <= 1.5) & (np.abs(x[..., 1]) <= 1.0), axis=1)
     np.testing.assert_allclose((h * vol).sum(axis=(1, 2)), inside, rtol=1e-12)
 
 

@@ -41,7 +41,8 @@ def test_gap_mass_grows_with_feature_to_sample_ratio(gap_sweep):
         by_ratio = {r["F/P"]: r for r in rows if r["eps"] == eps}
         quarter, half, one = by_ratio[0.25], by_ratio[0.5], by_ratio[1.0]
         print(
-            f"eps={eps:g}: gap F/P=1/4 {quarter['gap']:.4f} [{quarter['lo']:.4f}, {quarter['hi']:.4f}]"
+            f"eps={eps:g}: gap F/P=1/4 {quarter['gap']:.4f} "
+            f"[{quarter['lo']:.4f}, {quarter['hi']:.4f}]"
             f"  1/2 {half['gap']:.4f} [{half['lo']:.4f}, {half['hi']:.4f}]"
             f"  1 {one['gap']:.4f} [{one['lo']:.4f}, {one['hi']:.4f}]"
         )
