@@ -241,9 +241,12 @@ class FVGrid:
         return float(np.sum(np.asarray(density) * self.volumes))
 
     def config(self) -> dict:
-        return {"ndim": self.ndim, "shape": list(self.shape),
-                "bounds": [[float(e[0]), float(e[-1])] for e in self.edges],
-                "uniform": [self.is_uniform(k) for k in range(self.ndim)]}
+        return {
+            "ndim": self.ndim,
+            "shape": list(self.shape),
+            "bounds": [[float(e[0]), float(e[-1])] for e in self.edges],
+            "uniform": [self.is_uniform(k) for k in range(self.ndim)],
+        }
 
 
 def _check_edges(e: object, argname: str) -> np.ndarray:
@@ -467,8 +470,15 @@ class _Geometry:
                 area = np.repeat(wid[0], ny - 1)
                 hf, th = np.tile(h, nx), np.tile(theta, nx)
             self.axes.append(
-                {"e": e, "ptr": ptr, "idx": idx, "points": pts, "h": np.ascontiguousarray(hf),
-                 "theta": np.ascontiguousarray(th), "area": np.ascontiguousarray(area)}
+                {
+                    "e": e,
+                    "ptr": ptr,
+                    "idx": idx,
+                    "points": pts,
+                    "h": np.ascontiguousarray(hf),
+                    "theta": np.ascontiguousarray(th),
+                    "area": np.ascontiguousarray(area),
+                }
             )
         self.face_points = np.concatenate([ax["points"] for ax in self.axes], axis=0)
         self.face_split = np.cumsum([ax["points"].shape[0] for ax in self.axes])[:-1]
@@ -478,6 +488,9 @@ class _Geometry:
 
 
 # -- numba kernels --------------------------------------------------------------------------------
+_W_MAX = 700.0  # largest |w| for which the Chang-Cooper weights are formed explicitly
+
+
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _bernoulli(w):
     """``B(w) = w / (exp(w) - 1)``, ``B(0) = 1``."""
@@ -506,7 +519,9 @@ def _axis_coeffs_line(c, a, q, ptr, idx, h, theta, area, cpl, cml, cph, cmh):
         # Chang-Cooper / Scharfetter-Gummel: J = (d/h) [B(-w) p_l - B(w) p_r]
         drift = af - 0.5 * (qr - ql) / hf
         d = 0.25 * (ql + qr)
-        if d > 0.0:
+        # |w| > 700: the exponential fitting equals upwinding to within exp(-700); computing w
+        # there would overflow (d can be denormal where the noise has all but vanished).
+        if d > 0.0 and abs(drift * hf) < _W_MAX * d:
             w = drift * hf / d
             cpl[f] = ar * (d / hf) * _bernoulli(-w)
             cml[f] = ar * (d / hf) * _bernoulli(w)
@@ -578,8 +593,18 @@ def _sweep_line(c, p, vol, ptr, idx, cpl, cml, cph, cmh, ds, high_order, work, l
 
     ``work`` (10, n) is scratch space; line ``c`` only touches its own positions.
     """
-    vm, pn, pl, ph, ps, rhs, fac, piv, g, rr = (work[0], work[1], work[2], work[3], work[4],
-                                                work[5], work[6], work[7], work[8], work[9])
+    vm, pn, pl, ph, ps, rhs, fac, piv, g, rr = (
+        work[0],
+        work[1],
+        work[2],
+        work[3],
+        work[4],
+        work[5],
+        work[6],
+        work[7],
+        work[8],
+        work[9],
+    )
     s0 = ptr[c]
     m = ptr[c + 1] - s0
     f0 = s0 - c
@@ -665,8 +690,9 @@ def _sweep_serial(p, vol, ptr, idx, cpl, cml, cph, cmh, ds, high_order):
     limited = np.zeros(n_chains)
     fallback = np.zeros(n_chains, dtype=np.int64)
     for c in range(n_chains):
-        _sweep_line(c, p, vol, ptr, idx, cpl, cml, cph, cmh, ds, high_order, work, limited,
-                    fallback)
+        _sweep_line(
+            c, p, vol, ptr, idx, cpl, cml, cph, cmh, ds, high_order, work, limited, fallback
+        )
     return limited.sum(), fallback.sum()
 
 
@@ -678,8 +704,9 @@ def _sweep_parallel(p, vol, ptr, idx, cpl, cml, cph, cmh, ds, high_order):
     limited = np.zeros(n_chains)
     fallback = np.zeros(n_chains, dtype=np.int64)
     for c in numba.prange(n_chains):
-        _sweep_line(c, p, vol, ptr, idx, cpl, cml, cph, cmh, ds, high_order, work, limited,
-                    fallback)
+        _sweep_line(
+            c, p, vol, ptr, idx, cpl, cml, cph, cmh, ds, high_order, work, limited, fallback
+        )
     return limited.sum(), fallback.sum()
 
 
@@ -769,12 +796,48 @@ def _selling_cell(i, qxx, qxy, qyy, hx, hy, kmax, qx, qy, ex, ey, rho, dropped):
         v0x, v0y, v1x, v1y, v2x, v2y = b0x, b0y, b1x, b1y, b2x, b2y
     qx[i] = 0.0
     qy[i] = 0.0
-    drop = _selling_slot(i, 0, _pair_product(v0x, v0y, v1x, v1y, dxx, dxy, dyy), v2x, v2y,
-                         hx, hy, qx, qy, ex, ey, rho)
-    drop += _selling_slot(i, 1, _pair_product(v0x, v0y, v2x, v2y, dxx, dxy, dyy), v1x, v1y,
-                          hx, hy, qx, qy, ex, ey, rho)
-    drop += _selling_slot(i, 2, _pair_product(v1x, v1y, v2x, v2y, dxx, dxy, dyy), v0x, v0y,
-                          hx, hy, qx, qy, ex, ey, rho)
+    drop = _selling_slot(
+        i,
+        0,
+        _pair_product(v0x, v0y, v1x, v1y, dxx, dxy, dyy),
+        v2x,
+        v2y,
+        hx,
+        hy,
+        qx,
+        qy,
+        ex,
+        ey,
+        rho,
+    )
+    drop += _selling_slot(
+        i,
+        1,
+        _pair_product(v0x, v0y, v2x, v2y, dxx, dxy, dyy),
+        v1x,
+        v1y,
+        hx,
+        hy,
+        qx,
+        qy,
+        ex,
+        ey,
+        rho,
+    )
+    drop += _selling_slot(
+        i,
+        2,
+        _pair_product(v1x, v1y, v2x, v2y, dxx, dxy, dyy),
+        v0x,
+        v0y,
+        hx,
+        hy,
+        qx,
+        qy,
+        ex,
+        ey,
+        rho,
+    )
     tr = qxx[i] + qyy[i]
     dropped[i] = drop / tr if tr > 0.0 else 0.0
 
@@ -886,7 +949,7 @@ class _NumpyBackend:
         cmh = ar * (0.5 * qr / h - a * th)
         drift = a - 0.5 * (qr - ql) / h
         d = 0.25 * (ql + qr)
-        pos = d > 0.0
+        pos = (d > 0.0) & (np.abs(drift * h) < _W_MAX * d)
         w = np.where(pos, drift * h / np.where(pos, d, 1.0), 0.0)
         cpl = np.where(pos, ar * (d / h) * _bernoulli_np(-w), ar * np.maximum(drift, 0.0))
         cml = np.where(pos, ar * (d / h) * _bernoulli_np(w), ar * np.maximum(-drift, 0.0))
@@ -944,8 +1007,11 @@ class _NumpyBackend:
                 break
         v = np.where(converged[None, :, None], v, best_v)
         qx, qy, drop = np.zeros(n), np.zeros(n), np.zeros(n)
-        ex, ey, rho = (np.zeros((n, 3), dtype=np.int64), np.zeros((n, 3), dtype=np.int64),
-                       np.zeros((n, 3)))
+        ex, ey, rho = (
+            np.zeros((n, 3), dtype=np.int64),
+            np.zeros((n, 3), dtype=np.int64),
+            np.zeros((n, 3)),
+        )
         for slot, (a, b, c) in enumerate(pairs):
             r = -inner(v[a], v[b])
             e0, e1 = -v[c][:, 1], v[c][:, 0]
@@ -1085,14 +1151,19 @@ class FokkerPlanckResult:
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         arrays = {
-            "density": self.density, "times": self.times, "mass": self.mass,
-            "boundary_mass": self.boundary_mass, "limited_mass": self.limited_mass,
-            "save_times": self.save_times, "snapshots": self.snapshots,
+            "density": self.density,
+            "times": self.times,
+            "mass": self.mass,
+            "boundary_mass": self.boundary_mass,
+            "limited_mass": self.limited_mass,
+            "save_times": self.save_times,
+            "snapshots": self.snapshots,
         }
         for k, e in enumerate(self.grid.edges):
             arrays[f"edges_{k}"] = np.asarray(e)
-        config = dict(self.config, n_fallback=int(self.n_fallback),
-                      noise_dropped=float(self.noise_dropped))
+        config = dict(
+            self.config, n_fallback=int(self.n_fallback), noise_dropped=float(self.noise_dropped)
+        )
         arrays["__config__"] = np.array(json.dumps(config, sort_keys=True))
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **arrays)
@@ -1110,8 +1181,9 @@ class FokkerPlanckResult:
         grid = grid_from_edges(*edges)
         n_fallback = int(config.pop("n_fallback", 0))
         noise_dropped = float(config.pop("noise_dropped", 0.0))
-        return cls(grid=grid, n_fallback=n_fallback, noise_dropped=noise_dropped, config=config,
-                   **arrays)
+        return cls(
+            grid=grid, n_fallback=n_fallback, noise_dropped=noise_dropped, config=config, **arrays
+        )
 
 
 def load_fokker_planck(path: str | Path) -> FokkerPlanckResult:
@@ -1260,8 +1332,11 @@ def _eval_noise(noise, points: np.ndarray, t: float, ndim: int) -> tuple[np.ndar
             f"[[{qxx[i]:g}, {qxy[i]:g}], [{qxy[i]:g}, {qyy[i]:g}]] at t = {t:.17g}, "
             f"x = {points[i].tolist()}"
         )
-    return (np.ascontiguousarray(np.maximum(qxx, 0.0)), np.ascontiguousarray(qxy),
-            np.ascontiguousarray(np.maximum(qyy, 0.0)))
+    return (
+        np.ascontiguousarray(np.maximum(qxx, 0.0)),
+        np.ascontiguousarray(qxy),
+        np.ascontiguousarray(np.maximum(qyy, 0.0)),
+    )
 
 
 def _boundary_masks(grid: FVGrid, width: int) -> list[tuple[str, np.ndarray]]:
@@ -1382,8 +1457,9 @@ def solve_fokker_planck(
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if backend not in ("numba", "numpy"):
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
-    boundary_tol = _check_tolerance(np.inf if boundary_tol is None else boundary_tol,
-                                    "boundary_tol")
+    boundary_tol = _check_tolerance(
+        np.inf if boundary_tol is None else boundary_tol, "boundary_tol"
+    )
     boundary_cells = _check_count(boundary_cells, "boundary_cells", 1)
     if 2 * boundary_cells >= min(grid.shape):
         raise ValueError(
@@ -1414,6 +1490,11 @@ def solve_fokker_planck(
     def record(k: int, t: float) -> None:
         vp = vol * p
         total = float(vp.sum())
+        if not np.isfinite(total):
+            raise FloatingPointError(
+                f"solve_fokker_planck: the density became non-finite at t = {t:.6g}; "
+                "check drift and noise there (or refine n_steps / the grid)"
+            )
         mass[k] = total
         frac = float(vp[layer].sum()) / total
         bmass[k] = frac
@@ -1502,14 +1583,30 @@ def solve_fokker_planck(
             stacklevel=2,
         )
     config = {
-        "T": T, "eps": eps, "n_steps": int(n_total), "n_steps_uniform": n_steps,
-        "scheme": scheme, "boundary_tol": boundary_tol if np.isfinite(boundary_tol) else None,
-        "boundary_cells": boundary_cells, "max_stencil": max_stencil, "noise_rtol": noise_rtol,
-        "backend": backend, "drift": _name(drift), "noise": _name(noise),
+        "T": T,
+        "eps": eps,
+        "n_steps": int(n_total),
+        "n_steps_uniform": n_steps,
+        "scheme": scheme,
+        "boundary_tol": boundary_tol if np.isfinite(boundary_tol) else None,
+        "boundary_cells": boundary_cells,
+        "max_stencil": max_stencil,
+        "noise_rtol": noise_rtol,
+        "backend": backend,
+        "drift": _name(drift),
+        "noise": _name(noise),
         "grid": grid.config(),
     }
     return FokkerPlanckResult(
-        density=p.reshape(grid.shape), grid=grid, times=ts, mass=mass, boundary_mass=bmass,
-        limited_mass=limited, save_times=st, snapshots=snapshots, n_fallback=n_fallback,
-        noise_dropped=noise_dropped, config=config,
+        density=p.reshape(grid.shape),
+        grid=grid,
+        times=ts,
+        mass=mass,
+        boundary_mass=bmass,
+        limited_mass=limited,
+        save_times=st,
+        snapshots=snapshots,
+        n_fallback=n_fallback,
+        noise_dropped=noise_dropped,
+        config=config,
     )
