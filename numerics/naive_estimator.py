@@ -1,4 +1,4 @@
-"""The naive estimator (DESIGN.md §3.2): an exactly solvable model of generalization through variance.
+"""The naive estimator (DESIGN.md §3.2): a solvable model of generalization through variance.
 
 At every Euler step of the PF-ODE a fresh clean point ``x0`` is drawn from the posterior over the
 training points at the current ``(x, t)`` and the score estimate is
@@ -162,9 +162,11 @@ def sample_naive_estimator(
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _naive_sde_step_1d(x, mu, xi, alpha, inv_two_sigma2, ax, bx, dt, noise_scale):
-    """One Euler-Maruyama step in 1-D: drift ``ax x - bx mu_bar`` (``= -beta x - D s``) and
-    noise ``noise_scale * sqrt(Var_post) * xi`` with ``noise_scale = sqrt(kappa |dt|) D alpha/sigma**2``
-    (``C = (alpha/sigma**2)**2 Var_post``)."""
+    """One Euler-Maruyama step in 1-D.
+
+    Drift ``ax x - bx mu_bar`` (``= -beta x - D s``); noise ``noise_scale sqrt(Var_post) xi`` with
+    ``noise_scale = sqrt(kappa |dt|) D alpha / sigma**2`` (``C = (alpha/sigma**2)**2 Var_post``).
+    """
     n = x.shape[0]
     m_total = mu.shape[0]
     for i in numba.prange(n):
