@@ -1512,7 +1512,7 @@ def solve_fokker_planck(
     record(0, ts[0])
     steps = range(n_total)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         steps = tqdm(steps, desc="Fokker-Planck", unit="step")
     hx, hy = (geom.spacing + (1.0,))[:2]

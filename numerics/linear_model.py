@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .features import ProductFeatures, product_features_serial
 from .posterior import check_points

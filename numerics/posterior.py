@@ -10,10 +10,12 @@ For training points ``mu`` (M x D), a query ``x`` and a time ``t``:
 
 Two implementations compute the same thing:
 
-* the numba kernel streams over blocks of training points with an *online* softmax and a
-  weighted (West) covariance update, so it never holds an M x N matrix and never forms
-  ``E[mu mu^T] - mu_bar mu_bar^T`` (which cancels catastrophically when the posterior is
-  concentrated and is then multiplied by ``alpha**2/sigma**4``);
+* the numba kernel streams over tiles (a block of queries x a block of training points): the
+  tile's logits and weights (a vectorized exponential), its centred moments, and a merge into
+  the running state by Chan's pairwise formula with a running maximum logit (an *online*
+  softmax). It never holds an M x N matrix and never forms ``E[mu mu^T] - mu_bar mu_bar^T``
+  (which cancels catastrophically when the posterior is concentrated and is then multiplied by
+  ``alpha**2/sigma**4``);
 * the numpy reference forms the logits for a block of queries at once and uses centred two-pass
   moments. A test asserts that the two agree.
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from .fastexp import exp_block
 from .schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
@@ -36,8 +39,8 @@ __all__ = [
     "proxy_covariance",
 ]
 
-_QUERY_BLOCK = 16
-_POINT_BLOCK = 256
+_QUERY_BLOCK = 32
+_POINT_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -105,80 +108,203 @@ def _query_times(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     arr = sched.check_times(t)
     if arr.ndim == 0:
-        arr = np.full(n, float(arr))
+        # One time for all queries: evaluate the schedule once.
+        a, s2 = float(sched.alpha(float(arr))), float(sched.sigma2(float(arr)))
+        arr, alpha, sigma2 = np.full(n, float(arr)), np.full(n, a), np.full(n, s2)
     elif arr.shape != (n,):
         raise ValueError(f"t must be a scalar or have shape (N,) = ({n},), got shape {arr.shape}")
-    alpha = np.asarray(sched.alpha(arr), dtype=np.float64)
-    sigma2 = np.asarray(sched.sigma2(arr), dtype=np.float64)
+    else:
+        alpha = np.asarray(sched.alpha(arr), dtype=np.float64)
+        sigma2 = np.asarray(sched.sigma2(arr), dtype=np.float64)
     if not (np.all(np.isfinite(alpha)) and np.all(sigma2 > 0) and np.all(np.isfinite(sigma2))):
         raise ValueError(f"t gives a non-finite alpha or a non-positive sigma2 for {sched.name!r}")
     return arr, alpha, sigma2
 
 
-# -- numba kernel -------------------------------------------------------------------------------
+def _coefficients(sched: NumericSchedule, t: object, tq: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``score_mean_coeff``, ``inv_sigma2`` and ``proxy_cov_scale`` per query."""
+    if np.ndim(t) == 0:
+        tv = float(tq[0])
+        vals = (sched.score_mean_coeff(tv), sched.inv_sigma2(tv), sched.proxy_cov_scale(tv))
+        return tuple(np.full(tq.size, float(v)) for v in vals)
+    return (sched.score_mean_coeff(tq), sched.inv_sigma2(tq), sched.proxy_cov_scale(tq))
+
+
 @numba.njit(parallel=True, cache=True, error_model="numpy")
+def _finish_numba(mean, trace, x, smc, isg, pcs):
+    """Score ``smc mu_bar - isg x``, ``tr C = pcs tr Sigma_post`` and frac, per query."""
+    n, d = x.shape
+    score = np.empty((n, d))
+    ptr = np.empty(n)
+    frac = np.empty(n)
+    for i in numba.prange(n):
+        ss = 0.0
+        for j in range(d):
+            score[i, j] = smc[i] * mean[i, j] - isg[i] * x[i, j]
+            ss += score[i, j] * score[i, j]
+        ptr[i] = pcs[i] * trace[i]
+        total = ptr[i] + ss
+        frac[i] = ptr[i] / total if total > 0.0 else 0.0
+    return score, ptr, frac
+
+
+# -- numba kernel -------------------------------------------------------------------------------
+@numba.njit(
+    parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"}
+)
 def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mblock):
+    """Posterior mean, ``tr Sigma_post`` and optionally ``Sigma_post``, tile by tile.
+
+    A tile is ``qblock`` queries x ``mblock`` training points; the innermost loops run over the
+    queries of the tile (stored transposed), so they vectorize whatever M and D are. Per tile:
+    the logits, their maximum per query, the weights ``exp(logit - max)``
+    (:func:`numerics.fastexp.exp_block`; arguments below -708 take the scalar ``exp``), the
+    tile's weighted mean and *centred* second moment (two passes), and a merge into the running
+    state with Chan's pairwise formula ``M2 = M2_a + M2_b + |delta|**2 W_a W_b / (W_a + W_b)``,
+    both sides rescaled to the larger maximum logit. ``reassoc`` lets LLVM vectorize; no NaN/inf
+    assumptions are made.
+    """
     n, d = x.shape
     m_total = mu.shape[0]
     mean = np.zeros((n, d))
     trace = np.zeros(n)
     cov = np.zeros((n if full_cov else 1, d, d))
     nqb = (n + qblock - 1) // qblock
+    cd = d if full_cov else 1
     for qb in numba.prange(nqb):
         q0 = qb * qblock
-        q1 = min(n, q0 + qblock)
-        runmax = np.full(q1 - q0, -np.inf)
-        wsum = np.zeros(q1 - q0)
-        delta = np.empty(d)
+        nq = min(n, q0 + qblock) - q0
+        xt = np.zeros((d, qblock))
+        av = np.zeros(qblock)
+        cv = np.zeros(qblock)
+        for i in range(nq):
+            av[i] = alpha[q0 + i]
+            cv[i] = inv_two_sigma2[q0 + i]
+            for j in range(d):
+                xt[j, i] = x[q0 + i, j]
+        runmax = np.full(qblock, -np.inf)
+        wsum = np.zeros(qblock)
+        rmean = np.zeros((d, qblock))
+        rtr = np.zeros(qblock)
+        rcov = np.zeros((cd, cd, qblock))
+        lg = np.zeros(mblock * qblock)
+        lgc = np.zeros(mblock * qblock)
+        w = np.zeros(mblock * qblock)
+        scratch = np.zeros(mblock * qblock)
+        tmax = np.empty(qblock)
+        tw = np.empty(qblock)
+        tmean = np.empty((d, qblock))
+        ttr = np.empty(qblock)
+        tcov = np.zeros((cd, cd, qblock))
+        dl = np.empty(d)
         for m0 in range(0, m_total, mblock):
-            m1 = min(m_total, m0 + mblock)
-            for i in range(q0, q1):
-                k = i - q0
-                a = alpha[i]
-                for m in range(m0, m1):
-                    d2 = 0.0
-                    for j in range(d):
-                        diff = x[i, j] - a * mu[m, j]
-                        d2 += diff * diff
-                    logit = -d2 * inv_two_sigma2[i]
-                    if logit > runmax[k]:
-                        # New running maximum: rescale the accumulated weights.
-                        c = np.exp(runmax[k] - logit)
-                        wsum[k] *= c
-                        trace[i] *= c
-                        if full_cov:
-                            for j in range(d):
-                                for e in range(d):
-                                    cov[i, j, e] *= c
-                        runmax[k] = logit
-                    w = np.exp(logit - runmax[k])
-                    if w == 0.0:
-                        continue
-                    wnew = wsum[k] + w
-                    r = w / wnew
-                    # Weighted West update: S += w (1 - r) delta delta^T, delta = mu_m - mean_old.
-                    # w (1 - r) is computed as w * wsum_old / wnew: when the new point dominates
-                    # (r -> 1, e.g. just after a new running maximum) 1 - r cancels badly.
-                    g = w * (wsum[k] / wnew)
-                    dd = 0.0
-                    for j in range(d):
-                        delta[j] = mu[m, j] - mean[i, j]
-                        mean[i, j] += r * delta[j]
-                        dd += delta[j] * delta[j]
-                    trace[i] += g * dd
-                    if full_cov:
-                        for j in range(d):
-                            gj = g * delta[j]
-                            for e in range(d):
-                                cov[i, j, e] += gj * delta[e]
-                    wsum[k] = wnew
-        for i in range(q0, q1):
-            inv_w = 1.0 / wsum[i - q0]
-            trace[i] *= inv_w
+            nb = min(m_total, m0 + mblock) - m0
+            # Logits and their maximum per query.
+            for i in range(qblock):
+                tmax[i] = -np.inf
+            for m in range(nb):
+                row = m * qblock
+                for i in range(qblock):
+                    lg[row + i] = 0.0
+                for j in range(d):
+                    muj = mu[m0 + m, j]
+                    for i in range(qblock):
+                        diff = xt[j, i] - av[i] * muj
+                        lg[row + i] += diff * diff
+                for i in range(qblock):
+                    lg[row + i] *= -cv[i]
+                    tmax[i] = max(tmax[i], lg[row + i])
+            # Weights relative to the tile maximum.
+            size = nb * qblock
+            n_small = 0
+            for m in range(nb):
+                row = m * qblock
+                for i in range(qblock):
+                    y = lg[row + i] - tmax[i]
+                    lg[row + i] = y
+                    lgc[row + i] = max(y, -708.0)
+                    n_small += y < -708.0
+            exp_block(lgc, w, scratch, size)
+            if n_small > 0:
+                for k in range(size):
+                    if lg[k] < -708.0:
+                        w[k] = np.exp(lg[k])
+            # Tile weight and mean.
+            for i in range(qblock):
+                tw[i] = 0.0
+                ttr[i] = 0.0
+            for j in range(d):
+                for i in range(qblock):
+                    tmean[j, i] = 0.0
+            for m in range(nb):
+                row = m * qblock
+                for i in range(qblock):
+                    tw[i] += w[row + i]
+                for j in range(d):
+                    muj = mu[m0 + m, j]
+                    for i in range(qblock):
+                        tmean[j, i] += w[row + i] * muj
+            for j in range(d):
+                for i in range(qblock):
+                    tmean[j, i] /= tw[i]
+            # Centred second moment of the tile.
             if full_cov:
                 for j in range(d):
                     for e in range(d):
-                        cov[i, j, e] *= inv_w
+                        for i in range(qblock):
+                            tcov[j, e, i] = 0.0
+            for m in range(nb):
+                row = m * qblock
+                for j in range(d):
+                    muj = mu[m0 + m, j]
+                    for i in range(qblock):
+                        dv = muj - tmean[j, i]
+                        ttr[i] += w[row + i] * dv * dv
+                if full_cov:
+                    for j in range(d):
+                        for e in range(j + 1):
+                            muj = mu[m0 + m, j]
+                            mue = mu[m0 + m, e]
+                            for i in range(qblock):
+                                tcov[j, e, i] += w[row + i] * (muj - tmean[j, i]) * (
+                                    mue - tmean[e, i]
+                                )
+            # Chan merge, both sides on the scale of the larger maximum.
+            for i in range(nq):
+                new = max(runmax[i], tmax[i])
+                if runmax[i] == -np.inf:  # first tile of this query
+                    ga, gb = 0.0, 1.0
+                else:
+                    ga = np.exp(runmax[i] - new)
+                    gb = np.exp(tmax[i] - new)
+                wa = wsum[i] * ga
+                wb = tw[i] * gb
+                wn = wa + wb
+                f = wb / wn
+                h = wa * f  # W_a W_b / (W_a + W_b), no cancellation
+                dd = 0.0
+                for j in range(d):
+                    dl[j] = tmean[j, i] - rmean[j, i]
+                    dd += dl[j] * dl[j]
+                    rmean[j, i] += f * dl[j]
+                rtr[i] = rtr[i] * ga + ttr[i] * gb + h * dd
+                if full_cov:
+                    for j in range(d):
+                        for e in range(j + 1):
+                            rcov[j, e, i] = rcov[j, e, i] * ga + tcov[j, e, i] * gb + h * dl[j] * dl[e]
+                wsum[i] = wn
+                runmax[i] = new
+        for i in range(nq):
+            inv_w = 1.0 / wsum[i]
+            trace[q0 + i] = rtr[i] * inv_w
+            for j in range(d):
+                mean[q0 + i, j] = rmean[j, i]
+            if full_cov:
+                for j in range(d):
+                    for e in range(j + 1):
+                        v = rcov[j, e, i] * inv_w
+                        cov[q0 + i, j, e] = v
+                        cov[q0 + i, e, j] = v
     return mean, trace, cov
 
 
@@ -317,12 +443,15 @@ def posterior_stats(
         mean, trace, cov = _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, bool(full_cov))
     else:
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
-    score = sched.score_mean_coeff(tq)[:, None] * mean - sched.inv_sigma2(tq)[:, None] * x
-    scale = sched.proxy_cov_scale(tq)
-    proxy_trace = scale * trace
-    proxy_cov = scale[:, None, None] * cov if full_cov else None
-    total = proxy_trace + np.einsum("nd,nd->n", score, score)
-    frac = np.divide(proxy_trace, total, out=np.zeros_like(total), where=total > 0)
+    smc, isg, pcs = _coefficients(sched, t, tq)
+    if backend == "numba":
+        score, proxy_trace, frac = _finish_numba(mean, trace, x, smc, isg, pcs)
+    else:
+        score = smc[:, None] * mean - isg[:, None] * x
+        proxy_trace = pcs * trace
+        total = proxy_trace + np.einsum("nd,nd->n", score, score)
+        frac = np.divide(proxy_trace, total, out=np.zeros_like(total), where=total > 0)
+    proxy_cov = pcs[:, None, None] * cov if full_cov else None
     return PosteriorStats(mean, trace, cov, score, proxy_trace, proxy_cov, frac)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from numerics.features import ProductFeatures
 from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
@@ -148,18 +148,14 @@ class Figure2Result:
 
     def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Draw the eps x P grid of panels and save ``figure2.<fmt>``."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         cfg = self.config
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         nrow, ncol = len(cfg.eps_values), len(cfg.P_values)
-        fig, axes = plt.subplots(
-            nrow, ncol, figsize=(3.0 * ncol, 2.4 * nrow), sharex=True, squeeze=False
-        )
+        fig = Figure(figsize=(3.0 * ncol, 2.4 * nrow))
+        axes = fig.subplots(nrow, ncol, sharex=True, squeeze=False)
         centres = (self.edges[1:] + self.edges[:-1]) / 2
         F = cfg.n_space * cfg.n_time
         for i, eps in enumerate(cfg.eps_values):
@@ -206,7 +202,6 @@ class Figure2Result:
             p = out_dir / f"figure2.{fmt}"
             fig.savefig(p, dpi=150)
             paths.append(p)
-        plt.close(fig)
         return paths
 
 

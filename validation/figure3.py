@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from numerics.features import FEATURE_KINDS, ProductFeatures
 from numerics.integrators import METHODS, sample_exact_denoiser, sample_linear_ensemble
@@ -608,10 +608,8 @@ class Figure3Result:
             Print the side-minus-diagonal density difference with its 95 % CI in each panel.
         """
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.colors import LogNorm, Normalize
+        from matplotlib.figure import Figure
 
         cfg = self.config
         scale = scale or ("linear" if paper_normalization else "log")
@@ -630,7 +628,8 @@ class Figure3Result:
             norm = Normalize(vmin=0.0, vmax=vmax)
         base = matplotlib.colormaps["magma"]
         cmap = base.with_extremes(bad=base(0.0), under=base(0.0))
-        fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol + 1.0, 2.9 * nrow), squeeze=False)
+        fig = Figure(figsize=(2.9 * ncol + 1.0, 2.9 * nrow))
+        axes = fig.subplots(nrow, ncol, squeeze=False)
         lo, hi = cfg.x_range
         table = {(r["kind"], r["rotation"]): r for r in self.segment_table()} if annotate else {}
         im = None
@@ -696,7 +695,6 @@ class Figure3Result:
             p = out_dir / f"{stem}.{fmt}"
             fig.savefig(p, dpi=150)
             paths.append(p)
-        plt.close(fig)
         return paths
 
 

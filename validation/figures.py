@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from numerics.posterior import posterior_stats
 from numerics.schedules import get_schedule
@@ -84,16 +84,14 @@ class Figure1Result:
 
     def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Draw the grid of heat maps (rows: data sets, columns: times) and save it."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         names = list(self.datasets)
         nrow, ncol = len(names), len(self.times)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(2.2 * ncol + 0.8, 2.2 * nrow), squeeze=False)
+        fig = Figure(figsize=(2.2 * ncol + 0.8, 2.2 * nrow))
+        axes = fig.subplots(nrow, ncol, squeeze=False)
         lo, hi = float(self.grid[0]), float(self.grid[-1])
         im = None
         for r, name in enumerate(names):
@@ -123,7 +121,6 @@ class Figure1Result:
             p = out_dir / f"figure1.{fmt}"
             fig.savefig(p, dpi=150)
             paths.append(p)
-        plt.close(fig)
         return paths
 
 

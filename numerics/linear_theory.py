@@ -1,0 +1,930 @@
+"""First-order-in-1/P theory of linear-feature ensembles by deterministic quadrature (DESIGN §3.3).
+
+Model and notation
+------------------
+A model is trained on P DSM triples ``(t, x0, x)``, ``t ~ U[eps, T]``, ``x0`` uniform over the
+training points ``mu_m``, ``x = alpha_t x0 + sigma_t xi`` (see :mod:`numerics.linear_model`), with
+weight ``lam = alpha**2 / sigma**2`` (``dsm_weight``) and ridge ``rho``:
+``W = A_P Sigma_P^{-1}``, ``D^ = W phi`` (``W`` is ``D x F``). Population quantities (``E`` over
+``t``, ``x0``, ``x``):
+
+* ``Sigma = E[lam phi phi^T]``, ``A = E[lam x0 phi^T] = E[lam mu_bar phi^T]``,
+  ``Sigma_r = Sigma + rho I``, ``W_inf = A Sigma_r^{-1}``;
+* the mean denoiser ``D_bar(z) = W_inf phi(z)``, the mean score
+  ``s_avg = (alpha D_bar - x)/sigma**2``;
+* ``g = lam (x0 - D_bar) phi^T`` (one triple's gradient at ``W_inf``), ``E g = rho W_inf``;
+* ``W - W_inf = (g_bar - E g) Sigma_P^{-1}`` exactly, so to first order
+  ``Cov(vec W) = (1/P) (Sigma_r^{-1} (x) I_D) Cov(vec g) (Sigma_r^{-1} (x) I_D)``
+  (derived symbolically in :mod:`theory.linear`).
+
+Conventions
+-----------
+* ``vec`` stacks columns: entry ``(d, f)`` of a ``D x F`` matrix sits at ``f * D + d``, so
+  ``vec(g) = lam phi (x) r`` (``r = x0 - D_bar``) and
+  ``D^(z) - D_bar(z) = (phi(z)^T (x) I_D) vec(W - W_inf)``. Covariances over ``vec W`` are stored
+  as 4-index tensors ``C[f, d, f', d']``; ``.reshape(F*D, F*D)`` is the matrix in this
+  convention, and a vector ``v`` of length ``F*D`` is the matrix ``v.reshape(F, D).T``.
+  Feature index ``f = i * F_t + a`` (space index ``i``, time index ``a``: time fastest, as in
+  :class:`~numerics.features.ProductFeatures`).
+* **Proxy / misfit split** (law of total covariance over the design point ``(x, t)``):
+  ``Cov(vec g) = E[Cov(vec g | x,t)] + Cov(E[vec g | x,t])`` with
+  ``E[(x0 - D_bar)(x0 - D_bar)^T | x,t] = Sigma_post + (mu_bar - D_bar)(mu_bar - D_bar)^T``:
+
+  - ``proxy  = E[lam**2 phi phi^T (x) Sigma_post]`` (the proxy-target noise;
+    ``E[g | x,t]`` drops out);
+  - ``misfit = E[lam**2 phi phi^T (x) m m^T] - vec(E g) vec(E g)^T`` with ``m = mu_bar - D_bar``:
+    the fluctuation of the conditional mean ``E[g|x,t] = lam m phi^T`` over the sampled design
+    points.
+    **The outer product of ``E g = rho W_inf`` goes here**, because ``E g = E[E[g|x,t]]`` is the
+    mean of the misfit term; both parts are then covariances (PSD) on their own. With ``rho = 0``
+    ``E g = 0``; with an exact model (``D_bar = mu_bar``) the misfit part vanishes.
+* ``Cov[D^(z), D^(z')] = (phi(z)^T (x) I) Cov(vec W) (phi(z') (x) I)`` (``D x D``), and the V-kernel
+  of DESIGN §3.1 is ``V(x,t; x',t') = D_t Cov[s^(x,t), s^(x',t')] D_t'`` with
+  ``s^ = (alpha D^ - x)/sigma**2``, i.e. ``V = c_t Cov[D^(z), D^(z')] c_t'``,
+  ``c_t = D_t alpha_t / sigma_t**2`` (``diffusion * score_mean_coeff``).
+* Markov intensity (DESIGN §3.4): ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (the two-sided lag
+  integral over the model's time range), symmetrized. It need not be PSD (anticorrelated times).
+
+Quadrature (no sampling)
+------------------------
+``t``: composite Gauss-Legendre, ``n_t`` nodes per panel; panels grow geometrically from ``eps``
+(ratio 1.25, since ``lam ~ 1/t``) up to a maximum width (``(T - eps)/32`` and below the time
+features' length scale), then stay uniform. ``x``: per mixture component
+``x = alpha_t mu_m + sigma_t xi``, ``xi`` on a tensor Gauss-Hermite grid (probabilists',
+``n_hermite`` per axis; product weights below 1e-25 dropped), averaged over ``m``. The default
+``n_hermite`` resolves the narrowest spatial feature product at the largest ``sigma_t`` (node
+spacing ``<= 0.75 * width / sigma_max`` and ``<= 0.15``); it grows like ``(sigma_max/width)**2``.
+
+The product structure ``phi = phi_space(x) (x) phi_time(t)`` is used: at each time node the numba
+kernel accumulates only *spatial* moments (``F_s x F_s`` blocks, parallel over time nodes, fixed
+summation order, so results do not depend on the thread count), and a matrix product over time
+nodes assembles the ``F x F`` (and ``FD x FD``) moments. The plain-numpy reference
+(``backend="numpy"``) forms every full feature vector and the posterior with
+:func:`numerics.posterior.posterior_stats` and sums directly. Cost of the kernel:
+``n_time_nodes * M * n_xi * (3 F_s**2 D**2 / 2 + M D**2)``; with many training points or
+``D >= 2`` with narrow features the per-component Gauss-Hermite grid becomes the bottleneck.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numba
+import numpy as np
+from scipy.special import roots_hermitenorm
+from threadpoolctl import threadpool_limits
+
+from .features import ProductFeatures, axis_offsets, axis_values, kron_into
+from .linear_model import check_eps, model_rngs
+from .posterior import check_points, posterior_stats
+from .schedules import NumericSchedule, get_schedule, resolve_schedule
+
+__all__ = [
+    "PARTS",
+    "LinearTheory",
+    "default_n_hermite",
+    "hermite_quadrature",
+    "linear_model_theory",
+    "time_quadrature",
+    "v_kernel_factor",
+]
+
+#: Parts of ``Cov(vec g)`` (and everything derived from it).
+PARTS = ("total", "proxy", "misfit")
+
+_PRUNE = 1e-25  # Gauss-Hermite product weights below this (of total 1) are dropped
+_GEO_RATIO = 1.25
+#: Negative eigenvalues below ``_PSD_RTOL * (largest eigenvalue of the second moment)`` are
+#: round-off; anything more negative raises.
+_PSD_RTOL = 1e-10
+#: Memory budget for the per-time-node spatial moments held at once.
+_CHUNK_BYTES = 256 * 2**20
+
+
+# -- input checks -------------------------------------------------------------------------------
+def _check_order(value: object, argname: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{argname} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_P(P: object) -> float:
+    try:
+        p = float(P)
+    except (TypeError, ValueError):
+        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}") from None
+    if not (np.isfinite(p) and p >= 1):
+        raise ValueError(f"P (DSM samples per model) must be a finite number >= 1, got {P!r}")
+    return p
+
+
+def _check_part(part: object) -> str:
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    return str(part)
+
+
+# -- quadrature rules ---------------------------------------------------------------------------
+def _time_scale(features: ProductFeatures, eps: float, T: float) -> float:
+    """Largest panel width: (T - eps)/32 and at most one length scale of the time features."""
+    ax = features.time
+    width = (T - eps) / 32
+    if ax.kind == "gaussian" and ax.size > 1:
+        width = min(width, ax.spacing / 2)  # one standard deviation
+    elif ax.kind == "fourier" and ax.size > 1:
+        n_max = max(ax.size - 1 - (ax.size - 1) // 2, (ax.size - 1) // 2)
+        width = min(width, (ax.hi - ax.lo) / n_max / 4)  # a quarter wavelength
+    return width
+
+
+def time_quadrature(
+    eps: float, T: float, n_t: int, max_width: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for ``E_{t ~ U[eps, T]}`` (weights sum to 1).
+
+    Composite Gauss-Legendre with ``n_t`` nodes per panel; panel breakpoints grow geometrically
+    from ``eps`` (ratio 1.25) until the width reaches ``max_width`` (default ``(T - eps)/32``),
+    then are uniform with width ``<= max_width``.
+    """
+    n_t = _check_order(n_t, "n_t")
+    if not (np.isfinite(eps) and np.isfinite(T) and 0 < eps < T):
+        raise ValueError(f"eps must lie in (0, T) = (0, {T:g}), got {eps!r}")
+    h = (T - eps) / 32 if max_width is None else float(max_width)
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"max_width must be a positive number, got {max_width!r}")
+    br = [eps]
+    while br[-1] < T and br[-1] * (_GEO_RATIO - 1) < h:
+        br.append(min(T, br[-1] * _GEO_RATIO))
+    if br[-1] < T:
+        n_uni = int(math.ceil((T - br[-1]) / h - 1e-12))
+        br.extend(np.linspace(br[-1], T, n_uni + 1)[1:])
+    br = np.array(br)
+    br[-1] = T
+    gx, gw = np.polynomial.legendre.leggauss(n_t)
+    a, b = br[:-1, None], br[1:, None]
+    nodes = ((b - a) / 2 * gx + (a + b) / 2).ravel()
+    weights = ((b - a) / 2 * gw).ravel() / (T - eps)
+    return nodes, weights
+
+
+def hermite_quadrature(
+    n: int, dim: int = 1, prune: float = _PRUNE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tensor Gauss-Hermite rule for ``E_{xi ~ N(0, I_dim)}``: nodes (q, dim), weights (q,).
+
+    ``n`` nodes per axis (probabilists' Hermite, :func:`scipy.special.roots_hermitenorm`), weights
+    normalized to sum 1; product weights below ``prune`` are dropped (then renormalized).
+    """
+    n = _check_order(n, "n_hermite")
+    x, w = roots_hermitenorm(n)
+    w = w / w.sum()
+    keep = w > prune
+    x, w = x[keep], w[keep]
+    grids = np.meshgrid(*([x] * dim), indexing="ij")
+    wgrids = np.meshgrid(*([w] * dim), indexing="ij")
+    nodes = np.stack([g.ravel() for g in grids], axis=1)
+    weights = np.prod(np.stack([g.ravel() for g in wgrids], axis=1), axis=1)
+    keep = weights > prune
+    nodes, weights = nodes[keep], weights[keep]
+    return np.ascontiguousarray(nodes), weights / weights.sum()
+
+
+def default_n_hermite(features: ProductFeatures, sigma_max: float) -> int:
+    """Gauss-Hermite order per axis that resolves the spatial features at ``sigma_max``.
+
+    The rule is close to a trapezoid rule with spacing ``h ~ pi / sqrt(2 n)`` near the centre. The
+    narrowest integrand is a product of four spatial features (``phi_i phi_j (m m^T)`` with
+    ``m = mu_bar - W_inf phi``): for Gaussian bumps a Gaussian of width ``w = std / 2`` in ``x``,
+    i.e. ``w / sigma`` in ``xi``, resolved to ~1e-15 by ``h <= 0.75 w / sigma_max``; for Fourier
+    modes frequencies up to ``k = 4 (2 pi n_max / L)``, aliasing-free for
+    ``h <= 2 pi / (1.25 k sigma_max + 12)`` (a margin for the posterior's transitions, which
+    widen the spectrum; measured: ~1e-11 relative on the misfit part for F_x = 16). Posterior
+    transitions alone need ``h <= 0.15``. Clipped to ``[32, 4000]``.
+    """
+    h = 0.15
+    s = max(float(sigma_max), 1e-300)
+    for ax in features.space:
+        if ax.size <= 1:
+            continue
+        if ax.kind == "gaussian":
+            h = min(h, 0.75 * (ax.spacing / 2) / 2 / s)
+        else:
+            n_max = max(ax.size - 1 - (ax.size - 1) // 2, (ax.size - 1) // 2)
+            k = 4 * 2 * math.pi * n_max / (ax.hi - ax.lo)
+            h = min(h, 2 * math.pi / (1.25 * k * s + 12))
+    return int(min(4000, max(32, math.ceil(math.pi**2 / (2 * h * h)))))
+
+
+# -- numba kernel -------------------------------------------------------------------------------
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _posterior_into(mu, x, a, inv2s2, logit, mbar, cov):
+    """Posterior mean and covariance over the training points at one ``x`` (two-pass, centred)."""
+    n_pts, d = mu.shape
+    mx = -np.inf
+    for m in range(n_pts):
+        d2 = 0.0
+        for j in range(d):
+            diff = x[j] - a * mu[m, j]
+            d2 += diff * diff
+        logit[m] = -d2 * inv2s2
+        if logit[m] > mx:
+            mx = logit[m]
+    tot = 0.0
+    for m in range(n_pts):
+        logit[m] = np.exp(logit[m] - mx)
+        tot += logit[m]
+    for j in range(d):
+        mbar[j] = 0.0
+    for m in range(n_pts):
+        logit[m] /= tot
+        for j in range(d):
+            mbar[j] += logit[m] * mu[m, j]
+    for j in range(d):
+        for k in range(d):
+            cov[j, k] = 0.0
+    for m in range(n_pts):
+        w = logit[m]
+        for j in range(d):
+            dj = mu[m, j] - mbar[j]
+            for k in range(j + 1):
+                cov[j, k] += w * dj * (mu[m, k] - mbar[k])
+    for j in range(d):
+        for k in range(j):
+            cov[k, j] = cov[j, k]
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _spatial_moments_numba(kinds, sizes, los, his, mu, alpha, sigma, xi, xw, wt, do_misfit):
+    """Per time node ``k``: spatial moments over ``x ~ p(x | t_k)`` (a Gaussian mixture).
+
+    First pass (``do_misfit=False``): ``S[k] = E[phi_s phi_s^T]``, ``Ab[k] = E[mu_bar phi_s^T]``,
+    ``A0[k] = E[x0 phi_s^T]``, ``Kp[k, i, d, j, e] = E[phi_i phi_j Sigma_post_de]``. Misfit pass
+    (``do_misfit=True``, only ``Km``): ``Km[k, i, d, j, e] = E[phi_i phi_j m_d m_e]`` with
+    ``m = mu_bar - wt[k] phi_s`` (``wt[k]``: ``W_inf`` contracted with ``phi_time(t_k)``).
+    """
+    n_t = alpha.shape[0]
+    n_pts, d = mu.shape
+    n_axes = kinds.shape[0]
+    fs = 1
+    for ax in range(n_axes):
+        fs *= sizes[ax]
+    nq = xi.shape[0]
+    offsets, total = axis_offsets(sizes)
+    n1 = 1 if do_misfit else n_t  # pass 1 arrays (unused in the misfit pass)
+    S = np.zeros((n1, fs, fs))
+    Ab = np.zeros((n1, d, fs))
+    A0 = np.zeros((n1, d, fs))
+    Kp = np.zeros((n1, fs, d, fs, d))
+    Km = np.zeros((n_t, fs, d, fs, d)) if do_misfit else np.zeros((1, 1, 1, 1, 1))
+    inv_m = 1.0 / n_pts
+    for k in numba.prange(n_t):
+        vals = np.empty(total)
+        phi = np.empty(fs)
+        x = np.empty(d)
+        logit = np.empty(n_pts)
+        mbar = np.empty(d)
+        cov = np.empty((d, d))
+        r = np.zeros(d)
+        a = alpha[k]
+        s = sigma[k]
+        inv2s2 = 0.5 / (s * s)
+        for m in range(n_pts):
+            for q in range(nq):
+                w = xw[q] * inv_m
+                for j in range(d):
+                    x[j] = a * mu[m, j] + s * xi[q, j]
+                for ax in range(n_axes):
+                    axis_values(kinds[ax], sizes[ax], los[ax], his[ax], x[ax], vals[offsets[ax] :])
+                kron_into(vals, offsets, sizes, n_axes, phi)
+                _posterior_into(mu, x, a, inv2s2, logit, mbar, cov)
+                if do_misfit:
+                    for j in range(d):
+                        acc = 0.0
+                        for i in range(fs):
+                            acc += wt[k, j, i] * phi[i]
+                        r[j] = mbar[j] - acc
+                if do_misfit:
+                    for i in range(fs):
+                        wi = w * phi[i]
+                        for i2 in range(i + 1):
+                            pp = wi * phi[i2]
+                            for j in range(d):
+                                pr = pp * r[j]
+                                for e in range(d):
+                                    Km[k, i, j, i2, e] += pr * r[e]
+                    continue
+                for i in range(fs):
+                    wi = w * phi[i]
+                    for j in range(d):
+                        Ab[k, j, i] += wi * mbar[j]
+                        A0[k, j, i] += wi * mu[m, j]
+                    for i2 in range(i + 1):
+                        pp = wi * phi[i2]
+                        S[k, i, i2] += pp
+                        for j in range(d):
+                            for e in range(d):
+                                Kp[k, i, j, i2, e] += pp * cov[j, e]
+        for i in range(fs):
+            for i2 in range(i):
+                for j in range(d):
+                    for e in range(d):
+                        if do_misfit:
+                            Km[k, i2, e, i, j] = Km[k, i, j, i2, e]
+                        else:
+                            Kp[k, i2, e, i, j] = Kp[k, i, j, i2, e]
+                if not do_misfit:
+                    S[k, i2, i] = S[k, i, i2]
+    return S, Ab, A0, Kp, Km
+
+
+# -- assembly over time nodes -------------------------------------------------------------------
+def _assemble4(c: np.ndarray, K: np.ndarray, phit: np.ndarray) -> np.ndarray:
+    """``sum_k c_k K[k] (x) phi_t phi_t^T`` in the (F, D, F, D) layout (F index = i F_t + a)."""
+    n_t, fs, d = K.shape[0], K.shape[1], K.shape[2]
+    ft = phit.shape[1]
+    left = (K * c[:, None, None, None, None]).reshape(n_t, -1)
+    right = (phit[:, :, None] * phit[:, None, :]).reshape(n_t, -1)
+    with threadpool_limits(limits=1, user_api="blas"):  # see LinearTheory.__post_init__
+        out = left.T @ right
+    out = out.reshape(fs, d, fs, d, ft, ft).transpose(0, 4, 1, 2, 5, 3)
+    out = out.reshape(fs * ft, d, fs * ft, d)
+    m = out.reshape(fs * ft * d, -1)
+    return ((m + m.T) / 2).reshape(out.shape)
+
+
+def _assemble2(c: np.ndarray, Ak: np.ndarray, phit: np.ndarray) -> np.ndarray:
+    """``sum_k c_k Ak[k] (x) phi_t^T`` as a (D, F) matrix."""
+    n_t, d, fs = Ak.shape
+    out = (Ak * c[:, None, None]).reshape(n_t, -1).T @ phit  # (d*fs, ft)
+    return out.reshape(d, fs * phit.shape[1])
+
+
+def _check_psd(ev: np.ndarray, name: str, scale: float) -> None:
+    """Raise unless the smallest of the eigenvalues ``ev`` (ascending) is round-off negative."""
+    if ev[0] < -_PSD_RTOL * max(scale, np.finfo(float).tiny):
+        raise ValueError(
+            f"{name} is not positive semi-definite beyond round-off: smallest eigenvalue "
+            f"{ev[0]:.3e} vs scale {scale:.3e} (quadrature too coarse? raise n_t / n_hermite)"
+        )
+
+
+def v_kernel_factor(schedule: object, t: object) -> np.ndarray:
+    """``c_t = D_t alpha_t / sigma_t**2``: ``V(x,t; x',t') = c_t Cov[D^(x,t), D^(x',t')] c_t'``.
+
+    From ``s^ = (alpha D^ - x)/sigma**2`` and ``V = D_t Cov[s^, s^'] D_t'`` (derived in
+    :func:`theory.linear.score_covariance_factor`); equal to the schedule's ``pf_mean_coeff``.
+    """
+    sched = resolve_schedule(schedule)
+    t = sched.check_times(t)
+    return sched.diffusion(t) * sched.score_mean_coeff(t)
+
+
+def _population_solution(sigma, A, ridge):
+    """``Sigma_r = Sigma + rho I``, its inverse and ``W_inf = A Sigma_r^{-1}``; singular raises."""
+    F = sigma.shape[0]
+    sigma_r = sigma + ridge * np.eye(F)
+    # Single-threaded BLAS: right after a numba parallel region multi-threaded OpenBLAS
+    # oversubscribes the cores (see numerics.linear_model._solve_spd).
+    with threadpool_limits(limits=1, user_api="blas"):
+        try:
+            chol = np.linalg.cholesky(sigma_r)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "ridge: Sigma + ridge I is not positive definite; use ridge > 0"
+            ) from None
+        piv = np.diag(chol) ** 2
+        if piv.min() <= F * np.finfo(float).eps * np.diag(sigma_r).max():
+            raise ValueError("ridge: Sigma + ridge I is numerically singular; use ridge > 0")
+        inv = np.linalg.inv(sigma_r)
+    inv = (inv + inv.T) / 2
+    return sigma_r, inv, A @ inv
+
+
+# -- result -------------------------------------------------------------------------------------
+@dataclass
+class LinearTheory:
+    """Population solution and first-order ensemble covariance of linear-feature models.
+
+    Attributes
+    ----------
+    features : ProductFeatures
+    data : ndarray, shape (M, D)
+    schedule : NumericSchedule
+    eps, ridge : float
+    n_t, n_hermite : int
+        Gauss-Legendre nodes per time panel; Gauss-Hermite nodes per axis.
+    sigma : ndarray, shape (F, F)
+        Population ``Sigma = E[lam phi phi^T]`` (no ridge).
+    A : ndarray, shape (D, F)
+        ``E[lam mu_bar phi^T]``.
+    A_x0 : ndarray, shape (D, F)
+        ``E[lam x0 phi^T]`` with ``x0`` the mixture component (equal to ``A`` exactly; their
+        difference measures the quadrature error).
+    cov_g_proxy, cov_g_misfit : ndarray, shape (F, D, F, D)
+        The two parts of ``Cov(vec g)`` (module docstring; ``E g``'s outer product is in the misfit
+        part).
+    t_nodes, t_weights : ndarray
+        The time quadrature used.
+    """
+
+    features: ProductFeatures
+    data: np.ndarray
+    schedule: NumericSchedule
+    eps: float
+    ridge: float
+    n_t: int
+    n_hermite: int
+    sigma: np.ndarray
+    A: np.ndarray
+    A_x0: np.ndarray
+    cov_g_proxy: np.ndarray
+    cov_g_misfit: np.ndarray
+    t_nodes: np.ndarray
+    t_weights: np.ndarray
+    sigma_r: np.ndarray = field(init=False, repr=False)
+    sigma_r_inv: np.ndarray = field(init=False, repr=False)
+    W_inf: np.ndarray = field(init=False, repr=False)
+    eigenvalue_range: dict = field(init=False, repr=False)
+    _unit: dict = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        F, D = self.features.n_features, self.data.shape[1]
+        shapes = {
+            "sigma": (F, F),
+            "A": (D, F),
+            "A_x0": (D, F),
+            "cov_g_proxy": (F, D, F, D),
+            "cov_g_misfit": (F, D, F, D),
+        }
+        for name, shape in shapes.items():
+            arr = np.asarray(getattr(self, name), dtype=np.float64)
+            if arr.shape != shape or not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} must be a finite array of shape {shape}")
+            setattr(self, name, arr)
+        self.sigma_r, self.sigma_r_inv, self.W_inf = _population_solution(
+            self.sigma, self.A, self.ridge
+        )
+        n = F * D
+        eg = self.mean_g.T.reshape(-1)
+        # Round-off scale of each part: its largest eigenvalue; the misfit part is a difference
+        # E[v v^T] - vec(Eg) vec(Eg)^T, whose first term is bounded by lambda_max + |vec Eg|**2.
+        with threadpool_limits(limits=1, user_api="blas"):
+            ev_p = np.linalg.eigvalsh(self.cov_g_proxy.reshape(n, n))
+            ev_m = np.linalg.eigvalsh(self.cov_g_misfit.reshape(n, n))
+        _check_psd(ev_p, "cov_g_proxy (Cov(vec g), proxy part)", float(ev_p[-1]))
+        _check_psd(ev_m, "cov_g_misfit (Cov(vec g), misfit part)", float(ev_m[-1] + eg @ eg))
+        self.eigenvalue_range = {
+            "proxy": (float(ev_p[0]), float(ev_p[-1])),
+            "misfit": (float(ev_m[0]), float(ev_m[-1])),
+        }
+        self._unit = {}
+
+    # -- basic quantities ---------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def n_features(self) -> int:
+        return self.features.n_features
+
+    @property
+    def mean_g(self) -> np.ndarray:
+        """``E g = A - W_inf Sigma = rho W_inf`` (D, F)."""
+        return self.ridge * self.W_inf
+
+    def cov_g(self, part: str = "total") -> np.ndarray:
+        """``Cov(vec g)`` or one part of it, as an ``(F D, F D)`` matrix (column-stacking vec)."""
+        part = _check_part(part)
+        c = {"proxy": self.cov_g_proxy, "misfit": self.cov_g_misfit}.get(part)
+        if c is None:
+            c = self.cov_g_proxy + self.cov_g_misfit
+        n = self.n_features * self.dim
+        return c.reshape(n, n)
+
+    def _unit_cov4(self, part: str) -> np.ndarray:
+        """``P Cov(vec W)`` as an (F, D, F, D) tensor (cached)."""
+        part = _check_part(part)
+        if part not in self._unit:
+            if part == "total":
+                self._unit[part] = self._unit_cov4("proxy") + self._unit_cov4("misfit")
+            else:
+                C = self.cov_g_proxy if part == "proxy" else self.cov_g_misfit
+                Si = self.sigma_r_inv
+                X = np.tensordot(Si, C, axes=(1, 0))  # (F, D, F, D)
+                X = np.tensordot(X, Si, axes=(2, 0)).transpose(0, 1, 3, 2)
+                n = self.n_features * self.dim
+                m = X.reshape(n, n)
+                self._unit[part] = ((m + m.T) / 2).reshape(X.shape)
+        return self._unit[part]
+
+    def cov_W(self, P: float, part: str = "total") -> np.ndarray:
+        """First-order ``Cov(vec W) = (1/P) (Sigma_r^-1 (x) I) Cov(vec g) (Sigma_r^-1 (x) I)``.
+
+        Returns an ``(F D, F D)`` matrix in the column-stacking vec convention (entry ``(d, f)`` of
+        ``W`` at index ``f D + d``).
+        """
+        P = _check_P(P)
+        n = self.n_features * self.dim
+        return self._unit_cov4(part).reshape(n, n) / P
+
+    # -- evaluation at query points -----------------------------------------------------------
+    def _query(self, z: object, argname: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``z = (x, t)``: x (n, D) (or (n,) when D = 1), t scalar or (n,). Returns x, t, phi."""
+        if not (isinstance(z, (tuple, list)) and len(z) == 2):
+            raise ValueError(f"{argname} must be a pair (x, t)")
+        x, t = z
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1 and self.dim == 1:
+            x = x[:, None]
+        x = check_points(x, f"{argname}[0] (x)", dim=self.dim)
+        t = np.asarray(t, dtype=np.float64)
+        t = np.full(x.shape[0], float(t)) if t.ndim == 0 else t
+        if t.shape != (x.shape[0],):
+            raise ValueError(
+                f"{argname}[1] (t) must be a scalar or have shape ({x.shape[0]},), got {t.shape}"
+            )
+        self.schedule.check_times(t, f"{argname}[1] (t)")
+        return x, t, self.features.evaluate(x, t)
+
+    def mean_denoiser(self, x: object, t: object) -> np.ndarray:
+        """``D_bar(x, t) = W_inf phi(x, t)``: shape (n, D)."""
+        _, _, phi = self._query((x, t), "z")
+        return phi @ self.W_inf.T
+
+    def mean_score(self, x: object, t: object) -> np.ndarray:
+        """Ensemble-mean score ``s_avg = (alpha D_bar - x) / sigma**2``: shape (n, D)."""
+        xx, tt, phi = self._query((x, t), "z")
+        s = self.schedule
+        return (
+            s.score_mean_coeff(tt)[:, None] * (phi @ self.W_inf.T) - s.inv_sigma2(tt)[:, None] * xx
+        )
+
+    def _blocks(self, phi1, phi2, C4, paired):
+        n1 = phi1.shape[0]
+        F, D = self.n_features, self.dim
+        T1 = (phi1 @ C4.reshape(F, -1)).reshape(n1, D, F, D)
+        if paired:
+            return np.einsum("idge,ig->ide", T1, phi2)
+        out = T1.transpose(0, 1, 3, 2).reshape(n1 * D * D, F) @ phi2.T
+        return np.ascontiguousarray(out.reshape(n1, D, D, -1).transpose(0, 3, 1, 2))
+
+    def denoiser_covariance(
+        self,
+        z: object,
+        z2: object = None,
+        P: float = 1.0,
+        part: str = "total",
+        paired: bool = False,
+    ) -> np.ndarray:
+        """``Cov[D^(z), D^(z')] = (phi(z)^T (x) I) Cov(vec W) (phi(z') (x) I)``.
+
+        Parameters
+        ----------
+        z, z2 : (x, t) pairs
+            ``x`` of shape (n, D) (or (n,) for D = 1), ``t`` a scalar or shape (n,). ``z2``
+            defaults to ``z``.
+        P : float
+            DSM samples per model.
+        part : {"total", "proxy", "misfit"}
+        paired : bool
+            If True, ``z`` and ``z2`` must have the same length and the result is
+            ``Cov[D^(z_i), D^(z2_i)]`` of shape (n, D, D); otherwise all pairs, shape (n, n2, D, D).
+        """
+        P = _check_P(P)
+        C4 = self._unit_cov4(part)
+        _, _, phi1 = self._query(z, "z")
+        phi2 = phi1 if z2 is None else self._query(z2, "z2")[2]
+        if paired and phi1.shape[0] != phi2.shape[0]:
+            raise ValueError("z2: with paired=True z and z2 must have the same number of points")
+        return self._blocks(phi1, phi2, C4, paired) / P
+
+    def score_factor(self, t: object) -> np.ndarray:
+        """``c_t = D_t alpha_t / sigma_t**2`` (:func:`v_kernel_factor`)."""
+        return v_kernel_factor(self.schedule, t)
+
+    def v_kernel(
+        self,
+        z: object,
+        z2: object = None,
+        P: float = 1.0,
+        part: str = "total",
+        paired: bool = False,
+    ) -> np.ndarray:
+        """V-kernel ``V(x,t; x',t') = c_t Cov[D^(x,t), D^(x',t')] c_t'`` (shapes as
+        :meth:`denoiser_covariance`)."""
+        z2 = z if z2 is None else z2
+        cov = self.denoiser_covariance(z, z2, P, part, paired)
+        _, t1, _ = self._query(z, "z")
+        _, t2, _ = self._query(z2, "z2")
+        c1, c2 = self.score_factor(t1), self.score_factor(t2)
+        if paired:
+            return cov * (c1 * c2)[:, None, None]
+        return cov * c1[:, None, None, None] * c2[None, :, None, None]
+
+    def v_kernel_grid(
+        self, x: object, times: object, P: float = 1.0, part: str = "total"
+    ) -> np.ndarray:
+        """``V(x_i, t_a; x_i, t_b)`` for every point and every pair of times: (n_x, n_t, n_t, D, D).
+
+        The time-correlation structure at fixed ``x`` (what the white-noise approximation
+        integrates). Cost ``n_x n_t F (F D**2 + n_t D**2)``.
+        """
+        P = _check_P(P)
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1 and self.dim == 1:
+            x = x[:, None]
+        x = check_points(x, "x", dim=self.dim)
+        times = np.atleast_1d(self.schedule.check_times(times, "times"))
+        if times.ndim != 1:
+            raise ValueError(f"times must be 1-D, got shape {times.shape}")
+        nx, nt, F, D = x.shape[0], times.size, self.n_features, self.dim
+        phi = self.features.evaluate(np.repeat(x, nt, axis=0), np.tile(times, nx))
+        C4 = self._unit_cov4(part)
+        T1 = (phi @ C4.reshape(F, -1)).reshape(nx, nt, D, F, D)
+        T1 = T1.transpose(0, 1, 2, 4, 3).reshape(nx, nt * D * D, F)
+        out = T1 @ phi.reshape(nx, nt, F).transpose(0, 2, 1)  # (nx, nt D D, nt)
+        out = out.reshape(nx, nt, D, D, nt).transpose(0, 1, 4, 2, 3)
+        c = self.score_factor(times)
+        return np.ascontiguousarray(out * (c[:, None] * c[None, :])[None, :, :, None, None] / P)
+
+    def _space_features(self, x: np.ndarray) -> np.ndarray:
+        out = np.ones((x.shape[0], 1))
+        for d, ax in enumerate(self.features.space):
+            v = ax.evaluate(x[:, d])
+            out = (out[:, :, None] * v[:, None, :]).reshape(x.shape[0], -1)
+        return out
+
+    def markov_intensity(
+        self, x: object, t: object, P: float = 1.0, part: str = "total"
+    ) -> np.ndarray:
+        """White-noise intensity ``Q(x, t) = int_eps^T V(x, t; x, t') dt'``, symmetrized: (n, D, D).
+
+        ``int c_t' phi_time(t') dt'`` uses the theory's own time quadrature. ``Q`` need not be PSD
+        (V can be negative between distant times); callers that need a covariance must check.
+        """
+        P = _check_P(P)
+        xx, tt, phi = self._query((x, t), "z")
+        lam_t = self.score_factor(self.t_nodes) * self.t_weights * (self.schedule.T - self.eps)
+        h = lam_t @ self.features.time.evaluate(self.t_nodes)  # (F_t,)
+        psi2 = (self._space_features(xx)[:, :, None] * h[None, None, :]).reshape(xx.shape[0], -1)
+        Q = self._blocks(phi, psi2, self._unit_cov4(part), True) / P
+        Q = (Q + Q.transpose(0, 2, 1)) / 2
+        return Q * self.score_factor(tt)[:, None, None]
+
+    # -- Gaussian-field ensemble ----------------------------------------------------------------
+    def sample_weights(
+        self, P: float, n_models: int, seed: int = 0, part: str = "total"
+    ) -> np.ndarray:
+        """Draw ``W ~ N(W_inf, Cov(vec W))`` (first order in 1/P): shape (N, D, F).
+
+        Model ``n`` uses ``SeedSequence(seed).spawn(N)[n]``; the covariance is factorized by an
+        eigendecomposition (round-off negative eigenvalues clipped to 0).
+        """
+        n_models = _check_order(n_models, "n_models")
+        C = self.cov_W(P, part)
+        ev, vecs = np.linalg.eigh(C)
+        L = vecs * np.sqrt(np.clip(ev, 0.0, None))[None, :]
+        F, D = self.n_features, self.dim
+        out = np.empty((n_models, D, F))
+        for n, rng in enumerate(model_rngs(seed, n_models)):
+            v = L @ rng.standard_normal(L.shape[1])
+            out[n] = self.W_inf + v.reshape(F, D).T
+        return out
+
+    # -- persistence ----------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {
+            "features": self.features.config(),
+            "data": self.data.tolist(),
+            "schedule": self.schedule.name,
+            "T": self.schedule.T,
+            "eps": self.eps,
+            "ridge": self.ridge,
+            "n_t": self.n_t,
+            "n_hermite": self.n_hermite,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Save to ``.npz`` (arrays + JSON configuration; loading never unpickles)."""
+        path = Path(path)
+        np.savez_compressed(
+            path,
+            sigma=self.sigma,
+            A=self.A,
+            A_x0=self.A_x0,
+            cov_g_proxy=self.cov_g_proxy,
+            cov_g_misfit=self.cov_g_misfit,
+            t_nodes=self.t_nodes,
+            t_weights=self.t_weights,
+            config=np.array(json.dumps(self.config())),
+        )
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+    @classmethod
+    def load(cls, path: str | Path) -> LinearTheory:
+        with np.load(Path(path), allow_pickle=False) as f:
+            cfg = json.loads(str(f["config"]))
+            arrays = {k: f[k] for k in f.files if k != "config"}
+        return cls(
+            features=ProductFeatures.from_config(cfg["features"]),
+            data=np.array(cfg["data"], dtype=float),
+            schedule=get_schedule(cfg["schedule"], cfg["T"]),
+            eps=cfg["eps"],
+            ridge=cfg["ridge"],
+            n_t=cfg["n_t"],
+            n_hermite=cfg["n_hermite"],
+            **arrays,
+        )
+
+
+# -- computation --------------------------------------------------------------------------------
+def _moments_numpy(features, data, sched, t_nodes, t_w, xi, xw, W_inf):
+    """Plain-numpy reference: full feature vectors, posterior via posterior_stats, direct sums.
+
+    Returns ``(Sigma, A, A_x0, proxy2, misfit2, direct2)``: ``sum_k t_w[k] lam_k E[. | t_k]`` of
+    ``phi phi^T``, ``mu_bar phi^T``, ``x0 phi^T`` and (times ``lam_k`` again, (F, D, F, D)) of
+    ``phi phi^T (x) Sigma_post``, ``phi phi^T (x) m m^T`` and ``phi phi^T (x) r r^T`` with
+    ``m = mu_bar - D_bar``, ``r = x0 - D_bar`` (the last two only when ``W_inf`` is given).
+    """
+    M, D = data.shape
+    F = features.n_features
+    S1 = np.zeros((F, F))
+    A1 = np.zeros((D, F))
+    A01 = np.zeros((D, F))
+    Kp = np.zeros((F, D, F, D))
+    Km = np.zeros((F, D, F, D))
+    Kt = np.zeros((F, D, F, D))
+    for tk, wk in zip(t_nodes, t_w, strict=True):
+        a, s = float(sched.alpha(tk)), float(np.sqrt(sched.sigma2(tk)))
+        x = (a * data[:, None, :] + s * xi[None, :, :]).reshape(-1, D)
+        x0 = np.repeat(data, xi.shape[0], axis=0)
+        w = np.tile(xw, M) * (wk / M)
+        phi = features.evaluate_reference(x, np.full(x.shape[0], tk))
+        post = posterior_stats(data, x, tk, sched, full_cov=True, backend="numpy")
+        lam = float(sched.dsm_weight(tk))
+        S1 += lam * (phi * w[:, None]).T @ phi
+        A1 += lam * (post.mean * w[:, None]).T @ phi
+        A01 += lam * (x0 * w[:, None]).T @ phi
+        Kp += lam**2 * np.einsum("n,nf,nde,ng->fdge", w, phi, post.cov, phi)
+        if W_inf is not None:
+            m = post.mean - phi @ W_inf.T
+            r = x0 - phi @ W_inf.T
+            Km += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, m, m, phi)
+            Kt += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, r, r, phi)
+    return S1, A1, A01, Kp, Km, Kt
+
+
+def _moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2, W_inf=None):
+    """Time-weighted moments from the numba kernel, over chunks of time nodes (bounded memory;
+    chunks are summed in a fixed order, so the result does not depend on the thread count).
+
+    Without ``W_inf``: ``(Sigma, A, A_x0, proxy second moment)``; with it: the misfit second
+    moment ``E[lam**2 phi phi^T (x) m m^T]``.
+    """
+    kinds, sizes, los, his = (a[:-1].copy() for a in features._arrays())
+    D = data.shape[1]
+    fs, ft = features.n_space_features, features.time.size
+    F = fs * ft
+    n_t = alpha.size
+    chunk = max(1, min(n_t, _CHUNK_BYTES // (8 * fs * fs * D * D)))
+    misfit = W_inf is not None
+    if misfit:
+        wt_all = np.einsum("dia,ka->kdi", W_inf.reshape(D, fs, ft), phit)
+        out = np.zeros((F, D, F, D))
+    else:
+        dummy = np.zeros((1, D, 1))
+        Sig, A, A_x0, prox = np.zeros((F, F)), np.zeros((D, F)), np.zeros((D, F)), 0.0
+    for k0 in range(0, n_t, chunk):
+        sl = slice(k0, min(n_t, k0 + chunk))
+        wt = np.ascontiguousarray(wt_all[sl]) if misfit else dummy
+        S, Ab, A0, Kp, Km = _spatial_moments_numba(
+            kinds, sizes, los, his, data, alpha[sl], sigma[sl], xi, xw, wt, misfit
+        )
+        if misfit:
+            out += _assemble4(c2[sl], Km, phit[sl])
+        else:
+            Sig += _assemble4(c1[sl], S[:, :, None, :, None], phit[sl]).reshape(F, F)
+            A += _assemble2(c1[sl], Ab, phit[sl])
+            A_x0 += _assemble2(c1[sl], A0, phit[sl])
+            prox = prox + _assemble4(c2[sl], Kp, phit[sl])
+    return out if misfit else (Sig, A, A_x0, prox)
+
+
+def linear_model_theory(
+    data: object,
+    features: ProductFeatures,
+    eps: float,
+    schedule: object = "vp-linear",
+    ridge: float = 0.1,
+    n_t: int = 12,
+    n_hermite: int | None = None,
+    *,
+    backend: str = "numba",
+    return_diagnostics: bool = False,
+) -> LinearTheory | tuple[LinearTheory, dict]:
+    """Population solution and first-order ensemble covariance by deterministic quadrature.
+
+    Parameters
+    ----------
+    data : array_like, shape (M, D)
+        Training points.
+    features : ProductFeatures
+        Features over ``(x, t)`` with spatial dimension D.
+    eps : float
+        Smallest training time, ``0 < eps < T``.
+    schedule : str or NumericSchedule, default "vp-linear"
+    ridge : float, default 0.1
+        ``rho >= 0`` (``rho = 0`` needs a non-singular population ``Sigma``).
+    n_t : int, default 12
+        Gauss-Legendre nodes per time panel (:func:`time_quadrature`).
+    n_hermite : int, optional
+        Gauss-Hermite nodes per spatial axis; default :func:`default_n_hermite`.
+    backend : {"numba", "numpy"}
+        ``"numpy"`` runs the plain reference (slow; for tests).
+    return_diagnostics : bool
+        Also return a dict with ``"total_direct"``: ``Cov(vec g)`` from ``E[lam**2 phi phi^T (x)
+        (x0 - D_bar)(x0 - D_bar)^T] - vec(Eg) vec(Eg)^T`` with ``x0`` the mixture component (no
+        posterior; numpy backend only), ``"eigenvalue_range"`` of the two parts and the node
+        counts ``"n_time_nodes"``, ``"n_xi_nodes"``.
+
+    Returns
+    -------
+    LinearTheory
+
+    Raises
+    ------
+    ValueError
+        For bad ``data``, ``eps``, ``ridge``, ``n_t``, ``n_hermite``, ``backend``, a singular
+        ``Sigma + ridge I``, or a covariance part that is not PSD beyond round-off.
+    """
+    sched = resolve_schedule(schedule)
+    data = check_points(data, "data")
+    if not isinstance(features, ProductFeatures):
+        raise TypeError("features must be a ProductFeatures")
+    if features.dim != data.shape[1]:
+        raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
+    eps = check_eps(eps, sched.T)
+    try:
+        ridge = float(ridge)
+    except (TypeError, ValueError):
+        raise ValueError(f"ridge (rho) must be a number >= 0, got {ridge!r}") from None
+    if not (np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge (rho) must be finite and >= 0, got {ridge!r}")
+    n_t = _check_order(n_t, "n_t")
+    if backend not in ("numba", "numpy"):
+        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+    T = sched.T
+    t_nodes, t_w = time_quadrature(eps, T, n_t, _time_scale(features, eps, T))
+    alpha = np.asarray(sched.alpha(t_nodes), dtype=float)
+    sigma = np.sqrt(np.asarray(sched.sigma2(t_nodes), dtype=float))
+    lam = np.asarray(sched.dsm_weight(t_nodes), dtype=float)
+    if n_hermite is None:
+        n_hermite = default_n_hermite(features, float(sigma.max()))
+    n_hermite = _check_order(n_hermite, "n_hermite")
+    xi, xw = hermite_quadrature(n_hermite, data.shape[1])
+    M, D = data.shape
+    F = features.n_features
+    c1, c2 = t_w * lam, t_w * lam**2
+    diag = {}
+    if backend == "numba":
+        phit = features.time.evaluate(t_nodes)
+        Sig, A, A_x0, proxy2 = _moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2)
+    else:
+        Sig, A, A_x0, proxy2 = _moments_numpy(features, data, sched, t_nodes, t_w, xi, xw, None)[:4]
+    Sig = (Sig + Sig.T) / 2
+    _, _, W_inf = _population_solution(Sig, A, ridge)
+    if backend == "numba":
+        misfit2 = _moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2, W_inf)
+    else:
+        res = _moments_numpy(features, data, sched, t_nodes, t_w, xi, xw, W_inf)
+        misfit2 = res[4]
+    n = F * D
+    eg = (ridge * W_inf).T.reshape(-1)  # vec(E g), column stacking
+    mis = misfit2.reshape(n, n) - np.outer(eg, eg)
+    mis = (mis + mis.T) / 2
+    if backend == "numpy":
+        diag["total_direct"] = res[5].reshape(n, n) - np.outer(eg, eg)
+    theory = LinearTheory(
+        features=features,
+        data=data,
+        schedule=sched,
+        eps=eps,
+        ridge=ridge,
+        n_t=n_t,
+        n_hermite=n_hermite,
+        sigma=Sig,
+        A=A,
+        A_x0=A_x0,
+        cov_g_proxy=proxy2,
+        cov_g_misfit=mis.reshape(F, D, F, D),
+        t_nodes=t_nodes,
+        t_weights=t_w,
+    )
+    diag["eigenvalue_range"] = theory.eigenvalue_range
+    diag["n_time_nodes"] = int(t_nodes.size)
+    diag["n_xi_nodes"] = int(xi.shape[0])
+    return (theory, diag) if return_diagnostics else theory

@@ -1,0 +1,21 @@
+"""Smoke test of the benchmark script (no timing assertions: timings depend on the machine)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_posterior.py"
+
+
+def test_bench_posterior_quick_runs(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "| case | numba s | numpy s | speedup | max rel diff |" in proc.stdout
