@@ -149,9 +149,7 @@ def _finish_numba(mean, trace, x, smc, isg, pcs):
 
 
 # -- numba kernel -------------------------------------------------------------------------------
-@numba.njit(
-    parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"}
-)
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mblock):
     """Posterior mean, ``tr Sigma_post`` and optionally ``Sigma_post``, tile by tile.
 
@@ -266,8 +264,8 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                             muj = mu[m0 + m, j]
                             mue = mu[m0 + m, e]
                             for i in range(qblock):
-                                tcov[j, e, i] += w[row + i] * (muj - tmean[j, i]) * (
-                                    mue - tmean[e, i]
+                                tcov[j, e, i] += (
+                                    w[row + i] * (muj - tmean[j, i]) * (mue - tmean[e, i])
                                 )
             # Chan merge, both sides on the scale of the larger maximum.
             for i in range(nq):
@@ -291,7 +289,9 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                 if full_cov:
                     for j in range(d):
                         for e in range(j + 1):
-                            rcov[j, e, i] = rcov[j, e, i] * ga + tcov[j, e, i] * gb + h * dl[j] * dl[e]
+                            rcov[j, e, i] = (
+                                rcov[j, e, i] * ga + tcov[j, e, i] * gb + h * dl[j] * dl[e]
+                            )
                 wsum[i] = wn
                 runmax[i] = new
         for i in range(nq):
