@@ -112,6 +112,8 @@ def _check_order(value: object, argname: str) -> int:
 
 
 def _check_P(P: object) -> float:
+    if P is None:
+        raise ValueError("P (DSM samples per model) is required: Cov(vec W) scales as 1/P")
     try:
         p = float(P)
     except (TypeError, ValueError):
@@ -428,6 +430,16 @@ class LinearTheory:
         part).
     t_nodes, t_weights : ndarray
         The time quadrature used.
+    sigma_r, sigma_r_inv, W_inf : ndarray
+        ``Sigma + rho I``, its inverse, ``W_inf = A Sigma_r^{-1}`` (computed on construction).
+    eigenvalue_range : dict
+        ``{"proxy": (min, max), "misfit": (min, max)}`` eigenvalues of the two parts (checked PSD
+        up to round-off on construction).
+
+    Main methods: :meth:`cov_W` (``Cov(vec W)`` at a given P), :meth:`mean_denoiser`,
+    :meth:`mean_score`, :meth:`denoiser_covariance`, :meth:`v_kernel`, :meth:`v_kernel_grid`,
+    :meth:`markov_intensity`, :meth:`sample_weights` (Gaussian-field ensemble), :meth:`save` /
+    :meth:`load`.
     """
 
     features: ProductFeatures
@@ -576,7 +588,7 @@ class LinearTheory:
         self,
         z: object,
         z2: object = None,
-        P: float = 1.0,
+        P: float | None = None,
         part: str = "total",
         paired: bool = False,
     ) -> np.ndarray:
@@ -588,7 +600,7 @@ class LinearTheory:
             ``x`` of shape (n, D) (or (n,) for D = 1), ``t`` a scalar or shape (n,). ``z2``
             defaults to ``z``.
         P : float
-            DSM samples per model.
+            DSM samples per model (required; ``P = 1`` gives ``P Cov``).
         part : {"total", "proxy", "misfit"}
         paired : bool
             If True, ``z`` and ``z2`` must have the same length and the result is
@@ -610,7 +622,7 @@ class LinearTheory:
         self,
         z: object,
         z2: object = None,
-        P: float = 1.0,
+        P: float | None = None,
         part: str = "total",
         paired: bool = False,
     ) -> np.ndarray:
@@ -625,9 +637,7 @@ class LinearTheory:
             return cov * (c1 * c2)[:, None, None]
         return cov * c1[:, None, None, None] * c2[None, :, None, None]
 
-    def v_kernel_grid(
-        self, x: object, times: object, P: float = 1.0, part: str = "total"
-    ) -> np.ndarray:
+    def v_kernel_grid(self, x: object, times: object, P: float, part: str = "total") -> np.ndarray:
         """``V(x_i, t_a; x_i, t_b)`` for every point and every pair of times: (n_x, n_t, n_t, D, D).
 
         The time-correlation structure at fixed ``x`` (what the white-noise approximation
@@ -658,9 +668,7 @@ class LinearTheory:
             out = (out[:, :, None] * v[:, None, :]).reshape(x.shape[0], -1)
         return out
 
-    def markov_intensity(
-        self, x: object, t: object, P: float = 1.0, part: str = "total"
-    ) -> np.ndarray:
+    def markov_intensity(self, x: object, t: object, P: float, part: str = "total") -> np.ndarray:
         """White-noise intensity ``Q(x, t) = int_eps^T V(x, t; x, t') dt'``, symmetrized: (n, D, D).
 
         ``int c_t' phi_time(t') dt'`` uses the theory's own time quadrature. ``Q`` need not be PSD

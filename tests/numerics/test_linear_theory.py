@@ -382,6 +382,8 @@ def test_bad_query_input(theory):
         theory.cov_W(100, part="noise")
     with pytest.raises(ValueError, match="P"):
         theory.cov_W(0)
+    with pytest.raises(ValueError, match="P .* required"):
+        theory.denoiser_covariance((np.zeros(2), 0.5))
     with pytest.raises(ValueError, match="P"):
         theory.denoiser_covariance((np.zeros(2), 0.5), P=np.inf)
     with pytest.raises(ValueError, match="z"):
