@@ -39,8 +39,8 @@ __all__ = [
     "proxy_covariance",
 ]
 
-_QUERY_BLOCK = 32
-_POINT_BLOCK = 64
+_QUERY_BLOCK = 64
+_POINT_BLOCK = 32
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _query_times(
     if arr.ndim == 0:
         # One time for all queries: evaluate the schedule once.
         a, s2 = float(sched.alpha(float(arr))), float(sched.sigma2(float(arr)))
-        arr, alpha, sigma2 = np.full(n, float(arr)), np.full(n, a), np.full(n, s2)
+        arr, alpha, sigma2 = np.array([float(arr)]), np.array([a]), np.array([s2])
     elif arr.shape != (n,):
         raise ValueError(f"t must be a scalar or have shape (N,) = ({n},), got shape {arr.shape}")
     else:
@@ -121,36 +121,17 @@ def _query_times(
     return arr, alpha, sigma2
 
 
-def _coefficients(sched: NumericSchedule, t: object, tq: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``score_mean_coeff``, ``inv_sigma2`` and ``proxy_cov_scale`` per query."""
-    if np.ndim(t) == 0:
-        tv = float(tq[0])
-        vals = (sched.score_mean_coeff(tv), sched.inv_sigma2(tv), sched.proxy_cov_scale(tv))
-        return tuple(np.full(tq.size, float(v)) for v in vals)
-    return (sched.score_mean_coeff(tq), sched.inv_sigma2(tq), sched.proxy_cov_scale(tq))
-
-
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _finish_numba(mean, trace, x, smc, isg, pcs):
-    """Score ``smc mu_bar - isg x``, ``tr C = pcs tr Sigma_post`` and frac, per query."""
-    n, d = x.shape
-    score = np.empty((n, d))
-    ptr = np.empty(n)
-    frac = np.empty(n)
-    for i in numba.prange(n):
-        ss = 0.0
-        for j in range(d):
-            score[i, j] = smc[i] * mean[i, j] - isg[i] * x[i, j]
-            ss += score[i, j] * score[i, j]
-        ptr[i] = pcs[i] * trace[i]
-        total = ptr[i] + ss
-        frac[i] = ptr[i] / total if total > 0.0 else 0.0
-    return score, ptr, frac
+def _coefficients(sched: NumericSchedule, tq: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``score_mean_coeff``, ``inv_sigma2``, ``proxy_cov_scale`` (length N, or 1 for one time)."""
+    return tuple(
+        np.atleast_1d(np.asarray(f(tq), dtype=np.float64))
+        for f in (sched.score_mean_coeff, sched.inv_sigma2, sched.proxy_cov_scale)
+    )
 
 
 # -- numba kernel -------------------------------------------------------------------------------
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mblock):
+def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, smc, isg, pcs, full_cov, qblock, mblock):
     """Posterior mean, ``tr Sigma_post`` and optionally ``Sigma_post``, tile by tile.
 
     A tile is ``qblock`` queries x ``mblock`` training points; the innermost loops run over the
@@ -160,12 +141,18 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
     tile's weighted mean and *centred* second moment (two passes), and a merge into the running
     state with Chan's pairwise formula ``M2 = M2_a + M2_b + |delta|**2 W_a W_b / (W_a + W_b)``,
     both sides rescaled to the larger maximum logit. ``reassoc`` lets LLVM vectorize; no NaN/inf
-    assumptions are made.
+    assumptions are made. The per-query coefficient arrays (``alpha``, ``inv_two_sigma2`` and the
+    score/proxy factors ``smc``, ``isg``, ``pcs``) have length N, or 1 for a common time. The
+    score ``smc mu_bar - isg x``, ``tr C = pcs tr Sigma_post`` and frac are formed at the end.
     """
     n, d = x.shape
     m_total = mu.shape[0]
     mean = np.zeros((n, d))
     trace = np.zeros(n)
+    score = np.empty((n, d))
+    ptr = np.empty(n)
+    frac = np.empty(n)
+    per_query = alpha.shape[0] > 1
     cov = np.zeros((n if full_cov else 1, d, d))
     nqb = (n + qblock - 1) // qblock
     cd = d if full_cov else 1
@@ -176,8 +163,8 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
         av = np.zeros(qblock)
         cv = np.zeros(qblock)
         for i in range(nq):
-            av[i] = alpha[q0 + i]
-            cv[i] = inv_two_sigma2[q0 + i]
+            av[i] = alpha[q0 + i] if per_query else alpha[0]
+            cv[i] = inv_two_sigma2[q0 + i] if per_query else inv_two_sigma2[0]
             for j in range(d):
                 xt[j, i] = x[q0 + i, j]
         runmax = np.full(qblock, -np.inf)
@@ -194,7 +181,16 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
         tmean = np.empty((d, qblock))
         ttr = np.empty(qblock)
         tcov = np.zeros((cd, cd, qblock))
-        dl = np.empty(d)
+        dl = np.zeros((d, qblock))
+        ya = np.zeros(qblock)
+        yb = np.zeros(qblock)
+        yac = np.zeros(qblock)
+        ybc = np.zeros(qblock)
+        ga = np.zeros(qblock)
+        gb = np.zeros(qblock)
+        fm = np.zeros(qblock)
+        hm = np.zeros(qblock)
+        dd = np.zeros(qblock)
         for m0 in range(0, m_total, mblock):
             nb = min(m_total, m0 + mblock) - m0
             # Logits and their maximum per query.
@@ -267,45 +263,68 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, full_cov, qblock, mbl
                                 tcov[j, e, i] += (
                                     w[row + i] * (muj - tmean[j, i]) * (mue - tmean[e, i])
                                 )
-            # Chan merge, both sides on the scale of the larger maximum.
-            for i in range(nq):
+            # Chan merge, both sides rescaled to the larger maximum; vectorized over queries.
+            n_small = 0
+            for i in range(qblock):
                 new = max(runmax[i], tmax[i])
-                if runmax[i] == -np.inf:  # first tile of this query
-                    ga, gb = 0.0, 1.0
-                else:
-                    ga = np.exp(runmax[i] - new)
-                    gb = np.exp(tmax[i] - new)
-                wa = wsum[i] * ga
-                wb = tw[i] * gb
-                wn = wa + wb
-                f = wb / wn
-                h = wa * f  # W_a W_b / (W_a + W_b), no cancellation
-                dd = 0.0
-                for j in range(d):
-                    dl[j] = tmean[j, i] - rmean[j, i]
-                    dd += dl[j] * dl[j]
-                    rmean[j, i] += f * dl[j]
-                rtr[i] = rtr[i] * ga + ttr[i] * gb + h * dd
-                if full_cov:
-                    for j in range(d):
-                        for e in range(j + 1):
-                            rcov[j, e, i] = (
-                                rcov[j, e, i] * ga + tcov[j, e, i] * gb + h * dl[j] * dl[e]
-                            )
-                wsum[i] = wn
+                ya[i] = runmax[i] - new  # -inf on a query's first tile
+                yb[i] = tmax[i] - new
+                yac[i] = max(ya[i], -708.0)
+                ybc[i] = max(yb[i], -708.0)
+                n_small += (ya[i] < -708.0) + (yb[i] < -708.0)
                 runmax[i] = new
-        for i in range(nq):
-            inv_w = 1.0 / wsum[i]
-            trace[q0 + i] = rtr[i] * inv_w
+            exp_block(yac, ga, scratch, qblock)
+            exp_block(ybc, gb, scratch, qblock)
+            if n_small > 0:
+                for i in range(qblock):
+                    if ya[i] < -708.0:
+                        ga[i] = np.exp(ya[i])
+                    if yb[i] < -708.0:
+                        gb[i] = np.exp(yb[i])
+            for i in range(qblock):
+                wa = wsum[i] * ga[i]
+                wb = tw[i] * gb[i]
+                wn = wa + wb
+                fm[i] = wb / wn
+                hm[i] = wa * fm[i]  # W_a W_b / (W_a + W_b), no cancellation
+                wsum[i] = wn
+                dd[i] = 0.0
             for j in range(d):
-                mean[q0 + i, j] = rmean[j, i]
+                for i in range(qblock):
+                    dl[j, i] = tmean[j, i] - rmean[j, i]
+                    dd[i] += dl[j, i] * dl[j, i]
+                    rmean[j, i] += fm[i] * dl[j, i]
+            for i in range(qblock):
+                rtr[i] = rtr[i] * ga[i] + ttr[i] * gb[i] + hm[i] * dd[i]
+            if full_cov:
+                for j in range(d):
+                    for e in range(j + 1):
+                        for i in range(qblock):
+                            rcov[j, e, i] = (
+                                rcov[j, e, i] * ga[i]
+                                + tcov[j, e, i] * gb[i]
+                                + hm[i] * dl[j, i] * dl[e, i]
+                            )
+        for i in range(nq):
+            q = q0 + i
+            inv_w = 1.0 / wsum[i]
+            trace[q] = rtr[i] * inv_w
+            k = q if per_query else 0
+            ss = 0.0
+            for j in range(d):
+                mean[q, j] = rmean[j, i]
+                score[q, j] = smc[k] * rmean[j, i] - isg[k] * x[q, j]
+                ss += score[q, j] * score[q, j]
+            ptr[q] = pcs[k] * trace[q]
+            total = ptr[q] + ss
+            frac[q] = ptr[q] / total if total > 0.0 else 0.0
             if full_cov:
                 for j in range(d):
                     for e in range(j + 1):
                         v = rcov[j, e, i] * inv_w
-                        cov[q0 + i, j, e] = v
-                        cov[q0 + i, e, j] = v
-    return mean, trace, cov
+                        cov[q, j, e] = v
+                        cov[q, e, j] = v
+    return mean, trace, cov, score, ptr, frac
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -432,25 +451,34 @@ def posterior_stats(
     sched = resolve_schedule(schedule)
     mu = check_points(mu, "mu")
     x = check_points(x, "x", dim=mu.shape[1])
-    tq, alpha, sigma2 = _query_times(sched, t, x.shape[0])
+    n = x.shape[0]
+    tq, alpha, sigma2 = _query_times(sched, t, n)
     inv_two_sigma2 = 0.5 / sigma2
+    smc, isg, pcs = _coefficients(sched, tq)
     if backend == "numba":
-        mean, trace, cov = _posterior_moments_numba(
-            mu, x, alpha, inv_two_sigma2, bool(full_cov), _QUERY_BLOCK, _POINT_BLOCK
+        mean, trace, cov, score, proxy_trace, frac = _posterior_moments_numba(
+            mu,
+            x,
+            alpha,
+            inv_two_sigma2,
+            smc,
+            isg,
+            pcs,
+            bool(full_cov),
+            _QUERY_BLOCK,
+            _POINT_BLOCK,
         )
         cov = cov if full_cov else None
     elif backend == "numpy":
+        full = [np.broadcast_to(v, (n,)) for v in (alpha, inv_two_sigma2, smc, isg, pcs)]
+        alpha, inv_two_sigma2, smc, isg, pcs = full
         mean, trace, cov = _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, bool(full_cov))
-    else:
-        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
-    smc, isg, pcs = _coefficients(sched, t, tq)
-    if backend == "numba":
-        score, proxy_trace, frac = _finish_numba(mean, trace, x, smc, isg, pcs)
-    else:
         score = smc[:, None] * mean - isg[:, None] * x
         proxy_trace = pcs * trace
         total = proxy_trace + np.einsum("nd,nd->n", score, score)
         frac = np.divide(proxy_trace, total, out=np.zeros_like(total), where=total > 0)
+    else:
+        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
     proxy_cov = pcs[:, None, None] * cov if full_cov else None
     return PosteriorStats(mean, trace, cov, score, proxy_trace, proxy_cov, frac)
 
@@ -466,6 +494,8 @@ def posterior_weights(
     mu = check_points(mu, "mu")
     x = check_points(x, "x", dim=mu.shape[1])
     _, alpha, sigma2 = _query_times(sched, t, x.shape[0])
+    alpha = np.ascontiguousarray(np.broadcast_to(alpha, (x.shape[0],)))
+    sigma2 = np.ascontiguousarray(np.broadcast_to(sigma2, (x.shape[0],)))
     if backend == "numba":
         return _posterior_weights_numba(mu, x, alpha, 0.5 / sigma2)
     if backend == "numpy":
