@@ -68,6 +68,16 @@ def _initial(data: np.ndarray, n_samples: int, sched, rng, x_T) -> np.ndarray:
     return np.sqrt(sched.sigma2(sched.T)) * rng.standard_normal((int(n_samples), data.shape[1]))
 
 
+def _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T):
+    """Checked inputs shared by both samplers: schedule, data, kappa, time grid, rng, x_T."""
+    sched = resolve_schedule(schedule)
+    mu = check_points(data, "data")
+    kappa = check_kappa(kappa)
+    ts = pf_ode_time_grid(sched, eps, n_steps)
+    rng = _rng(seed)
+    return sched, mu, kappa, ts, rng, _initial(mu, n_samples, sched, rng, x_T)
+
+
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _naive_step(x, mu, u, alpha, inv_two_sigma2, ax, bx, dt, amp):
     """One interleaved step for every sample: posterior draw with uniform ``u``, then Euler.
@@ -144,12 +154,7 @@ def sample_naive_estimator(
     -------
     ndarray, shape (n_samples, D)
     """
-    sched = resolve_schedule(schedule)
-    mu = check_points(data, "data")
-    kappa = check_kappa(kappa)
-    ts = pf_ode_time_grid(sched, eps, n_steps)
-    rng = _rng(seed)
-    x = _initial(mu, n_samples, sched, rng, x_T)
+    sched, mu, kappa, ts, rng, x = _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T)
     alpha, sigma2 = sched.alpha(ts), sched.sigma2(ts)
     ax, bx = sched.pf_x_coeff(ts), sched.pf_mean_coeff(ts)
     for k in range(ts.size - 1):
@@ -219,12 +224,7 @@ def sample_naive_sde(
     ``linspace(T, eps, n_steps + 1)`` (``dt < 0``), with ``s`` and ``C`` from
     :func:`numerics.posterior.posterior_stats`. Parameters as :func:`sample_naive_estimator`.
     """
-    sched = resolve_schedule(schedule)
-    mu = check_points(data, "data")
-    kappa = check_kappa(kappa)
-    ts = pf_ode_time_grid(sched, eps, n_steps)
-    rng = _rng(seed)
-    x = _initial(mu, n_samples, sched, rng, x_T)
+    sched, mu, kappa, ts, rng, x = _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T)
     if mu.shape[1] == 1:
         alpha, sigma2 = sched.alpha(ts), sched.sigma2(ts)
         ax, bx = sched.pf_x_coeff(ts), sched.pf_mean_coeff(ts)
