@@ -1,0 +1,484 @@
+"""Trained linear ensembles vs the theory (issue 4, items 5-6; DESIGN.md §3.3, §3.4, §4).
+
+For one configuration (1-D data ``{-1, 0, 1}``, ``vp-linear``, ``F = n_space x n_time`` Gaussian
+features, eps, P) :func:`compare_linear` trains N models, computes the first-order theory
+(:func:`numerics.linear_theory.linear_model_theory`) and its density predictions
+(:mod:`validation.theory_predictions`), and reports
+
+1. **denoiser moments** at query points ``(x, t)``: the across-model mean and variance of
+   ``D^(x, t)`` (model-level bootstrap CIs: BCa for the mean, percentile for the variance) vs
+   the predicted ``D_bar = W_inf phi`` and ``Var D^ = phi^T Cov W(P) phi``, and their ratio;
+2. **densities**: the ensemble-mean histogram vs each prediction (Gaussian-field ensemble,
+   white-noise Fokker-Planck, ``p(x|eps)``, exact-Bayes PF-ODE): total variation
+   ``TV = 1/2 sum |p - q|`` and Hellinger ``H = sqrt(1 - sum sqrt(p q))`` over the bin masses
+   of a common grid (the mass outside the grid is one more bin), each with a model-level
+   bootstrap CI (resample models, recompute the ensemble-mean histogram, the distance);
+   the **noise floor** is the same distance between the mean histograms of two random halves
+   of the trained ensemble (averaged over ``n_splits`` random splits). A half-vs-half
+   difference has twice the variance of trained(N)-vs-Gaussian-field(N) and four times that of
+   trained(N)-vs-deterministic, so for a distance dominated by noise expect about
+   ``floor / sqrt 2`` and ``floor / 2`` respectively;
+3. **gap mass** (fraction farther than ``gap_distance`` from every training point) of each.
+
+The trained model is the unit: no samples are pooled across models.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from numerics.features import ProductFeatures
+from numerics.integrators import sample_linear_ensemble
+from numerics.linear_model import train_linear_ensemble
+from numerics.linear_theory import linear_model_theory
+from numerics.schedules import get_schedule
+
+from .ensembles import bootstrap_ci, gap_mass, per_model_histograms
+from .figure2 import FIGURE2_DATA, mixture_density
+from .results import load_result, save_result
+from .theory_predictions import (
+    TheoryPredictions,
+    compute_theory_predictions,
+    gaussian_field_ensemble,
+)
+
+__all__ = [
+    "LinearCompareConfig",
+    "LinearComparison",
+    "compare_linear",
+    "hellinger",
+    "total_variation",
+]
+
+THEORIES = (
+    "gaussian_field",
+    "white_noise_fp",
+    "mean_score_fp_Q0",
+    "p(x|eps)",
+    "exact_bayes_pfode",
+)
+
+
+@dataclass(frozen=True)
+class LinearCompareConfig:
+    """One configuration of the comparison (defaults: eps = 1e-2, F = 8 x 8, P = 4000)."""
+
+    eps: float = 1e-2
+    P: int = 4000
+    n_space: int = 8
+    n_time: int = 8
+    n_models: int = 200
+    n_samples: int = 20_000
+    seed: int = 0
+    x_range: tuple[float, float] = (-1.5, 1.5)
+    hist_range: tuple[float, float] = (-2.0, 2.0)
+    n_bins: int = 160
+    gap_distance: float = 0.25
+    query_x: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    query_t: tuple[float, ...] = (0.02, 0.1, 0.5)
+    ridge: float = 0.1
+    schedule: str = "vp-linear"
+    n_steps: int = 30
+    method: str = "euler"
+    n_boot: int = 1000
+    n_splits: int = 20
+    fp_steps: int = 400
+    fp_refine: int = 2
+    n_bayes_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "fp_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if (
+            isinstance(self.n_models, bool)
+            or int(self.n_models) != self.n_models
+            or (self.n_models < 4)
+        ):
+            raise ValueError(f"n_models must be an integer >= 4, got {self.n_models!r}")
+        if isinstance(self.P, bool) or int(self.P) != self.P or self.P < 1:
+            raise ValueError(f"P must be an integer >= 1, got {self.P!r}")
+        if not (self.hist_range[0] < self.hist_range[1]):
+            raise ValueError(f"hist_range must be (lo, hi) with lo < hi, got {self.hist_range}")
+        if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
+            raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LinearCompareConfig:
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+
+# -- distances ------------------------------------------------------------------------------------
+def _masses(density: np.ndarray, width: float, outside: np.ndarray | float) -> np.ndarray:
+    """Bin masses with the outside mass appended as one more bin (last axis)."""
+    d = np.asarray(density, dtype=float)
+    m = d * width
+    out = np.broadcast_to(np.asarray(outside, dtype=float), m.shape[:-1])[..., None]
+    return np.concatenate([m, np.clip(out, 0.0, None)], axis=-1)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``1/2 sum |p - q|`` over the last axis (probability vectors)."""
+    return 0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum(axis=-1)
+
+
+def hellinger(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``sqrt(1 - sum sqrt(p q))`` over the last axis (in [0, 1])."""
+    bc = np.sqrt(np.clip(np.asarray(p), 0, None) * np.clip(np.asarray(q), 0, None)).sum(axis=-1)
+    return np.sqrt(np.clip(1.0 - bc, 0.0, None))
+
+
+DISTANCES = {"tv": total_variation, "hellinger": hellinger}
+
+
+def _variance_ci(values: np.ndarray, n_boot: int, rng: np.random.Generator, confidence=0.95):
+    """Across-model variance (ddof 1) per column with a percentile model-level bootstrap CI."""
+    n = values.shape[0]
+    est = values.var(axis=0, ddof=1)
+    idx = rng.integers(0, n, (n_boot, n))
+    boots = values[idx].var(axis=1, ddof=1)  # (n_boot, k)
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(boots, [a, 1 - a], axis=0)
+    return est, lo, hi
+
+
+# -- result ---------------------------------------------------------------------------------------
+@dataclass
+class LinearComparison:
+    """Result of :func:`compare_linear` (one configuration).
+
+    Attributes
+    ----------
+    config : LinearCompareConfig
+    histograms : ndarray (N, B)
+        Per-model histograms of the trained ensemble on ``theory.edges``.
+    outside : ndarray (N,)
+        Per-model mass outside the histogram range.
+    gap : ndarray (N,)
+        Per-model gap mass of the trained ensemble.
+    theory : TheoryPredictions
+    denoiser_rows : list of dict
+        One row per query point: x, t, emp/pred mean (CI), emp/pred variance (CI), ratio, and
+        the Gaussian-field ensemble's empirical variance.
+    density_rows : list of dict
+        One row per theory: tv, tv_lo, tv_hi, hellinger, hellinger_lo, hellinger_hi.
+    floor : dict
+        Half-vs-half distances of the trained ensemble: ``{"tv": ..., "hellinger": ...}`` (mean
+        over splits) and ``*_splits`` lists.
+    gap_rows : list of dict
+        name, estimate, lo, hi (lo = hi = estimate for deterministic densities).
+    meta : dict
+        Timings and diagnostics (FP clipping, theory eigenvalue range...).
+    """
+
+    config: LinearCompareConfig
+    histograms: np.ndarray
+    outside: np.ndarray
+    gap: np.ndarray
+    theory: TheoryPredictions
+    denoiser_rows: list
+    density_rows: list
+    floor: dict
+    gap_rows: list
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self.theory.edges
+
+    def mean_density(self) -> np.ndarray:
+        return self.histograms.mean(axis=0)
+
+    def format_table(self) -> str:
+        c = self.config
+        F = c.n_space * c.n_time
+        lines = [
+            f"== eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} (F/P={F / c.P:.3g})  "
+            f"N={c.n_models} models x {c.n_samples} samples  seed={c.seed} ==",
+            "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs first-order theory",
+            f"{'x':>6} {'t':>6} | {'mean emp [CI]':>30} {'pred':>9} | "
+            f"{'Var emp [CI]':>33} {'pred':>10} {'ratio':>6} {'Var GF':>10}",
+        ]
+        for r in self.denoiser_rows:
+            lines.append(
+                f"{r['x']:>6.2f} {r['t']:>6.3f} | {r['mean']:>9.5f} "
+                f"[{r['mean_lo']:>9.5f},{r['mean_hi']:>9.5f}] {r['mean_pred']:>9.5f} | "
+                f"{r['var']:>10.3e} [{r['var_lo']:.3e},{r['var_hi']:.3e}] "
+                f"{r['var_pred']:>10.3e} {r['var_ratio']:>6.3f} {r['var_gf']:>10.3e}"
+            )
+        fl = self.floor
+        lines.append(
+            "ensemble-mean density vs theory (bins "
+            f"{c.n_bins} on [{c.hist_range[0]:g}, {c.hist_range[1]:g}] + outside; "
+            "95 % model-bootstrap CI)"
+        )
+        lines.append(f"{'theory':>20} | {'TV [CI]':>28} | {'Hellinger [CI]':>28}")
+        for r in self.density_rows:
+            lines.append(
+                f"{r['theory']:>20} | {r['tv']:>8.4f} [{r['tv_lo']:.4f}, {r['tv_hi']:.4f}] "
+                f"    | {r['hellinger']:>8.4f} [{r['hellinger_lo']:.4f}, {r['hellinger_hi']:.4f}]"
+            )
+        lines.append(
+            f"{'noise floor (halves)':>20} | {fl['tv']:>8.4f} "
+            f"(splits {np.min(fl['tv_splits']):.4f}-{np.max(fl['tv_splits']):.4f}) | "
+            f"{fl['hellinger']:>8.4f} "
+            f"(splits {np.min(fl['hellinger_splits']):.4f}-{np.max(fl['hellinger_splits']):.4f})"
+        )
+        lines.append(f"gap mass (distance > {c.gap_distance:g} from every training point)")
+        for r in self.gap_rows:
+            ci = f"[{r['lo']:.4f}, {r['hi']:.4f}]" if r["lo"] != r["hi"] else ""
+            lines.append(f"{r['name']:>20} | {r['estimate']:.4f} {ci}")
+        fp = self.theory.fp_info
+        lines.append(
+            f"white-noise FP: Q<0 clipped at {100 * fp['clipped_fraction']:.2f} % of "
+            f"(cell, step) evaluations ({100 * fp['clipped_share']:.3f} % of sum|Q|; "
+            f"most negative Q/max Q = {fp['min_Q_rel']:.3g}); FCT limiter max "
+            f"{fp['max_limited_mass']:.2g} of mass per step"
+        )
+        return "\n".join(lines)
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """``path.npz`` (arrays + config; the theory in ``path_theory.npz``) and ``path.json``."""
+        path = Path(path)
+        stem = path.with_suffix("") if path.suffix == ".npz" else path
+        theory_path = self.theory.save(stem.with_name(stem.name + "_theory.npz"))
+        summary = {
+            "kind": "linear_comparison",
+            "config": self.config.to_dict(),
+            "denoiser_rows": self.denoiser_rows,
+            "density_rows": self.density_rows,
+            "floor": self.floor,
+            "gap_rows": self.gap_rows,
+            "meta": self.meta,
+            "theory_file": theory_path.name,
+        }
+        npz = save_result(
+            stem,
+            {"histograms": self.histograms, "outside": self.outside, "gap": self.gap},
+            summary,
+        )
+        js = stem.with_suffix(".json") if stem.suffix == "" else Path(str(stem) + ".json")
+        js.write_text(json.dumps(summary, indent=1, sort_keys=True))
+        return npz, js
+
+    @classmethod
+    def load(cls, path: str | Path) -> LinearComparison:
+        arrays, s = load_result(path)
+        if s.get("kind") != "linear_comparison":
+            raise ValueError(f"path {str(path)!r} is not a LinearComparison file")
+        theory = TheoryPredictions.load(Path(path).with_name(s["theory_file"]))
+        return cls(
+            LinearCompareConfig.from_dict(s["config"]),
+            arrays["histograms"],
+            arrays["outside"],
+            arrays["gap"],
+            theory,
+            s["denoiser_rows"],
+            s["density_rows"],
+            s["floor"],
+            s["gap_rows"],
+            s.get("meta", {}),
+        )
+
+    def plot(self, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+        """Overlay the ensemble-mean density (25-75 % band) and the four predictions."""
+        from matplotlib.figure import Figure
+
+        c = self.config
+        th = self.theory
+        ctr = th.centres
+        fig = Figure(figsize=(7.5, 4.2))
+        ax = fig.subplots()
+        lo, hi = np.quantile(self.histograms, [0.25, 0.75], axis=0)
+        ax.fill_between(ctr, lo, hi, color="tab:red", alpha=0.2, lw=0, label="25-75 % of models")
+        x_fine = np.linspace(c.hist_range[0], c.hist_range[1], 2001)
+        sched = get_schedule(c.schedule)
+        ax.plot(
+            x_fine,
+            mixture_density(FIGURE2_DATA, x_fine, c.eps, sched),
+            color="black",
+            lw=0.7,
+            label=r"$p(x|\epsilon)$",
+        )
+        ax.plot(ctr, th.bayes_density, color="0.55", lw=0.8, label="PF-ODE, exact Bayes")
+        ax.plot(ctr, self.mean_density(), color="tab:red", lw=1.4, label="trained ensemble mean")
+        ax.plot(ctr, th.gf_mean, color="tab:blue", lw=1.1, ls="--", label="Gaussian-field ens.")
+        ax.plot(ctr, th.markov_density, color="tab:green", lw=1.1, ls="-.", label="white-noise FP")
+        ax.plot(ctr, th.mean_fp_density, color="tab:purple", lw=0.8, ls=":", label="FP, Q = 0")
+        top = 1.3 * max(np.max(hi), np.max(th.gf_mean), np.max(th.markov_density))
+        ax.set_ylim(0, top)
+        ax.set_xlim(c.hist_range)
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        ax.set_title(
+            f"eps={c.eps:g}, P={c.P}, F={c.n_space}x{c.n_time}, "
+            f"N={c.n_models} x {c.n_samples} samples",
+            fontsize=9,
+        )
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = Path(path)
+        stem = path.with_suffix("") if path.suffix in (".png", ".pdf") else path
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        out = []
+        for fmt in formats:
+            p = Path(str(stem) + f".{fmt}")
+            fig.savefig(p, dpi=150)
+            out.append(p)
+        return out
+
+
+# -- computation ----------------------------------------------------------------------------------
+def compare_linear(
+    config: LinearCompareConfig | None = None, progress: bool = False
+) -> LinearComparison:
+    """Train, sample, compute the theory and compare (module docstring).
+
+    Seeds: models train on ``SeedSequence(seed).spawn(N)`` and sample from
+    ``SeedSequence([seed, 1]).spawn(N)``; the predictions use the streams documented in
+    :mod:`validation.theory_predictions`; bootstraps use ``default_rng([seed, 3])``.
+    """
+    c = config or LinearCompareConfig()
+    sched = get_schedule(c.schedule)
+    if not (0 < c.eps < sched.T):
+        raise ValueError(f"eps must lie in (0, T) = (0, {sched.T:g}), got {c.eps!r}")
+    timings = {}
+    feats = ProductFeatures.uniform("gaussian", 1, c.n_space, c.n_time, (c.eps, sched.T), c.x_range)
+    edges = np.linspace(c.hist_range[0], c.hist_range[1], c.n_bins + 1)
+    width = float(edges[1] - edges[0])
+
+    t0 = time.perf_counter()
+    ens = train_linear_ensemble(
+        FIGURE2_DATA,
+        feats,
+        c.n_models,
+        c.P,
+        c.eps,
+        sched,
+        ridge=c.ridge,
+        seed=c.seed,
+        keep_normal_equations=False,
+        progress=progress,
+    )
+    timings["train_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    xs = sample_linear_ensemble(ens, c.n_samples, n_steps=c.n_steps, method=c.method, seed=c.seed)
+    hist = per_model_histograms(xs, [edges])
+    outside = 1.0 - hist.sum(axis=1) * width
+    gap = gap_mass(xs, FIGURE2_DATA, c.gap_distance)
+    del xs
+    timings["sample_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    theory = linear_model_theory(FIGURE2_DATA, feats, c.eps, sched, ridge=c.ridge)
+    timings["theory_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds = compute_theory_predictions(
+        theory,
+        c.P,
+        c.n_models,
+        c.n_samples,
+        edges,
+        gap_distance=c.gap_distance,
+        n_bayes_samples=c.n_bayes_samples,
+        n_steps=c.n_steps,
+        method=c.method,
+        seed=c.seed,
+        fp_refine=c.fp_refine,
+        fp_steps=c.fp_steps,
+    )
+    timings["predictions_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng([c.seed, 3])
+    # 1. denoiser moments at the query points
+    # the same Gaussian-field weights as the predictions (same stream), for its Var D^
+    gf = gaussian_field_ensemble(theory, c.P, c.n_models, np.random.SeedSequence([c.seed, 2]))
+    rows = []
+    qx = np.asarray(c.query_x, dtype=float)
+    for t in c.query_t:
+        if not (c.eps <= t <= sched.T):
+            continue
+        vals = ens.denoise(qx[:, None], t)[:, :, 0]  # (N, n_x)
+        gvals = gf.denoise(qx[:, None], t)[:, :, 0]
+        pm = theory.mean_denoiser(qx, t)[:, 0]
+        pv = theory.denoiser_covariance((qx, t), P=c.P, paired=True)[:, 0, 0]
+        v, vlo, vhi = _variance_ci(vals, c.n_boot, rng)
+        for k, x in enumerate(qx):
+            m, mlo, mhi = bootstrap_ci(vals[:, k], n_resamples=c.n_boot, seed=c.seed)
+            rows.append(
+                {
+                    "x": float(x),
+                    "t": float(t),
+                    "mean": m,
+                    "mean_lo": mlo,
+                    "mean_hi": mhi,
+                    "mean_pred": float(pm[k]),
+                    "var": float(v[k]),
+                    "var_lo": float(vlo[k]),
+                    "var_hi": float(vhi[k]),
+                    "var_pred": float(pv[k]),
+                    "var_ratio": float(v[k] / pv[k]) if pv[k] > 0 else float("nan"),
+                    "var_gf": float(gvals[:, k].var(ddof=1)),
+                }
+            )
+
+    # 2. densities
+    pm_trained = _masses(hist.mean(axis=0), width, outside.mean())
+    n = c.n_models
+    idx = rng.integers(0, n, (c.n_boot, n))
+    boot_masses = np.empty((c.n_boot, c.n_bins + 1))
+    for b0 in range(0, c.n_boot, 100):
+        sl = idx[b0 : b0 + 100]
+        boot_masses[b0 : b0 + 100] = _masses(hist[sl].mean(axis=1), width, outside[sl].mean(1))
+    density_rows = []
+    for name, (dens, out) in preds.densities().items():
+        q = _masses(dens, width, out)
+        row = {"theory": name}
+        for dn, fn in DISTANCES.items():
+            bs = fn(boot_masses, q[None, :])
+            lo, hi = np.quantile(bs, [0.025, 0.975])
+            row.update({dn: float(fn(pm_trained, q)), f"{dn}_lo": float(lo), f"{dn}_hi": float(hi)})
+        density_rows.append(row)
+    floor = {"tv_splits": [], "hellinger_splits": []}
+    for _ in range(c.n_splits):
+        perm = rng.permutation(n)
+        a, b = perm[: n // 2], perm[n // 2 : 2 * (n // 2)]
+        pa = _masses(hist[a].mean(0), width, outside[a].mean())
+        pb = _masses(hist[b].mean(0), width, outside[b].mean())
+        for dn, fn in DISTANCES.items():
+            floor[f"{dn}_splits"].append(float(fn(pa, pb)))
+    for dn in DISTANCES:
+        floor[dn] = float(np.mean(floor[f"{dn}_splits"]))
+
+    # 3. gap mass
+    gap_rows = []
+    for name, vals in (("trained", gap), ("gaussian_field", preds.gf_gap)):
+        est, lo, hi = bootstrap_ci(vals, n_resamples=c.n_boot, seed=c.seed)
+        gap_rows.append({"name": name, "estimate": est, "lo": lo, "hi": hi})
+    for name, key in (
+        ("white_noise_fp", "markov"),
+        ("mean_score_fp_Q0", "mean_fp"),
+        ("p(x|eps)", "exact"),
+        ("exact_bayes_pfode", "bayes"),
+    ):
+        g = float(preds.gap[key])
+        gap_rows.append({"name": name, "estimate": g, "lo": g, "hi": g})
+    timings["statistics_s"] = time.perf_counter() - t0
+    meta = {
+        "timings": timings,
+        "theory_eigenvalue_range": theory.eigenvalue_range,
+        "theory_n_hermite": theory.n_hermite,
+        "fp_info": preds.fp_info,
+        "trained_outside_mean": float(outside.mean()),
+    }
+    return LinearComparison(c, hist, outside, gap, preds, rows, density_rows, floor, gap_rows, meta)

@@ -1,0 +1,491 @@
+"""Theory predictions of the ensemble-mean learned density [q] in 1-D (DESIGN.md §3.4).
+
+Four predictions, all on one common histogram grid (``edges``) so they can be compared with a
+trained ensemble's per-model histograms:
+
+* **Gaussian-field ensemble**: ``N`` weight matrices ``W ~ N(W_inf, Cov W(P))``
+  (:meth:`numerics.linear_theory.LinearTheory.sample_weights`, first order in 1/P), wrapped in a
+  :class:`~numerics.linear_model.LinearEnsemble` with the same features, schedule, eps and data,
+  and sampled with the *same* PF-ODE sampler as trained ensembles
+  (:func:`numerics.integrators.sample_linear_ensemble`). Per-model histograms are kept, so the
+  Gaussian-field ensemble is summarized exactly like a trained one.
+* **White-noise (Markov) Fokker-Planck density**: the reverse-time process with drift
+  ``b = -beta_t x - D_t s_avg`` (``s_avg = (alpha D_bar - x)/sigma**2``, ``D_bar = W_inf phi``)
+  and noise intensity ``Q(x, t) = markov_intensity(x, t, P)`` (two-sided lag integral of the
+  V-kernel), evolved from ``N(0, sigma_T**2)`` by
+  :func:`numerics.fokker_planck.solve_fokker_planck`.
+  ``Q`` need not be non-negative (V can be negative between distant times); negative values are
+  clipped to 0 and the clipped fraction of (cell, step) evaluations, and the clipped share of
+  ``|Q|``, are recorded.
+* **Mean-score Fokker-Planck** (diagnostic): the same solver with ``Q = 0``.
+* **Baselines**: the exact ``p(x|eps)`` (bin averages of the Gaussian mixture, by ``erf``) and the
+  PF-ODE histogram with the exact Bayes denoiser (same sampler grid; shows discretization error).
+
+Every density is stored as bin *densities* on ``edges`` plus the mass outside ``[edges[0],
+edges[-1]]`` (``*_outside``), so distances can treat "outside" as one more bin.
+
+Seeds (given ``seed``): Gaussian-field weights ``SeedSequence([seed, 2]).spawn(N)``, their
+PF-ODE initial points ``SeedSequence([seed + 1, 1]).spawn(N)``; the exact-Bayes sampler
+``SeedSequence([seed + 999, 1])``. A trained ensemble with training/sampling seed ``seed`` shares
+no stream with these.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.special import erf
+
+from numerics.fokker_planck import (
+    gaussian_cell_averages,
+    schedule_drift,
+    solve_fokker_planck,
+    uniform_grid,
+)
+from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
+from numerics.linear_model import LinearEnsemble
+from numerics.linear_theory import LinearTheory
+
+from .ensembles import gap_mass, per_model_histograms
+from .results import load_result, save_result
+
+__all__ = [
+    "TheoryPredictions",
+    "bin_mixture_density",
+    "compute_theory_predictions",
+    "gaussian_field_ensemble",
+    "markov_fokker_planck",
+]
+
+
+def gaussian_field_ensemble(
+    theory: LinearTheory, P: float, n_models: int, seed: int | np.random.SeedSequence = 0
+) -> LinearEnsemble:
+    """A :class:`LinearEnsemble` of ``W ~ N(W_inf, Cov W(P))`` (first order in 1/P).
+
+    Same features, data, schedule, eps and ridge as ``theory``; ``n_samples`` records ``P``.
+    """
+    W = theory.sample_weights(P, n_models, seed=seed)
+    s = seed if isinstance(seed, int) else -1
+    return LinearEnsemble(
+        W,
+        theory.features,
+        theory.data,
+        theory.schedule,
+        theory.eps,
+        int(round(float(P))),
+        theory.ridge,
+        s,
+    )
+
+
+def _check_1d(theory: LinearTheory) -> None:
+    if not isinstance(theory, LinearTheory):
+        raise TypeError("theory must be a LinearTheory")
+    if theory.dim != 1:
+        raise ValueError(f"theory: only 1-D data is supported here, got D = {theory.dim}")
+
+
+class _SeparableCoefficients:
+    """``s_avg`` and the Markov intensity ``Q`` using ``phi = phi_space (x) phi_time``.
+
+    The solver calls the drift at fixed faces and the noise at fixed centres every step, so the
+    spatial contractions are cached per point set; each step then costs ``O(n F_t)``:
+    ``D_bar(x, t) = B(x) phi_t(t)`` with ``B = phi_s(x) W_inf`` reshaped (F_s, F_t), and
+    ``Q(x, t) = c_t G(x) phi_t(t)`` with
+    ``G[x, a] = sum_{i j b} phi_s_i(x) C[(i a), (j b)] phi_s_j(x) h_b``, ``h = int c_t' phi_t(t')``
+    (the same quadrature as :meth:`LinearTheory.markov_intensity`, which it reproduces).
+    """
+
+    def __init__(self, theory: LinearTheory, P: float):
+        self.th = theory
+        fs, ft = theory.features.n_space_features, theory.features.time.size
+        self.fs, self.ft = fs, ft
+        n = theory.n_features
+        self.C = theory.cov_W(P).reshape(n, n).reshape(fs, ft, fs, ft)  # D = 1
+        lam_t = (
+            theory.score_factor(theory.t_nodes)
+            * theory.t_weights
+            * (theory.schedule.T - theory.eps)
+        )
+        self.h = lam_t @ theory.features.time.evaluate(theory.t_nodes)  # (F_t,)
+        self.Wr = theory.W_inf[0].reshape(fs, ft)
+        self._cache: dict = {}
+
+    def _space(self, x: np.ndarray, kind: str) -> np.ndarray:
+        key = (kind, x.shape, x.tobytes())
+        hit = self._cache.get(kind)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        phis = self.th._space_features(np.asarray(x, dtype=float).reshape(-1, 1))
+        if kind == "mean":
+            val = phis @ self.Wr  # (n, F_t)
+        else:
+            ch = np.tensordot(self.C, self.h, axes=(3, 0))  # (fs, ft, fs)
+            val = np.einsum("ni,iaj,nj->na", phis, ch, phis)
+        self._cache[kind] = (key, val)
+        return val
+
+    def mean_score(self, x: np.ndarray, t: float) -> np.ndarray:
+        x = np.asarray(x, dtype=float).reshape(-1, 1)
+        s = self.th.schedule
+        phit = self.th.features.time.evaluate(np.array([float(t)]))[0]
+        dbar = self._space(x, "mean") @ phit
+        return (float(s.score_mean_coeff(t)) * dbar - float(s.inv_sigma2(t)) * x[:, 0])[:, None]
+
+    def markov_intensity(self, x: np.ndarray, t: float) -> np.ndarray:
+        x = np.asarray(x, dtype=float).reshape(-1, 1)
+        phit = self.th.features.time.evaluate(np.array([float(t)]))[0]
+        c = float(self.th.score_factor(np.array([float(t)]))[0])
+        return c * (self._space(x, "noise") @ phit)
+
+
+def markov_fokker_planck(
+    theory: LinearTheory,
+    P: float,
+    bounds: tuple[float, float] = (-6.0, 6.0),
+    n_cells: int = 960,
+    n_steps: int = 400,
+    with_noise: bool = True,
+    **fp_kwargs,
+):
+    """White-noise (Markov) density at ``t = eps``: drift ``-beta x - D s_avg``, noise ``Q^+``.
+
+    ``Q^+ = max(Q, 0)`` with ``Q = theory.markov_intensity(x, t, P)``. ``with_noise=False``
+    solves the continuous-time PF-ODE of the mean score alone (``Q = 0``), which separates the
+    effect of the noise from that of ``s_avg`` and of the sampler's time discretization.
+
+    Returns
+    -------
+    (FokkerPlanckResult, dict)
+        The dict holds ``clipped_fraction`` (fraction of (cell, step) evaluations with
+        ``Q < 0``), ``clipped_share`` (``sum |Q^-| / sum |Q|`` over all evaluations) and
+        ``min_Q_rel`` (the most negative ``Q`` relative to the largest ``Q`` of its step).
+    """
+    _check_1d(theory)
+    sched = theory.schedule
+    stats = {"n_eval": 0, "n_neg": 0, "abs_neg": 0.0, "abs_all": 0.0, "min_rel": 0.0}
+
+    fast = _SeparableCoefficients(theory, P)
+
+    def score(x: np.ndarray, t: float) -> np.ndarray:
+        return fast.mean_score(x, t)
+
+    def noise(x: np.ndarray, t: float) -> np.ndarray:
+        q = fast.markov_intensity(x, t)
+        neg = q < 0
+        stats["n_eval"] += q.size
+        stats["n_neg"] += int(neg.sum())
+        stats["abs_neg"] += float(-q[neg].sum())
+        stats["abs_all"] += float(np.abs(q).sum())
+        qmax = float(q.max())
+        if neg.any() and qmax > 0:
+            stats["min_rel"] = min(stats["min_rel"], float(q.min()) / qmax)
+        return np.clip(q, 0.0, None)
+
+    grid = uniform_grid(bounds, n_cells)
+    p_T = gaussian_cell_averages(grid, 0.0, float(sched.sigma2(sched.T)))
+    res = solve_fokker_planck(
+        schedule_drift(sched, score),
+        noise if with_noise else None,
+        p_T,
+        grid,
+        sched.T,
+        theory.eps,
+        n_steps,
+        **fp_kwargs,
+    )
+    info = {
+        "clipped_fraction": stats["n_neg"] / max(stats["n_eval"], 1),
+        "clipped_share": stats["abs_neg"] / stats["abs_all"] if stats["abs_all"] > 0 else 0.0,
+        "min_Q_rel": stats["min_rel"],
+        "max_boundary_mass": float(res.boundary_mass.max()),
+        "max_limited_mass": float(res.limited_mass.max()) if res.limited_mass.size else 0.0,
+        "mass_error": float(res.mass_error),
+    }
+    return res, info
+
+
+def bin_mixture_density(data: np.ndarray, edges: np.ndarray, t: float, schedule) -> np.ndarray:
+    """Bin averages of the exact ``p(x|t)`` of the 1-D training points on ``edges``."""
+    a, s = float(schedule.alpha(t)), math.sqrt(float(schedule.sigma2(t)))
+    z = (np.asarray(edges)[:, None] - a * np.asarray(data)[:, 0][None, :]) / (s * math.sqrt(2))
+    cdf = 0.5 * (1 + erf(z)).mean(axis=1)
+    return np.diff(cdf) / np.diff(edges)
+
+
+def _rebin(fine_edges: np.ndarray, fine_density: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin densities on ``edges`` from a finer density (mass-conserving; linear CDF in cells)."""
+    cdf = np.concatenate([[0.0], np.cumsum(fine_density * np.diff(fine_edges))])
+    c = np.interp(edges, fine_edges, cdf)
+    return np.diff(c) / np.diff(edges)
+
+
+def _near_data_mask(x: np.ndarray, data: np.ndarray, distance: float) -> np.ndarray:
+    return np.any(np.abs(x[:, None] - data[None, :, 0]) <= distance, axis=1)
+
+
+@dataclass
+class TheoryPredictions:
+    """Theory densities on a common histogram grid (module docstring).
+
+    Attributes
+    ----------
+    edges : ndarray (B + 1,)
+    gf_histograms : ndarray (N, B)
+        Per-model histograms of the Gaussian-field ensemble.
+    gf_gap : ndarray (N,)
+        Per-model gap mass of the Gaussian-field ensemble.
+    fp_density, fp_edges : ndarray
+        White-noise Fokker-Planck cell averages at ``eps`` on its own (finer, wider) grid.
+    markov_density : ndarray (B,)
+        ``fp_density`` re-binned onto ``edges``.
+    mean_fp_density : ndarray (B,)
+        The same solver with ``Q = 0`` (continuous-time PF-ODE of ``s_avg``; diagnostic).
+    exact_density : ndarray (B,)
+        Bin averages of ``p(x|eps)``.
+    bayes_density : ndarray (B,)
+        Histogram of the exact-Bayes PF-ODE samples.
+    outside : dict
+        Mass outside the edges for ``"markov"``, ``"mean_fp"``, ``"exact"``, ``"bayes"``;
+        ``"gaussian_field"`` is per model in ``gf_outside`` (N,).
+    gap : dict
+        Gap mass (``config["gap_distance"]``) of ``"markov"``, ``"mean_fp"``, ``"exact"``,
+        ``"bayes"``.
+    fp_info : dict
+        Clipping and solver diagnostics of the Fokker-Planck run.
+    config : dict
+        eps, P, N, samples, features, data, schedule, seeds, timings...
+    """
+
+    edges: np.ndarray
+    gf_histograms: np.ndarray
+    gf_outside: np.ndarray
+    gf_gap: np.ndarray
+    fp_edges: np.ndarray
+    fp_density: np.ndarray
+    markov_density: np.ndarray
+    mean_fp_density: np.ndarray
+    exact_density: np.ndarray
+    bayes_density: np.ndarray
+    outside: dict
+    gap: dict
+    fp_info: dict
+    config: dict = field(default_factory=dict)
+
+    @property
+    def centres(self) -> np.ndarray:
+        return (self.edges[1:] + self.edges[:-1]) / 2
+
+    @property
+    def gf_mean(self) -> np.ndarray:
+        return self.gf_histograms.mean(axis=0)
+
+    def densities(self) -> dict[str, tuple[np.ndarray, float]]:
+        """``{name: (bin densities (B,), mass outside)}`` for every prediction."""
+        return {
+            "gaussian_field": (self.gf_mean, float(self.gf_outside.mean())),
+            "white_noise_fp": (self.markov_density, float(self.outside["markov"])),
+            "mean_score_fp_Q0": (self.mean_fp_density, float(self.outside["mean_fp"])),
+            "p(x|eps)": (self.exact_density, float(self.outside["exact"])),
+            "exact_bayes_pfode": (self.bayes_density, float(self.outside["bayes"])),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        arrays = {
+            "edges": self.edges,
+            "gf_histograms": self.gf_histograms,
+            "gf_outside": self.gf_outside,
+            "gf_gap": self.gf_gap,
+            "fp_edges": self.fp_edges,
+            "fp_density": self.fp_density,
+            "markov_density": self.markov_density,
+            "mean_fp_density": self.mean_fp_density,
+            "exact_density": self.exact_density,
+            "bayes_density": self.bayes_density,
+        }
+        cfg = {
+            "kind": "theory_predictions",
+            "outside": self.outside,
+            "gap": self.gap,
+            "fp_info": self.fp_info,
+            "config": self.config,
+        }
+        return save_result(path, arrays, cfg)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TheoryPredictions:
+        a, cfg = load_result(path)
+        if cfg.get("kind") != "theory_predictions":
+            raise ValueError(f"path {str(path)!r} is not a TheoryPredictions file")
+        return cls(
+            a["edges"],
+            a["gf_histograms"],
+            a["gf_outside"],
+            a["gf_gap"],
+            a["fp_edges"],
+            a["fp_density"],
+            a["markov_density"],
+            a["mean_fp_density"],
+            a["exact_density"],
+            a["bayes_density"],
+            cfg["outside"],
+            cfg["gap"],
+            cfg["fp_info"],
+            cfg["config"],
+        )
+
+
+def compute_theory_predictions(
+    theory: LinearTheory,
+    P: float,
+    n_models: int,
+    n_samples: int,
+    edges: np.ndarray,
+    *,
+    gap_distance: float = 0.25,
+    n_bayes_samples: int | None = None,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int = 0,
+    fp_bounds: tuple[float, float] | None = None,
+    fp_refine: int = 2,
+    fp_steps: int = 400,
+) -> TheoryPredictions:
+    """All four predictions for one configuration (eps from ``theory``, ``P`` given).
+
+    Parameters
+    ----------
+    theory : LinearTheory
+        1-D theory (:func:`numerics.linear_theory.linear_model_theory`).
+    P : float
+        DSM samples per model.
+    n_models, n_samples : int
+        Gaussian-field ensemble size and PF-ODE samples per model (use the trained ensemble's).
+    edges : ndarray
+        Common histogram grid (uniform, increasing).
+    gap_distance : float
+        Gap mass threshold (distance from every training point).
+    n_bayes_samples : int, optional
+        Exact-Bayes PF-ODE samples (default ``n_models * n_samples`` capped at 10**6).
+    n_steps, method
+        The PF-ODE sampler (same for the Gaussian field and the exact-Bayes baseline).
+    fp_bounds : (lo, hi), optional
+        Fokker-Planck domain (default: edges extended to cover ``+-6 sigma_T``), aligned with
+        ``edges``; ``fp_refine`` FP cells per histogram bin; ``fp_steps`` FP time steps.
+    """
+    _check_1d(theory)
+    edges = np.asarray(edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+        raise ValueError("edges must be an increasing 1-D array with at least two entries")
+    width = float(np.diff(edges).mean())
+    if not np.allclose(np.diff(edges), width, rtol=1e-9, atol=0):
+        raise ValueError("edges must be uniform")
+    if int(fp_refine) != fp_refine or fp_refine < 1:
+        raise ValueError(f"fp_refine must be an integer >= 1, got {fp_refine!r}")
+    sched = theory.schedule
+    data = theory.data
+    eps = theory.eps
+    timings = {}
+
+    t0 = time.perf_counter()
+    gf = gaussian_field_ensemble(theory, P, n_models, np.random.SeedSequence([seed, 2]))
+    xs = sample_linear_ensemble(gf, n_samples, n_steps=n_steps, method=method, seed=seed + 1)
+    gf_hist = per_model_histograms(xs, [edges])
+    gf_out = 1.0 - gf_hist.sum(axis=1) * width
+    gf_gap = gap_mass(xs, data, gap_distance)
+    del xs
+    timings["gaussian_field_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if fp_bounds is None:
+        half = max(abs(edges[0]), abs(edges[-1]), 6.0 * math.sqrt(float(sched.sigma2(sched.T))))
+        fp_bounds = (-half, half)
+    lo_pad = max(0, int(math.ceil((edges[0] - fp_bounds[0]) / width - 1e-9)))
+    hi_pad = max(0, int(math.ceil((fp_bounds[1] - edges[-1]) / width - 1e-9)))
+    lo, hi = edges[0] - lo_pad * width, edges[-1] + hi_pad * width
+    n_cells = (edges.size - 1 + lo_pad + hi_pad) * int(fp_refine)
+    fp, fp_info = markov_fokker_planck(theory, P, (lo, hi), n_cells, fp_steps)
+    fp_edges = np.asarray(fp.grid.edges[0])
+    fp_density = np.asarray(fp.density) / fp.grid.mass(fp.density)
+    markov = _rebin(fp_edges, fp_density, edges)
+    fp_mass = fp_density * np.diff(fp_edges)
+    fp_centres = (fp_edges[1:] + fp_edges[:-1]) / 2
+    far = ~_near_data_mask(fp_centres, data, gap_distance)
+    markov_gap = float(fp_mass[far].sum())
+    fp0, _ = markov_fokker_planck(theory, P, (lo, hi), n_cells, fp_steps, with_noise=False)
+    mean_fp_density = np.asarray(fp0.density) / fp0.grid.mass(fp0.density)
+    mean_fp = _rebin(fp_edges, mean_fp_density, edges)
+    mean_fp_gap = float((mean_fp_density * np.diff(fp_edges))[far].sum())
+    timings["fokker_planck_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    exact = bin_mixture_density(data, edges, eps, sched)
+    # exact gap mass: 1 - mass within gap_distance of some point (union of intervals)
+    ivals = sorted((m - gap_distance, m + gap_distance) for m in data[:, 0])
+    merged = []
+    for a, b in ivals:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    near = sum(
+        float(bin_mixture_density(data, np.array([a, b]), eps, sched)[0] * (b - a))
+        for a, b in merged
+    )
+    exact_gap = 1.0 - near
+    nb = n_bayes_samples if n_bayes_samples is not None else min(n_models * n_samples, 10**6)
+    xb = sample_exact_denoiser(
+        data, nb, eps, sched, n_steps=n_steps, method=method, seed=seed + 999
+    )
+    counts, _ = np.histogram(xb[:, 0], bins=edges)
+    bayes = counts / (xb.shape[0] * np.diff(edges))
+    bayes_gap = float(gap_mass(xb[None], data, gap_distance)[0])
+    timings["baselines_s"] = time.perf_counter() - t0
+
+    config = {
+        "eps": eps,
+        "P": float(P),
+        "n_models": int(n_models),
+        "n_samples": int(n_samples),
+        "n_bayes_samples": int(nb),
+        "n_steps": int(n_steps),
+        "method": method,
+        "seed": int(seed),
+        "gap_distance": float(gap_distance),
+        "fp_bounds": [float(lo), float(hi)],
+        "fp_cells": int(n_cells),
+        "fp_steps": int(fp_steps),
+        "theory": theory.config(),
+        "timings": timings,
+    }
+    return TheoryPredictions(
+        edges=edges,
+        gf_histograms=gf_hist,
+        gf_outside=gf_out,
+        gf_gap=gf_gap,
+        fp_edges=fp_edges,
+        fp_density=fp_density,
+        markov_density=markov,
+        mean_fp_density=mean_fp,
+        exact_density=exact,
+        bayes_density=bayes,
+        outside={
+            "markov": float(1.0 - markov.sum() * width),
+            "mean_fp": float(1.0 - mean_fp.sum() * width),
+            "exact": float(1.0 - exact.sum() * width),
+            "bayes": float(1.0 - bayes.sum() * width),
+        },
+        gap={
+            "markov": markov_gap,
+            "mean_fp": mean_fp_gap,
+            "exact": float(exact_gap),
+            "bayes": bayes_gap,
+        },
+        fp_info=fp_info,
+        config=config,
+    )
