@@ -208,8 +208,10 @@ def test_convergence_order_in_time():
     p0 = _cell_avg(grid.edges[0], m0, v0)
     exact = _cell_avg(grid.edges[0], m, v)
     errs = [
-        np.abs(solve_fokker_planck(lambda x, t: th * (x - m_inf), q, p0, grid, T, eps, n).density
-               - exact).max()
+        np.abs(
+            solve_fokker_planck(lambda x, t: th * (x - m_inf), q, p0, grid, T, eps, n).density
+            - exact
+        ).max()
         for n in (4, 8, 16, 32)
     ]
     assert all(1.8 <= o <= 2.4 for o in _orders(errs)), (errs, _orders(errs))
@@ -251,7 +253,12 @@ def test_2d_product_ou_anisotropic_diagonal_noise():
     ex, ey = grid.edges
     p0 = np.outer(_cell_avg(ex, m0[0], v0[0]), _cell_avg(ey, m0[1], v0[1]))
     res = solve_fokker_planck(
-        lambda x, t: th * (x - m_inf), lambda x, t: np.broadcast_to(q, x.shape), p0, grid, T, EPS,
+        lambda x, t: th * (x - m_inf),
+        lambda x, t: np.broadcast_to(q, x.shape),
+        p0,
+        grid,
+        T,
+        EPS,
         50,
     )
     exact = np.outer(_cell_avg(ex, m[0], v[0]), _cell_avg(ey, m[1], v[1]))
@@ -267,8 +274,12 @@ def test_gaussian_cell_averages_correlated_matches_scipy():
     mvn = multivariate_normal(mean, cov)
     ex, ey = grid.edges
     for i, j in [(5, 4), (6, 5), (2, 7), (9, 1), (0, 0)]:
-        prob = (mvn.cdf([ex[i + 1], ey[j + 1]]) - mvn.cdf([ex[i], ey[j + 1]])
-                - mvn.cdf([ex[i + 1], ey[j]]) + mvn.cdf([ex[i], ey[j]]))
+        prob = (
+            mvn.cdf([ex[i + 1], ey[j + 1]])
+            - mvn.cdf([ex[i], ey[j + 1]])
+            - mvn.cdf([ex[i + 1], ey[j]])
+            + mvn.cdf([ex[i], ey[j]])
+        )
         assert abs(avg[i, j] * grid.volumes[i, j] - prob) <= 1e-6 * max(prob, 1e-3), (i, j)
     diag = gaussian_cell_averages(grid, mean, [0.5, 0.4])
     np.testing.assert_allclose(
@@ -297,8 +308,13 @@ def test_2d_full_noise_matrix_correlated_ou(Q, tol):
     grid = uniform_grid(((-5, 5), (-5, 5)), 180)
     p0 = gaussian_cell_averages(grid, m0, C0)
     res = solve_fokker_planck(
-        lambda x, t: th * (x - m_inf), lambda x, t: np.broadcast_to(Q, (x.shape[0], 2, 2)), p0,
-        grid, T, EPS, 50,
+        lambda x, t: th * (x - m_inf),
+        lambda x, t: np.broadcast_to(Q, (x.shape[0], 2, 2)),
+        p0,
+        grid,
+        T,
+        EPS,
+        50,
     )
     err = np.abs(res.density - gaussian_cell_averages(grid, m, C)).max()
     assert err <= tol, err
@@ -317,8 +333,12 @@ def test_selling_decomposition_reproduces_q(backend):
     geom = fp._Geometry(uniform_grid(((0, 1), (0, 1)), 10))
     be = fp._NumbaBackend(geom) if backend == "numba" else fp._NumpyBackend(geom)
     qx, qy, ex, ey, rho, dropped = be.selling(
-        np.ascontiguousarray(q[:, 0, 0]), np.ascontiguousarray(q[:, 0, 1]),
-        np.ascontiguousarray(q[:, 1, 1]), hx, hy, 30,
+        np.ascontiguousarray(q[:, 0, 0]),
+        np.ascontiguousarray(q[:, 0, 1]),
+        np.ascontiguousarray(q[:, 1, 1]),
+        hx,
+        hy,
+        30,
     )
     assert np.all(rho >= 0) and np.all(qx >= 0) and np.all(qy >= 0)
     assert np.all(dropped <= 1e-12)
@@ -535,8 +555,15 @@ def _p1():
     ],
 )
 def test_bad_input_raises_value_error_naming_the_argument(kwargs, argname):
-    args = {"drift": lambda x, t: x, "noise": 0.5, "p_T": _p1(), "grid": _grid1(), "T": T,
-            "eps": EPS, "n_steps": 5}
+    args = {
+        "drift": lambda x, t: x,
+        "noise": 0.5,
+        "p_T": _p1(),
+        "grid": _grid1(),
+        "T": T,
+        "eps": EPS,
+        "n_steps": 5,
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=rf"^{argname}\b"):
         solve_fokker_planck(**args)
@@ -578,8 +605,10 @@ def test_full_noise_needs_uniform_grid():
         (lambda: uniform_grid((0, 1, 2), 10), "bounds"),
         (lambda: uniform_grid(((0, 1), (0, np.inf)), 10), "bounds"),
         (lambda: grid_from_edges(np.linspace(0, 1, MIN_CELLS)), r"edges\[0\]"),
-        (lambda: grid_from_edges(np.linspace(0, 1, 20), np.r_[0, 2, 1, np.arange(3, 20)]),
-         r"edges\[1\]"),
+        (
+            lambda: grid_from_edges(np.linspace(0, 1, 20), np.r_[0, 2, 1, np.arange(3, 20)]),
+            r"edges\[1\]",
+        ),
         (lambda: grid_from_edges(), "edges"),
     ],
 )
@@ -628,8 +657,13 @@ def test_2d_convergence_orders_full_noise():
     for n, k in [(40, 25), (80, 50), (160, 100), (320, 200)]:
         grid = uniform_grid(((-5, 5), (-5, 5)), n)
         res = solve_fokker_planck(
-            lambda x, t: th * (x - m_inf), lambda x, t: np.broadcast_to(Q, (x.shape[0], 2, 2)),
-            gaussian_cell_averages(grid, m0, C0), grid, T, EPS, k,
+            lambda x, t: th * (x - m_inf),
+            lambda x, t: np.broadcast_to(Q, (x.shape[0], 2, 2)),
+            gaussian_cell_averages(grid, m0, C0),
+            grid,
+            T,
+            EPS,
+            k,
         )
         _check_invariants(res)
         errs.append(np.abs(res.density - gaussian_cell_averages(grid, m, C)).max())
@@ -652,7 +686,12 @@ def test_2d_vp_linear_fine_grid(kind):
     p0 = np.outer(_cell_avg(ex, 0, var(T)[0]), _cell_avg(ey, 0, var(T)[1]))
     res = solve_fokker_planck(
         lambda x, t: (-_beta(t) + factor * _beta(t) / var(t)) * x,
-        (lambda x, t: 2.0 * _beta(t)) if kind == "sde" else None, p0, grid, T, EPS, 200,
+        (lambda x, t: 2.0 * _beta(t)) if kind == "sde" else None,
+        p0,
+        grid,
+        T,
+        EPS,
+        200,
     )
     exact = np.outer(_cell_avg(ex, 0, var(EPS)[0]), _cell_avg(ey, 0, var(EPS)[1]))
     assert np.abs(res.density - exact).max() <= 1e-3
