@@ -124,7 +124,6 @@ two agree.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Callable
@@ -135,6 +134,7 @@ import numba
 import numpy as np
 
 from .linear_model import check_eps
+from .results_io import load_result, save_result
 
 __all__ = [
     "FVGrid",
@@ -1145,11 +1145,8 @@ class FokkerPlanckResult:
     def save(self, path: str | Path) -> Path:
         """Write to ``path`` (``.npz`` appended): arrays plus the configuration as JSON.
 
-        The format is the one of ``validation.results`` (readable with ``allow_pickle=False``).
+        The format is the one of :mod:`numerics.results_io` (readable with ``allow_pickle=False``).
         """
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
         arrays = {
             "density": self.density,
             "times": self.times,
@@ -1164,19 +1161,12 @@ class FokkerPlanckResult:
         config = dict(
             self.config, n_fallback=int(self.n_fallback), noise_dropped=float(self.noise_dropped)
         )
-        arrays["__config__"] = np.array(json.dumps(config, sort_keys=True))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **arrays)
-        return path
+        return save_result(path, arrays, config)
 
     @classmethod
     def load(cls, path: str | Path) -> FokkerPlanckResult:
         """Read a file written by :meth:`save` (never unpickles)."""
-        with np.load(Path(path), allow_pickle=False) as data:
-            if "__config__" not in data.files:
-                raise ValueError(f"path {str(path)!r} is not a gtv result file (no configuration)")
-            config = json.loads(str(data["__config__"]))
-            arrays = {k: data[k] for k in data.files if k != "__config__"}
+        arrays, config = load_result(path)
         edges = [arrays.pop(f"edges_{k}") for k in range(2) if f"edges_{k}" in arrays]
         grid = grid_from_edges(*edges)
         n_fallback = int(config.pop("n_fallback", 0))

@@ -67,7 +67,6 @@ nodes assembles the ``F x F`` (and ``FD x FD``) moments. The plain-numpy referen
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +79,7 @@ from threadpoolctl import threadpool_limits
 from .features import ProductFeatures, axis_offsets, axis_values, kron_into
 from .linear_model import check_eps, model_rngs
 from .posterior import check_points, posterior_stats
+from .results_io import load_result, save_result
 from .schedules import NumericSchedule, get_schedule, resolve_schedule
 
 __all__ = [
@@ -718,25 +718,20 @@ class LinearTheory:
 
     def save(self, path: str | Path) -> Path:
         """Save to ``.npz`` (arrays + JSON configuration; loading never unpickles)."""
-        path = Path(path)
-        np.savez_compressed(
-            path,
-            sigma=self.sigma,
-            A=self.A,
-            A_x0=self.A_x0,
-            cov_g_proxy=self.cov_g_proxy,
-            cov_g_misfit=self.cov_g_misfit,
-            t_nodes=self.t_nodes,
-            t_weights=self.t_weights,
-            config=np.array(json.dumps(self.config())),
-        )
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        arrays = {
+            "sigma": self.sigma,
+            "A": self.A,
+            "A_x0": self.A_x0,
+            "cov_g_proxy": self.cov_g_proxy,
+            "cov_g_misfit": self.cov_g_misfit,
+            "t_nodes": self.t_nodes,
+            "t_weights": self.t_weights,
+        }
+        return save_result(path, arrays, self.config())
 
     @classmethod
     def load(cls, path: str | Path) -> LinearTheory:
-        with np.load(Path(path), allow_pickle=False) as f:
-            cfg = json.loads(str(f["config"]))
-            arrays = {k: f[k] for k in f.files if k != "config"}
+        arrays, cfg = load_result(path)
         return cls(
             features=ProductFeatures.from_config(cfg["features"]),
             data=np.array(cfg["data"], dtype=float),

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from validation.results import load_result, save_result
+from numerics.results_io import load_result, save_result
 
 
 def test_round_trip_preserves_arrays_and_config(tmp_path):
@@ -87,3 +87,9 @@ def test_loading_never_unpickles(tmp_path):
     with pytest.raises(ValueError):
         load_result(path)
     assert not marker.exists()
+
+
+def test_validation_layer_reexports_the_same_functions():
+    import validation.results as vr
+
+    assert vr.save_result is save_result and vr.load_result is load_result
