@@ -95,6 +95,22 @@ def _initial_points(rngs, n_samples: int, dim: int, sigma_T: float) -> np.ndarra
     return np.stack([sigma_T * rng.standard_normal((n_samples, dim)) for rng in rngs])
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _euler_step(x, dn, a, b, dt, out, m):
+    """``out[:m] = x + dt (a x - b D^)``: an Euler step of the PF-ODE (also Heun's predictor)."""
+    for c in range(m):
+        out[c] = x[c] + dt * (a * x[c] - b * dn[c])
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _heun_correct(x, xt, dn, dn2, a0, b0, a1, b1, dt, m):
+    """Heun's corrector in place: ``x += dt/2 (f(x, t_k) + f(xt, t_k+1))``."""
+    for c in range(m):
+        f0 = a0 * x[c] - b0 * dn[c]
+        f1 = a1 * xt[c] - b1 * dn2[c]
+        x[c] = x[c] + 0.5 * dt * (f0 + f1)
+
+
 # -- kernels ------------------------------------------------------------------------------------
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _linear_denoise(wk, kinds, sizes, params, offsets, vals, phi, x, out):
@@ -143,18 +159,13 @@ def _pf_ode_linear(x, wts, kinds, sizes, los, his, ts, ax, bx, heun):
                     xi = x[n, i]
                     _linear_denoise(wts[n, k], kinds, sizes, params, offsets, vals, phi, xi, dn)
                     if heun:
-                        for c in range(d):
-                            xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                        _euler_step(xi, dn, ax[k], bx[k], dt, xt, d)
                         _linear_denoise(
                             wts[n, k + 1], kinds, sizes, params, offsets, vals, phi, xt, dn2
                         )
-                        for c in range(d):
-                            f0 = ax[k] * xi[c] - bx[k] * dn[c]
-                            f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
-                            xi[c] += 0.5 * dt * (f0 + f1)
+                        _heun_correct(xi, xt, dn, dn2, ax[k], bx[k], ax[k + 1], bx[k + 1], dt, d)
                     else:
-                        for c in range(d):
-                            xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                        _euler_step(xi, dn, ax[k], bx[k], dt, xi, d)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -258,18 +269,13 @@ def _pf_ode_gauss1d(x, cu, cd, wts, lo, inv_h, norm, kc, ts, ax, bx, heun):
                 dt = ts[k + 1] - ts[k]
                 _gauss1d_denoise_block(u, m, d0, cu, cd, wts, n, k, lo, inv_h, norm, kc, work)
                 if heun:
-                    for i in range(m):
-                        ut[i] = u[i] + dt * (ax[k] * u[i] - bx[k] * d0[i])
+                    _euler_step(u, d0, ax[k], bx[k], dt, ut, m)
                     _gauss1d_denoise_block(
                         ut, m, d1, cu, cd, wts, n, k + 1, lo, inv_h, norm, kc, work
                     )
-                    for i in range(m):
-                        f0 = ax[k] * u[i] - bx[k] * d0[i]
-                        f1 = ax[k + 1] * ut[i] - bx[k + 1] * d1[i]
-                        u[i] = u[i] + 0.5 * dt * (f0 + f1)
+                    _heun_correct(u, ut, d0, d1, ax[k], bx[k], ax[k + 1], bx[k + 1], dt, m)
                 else:
-                    for i in range(m):
-                        u[i] = u[i] + dt * (ax[k] * u[i] - bx[k] * d0[i])
+                    _euler_step(u, d0, ax[k], bx[k], dt, u, m)
             for i in range(m):
                 x[n, i0 + i] = u[i]
 
@@ -313,16 +319,11 @@ def _pf_ode_grid(x, tables, lo, h, g, ts, ax, bx, heun):
                     xi = x[n, i]
                     _grid_lookup(tables[n, k], lo, h, g, xi, dn)
                     if heun:
-                        for c in range(d):
-                            xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                        _euler_step(xi, dn, ax[k], bx[k], dt, xt, d)
                         _grid_lookup(tables[n, k + 1], lo, h, g, xt, dn2)
-                        for c in range(d):
-                            f0 = ax[k] * xi[c] - bx[k] * dn[c]
-                            f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
-                            xi[c] += 0.5 * dt * (f0 + f1)
+                        _heun_correct(xi, xt, dn, dn2, ax[k], bx[k], ax[k + 1], bx[k + 1], dt, d)
                     else:
-                        for c in range(d):
-                            xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                        _euler_step(xi, dn, ax[k], bx[k], dt, xi, d)
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -339,16 +340,11 @@ def _pf_ode_bayes(x, mu, ts, alpha, inv_two_sigma2, ax, bx, heun):
             dt = ts[k + 1] - ts[k]
             posterior_mean_into(mu, xi, alpha[k], inv_two_sigma2[k], dn)
             if heun:
-                for c in range(d):
-                    xt[c] = xi[c] + dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                _euler_step(xi, dn, ax[k], bx[k], dt, xt, d)
                 posterior_mean_into(mu, xt, alpha[k + 1], inv_two_sigma2[k + 1], dn2)
-                for c in range(d):
-                    f0 = ax[k] * xi[c] - bx[k] * dn[c]
-                    f1 = ax[k + 1] * xt[c] - bx[k + 1] * dn2[c]
-                    xi[c] += 0.5 * dt * (f0 + f1)
+                _heun_correct(xi, xt, dn, dn2, ax[k], bx[k], ax[k + 1], bx[k + 1], dt, d)
             else:
-                for c in range(d):
-                    xi[c] += dt * (ax[k] * xi[c] - bx[k] * dn[c])
+                _euler_step(xi, dn, ax[k], bx[k], dt, xi, d)
 
 
 # -- public API ---------------------------------------------------------------------------------
