@@ -133,7 +133,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from .linear_model import check_eps
+from .linear_model import _check_count, check_eps
 from .results_io import load_result, save_result
 
 __all__ = [
@@ -1182,12 +1182,6 @@ def load_fokker_planck(path: str | Path) -> FokkerPlanckResult:
 
 
 # -- input handling -----------------------------------------------------------------------------
-def _check_count(value: object, argname: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argname} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_tolerance(value: object, argname: str) -> float:
     try:
         v = float(value)

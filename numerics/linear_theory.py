@@ -78,7 +78,7 @@ from threadpoolctl import threadpool_limits
 
 from .features import ProductFeatures, axis_offsets, axis_values, kron_into
 from .linear_model import check_eps, model_rngs
-from .posterior import check_points, posterior_stats
+from .posterior import check_points, posterior_stats, posterior_weights_into
 from .results_io import load_result, save_result
 from .schedules import NumericSchedule, get_schedule, resolve_schedule
 
@@ -225,19 +225,7 @@ def default_n_hermite(features: ProductFeatures, sigma_max: float) -> int:
 def _posterior_into(mu, x, a, inv2s2, logit, mbar, cov):
     """Posterior mean and covariance over the training points at one ``x`` (two-pass, centred)."""
     n_pts, d = mu.shape
-    mx = -np.inf
-    for m in range(n_pts):
-        d2 = 0.0
-        for j in range(d):
-            diff = x[j] - a * mu[m, j]
-            d2 += diff * diff
-        logit[m] = -d2 * inv2s2
-        if logit[m] > mx:
-            mx = logit[m]
-    tot = 0.0
-    for m in range(n_pts):
-        logit[m] = np.exp(logit[m] - mx)
-        tot += logit[m]
+    tot = posterior_weights_into(mu, x, a, inv2s2, logit)
     for j in range(d):
         mbar[j] = 0.0
     for m in range(n_pts):

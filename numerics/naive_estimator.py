@@ -36,7 +36,7 @@ from .fokker_planck import (
     uniform_grid,
 )
 from .integrators import pf_ode_time_grid
-from .posterior import check_points, posterior_stats
+from .posterior import check_points, posterior_stats, posterior_weights_into
 from .schedules import resolve_schedule
 
 __all__ = ["check_kappa", "naive_density", "sample_naive_estimator", "sample_naive_sde"]
@@ -89,19 +89,7 @@ def _naive_step(x, mu, u, alpha, inv_two_sigma2, ax, bx, dt, amp):
     m_total = mu.shape[0]
     for i in numba.prange(n):
         logits = np.empty(m_total)
-        mx = -np.inf
-        for m in range(m_total):
-            d2 = 0.0
-            for j in range(d):
-                diff = x[i, j] - alpha * mu[m, j]
-                d2 += diff * diff
-            logits[m] = -d2 * inv_two_sigma2
-            if logits[m] > mx:
-                mx = logits[m]
-        total = 0.0
-        for m in range(m_total):
-            logits[m] = np.exp(logits[m] - mx)
-            total += logits[m]
+        total = posterior_weights_into(mu, x[i], alpha, inv_two_sigma2, logits)
         # Categorical draw by inverse CDF, and the posterior mean, from the same weights.
         target = u[i] * total
         acc = 0.0
@@ -175,26 +163,16 @@ def _naive_sde_step_1d(x, mu, xi, alpha, inv_two_sigma2, ax, bx, dt, noise_scale
     n = x.shape[0]
     m_total = mu.shape[0]
     for i in numba.prange(n):
-        mx = -np.inf
-        for m in range(m_total):
-            diff = x[i, 0] - alpha * mu[m, 0]
-            lg = -diff * diff * inv_two_sigma2
-            if lg > mx:
-                mx = lg
-        total = 0.0
+        w = np.empty(m_total)
+        total = posterior_weights_into(mu, x[i], alpha, inv_two_sigma2, w)
         mean = 0.0
         for m in range(m_total):
-            diff = x[i, 0] - alpha * mu[m, 0]
-            w = np.exp(-diff * diff * inv_two_sigma2 - mx)
-            total += w
-            mean += w * mu[m, 0]
+            mean += w[m] * mu[m, 0]
         mean /= total
         var = 0.0
         for m in range(m_total):
-            diff = x[i, 0] - alpha * mu[m, 0]
-            w = np.exp(-diff * diff * inv_two_sigma2 - mx)
             dm = mu[m, 0] - mean
-            var += w * dm * dm
+            var += w[m] * dm * dm
         var /= total
         x[i, 0] += dt * (ax * x[i, 0] - bx * mean) + noise_scale * np.sqrt(var) * xi[i]
 

@@ -327,6 +327,28 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, smc, isg, pcs, full_c
     return mean, trace, cov, score, ptr, frac
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def posterior_weights_into(mu, x, alpha, inv_two_sigma2, out):
+    """Unnormalized posterior weights ``exp(logit_m - max logit)`` at one point ``x`` into ``out``.
+
+    Returns their sum (>= 1, the maximum contributes exactly 1).
+    """
+    mx = -np.inf
+    for m in range(mu.shape[0]):
+        d2 = 0.0
+        for j in range(x.shape[0]):
+            diff = x[j] - alpha * mu[m, j]
+            d2 += diff * diff
+        out[m] = -d2 * inv_two_sigma2
+        if out[m] > mx:
+            mx = out[m]
+    total = 0.0
+    for m in range(mu.shape[0]):
+        out[m] = np.exp(out[m] - mx)
+        total += out[m]
+    return total
+
+
 @numba.njit(cache=True, error_model="numpy")
 def posterior_mean_into(mu, x, alpha, inv_two_sigma2, out):
     """Write the posterior mean ``mu_bar`` at one point ``x`` (D,) into ``out`` (D,).
@@ -360,24 +382,11 @@ def posterior_mean_into(mu, x, alpha, inv_two_sigma2, out):
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _posterior_weights_numba(mu, x, alpha, inv_two_sigma2):
-    n, d = x.shape
-    m_total = mu.shape[0]
-    out = np.empty((n, m_total))
+    n = x.shape[0]
+    out = np.empty((n, mu.shape[0]))
     for i in numba.prange(n):
-        mx = -np.inf
-        for m in range(m_total):
-            d2 = 0.0
-            for j in range(d):
-                diff = x[i, j] - alpha[i] * mu[m, j]
-                d2 += diff * diff
-            out[i, m] = -d2 * inv_two_sigma2[i]
-            if out[i, m] > mx:
-                mx = out[i, m]
-        total = 0.0
-        for m in range(m_total):
-            out[i, m] = np.exp(out[i, m] - mx)
-            total += out[i, m]
-        for m in range(m_total):
+        total = posterior_weights_into(mu, x[i], alpha[i], inv_two_sigma2[i], out[i])
+        for m in range(mu.shape[0]):
             out[i, m] /= total
     return out
 
