@@ -172,6 +172,20 @@ def _build_parser() -> _Parser:
         default=30,
         help="PF-ODE Euler steps (trained, Gaussian-field and exact-Bayes samplers; the paper: 30)",
     )
+    lin.add_argument(
+        "--query-x",
+        type=float,
+        nargs="+",
+        default=[-1.0, -0.5, 0.0, 0.5, 1.0],
+        help="query points x of the denoiser table",
+    )
+    lin.add_argument(
+        "--query-t",
+        type=_positive_float("--query-t"),
+        nargs="+",
+        default=[0.02, 0.1, 0.5],
+        help="query times t of the denoiser table (those outside [eps, T] are skipped)",
+    )
     lin.add_argument("--bins", type=_positive_int("--bins", 2), default=160, help="on [-2, 2]")
     lin.add_argument("--boot", type=_positive_int("--boot", 10), default=1000, help="resamples")
     lin.add_argument("--seed", type=int, default=0, help="random seed")
@@ -278,6 +292,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise _CliError(f"--out {out} exists and is not a directory")
     from .compare import LinearCompareConfig, compare_linear
+    from .validity import format_validity_table, validity_row
 
     configs = [
         LinearCompareConfig(
@@ -291,10 +306,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             n_steps=args.steps,
             n_boot=args.boot,
             seed=args.seed,
+            query_x=tuple(args.query_x),
+            query_t=tuple(args.query_t),
         )
         for eps in args.eps
         for P in args.P
     ]
+    rows = []
     for cfg in configs:
         result = compare_linear(cfg, progress=not args.no_progress)
         print(result.format_table())
@@ -305,6 +323,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for p in paths:
             print(p)
         print()
+        rows.append(validity_row(result))
+    print("validity of the first-order theory (Var D^ ratios over query points with Var > 1e-4)")
+    print(format_validity_table(rows))
     return 0
 
 

@@ -106,6 +106,10 @@ class LinearCompareConfig:
             raise ValueError(f"P must be an integer >= 1, got {self.P!r}")
         if not (self.hist_range[0] < self.hist_range[1]):
             raise ValueError(f"hist_range must be (lo, hi) with lo < hi, got {self.hist_range}")
+        for name in ("query_x", "query_t"):
+            v = np.asarray(getattr(self, name), dtype=float)
+            if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+                raise ValueError(f"{name} must be a non-empty sequence of finite numbers")
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
 

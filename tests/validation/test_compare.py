@@ -172,10 +172,13 @@ def test_compare_is_reproducible():
 def test_cli_validate_linear_runs(tmp_path, capsys):
     args = ["validate", "linear", "--models", "4", "--samples", "200", "--P", "400",
             "--n-space", "5", "--n-time", "4", "--bins", "40", "--boot", "20",
+            "--query-x", "-0.4", "0.7", "--query-t", "0.05", "0.3",
             "--out", str(tmp_path), "--formats", "png", "--no-progress"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "eps=0.01" in out and "Hellinger" in out
+    assert " -0.40  0.050 |" in out and "  0.70  0.300 |" in out and "  0.50 " not in out
+    assert "validity of the first-order theory" in out and "| 0.01 | 400 | 0.05 | 4 |" in out
     assert (tmp_path / "linear_eps0.01_P400.npz").exists()
     assert (tmp_path / "linear_eps0.01_P400.json").exists()
     assert (tmp_path / "linear_eps0.01_P400.png").exists()
