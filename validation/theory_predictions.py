@@ -47,8 +47,9 @@ from numerics.fokker_planck import (
     uniform_grid,
 )
 from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
-from numerics.linear_model import LinearEnsemble
+from numerics.linear_model import LinearEnsemble, model_rngs
 from numerics.linear_theory import LinearTheory
+from numerics.linear_theory_second_order import SecondOrderMoments
 
 from .ensembles import gap_mass, per_model_histograms
 from .results import load_result, save_result
@@ -63,13 +64,47 @@ __all__ = [
 
 
 def gaussian_field_ensemble(
-    theory: LinearTheory, P: float, n_models: int, seed: int | np.random.SeedSequence = 0
+    theory: LinearTheory,
+    P: float,
+    n_models: int,
+    seed: int | np.random.SeedSequence = 0,
+    second_order: SecondOrderMoments | None = None,
 ) -> LinearEnsemble:
     """A :class:`LinearEnsemble` of ``W ~ N(W_inf, Cov W(P))`` (first order in 1/P).
 
-    Same features, data, schedule, eps and ridge as ``theory``; ``n_samples`` records ``P``.
+    With ``second_order`` (from :func:`numerics.linear_theory_second_order.second_order_moments`
+    of the same theory; ``D = 1``) the draws use the mean and covariance to second order,
+    ``W ~ N(W_inf + dW, Cov1/P + C2)`` (:meth:`SecondOrderMoments.weight_moments`), with the same
+    per-model streams. Same features, data, schedule, eps and ridge as ``theory``;
+    ``n_samples`` records ``P``.
     """
-    W = theory.sample_weights(P, n_models, seed=seed)
+    if second_order is None:
+        W = theory.sample_weights(P, n_models, seed=seed)
+    else:
+        if not isinstance(second_order, SecondOrderMoments):
+            raise TypeError("second_order must be a SecondOrderMoments (or None)")
+        if (
+            isinstance(n_models, bool)
+            or not isinstance(n_models, (int, np.integer))
+            or n_models < 1
+        ):
+            raise ValueError(f"n_models must be an integer >= 1, got {n_models!r}")
+        if second_order.n_features != theory.n_features or second_order.dim != theory.dim:
+            raise ValueError("second_order: moments of a different feature set or dimension")
+        dW, C2 = second_order.weight_moments(P)
+        C = theory.cov_W(P).reshape(theory.n_features, theory.n_features) + C2
+        ev, vecs = np.linalg.eigh((C + C.T) / 2)
+        if ev[0] < -1e-10 * ev[-1]:
+            raise ValueError(
+                f"second-order Cov(vec W) at P = {P:g} is not positive semi-definite "
+                f"(smallest eigenvalue {ev[0]:.3e} vs largest {ev[-1]:.3e}): P is too small "
+                "for the 1/P expansion"
+            )
+        L = vecs * np.sqrt(np.clip(ev, 0.0, None))[None, :]
+        mean = theory.W_inf + dW
+        W = np.empty((int(n_models), 1, theory.n_features))
+        for n, rng in enumerate(model_rngs(seed, int(n_models))):
+            W[n, 0] = mean[0] + L @ rng.standard_normal(L.shape[1])
     s = seed if isinstance(seed, int) else -1
     return LinearEnsemble(
         W,

@@ -198,3 +198,29 @@ def test_cli_validate_bad_args_one_line(bad, capsys):
 def test_cli_validate_eps_above_T_one_line(tmp_path, capsys):
     assert main(["validate", "linear", "--eps", "2", "--out", str(tmp_path)]) == 1
     _one_line_error(capsys.readouterr().err)
+
+
+def test_second_order_gaussian_field_has_the_second_order_moments(theory):
+    from numerics.linear_theory_second_order import second_order_moments
+
+    mom = second_order_moments(theory)
+    n, P2 = 6000, 150  # small P: the second-order part is a visible share of Cov W
+    dW, C2 = mom.weight_moments(P2)
+    C = theory.cov_W(P2) + C2
+    assert np.linalg.norm(C2) > 0.1 * np.linalg.norm(theory.cov_W(P2))
+    ens = gaussian_field_ensemble(theory, P2, n, seed=2, second_order=mom)
+    v = ens.W[:, 0, :]
+    emp = np.cov(v, rowvar=False)
+    # Frobenius error of a Gaussian sample covariance: sqrt((|C|^2 + tr(C)^2)/n) relative
+    bound = 4 * np.sqrt((np.linalg.norm(C) ** 2 + np.trace(C) ** 2) / n) / np.linalg.norm(C)
+    assert np.linalg.norm(emp - C) / np.linalg.norm(C) < bound
+    assert np.linalg.norm(emp - theory.cov_W(P2)) / np.linalg.norm(C) > bound  # C2 is visible
+    se = np.sqrt(np.diag(C) / n)
+    assert np.all(np.abs(v.mean(0) - (theory.W_inf[0] + dW[0])) < 4.5 * se)
+    # same streams as the first-order draws
+    first = gaussian_field_ensemble(theory, P2, 3, seed=2)
+    assert not np.allclose(first.W, ens.W[:3])
+    with pytest.raises(TypeError, match="second_order"):
+        gaussian_field_ensemble(theory, P2, 3, second_order="yes")
+    with pytest.raises(ValueError, match="n_models"):
+        gaussian_field_ensemble(theory, P2, 0, second_order=mom)

@@ -1,0 +1,132 @@
+"""Issue 4, item 7: the acceptance numbers of the linear-model theory (slow; ~2 minutes).
+
+Data {-1, 0, 1}, vp-linear, eps = 1e-2, F = 8 x 8 Gaussian features, N = 2000 trained models x
+10^4 samples, the paper's sampler (30 Euler steps), query points x in {-1.5, ..., 1.5} (11) x
+t in {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1}.
+
+* P = 4000 (F/P = 1/62.5): predicted Var D^ within 15 % of the empirical value at every query point
+  with Var > 1e-4 -- with the second-order (1/P**2) theory. The first-order theory alone misses
+  by up to 30 % at t <= 0.05 (printed; the heavy-tailed DSM weight leaves the early-time features
+  few effective samples).
+* The Gaussian-field [q] against the trained ensemble's half-vs-half noise floor: printed, and the
+  known shortfall recorded as a strict xfail (it would flag if it started to pass).
+* F/P = 1/4, 1, 4: the table of how far the first-order theory is off (reported, not hidden).
+
+Run with ``python -m pytest -m slow tests/validation/test_acceptance_linear.py -s``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from numerics.integrators import sample_linear_ensemble
+from numerics.linear_theory_second_order import second_order_moments
+from validation.compare import LinearCompareConfig, _masses, compare_linear, total_variation
+from validation.ensembles import per_model_histograms
+from validation.theory_predictions import gaussian_field_ensemble
+from validation.validity import format_validity_table, validity_row
+
+pytestmark = pytest.mark.slow
+
+QUERY_X = (-1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+QUERY_T = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def _config(P: int) -> LinearCompareConfig:
+    return LinearCompareConfig(
+        P=P, n_models=2000, n_samples=10_000, query_x=QUERY_X, query_t=QUERY_T, seed=0
+    )
+
+
+@pytest.fixture(scope="module")
+def accepted():
+    res = compare_linear(_config(4000))
+    return res, second_order_moments(_theory(res))
+
+
+def _theory(res):
+    from numerics.features import ProductFeatures
+    from numerics.linear_theory import linear_model_theory
+    from validation.figure2 import FIGURE2_DATA
+
+    c = res.config
+    feats = ProductFeatures.uniform("gaussian", 1, c.n_space, c.n_time, (c.eps, 1.0), c.x_range)
+    return linear_model_theory(FIGURE2_DATA, feats, c.eps, c.schedule, ridge=c.ridge)
+
+
+def test_variance_within_15_percent_with_second_order(accepted):
+    res, mom = accepted
+    P = res.config.P
+    rows = [r for r in res.denoiser_rows if r["var"] > 1e-4]
+    z = (np.array([r["x"] for r in rows]), np.array([r["t"] for r in rows]))
+    _, v1, v2 = mom.denoiser_moments(z, P)
+    emp = np.array([r["var"] for r in rows])
+    r1 = emp / v1[:, 0, 0]
+    r2 = emp / (v1 + v2)[:, 0, 0]
+    print(f"\n{'x':>6} {'t':>5} | {'Var emp':>9} | emp/1st  emp/(1st+2nd)")
+    for k, r in enumerate(rows):
+        print(f"{r['x']:>6.2f} {r['t']:>5.2f} | {emp[k]:.3e} | {r1[k]:7.3f}  {r2[k]:7.3f}")
+    print(
+        f"{len(rows)} points with Var > 1e-4: max |ratio - 1| first order "
+        f"{np.abs(r1 - 1).max():.3f}"
+        f" ({np.sum(np.abs(r1 - 1) > 0.15)} outside 15 %), first + second "
+        f"{np.abs(r2 - 1).max():.3f} ({np.sum(np.abs(r2 - 1) > 0.15)} outside 15 %)"
+    )
+    assert len(rows) >= 50
+    assert np.all(np.abs(r2 - 1) <= 0.15)
+    # the theory's known first-order shortfall, pinned down so that a change is noticed
+    assert np.abs(r1 - 1).max() > 0.15
+
+
+def _gaussian_field_tv(res, mom, order):
+    c = res.config
+    th = _theory(res)
+    gf = gaussian_field_ensemble(
+        th, c.P, c.n_models, np.random.SeedSequence([c.seed, 2]), mom if order == 2 else None
+    )
+    xs = sample_linear_ensemble(gf, c.n_samples, n_steps=c.n_steps, seed=c.seed + 7)
+    edges = res.edges
+    width = float(edges[1] - edges[0])
+    h = per_model_histograms(xs, [edges])
+    q = _masses(h.mean(0), width, 1 - h.sum(1).mean() * width)
+    p = _masses(res.histograms.mean(0), width, res.outside.mean())
+    return float(total_variation(p, q))
+
+
+def test_gaussian_field_density_report(accepted):
+    res, mom = accepted
+    tv1, tv2 = _gaussian_field_tv(res, mom, 1), _gaussian_field_tv(res, mom, 2)
+    floor = res.floor["tv"]
+    gaps = {r["name"]: r for r in res.gap_rows}
+    print(
+        f"\nTV(trained, Gaussian field): first order {tv1:.4f}, second order {tv2:.4f}; "
+        f"half-vs-half floor {floor:.4f}; gap mass trained {gaps['trained']['estimate']:.4f} "
+        f"[{gaps['trained']['lo']:.4f}, {gaps['trained']['hi']:.4f}], Gaussian field "
+        f"{gaps['gaussian_field']['estimate']:.4f}"
+    )
+    # The Gaussian field is close (the gap mass agrees within the trained CI) and the
+    # second-order covariance brings it closer.
+    assert gaps["trained"]["lo"] <= gaps["gaussian_field"]["estimate"] <= gaps["trained"]["hi"]
+    assert tv2 < tv1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: TV(trained, Gaussian field) 0.0125 (1st order) / 0.011 (2nd order) vs "
+    "floor 0.0091 at N = 2000; the residual sits at the outer peaks (beyond two cumulants)",
+)
+def test_gaussian_field_within_noise_floor(accepted):
+    res, mom = accepted
+    assert _gaussian_field_tv(res, mom, 2) <= res.floor["tv"]
+
+
+def test_figure2_regime_table(accepted):
+    """F/P = 1/4, 1, 4: the first-order theory is far off; print how far (the README table)."""
+    res, _ = accepted
+    rows = [validity_row(res)]
+    for P in (256, 64, 16):
+        rows.append(validity_row(compare_linear(_config(P))))
+    print("\n" + format_validity_table(rows))
+    for r in rows[1:]:
+        assert r["n_within"] < r["n_points"]  # the known failure at F/P >= 1/4
