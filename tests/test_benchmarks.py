@@ -19,3 +19,17 @@ def test_bench_posterior_quick_runs(tmp_path: Path):
     )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert "| case | numba s | numpy s | speedup | max rel diff |" in proc.stdout
+
+
+def test_bench_two_layer_quick_runs(tmp_path: Path):
+    bench = BENCH.with_name("bench_two_layer.py")
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--quick"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "| activation | gtv s/epoch | gtv 1 thread s/epoch | numpy s/epoch |" in proc.stdout
+    assert "| relu |" in proc.stdout and "| erf |" in proc.stdout
