@@ -33,3 +33,19 @@ def test_bench_two_layer_quick_runs(tmp_path: Path):
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert "| activation | gtv s/epoch | gtv 1 thread s/epoch | numpy s/epoch |" in proc.stdout
     assert "| relu |" in proc.stdout and "| erf |" in proc.stdout
+
+
+def test_bench_theory_quick_runs(tmp_path: Path):
+    bench = BENCH.with_name("bench_theory.py")
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--quick"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "| part | gtv s | numpy s | speed-up | goal | max rel diff |" in proc.stdout
+    # gtv and the numpy reference compute the same theory
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| full theory"))
+    assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-10
