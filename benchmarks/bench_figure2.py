@@ -21,8 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import platform
 import resource
 import sys
@@ -30,6 +28,7 @@ import time
 
 import numba
 import numpy as np
+from _machine import print_machine
 
 from numerics.schedules import get_schedule
 from validation.figure2 import FIGURE2_DATA, Figure2Config, compute_figure2
@@ -101,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cfg = Figure2Config()
     print("# Figure-2 sweep benchmark")
-    print(f"date: {datetime.date.today().isoformat()}")
-    print(f"machine: {platform.platform()}; {os.cpu_count()} cores; {_cpu_model()}")
+    print_machine()
     n_configs = len(cfg.eps_values) * len(cfg.P_values)
     print(
         f"sweep: {n_configs} configurations x {cfg.n_models} models x {cfg.n_samples} samples x "
@@ -185,17 +183,6 @@ def main(argv: list[str] | None = None) -> int:
         "(Python, numba and the libraries included)."
     )
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -31,12 +31,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import time
 
 import numpy as np
+from _machine import print_machine
 
 from numerics.features import ProductFeatures
 from numerics.integrators import sample_linear_ensemble
@@ -71,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     feats = ProductFeatures.uniform("gaussian", 1, n_space, n_time, (eps, sched.T), (-1.5, 1.5))
 
     print("# Theory benchmark (issue 4, item 9)")
-    print(f"date: {datetime.date.today().isoformat()}")
-    print(f"machine: {platform.platform()}; {os.cpu_count()} cores; {_cpu_model()}")
+    print_machine()
     print(
         f"configuration: data {{-1,0,1}}, vp-linear, eps={eps:g}, F={n_space}x{n_time} Gaussian, "
         f"P={P}, ridge 0.1"
@@ -121,17 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         "|gtv - numpy| / max|numpy| over Cov W, V and the FP density."
     )
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

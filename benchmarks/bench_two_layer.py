@@ -22,14 +22,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import platform
 import sys
 import time
 
 import numba
 import numpy as np
+from _machine import print_machine
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from numerics.two_layer import gd_steps, gd_steps_reference
@@ -50,17 +49,6 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
@@ -76,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     n_np = min(n_models, args.numpy_models or n_models)
     threads = numba.get_num_threads()
     print("# Two-layer network training benchmark: one epoch of full-batch gradient descent")
-    print(f"date: {datetime.date.today().isoformat()}")
-    print(f"machine: {platform.platform()}; {os.cpu_count()} cores; {_cpu_model()}")
+    print_machine()
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
         f"numba threads {threads}"
