@@ -58,6 +58,10 @@ __all__ = [
     "TheoryPredictions",
     "bin_mixture_density",
     "compute_theory_predictions",
+    "exact_bayes_histogram",
+    "exact_gap_mass",
+    "fokker_planck_grid",
+    "fokker_planck_on_edges",
     "gaussian_field_ensemble",
     "markov_fokker_planck",
 ]
@@ -264,6 +268,86 @@ def _near_data_mask(x: np.ndarray, data: np.ndarray, distance: float) -> np.ndar
     return np.any(np.abs(x[:, None] - data[None, :, 0]) <= distance, axis=1)
 
 
+def fokker_planck_grid(
+    edges: np.ndarray,
+    schedule,
+    fp_bounds: tuple[float, float] | None = None,
+    fp_refine: int = 2,
+) -> tuple[float, float, int]:
+    """Fokker-Planck domain ``(lo, hi, n_cells)`` aligned with the uniform histogram ``edges``.
+
+    Default bounds: the edges extended to cover ``+-6 sigma_T``; ``fp_refine`` cells per bin.
+    """
+    width = float(np.diff(edges).mean())
+    if fp_bounds is None:
+        sig_T = math.sqrt(float(schedule.sigma2(schedule.T)))
+        half = max(abs(edges[0]), abs(edges[-1]), 6.0 * sig_T)
+        fp_bounds = (-half, half)
+    lo_pad = max(0, int(math.ceil((edges[0] - fp_bounds[0]) / width - 1e-9)))
+    hi_pad = max(0, int(math.ceil((fp_bounds[1] - edges[-1]) / width - 1e-9)))
+    lo, hi = edges[0] - lo_pad * width, edges[-1] + hi_pad * width
+    return float(lo), float(hi), (edges.size - 1 + lo_pad + hi_pad) * int(fp_refine)
+
+
+def fokker_planck_on_edges(res, edges: np.ndarray, data: np.ndarray, gap_distance: float):
+    """A 1-D Fokker-Planck result on the histogram grid.
+
+    Returns
+    -------
+    (fp_edges, fp_density, density, gap)
+        The solver's own edges and normalized cell densities, the density re-binned onto
+        ``edges`` (mass-conserving) and the gap mass (cells whose centre is farther than
+        ``gap_distance`` from every training point).
+    """
+    fp_edges = np.asarray(res.grid.edges[0])
+    fp_density = np.asarray(res.density) / res.grid.mass(res.density)
+    fp_centres = (fp_edges[1:] + fp_edges[:-1]) / 2
+    far = ~_near_data_mask(fp_centres, data, gap_distance)
+    gap = float((fp_density * np.diff(fp_edges))[far].sum())
+    return fp_edges, fp_density, _rebin(fp_edges, fp_density, edges), gap
+
+
+def exact_gap_mass(data: np.ndarray, eps: float, schedule, distance: float) -> float:
+    """Gap mass of the exact ``p(x|eps)`` (1-D): one minus the mass within ``distance`` of some
+    training point (a union of intervals, integrated exactly by ``erf``)."""
+    ivals = sorted((m - distance, m + distance) for m in np.asarray(data)[:, 0])
+    merged = []
+    for a, b in ivals:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    near = sum(
+        float(bin_mixture_density(data, np.array([a, b]), eps, schedule)[0] * (b - a))
+        for a, b in merged
+    )
+    return 1.0 - near
+
+
+def exact_bayes_histogram(
+    data: np.ndarray,
+    edges: np.ndarray,
+    n_samples: int,
+    eps: float,
+    schedule,
+    gap_distance: float,
+    *,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int = 0,
+) -> tuple[np.ndarray, float]:
+    """PF-ODE with the exact Bayes denoiser (1-D): bin densities on ``edges`` and gap mass.
+
+    ``seed`` goes to :func:`numerics.integrators.sample_exact_denoiser` as is.
+    """
+    xb = sample_exact_denoiser(
+        data, n_samples, eps, schedule, n_steps=n_steps, method=method, seed=seed
+    )
+    counts, _ = np.histogram(xb[:, 0], bins=edges)
+    density = counts / (xb.shape[0] * np.diff(edges))
+    return density, float(gap_mass(xb[None], data, gap_distance)[0])
+
+
 @dataclass
 class TheoryPredictions:
     """Theory densities on a common histogram grid (module docstring).
@@ -437,49 +521,20 @@ def compute_theory_predictions(
     timings["gaussian_field_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if fp_bounds is None:
-        half = max(abs(edges[0]), abs(edges[-1]), 6.0 * math.sqrt(float(sched.sigma2(sched.T))))
-        fp_bounds = (-half, half)
-    lo_pad = max(0, int(math.ceil((edges[0] - fp_bounds[0]) / width - 1e-9)))
-    hi_pad = max(0, int(math.ceil((fp_bounds[1] - edges[-1]) / width - 1e-9)))
-    lo, hi = edges[0] - lo_pad * width, edges[-1] + hi_pad * width
-    n_cells = (edges.size - 1 + lo_pad + hi_pad) * int(fp_refine)
+    lo, hi, n_cells = fokker_planck_grid(edges, sched, fp_bounds, fp_refine)
     fp, fp_info = markov_fokker_planck(theory, P, (lo, hi), n_cells, fp_steps)
-    fp_edges = np.asarray(fp.grid.edges[0])
-    fp_density = np.asarray(fp.density) / fp.grid.mass(fp.density)
-    markov = _rebin(fp_edges, fp_density, edges)
-    fp_mass = fp_density * np.diff(fp_edges)
-    fp_centres = (fp_edges[1:] + fp_edges[:-1]) / 2
-    far = ~_near_data_mask(fp_centres, data, gap_distance)
-    markov_gap = float(fp_mass[far].sum())
+    fp_edges, fp_density, markov, markov_gap = fokker_planck_on_edges(fp, edges, data, gap_distance)
     fp0, _ = markov_fokker_planck(theory, P, (lo, hi), n_cells, fp_steps, with_noise=False)
-    mean_fp_density = np.asarray(fp0.density) / fp0.grid.mass(fp0.density)
-    mean_fp = _rebin(fp_edges, mean_fp_density, edges)
-    mean_fp_gap = float((mean_fp_density * np.diff(fp_edges))[far].sum())
+    _, _, mean_fp, mean_fp_gap = fokker_planck_on_edges(fp0, edges, data, gap_distance)
     timings["fokker_planck_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     exact = bin_mixture_density(data, edges, eps, sched)
-    # exact gap mass: 1 - mass within gap_distance of some point (union of intervals)
-    ivals = sorted((m - gap_distance, m + gap_distance) for m in data[:, 0])
-    merged = []
-    for a, b in ivals:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    near = sum(
-        float(bin_mixture_density(data, np.array([a, b]), eps, sched)[0] * (b - a))
-        for a, b in merged
-    )
-    exact_gap = 1.0 - near
+    exact_gap = exact_gap_mass(data, eps, sched, gap_distance)
     nb = n_bayes_samples if n_bayes_samples is not None else min(n_models * n_samples, 10**6)
-    xb = sample_exact_denoiser(
-        data, nb, eps, sched, n_steps=n_steps, method=method, seed=seed + 999
+    bayes, bayes_gap = exact_bayes_histogram(
+        data, edges, nb, eps, sched, gap_distance, n_steps=n_steps, method=method, seed=seed + 999
     )
-    counts, _ = np.histogram(xb[:, 0], bins=edges)
-    bayes = counts / (xb.shape[0] * np.diff(edges))
-    bayes_gap = float(gap_mass(xb[None], data, gap_distance)[0])
     timings["baselines_s"] = time.perf_counter() - t0
 
     config = {
