@@ -760,12 +760,12 @@ def _moments_numpy(features, data, sched, t_nodes, t_w, xi, xw, W_inf):
         S1 += lam * (phi * w[:, None]).T @ phi
         A1 += lam * (post.mean * w[:, None]).T @ phi
         A01 += lam * (x0 * w[:, None]).T @ phi
-        Kp += lam**2 * np.einsum("n,nf,nde,ng->fdge", w, phi, post.cov, phi)
+        Kp += lam**2 * np.einsum("n,nf,nde,ng->fdge", w, phi, post.cov, phi, optimize=True)
         if W_inf is not None:
             m = post.mean - phi @ W_inf.T
             r = x0 - phi @ W_inf.T
-            Km += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, m, m, phi)
-            Kt += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, r, r, phi)
+            Km += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, m, m, phi, optimize=True)
+            Kt += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, r, r, phi, optimize=True)
     return S1, A1, A01, Kp, Km, Kt
 
 
