@@ -435,6 +435,13 @@ def naive_gaussian_moments(
         integral = closed_form_integral(integrand, sch, eps_value, T)
     else:
         integral = sp.Integral(integrand, (t, eps_value, T))
+    if integral.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        # e.g. linear-variance at T = 1: D_t = 1/(2(1 - t)) makes the noise integral diverge
+        raise ValueError(
+            f"T = {T}: the noise integral int D_t**2 C(t) v_eps/v_t dt diverges on "
+            f"[{eps_value}, {T}] for schedule {sch.name!r}; choose T inside the schedule's range "
+            "where D_t is finite"
+        )
     noise = kappa_value * v_eps * integral
     if start == "exact":
         mean, var = a_eps * m_value, v_eps + noise

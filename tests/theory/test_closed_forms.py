@@ -301,6 +301,8 @@ def test_bad_input():
         cf.naive_gaussian_moments("ve", 0, 1, -R(1, 10))
     with pytest.raises(ValueError, match="start"):
         cf.naive_gaussian_moments("ve", 0, 1, start="prior")
+    with pytest.raises(ValueError, match="T = 1: the noise integral"):  # D_t -> oo at t = 1
+        cf.naive_gaussian_moments("linear-variance", R(1, 2), R(1, 4), R(1, 10), R(1, 100), T=1)
     with pytest.raises(ValueError, match="positive definite"):
         cf.naive_gaussian_moments_diagonal("ve", [0, 0], sp.Matrix([[1, 2], [2, 1]]))
     with pytest.raises(ValueError, match="S"):
