@@ -36,7 +36,7 @@ from scipy import stats
 from scipy.integrate import solve_ivp
 
 from .closed_forms import check_gaussian_data
-from .linear_model import _check_count, model_rngs
+from .linear_model import _check_count, check_samples_per_model, model_rngs
 from .results_io import load_result, save_result
 from .schedules import NumericSchedule, resolve_schedule
 
@@ -558,7 +558,7 @@ class BinnedAffineTheory:
     def expected_counts(self, P: float) -> np.ndarray:
         """Expected DSM triples per bin, ``P (tau_{b+1} - tau_b)/(T - eps)``: shape (K,)."""
         w = np.diff(self.bin_edges)
-        return _check_P(P) * w / w.sum()
+        return check_samples_per_model(P) * w / w.sum()
 
     def cov_theta(self, P: float, finite_sample: bool = False) -> np.ndarray:
         """First-order ``Cov(theta)`` at ``P`` triples per model.
@@ -570,7 +570,7 @@ class BinnedAffineTheory:
         refinement: the weights ``lam`` and the residual variance change within a bin and the
         counts are random, so it is not exact (measured effect: notebooks/03).
         """
-        cov = self.unit_cov / _check_P(P)
+        cov = self.unit_cov / check_samples_per_model(P)
         if finite_sample:
             n = self.expected_counts(P)
             if np.any(n <= 3):
@@ -584,7 +584,7 @@ class BinnedAffineTheory:
 
     def bias(self, P: float) -> np.ndarray:
         """``E[theta] - theta_inf`` to ``O(1/P)``."""
-        return self.unit_bias / _check_P(P)
+        return self.unit_bias / check_samples_per_model(P)
 
     def mean_theta(self, P: float) -> np.ndarray:
         """``E[theta]`` to ``O(1/P)``, shape (K, 2)."""
@@ -717,16 +717,6 @@ class BinnedAffineTheory:
             float(sched.alpha(eps)) * self.mean - math.sqrt(v_e / v_T) * a_T * self.mean,
             v_e / v_T * float(sched.sigma2(T)),
         )
-
-
-def _check_P(P: object) -> float:
-    try:
-        p = float(P)
-    except (TypeError, ValueError):
-        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}") from None
-    if not (np.isfinite(p) and p >= 1):
-        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}")
-    return p
 
 
 def binned_affine_theory(

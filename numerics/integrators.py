@@ -21,6 +21,8 @@ own stream ``SeedSequence([seed, 1]).spawn(N)[n]``; results do not depend on the
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -32,6 +34,7 @@ from .schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
     "METHODS",
+    "initial_points",
     "pf_ode_time_grid",
     "sample_exact_denoiser",
     "sample_linear_ensemble",
@@ -93,6 +96,30 @@ def time_contracted_weights(ensemble: LinearEnsemble, ts: np.ndarray) -> np.ndar
 
 def _initial_points(rngs, n_samples: int, dim: int, sigma_T: float) -> np.ndarray:
     return np.stack([sigma_T * rng.standard_normal((n_samples, dim)) for rng in rngs])
+
+
+def initial_points(
+    x_T: object,
+    seed: int,
+    n_models: int,
+    n_samples: int,
+    dim: int,
+    schedule: NumericSchedule,
+) -> np.ndarray:
+    """PF-ODE starting points at ``t = T``: shape (n_models, n_samples, dim), C-contiguous.
+
+    ``x_T`` (checked for shape and finiteness, and copied) when given; otherwise model ``n`` draws
+    ``N(0, sigma_T**2 I)`` from ``sampling_rngs(seed, n_models)[n]``.
+    """
+    if x_T is None:
+        sigma_T = math.sqrt(float(schedule.sigma2(schedule.T)))
+        return _initial_points(sampling_rngs(seed, n_models), n_samples, dim, sigma_T)
+    x = np.array(x_T, dtype=np.float64, order="C")
+    if x.shape != (n_models, n_samples, dim):
+        raise ValueError(f"x_T must have shape {(n_models, n_samples, dim)}, got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x_T must be finite")
+    return x
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -399,14 +426,7 @@ def sample_linear_ensemble(
     ts = pf_ode_time_grid(sched, ensemble.eps if eps is None else eps, n_steps)
     n_models, d = ensemble.n_models, ensemble.features.dim
     n_samples = _check_n_samples(n_samples)
-    if x_T is None:
-        x = _initial_points(
-            sampling_rngs(seed, n_models), n_samples, d, np.sqrt(sched.sigma2(sched.T))
-        )
-    else:
-        x = np.array(x_T, dtype=np.float64, order="C")
-        if x.shape != (n_models, n_samples, d):
-            raise ValueError(f"x_T must have shape {(n_models, n_samples, d)}, got {x.shape}")
+    x = initial_points(x_T, seed, n_models, n_samples, d, sched)
     ax, bx = sched.pf_x_coeff(ts), sched.pf_mean_coeff(ts)
     wts = time_contracted_weights(ensemble, ts)
     heun = method == "heun"

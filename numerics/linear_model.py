@@ -49,6 +49,25 @@ def check_eps(eps: object, T: float) -> float:
     return e
 
 
+def check_samples_per_model(P: object, *, required: bool = False) -> float:
+    """Return ``P`` (DSM samples per model) as a float or raise ``ValueError`` unless it is a
+    finite number ``>= 1``.
+
+    ``P`` may be fractional: theory predictions are analytic in ``1/P``. With
+    ``required=True`` a missing ``P`` (``None``) gets its own message, because ``Cov(vec W)``
+    scales as ``1/P`` and has no default.
+    """
+    if required and P is None:
+        raise ValueError("P (DSM samples per model) is required: Cov(vec W) scales as 1/P")
+    try:
+        p = float(P)
+    except (TypeError, ValueError):
+        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}") from None
+    if not (np.isfinite(p) and p >= 1):
+        raise ValueError(f"P (DSM samples per model) must be a finite number >= 1, got {P!r}")
+    return p
+
+
 def _check_count(value: object, argname: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{argname} must be an integer >= {minimum}, got {value!r}")

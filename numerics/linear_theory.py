@@ -77,8 +77,14 @@ from scipy.special import roots_hermitenorm
 from threadpoolctl import threadpool_limits
 
 from .features import ProductFeatures, axis_offsets, axis_values, kron_into
-from .linear_model import check_eps, model_rngs
-from .posterior import check_points, posterior_stats, posterior_weights_into
+from .linear_model import check_eps, check_samples_per_model, model_rngs
+from .posterior import (
+    check_points,
+    check_query_pair,
+    check_query_points,
+    posterior_stats,
+    posterior_weights_into,
+)
 from .results_io import load_result, save_result
 from .schedules import NumericSchedule, get_schedule, resolve_schedule
 
@@ -111,16 +117,16 @@ def _check_order(value: object, argname: str) -> int:
     return int(value)
 
 
-def _check_P(P: object) -> float:
-    if P is None:
-        raise ValueError("P (DSM samples per model) is required: Cov(vec W) scales as 1/P")
-    try:
-        p = float(P)
-    except (TypeError, ValueError):
-        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}") from None
-    if not (np.isfinite(p) and p >= 1):
-        raise ValueError(f"P (DSM samples per model) must be a finite number >= 1, got {P!r}")
-    return p
+def set_checked_arrays(obj: object, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Replace each attribute ``obj.<name>`` by a float64 array, checked finite with ``shape``.
+
+    Raises ``ValueError`` naming the first attribute of the wrong shape or with non-finite values.
+    """
+    for name, shape in shapes.items():
+        arr = np.asarray(getattr(obj, name), dtype=np.float64)
+        if arr.shape != shape or not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be a finite array of shape {shape}")
+        setattr(obj, name, arr)
 
 
 def _check_part(part: object) -> str:
@@ -459,11 +465,7 @@ class LinearTheory:
             "cov_g_proxy": (F, D, F, D),
             "cov_g_misfit": (F, D, F, D),
         }
-        for name, shape in shapes.items():
-            arr = np.asarray(getattr(self, name), dtype=np.float64)
-            if arr.shape != shape or not np.all(np.isfinite(arr)):
-                raise ValueError(f"{name} must be a finite array of shape {shape}")
-            setattr(self, name, arr)
+        set_checked_arrays(self, shapes)
         self.sigma_r, self.sigma_r_inv, self.W_inf = _population_solution(
             self.sigma, self.A, self.ridge
         )
@@ -527,27 +529,14 @@ class LinearTheory:
         Returns an ``(F D, F D)`` matrix in the column-stacking vec convention (entry ``(d, f)`` of
         ``W`` at index ``f D + d``).
         """
-        P = _check_P(P)
+        P = check_samples_per_model(P, required=True)
         n = self.n_features * self.dim
         return self._unit_cov4(part).reshape(n, n) / P
 
     # -- evaluation at query points -----------------------------------------------------------
     def _query(self, z: object, argname: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``z = (x, t)``: x (n, D) (or (n,) when D = 1), t scalar or (n,). Returns x, t, phi."""
-        if not (isinstance(z, (tuple, list)) and len(z) == 2):
-            raise ValueError(f"{argname} must be a pair (x, t)")
-        x, t = z
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and self.dim == 1:
-            x = x[:, None]
-        x = check_points(x, f"{argname}[0] (x)", dim=self.dim)
-        t = np.asarray(t, dtype=np.float64)
-        t = np.full(x.shape[0], float(t)) if t.ndim == 0 else t
-        if t.shape != (x.shape[0],):
-            raise ValueError(
-                f"{argname}[1] (t) must be a scalar or have shape ({x.shape[0]},), got {t.shape}"
-            )
-        self.schedule.check_times(t, f"{argname}[1] (t)")
+        x, t = check_query_pair(z, argname, self.dim, self.schedule)
         return x, t, self.features.evaluate(x, t)
 
     def mean_denoiser(self, x: object, t: object) -> np.ndarray:
@@ -594,7 +583,7 @@ class LinearTheory:
             If True, ``z`` and ``z2`` must have the same length and the result is
             ``Cov[D^(z_i), D^(z2_i)]`` of shape (n, D, D); otherwise all pairs, shape (n, n2, D, D).
         """
-        P = _check_P(P)
+        P = check_samples_per_model(P, required=True)
         C4 = self._unit_cov4(part)
         _, _, phi1 = self._query(z, "z")
         phi2 = phi1 if z2 is None else self._query(z2, "z2")[2]
@@ -631,11 +620,8 @@ class LinearTheory:
         The time-correlation structure at fixed ``x`` (what the white-noise approximation
         integrates). Cost ``n_x n_t F (F D**2 + n_t D**2)``.
         """
-        P = _check_P(P)
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and self.dim == 1:
-            x = x[:, None]
-        x = check_points(x, "x", dim=self.dim)
+        P = check_samples_per_model(P, required=True)
+        x = check_query_points(x, "x", self.dim)
         times = np.atleast_1d(self.schedule.check_times(times, "times"))
         if times.ndim != 1:
             raise ValueError(f"times must be 1-D, got shape {times.shape}")
@@ -662,7 +648,7 @@ class LinearTheory:
         ``int c_t' phi_time(t') dt'`` uses the theory's own time quadrature. ``Q`` need not be PSD
         (V can be negative between distant times); callers that need a covariance must check.
         """
-        P = _check_P(P)
+        P = check_samples_per_model(P, required=True)
         xx, tt, phi = self._query((x, t), "z")
         lam_t = self.score_factor(self.t_nodes) * self.t_weights * (self.schedule.T - self.eps)
         h = lam_t @ self.features.time.evaluate(self.t_nodes)  # (F_t,)

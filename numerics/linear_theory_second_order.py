@@ -107,8 +107,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .features import ProductFeatures
-from .linear_theory import LinearTheory, hermite_quadrature
-from .posterior import check_points, posterior_stats
+from .linear_model import check_samples_per_model
+from .linear_theory import LinearTheory, hermite_quadrature, set_checked_arrays
+from .posterior import check_query_pair, posterior_stats
 from .results_io import load_result, save_result
 from .schedules import NumericSchedule, get_schedule
 
@@ -132,16 +133,6 @@ TERM_NAMES = (
 )
 
 _QUERY_DOUBLES = 4_000_000  # query chunk x D x F**2 (per-query F x F intermediates)
-
-
-def _check_P(P: object) -> float:
-    try:
-        p = float(P)
-    except (TypeError, ValueError):
-        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}") from None
-    if not (np.isfinite(p) and p >= 1):
-        raise ValueError(f"P (DSM samples per model) must be a finite number >= 1, got {P!r}")
-    return p
 
 
 @dataclass
@@ -189,11 +180,7 @@ class SecondOrderMoments:
             "H": (F, F, D, D),
             "A3": (F, F, D, D),
         }
-        for name, shape in shapes.items():
-            arr = np.asarray(getattr(self, name), dtype=np.float64)
-            if arr.shape != shape or not np.all(np.isfinite(arr)):
-                raise ValueError(f"{name} must be a finite array of shape {shape}")
-            setattr(self, name, arr)
+        set_checked_arrays(self, shapes)
         with threadpool_limits(limits=1, user_api="blas"):
             R = np.linalg.inv(self.sigma + self.ridge * np.eye(F))
         self.R = (R + R.T) / 2
@@ -305,21 +292,7 @@ class SecondOrderMoments:
     def _phi(self, z: object) -> np.ndarray:
         if self.features is None:
             raise ValueError("these moments carry no features: use terms_from_phi(phi)")
-        if not (isinstance(z, (tuple, list)) and len(z) == 2):
-            raise ValueError("z must be a pair (x, t)")
-        x, t = z
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and self.dim == 1:
-            x = x[:, None]
-        x = check_points(x, "z[0] (x)", dim=self.dim)
-        t = np.asarray(t, dtype=np.float64)
-        t = np.full(x.shape[0], float(t)) if t.ndim == 0 else t
-        if t.shape != (x.shape[0],):
-            raise ValueError(
-                f"z[1] (t) must be a scalar or have shape ({x.shape[0]},), got {t.shape}"
-            )
-        if self.schedule is not None:
-            self.schedule.check_times(t, "z[1] (t)")
+        x, t = check_query_pair(z, "z", self.dim, self.schedule)
         return self.features.evaluate(x, t)
 
     def terms(self, z: object) -> dict:
@@ -336,7 +309,7 @@ class SecondOrderMoments:
         ``e_p + e_q`` recovers its matrix. ``D > 1`` raises (the ``D x D`` blocks are not fixed by
         their values on the diagonal ``z = z'``).
         """
-        P = _check_P(P)
+        P = check_samples_per_model(P)
         if self.dim != 1:
             raise ValueError(f"weight_moments supports D = 1 only, got D = {self.dim}")
         F = self.n_features
@@ -358,7 +331,7 @@ class SecondOrderMoments:
         ``Cov D^ = var_first + var_second + O(P**-3)`` (each (n, D, D));
         ``var_first`` is the first-order ``denoiser_covariance(paired=True)``.
         """
-        P = _check_P(P)
+        P = check_samples_per_model(P)
         tm = self.terms(z)
         return -tm["mean"] / P, tm["first"] / P, tm["V2"] / P**2
 

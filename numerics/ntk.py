@@ -82,11 +82,11 @@ from ._generated.ntk import (
     relu_nngp,
     relu_ntk,
 )
-from .integrators import METHODS, _euler_step, _heun_correct, pf_ode_time_grid, sampling_rngs
+from .integrators import METHODS, _euler_step, _heun_correct, initial_points, pf_ode_time_grid
 from .linear_model import _check_count, check_eps, draw_dsm_triples, model_rngs
 from .ntk_inputs import check_embedding, embed_time, ntk_inputs
 from .posterior import check_points
-from .results_io import load_result, save_result
+from .results_io import load_result_of_kind, save_result
 from .schedules import NumericSchedule, get_schedule, resolve_schedule
 
 __all__ = [
@@ -980,15 +980,7 @@ class KernelEnsemble:
         ax = np.asarray(sched.pf_x_coeff(ts), dtype=float)
         bx = np.asarray(sched.pf_mean_coeff(ts), dtype=float)
         n, d = self.n_models, self.dim
-        if x_T is None:
-            sig = math.sqrt(float(sched.sigma2(sched.T)))
-            x = np.stack(
-                [sig * rng.standard_normal((n_samples, d)) for rng in sampling_rngs(seed, n)]
-            )
-        else:
-            x = np.array(x_T, dtype=np.float64)
-            if x.shape != (n, n_samples, d) or not np.all(np.isfinite(x)):
-                raise ValueError(f"x_T must be finite with shape ({n}, {n_samples}, {d})")
+        x = initial_points(x_T, seed, n, n_samples, d, sched)
         coeffs = np.ascontiguousarray(self.coeffs[:, k])
         heun = method == "heun"
         if backend == "numba":
@@ -1027,9 +1019,7 @@ class KernelEnsemble:
 
     @classmethod
     def load(cls, path: str | Path) -> KernelEnsemble:
-        a, cfg = load_result(path)
-        if cfg.get("kind") != "kernel_ensemble":
-            raise ValueError(f"path {str(path)!r} is not a KernelEnsemble file")
+        a, cfg = load_result_of_kind(path, "kernel_ensemble", "a KernelEnsemble")
         return cls(
             a["centres"],
             a["coeffs"],

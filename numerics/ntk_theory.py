@@ -8,7 +8,8 @@ over training points (mean ``mu_bar``, covariance ``Sigma_post``) and weight
 ``lam(z') = alpha**2/sigma**2``. Lazy training on P triples (:mod:`numerics.ntk`; ``rho = 0``
 here for brevity) is the function-space flow ``dD^/dtau = -lr (T_P D^ - b_P)`` with the empirical
 operator ``(T_P f)(z) = (1/P) sum_j lam_j Theta(z, z_j) f(z_j)`` and
-``b_P = (1/P) sum_j lam_j Theta(., z_j) x0_j``. As ``P -> inf`` they become ``(T f)(z) = E_{z'}[lam(z') Theta(z, z') f(z')]`` and
+``b_P = (1/P) sum_j lam_j Theta(., z_j) x0_j``. As ``P -> inf`` they become
+``(T f)(z) = E_{z'}[lam(z') Theta(z, z') f(z')]`` and
 ``b = T mu_bar`` (``E[x0' | z'] = mu_bar``), so from ``D^_0 = 0``
 
     ``D_bar_tau = (I - e^{-lr tau T}) mu_bar``      (``rho = 0``; DESIGN §3.5),
@@ -74,7 +75,8 @@ of trained infinite-width models, eps = 0.1: the mean has an O(1/P) bias (``P * 
 tau = 10, ~5 at tau = 30, measured for P = 150 ... 1200) and the variance agrees to a few
 percent for P >= 300 at tau <= 100 (d_eff <= 3.4). At eps = 0.01 the standard deviation of the
 trained models exceeds the theory's by 20-120 % at the outer query points (t = 0.1, tau = 10,
-P = 200-1600; the excess shrinks only slowly with P): the DSM weight ``lam ~ 1/(0.2 t)`` reaches ~250 at t = eps, single triples are then not
+P = 200-1600; the excess shrinks only slowly with P): the DSM weight ``lam ~ 1/(0.2 t)``
+reaches ~250 at t = eps, single triples are then not
 perturbations of the empirical operator, and the first-order theory fails although d_eff is
 small.
 
@@ -94,13 +96,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fokker_planck import (
-    gaussian_cell_averages,
-    schedule_drift,
-    solve_fokker_planck,
-    uniform_grid,
-)
-from .linear_model import _check_count, check_eps, model_rngs
+from .fokker_planck import solve_clipped_white_noise
+from .linear_model import _check_count, check_eps, check_samples_per_model, model_rngs
 from .linear_theory import hermite_quadrature, v_kernel_factor
 from .ntk import (
     FLOWS,
@@ -118,8 +115,8 @@ from .ntk import (
     ntk_gram,
 )
 from .ntk_inputs import check_embedding, ntk_inputs
-from .posterior import check_points, posterior_stats
-from .results_io import load_result, save_result
+from .posterior import check_points, check_query_pair, check_query_points, posterior_stats
+from .results_io import load_result_of_kind, save_result
 from .schedules import NumericSchedule, get_schedule, resolve_schedule
 
 __all__ = [
@@ -138,16 +135,6 @@ def _check_part(part: object) -> str:
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     return str(part)
-
-
-def _check_P(P: object) -> float:
-    try:
-        p = float(P)
-    except (TypeError, ValueError):
-        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}") from None
-    if not (np.isfinite(p) and p >= 1):
-        raise ValueError(f"P (DSM samples per model) must be a finite number >= 1, got {P!r}")
-    return p
 
 
 def _check_scalar_tau(tau: object) -> float:
@@ -312,10 +299,7 @@ class NTKTheory:
     # -- queries ------------------------------------------------------------------------------
     def inputs(self, x: object, t: object) -> np.ndarray:
         """``z = (x, e(t), bias)`` for query points (``x`` (n, D) or (n,) for D = 1)."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and self.dim == 1:
-            x = x[:, None]
-        x = check_points(x, "x", dim=self.dim)
+        x = check_query_points(x, "x", self.dim)
         return ntk_inputs(x, t, self.eps, self.schedule, self.embedding, self.bias)
 
     @_serial_blas
@@ -392,7 +376,7 @@ class NTKTheory:
 
     def coefficient_covariance(self, tau: float, P: float, part: str = "total") -> np.ndarray:
         """First-order covariance of the eigen-coordinates ``C / P``: (r, D, r, D)."""
-        P = _check_P(P)
+        P = check_samples_per_model(P)
         return self._unit_cov(self._check_tau(tau), _check_part(part)) / P
 
     def _pair_features(self, z, z2):
@@ -404,19 +388,7 @@ class NTKTheory:
         return psi1, self.features(x2, t2), t1, t2
 
     def _split(self, z: object, argname: str) -> tuple[np.ndarray, np.ndarray]:
-        if not (isinstance(z, (tuple, list)) and len(z) == 2):
-            raise ValueError(f"{argname} must be a pair (x, t)")
-        x, t = z
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and self.dim == 1:
-            x = x[:, None]
-        x = check_points(x, f"{argname}[0] (x)", dim=self.dim)
-        t = np.asarray(t, dtype=np.float64)
-        t = np.full(x.shape[0], float(t)) if t.ndim == 0 else t
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"{argname}[1] (t) must be a scalar or have shape ({x.shape[0]},)")
-        self.schedule.check_times(t, f"{argname}[1] (t)")
-        return x, t
+        return check_query_pair(z, argname, self.dim, self.schedule)
 
     @_serial_blas
     def _contract(self, psi1, psi2, C, paired):
@@ -484,10 +456,7 @@ class NTKTheory:
     @_serial_blas
     def markov_time_features(self, x: object) -> np.ndarray:
         """``h(x) = int_eps^T c_t' psi(x, t') dt'`` (n, r), by the theory's time rule."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and self.dim == 1:
-            x = x[:, None]
-        x = check_points(x, "x", dim=self.dim)
+        x = check_query_points(x, "x", self.dim)
         wt = self.t_weights * (self.schedule.T - self.eps) * self.score_factor(self.t_nodes)
         h = np.zeros((x.shape[0], self.rank))
         for tk, wk in zip(self.t_nodes, wt, strict=True):
@@ -584,9 +553,7 @@ class NTKTheory:
 
     @classmethod
     def load(cls, path: str | Path) -> NTKTheory:
-        a, cfg = load_result(path)
-        if cfg.get("kind") != "ntk_theory":
-            raise ValueError(f"path {str(path)!r} is not an NTKTheory file")
+        a, cfg = load_result_of_kind(path, "ntk_theory", "an NTKTheory")
         return cls(
             data=np.array(cfg["data"], dtype=float),
             schedule=get_schedule(cfg["schedule"], cfg["T"]),
@@ -768,39 +735,22 @@ def markov_fokker_planck(
     if theory.dim != 1:
         raise ValueError(f"theory: only 1-D data is supported here, got D = {theory.dim}")
     tau = theory._check_tau(tau)
-    P = _check_P(P)
+    P = check_samples_per_model(P)
     sched = theory.schedule
     fast = _CachedCoefficients(theory, tau, P)
-    stats = {"n_eval": 0, "n_neg": 0, "abs_neg": 0.0, "abs_all": 0.0, "min_rel": 0.0}
-
-    def noise(x: np.ndarray, t: float) -> np.ndarray:
-        q = fast.markov_intensity(x, t)
-        neg = q < 0
-        stats["n_eval"] += q.size
-        stats["n_neg"] += int(neg.sum())
-        stats["abs_neg"] += float(-q[neg].sum())
-        stats["abs_all"] += float(np.abs(q).sum())
-        qmax = float(q.max())
-        if neg.any() and qmax > 0:
-            stats["min_rel"] = min(stats["min_rel"], float(q.min()) / qmax)
-        return np.clip(q, 0.0, None)
-
-    grid = uniform_grid(bounds, n_cells)
-    p_T = gaussian_cell_averages(grid, 0.0, float(sched.sigma2(sched.T)))
-    res = solve_fokker_planck(
-        schedule_drift(sched, fast.mean_score),
-        noise if with_noise else None,
-        p_T,
-        grid,
-        sched.T,
+    res, clip = solve_clipped_white_noise(
+        sched,
+        fast.mean_score,
+        fast.markov_intensity,
         theory.eps,
+        bounds,
+        n_cells,
         n_steps,
+        with_noise,
         **fp_kwargs,
     )
     info = {
-        "clipped_fraction": stats["n_neg"] / max(stats["n_eval"], 1),
-        "clipped_share": stats["abs_neg"] / stats["abs_all"] if stats["abs_all"] > 0 else 0.0,
-        "min_Q_rel": stats["min_rel"],
+        **clip,
         "max_boundary_mass": float(res.boundary_mass.max()),
         "mass_error": float(res.mass_error),
         "effective_dimension": float(theory.effective_dimension(tau)),

@@ -33,6 +33,8 @@ from .schedules import NumericSchedule, resolve_schedule
 __all__ = [
     "PosteriorStats",
     "check_points",
+    "check_query_pair",
+    "check_query_points",
     "frac_proxy_variance",
     "posterior_stats",
     "posterior_weights",
@@ -101,6 +103,38 @@ def check_points(arr: object, argname: str, dim: int | None = None) -> np.ndarra
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{argname} must contain only finite values")
     return a
+
+
+def check_query_points(x: object, argname: str, dim: int) -> np.ndarray:
+    """Query points ``x`` as a checked (n, D) float64 array; ``(n,)`` is accepted when D = 1."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1 and dim == 1:
+        x = x[:, None]
+    return check_points(x, argname, dim=dim)
+
+
+def check_query_pair(
+    z: object, argname: str, dim: int, schedule: object = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split and check a query ``z = (x, t)``: returns ``x`` (n, D) and ``t`` (n,).
+
+    ``x`` as in :func:`check_query_points` (named ``argname[0] (x)``); ``t`` a scalar (broadcast
+    to all points) or shape (n,), checked against ``schedule.check_times`` when a schedule is
+    given.
+    """
+    if not (isinstance(z, (tuple, list)) and len(z) == 2):
+        raise ValueError(f"{argname} must be a pair (x, t)")
+    x, t = z
+    x = check_query_points(x, f"{argname}[0] (x)", dim)
+    t = np.asarray(t, dtype=np.float64)
+    t = np.full(x.shape[0], float(t)) if t.ndim == 0 else t
+    if t.shape != (x.shape[0],):
+        raise ValueError(
+            f"{argname}[1] (t) must be a scalar or have shape ({x.shape[0]},), got {t.shape}"
+        )
+    if schedule is not None:
+        schedule.check_times(t, f"{argname}[1] (t)")
+    return x, t
 
 
 def _query_times(

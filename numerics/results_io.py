@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_result", "save_result"]
+__all__ = ["load_result", "load_result_of_kind", "save_result"]
 
 _CONFIG_KEY = "__config__"
 
@@ -54,4 +54,16 @@ def load_result(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
             raise ValueError(f"path {str(path)!r} is not a gtv result file (no configuration)")
         config = json.loads(str(data[_CONFIG_KEY]))
         arrays = {k: data[k] for k in data.files if k != _CONFIG_KEY}
+    return arrays, config
+
+
+def load_result_of_kind(path: str | Path, kind: str, description: str) -> tuple[dict, dict]:
+    """:func:`load_result` for a file whose configuration has ``"kind": kind``.
+
+    Raises ``ValueError`` ("path ... is not {description} file", e.g. ``description = "an
+    NTKTheory"``) when the file holds another kind of result.
+    """
+    arrays, config = load_result(path)
+    if config.get("kind") != kind:
+        raise ValueError(f"path {str(path)!r} is not {description} file")
     return arrays, config

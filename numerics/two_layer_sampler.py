@@ -13,8 +13,6 @@ arithmetic is fixed, so results do not depend on the thread count.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
@@ -23,9 +21,8 @@ from .integrators import (
     _check_n_samples,
     _euler_step,
     _heun_correct,
-    _initial_points,
+    initial_points,
     pf_ode_time_grid,
-    sampling_rngs,
 )
 from .ntk_inputs import embed_time
 from .two_layer import (
@@ -95,16 +92,7 @@ def _setup(networks, n_samples, eps, n_steps, method, seed, x_T):
     ts = pf_ode_time_grid(sched, networks.eps if eps is None else eps, n_steps)
     n_samples = _check_n_samples(n_samples)
     n_models, d = networks.n_models, networks.dim
-    if x_T is None:
-        x = _initial_points(
-            sampling_rngs(seed, n_models), n_samples, d, math.sqrt(sched.sigma2(sched.T))
-        )
-    else:
-        x = np.array(x_T, dtype=np.float64, order="C")
-        if x.shape != (n_models, n_samples, d):
-            raise ValueError(f"x_T must have shape {(n_models, n_samples, d)}, got {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x_T must be finite")
+    x = initial_points(x_T, seed, n_models, n_samples, d, sched)
     emb = embed_time(ts, networks.eps, sched, networks.embedding)
     return x, ts, emb, sched.pf_x_coeff(ts), sched.pf_mean_coeff(ts)
 

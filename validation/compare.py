@@ -40,7 +40,7 @@ from numerics.schedules import get_schedule
 
 from .ensembles import bootstrap_ci, gap_mass, per_model_histograms
 from .figure2 import FIGURE2_DATA, mixture_density
-from .results import load_result, save_result
+from .results import figure_stem, load_result_of_kind, save_figure, save_result
 from .theory_predictions import (
     TheoryPredictions,
     compute_theory_predictions,
@@ -276,9 +276,7 @@ class LinearComparison:
 
     @classmethod
     def load(cls, path: str | Path) -> LinearComparison:
-        arrays, s = load_result(path)
-        if s.get("kind") != "linear_comparison":
-            raise ValueError(f"path {str(path)!r} is not a LinearComparison file")
+        arrays, s = load_result_of_kind(path, "linear_comparison", "a LinearComparison")
         theory = TheoryPredictions.load(Path(path).with_name(s["theory_file"]))
         return cls(
             LinearCompareConfig.from_dict(s["config"]),
@@ -330,15 +328,7 @@ class LinearComparison:
         )
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = Path(path)
-        stem = path.with_suffix("") if path.suffix in (".png", ".pdf") else path
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        out = []
-        for fmt in formats:
-            p = Path(str(stem) + f".{fmt}")
-            fig.savefig(p, dpi=150)
-            out.append(p)
-        return out
+        return save_figure(fig, figure_stem(path), formats, dpi=150)
 
 
 # -- computation ----------------------------------------------------------------------------------

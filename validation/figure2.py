@@ -22,7 +22,7 @@ from numerics.linear_model import train_linear_ensemble
 from numerics.schedules import get_schedule
 
 from .ensembles import EnsembleResult, summarize_ensemble
-from .results import load_result, save_result
+from .results import load_result, save_figure, save_result
 
 __all__ = [
     "FIGURE2_DATA",
@@ -197,12 +197,7 @@ class Figure2Result:
             fontsize=10,
         )
         fig.tight_layout()
-        paths = []
-        for fmt in formats:
-            p = out_dir / f"figure2.{fmt}"
-            fig.savefig(p, dpi=150)
-            paths.append(p)
-        return paths
+        return save_figure(fig, out_dir / "figure2", formats, dpi=150)
 
 
 def compute_figure2(config: Figure2Config | None = None, progress: bool = True) -> Figure2Result:

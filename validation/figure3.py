@@ -75,7 +75,7 @@ from numerics.linear_model import check_eps, train_linear_ensemble
 from numerics.schedules import get_schedule
 
 from .ensembles import EnsembleResult, bootstrap_ci, summarize_ensemble
-from .results import load_result, save_result
+from .results import load_result, save_figure, save_result
 
 __all__ = [
     "FIGURE3_KINDS",
@@ -690,12 +690,7 @@ class Figure3Result:
             fontsize=10,
         )
         stem = "figure3_paper" if paper_normalization else "figure3"
-        paths = []
-        for fmt in formats:
-            p = out_dir / f"{stem}.{fmt}"
-            fig.savefig(p, dpi=150)
-            paths.append(p)
-        return paths
+        return save_figure(fig, out_dir / stem, formats, dpi=150)
 
 
 def _areas(reg: SegmentDiagonalMass) -> tuple[float, float]:

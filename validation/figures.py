@@ -15,7 +15,7 @@ from tqdm import tqdm
 from numerics.posterior import posterior_stats
 from numerics.schedules import get_schedule
 
-from .results import load_result, save_result
+from .results import load_result, save_figure, save_result
 
 __all__ = ["FIGURE1_DATASETS", "Figure1Result", "compute_figure1"]
 
@@ -116,12 +116,7 @@ class Figure1Result:
                     ax.set_ylabel(name, fontsize=10)
         fig.colorbar(im, ax=axes, shrink=0.8, label=r"tr$\,C$ / (tr$\,C$ + $\|s\|^2$)")
         fig.suptitle(f"Proxy-score variance fraction ({self.config.get('schedule', '')})")
-        paths = []
-        for fmt in formats:
-            p = out_dir / f"figure1.{fmt}"
-            fig.savefig(p, dpi=150)
-            paths.append(p)
-        return paths
+        return save_figure(fig, out_dir / "figure1", formats, dpi=150)
 
 
 def compute_figure1(

@@ -105,7 +105,7 @@ from numerics.two_layer_training import (
 from .compare import _masses, _variance_ci, total_variation
 from .ensembles import bootstrap_ci, gap_mass, per_model_histograms
 from .figure2 import FIGURE2_DATA, mixture_density
-from .results import load_result, save_result
+from .results import figure_stem, load_result_of_kind, save_figure, save_result
 from .theory_predictions import (
     bin_mixture_density,
     exact_bayes_histogram,
@@ -740,9 +740,7 @@ class NTKComparison:
 
     @classmethod
     def load(cls, path: str | Path) -> NTKComparison:
-        a, s = load_result(path)
-        if s.get("kind") != "ntk_comparison":
-            raise ValueError(f"path {str(path)!r} is not an NTKComparison file")
+        a, s = load_result_of_kind(path, "ntk_comparison", "an NTKComparison")
         theory = {k[len("theory_") :]: v for k, v in a.items() if k.startswith("theory_")}
         return cls(
             NTKCompareConfig.from_dict(s["config"]),
@@ -893,15 +891,7 @@ class NTKComparison:
                 ax.set_ylabel("density")
                 ax.legend(fontsize=6)
         fig.tight_layout()
-        path = Path(path)
-        stem = path.with_suffix("") if path.suffix in (".png", ".pdf") else path
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        out = []
-        for fmt in formats:
-            p = Path(str(stem) + f".{fmt}")
-            fig.savefig(p, dpi=130)
-            out.append(p)
-        return out
+        return save_figure(fig, figure_stem(path), formats, dpi=130)
 
 
 # -- computation --------------------------------------------------------------------------------

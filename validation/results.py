@@ -1,5 +1,30 @@
-"""Saving and loading results with their configuration: see :mod:`numerics.results_io`."""
+"""Saving and loading results with their configuration: see :mod:`numerics.results_io`.
 
-from numerics.results_io import load_result, save_result
+Also the one place that writes figures (:func:`save_figure`).
+"""
 
-__all__ = ["load_result", "save_result"]
+from __future__ import annotations
+
+from pathlib import Path
+
+from numerics.results_io import load_result, load_result_of_kind, save_result
+
+__all__ = ["figure_stem", "load_result", "load_result_of_kind", "save_figure", "save_result"]
+
+
+def figure_stem(path: str | Path) -> Path:
+    """``path`` without a ``.png``/``.pdf`` suffix; its folder is created."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".png", ".pdf") else path
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return stem
+
+
+def save_figure(fig, stem: str | Path, formats, dpi: int = 150) -> list[Path]:
+    """Write ``fig`` to ``<stem>.<fmt>`` for every format in ``formats``; returns the paths."""
+    out = []
+    for fmt in formats:
+        p = Path(str(stem) + f".{fmt}")
+        fig.savefig(p, dpi=dpi)
+        out.append(p)
+    return out

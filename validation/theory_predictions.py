@@ -40,19 +40,14 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
-from numerics.fokker_planck import (
-    gaussian_cell_averages,
-    schedule_drift,
-    solve_fokker_planck,
-    uniform_grid,
-)
+from numerics.fokker_planck import solve_clipped_white_noise
 from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
 from numerics.linear_model import LinearEnsemble, model_rngs
 from numerics.linear_theory import LinearTheory
 from numerics.linear_theory_second_order import SecondOrderMoments
 
 from .ensembles import gap_mass, per_model_histograms
-from .results import load_result, save_result
+from .results import load_result_of_kind, save_result
 
 __all__ = [
     "TheoryPredictions",
@@ -207,41 +202,20 @@ def markov_fokker_planck(
     """
     _check_1d(theory)
     sched = theory.schedule
-    stats = {"n_eval": 0, "n_neg": 0, "abs_neg": 0.0, "abs_all": 0.0, "min_rel": 0.0}
-
     fast = _SeparableCoefficients(theory, P)
-
-    def score(x: np.ndarray, t: float) -> np.ndarray:
-        return fast.mean_score(x, t)
-
-    def noise(x: np.ndarray, t: float) -> np.ndarray:
-        q = fast.markov_intensity(x, t)
-        neg = q < 0
-        stats["n_eval"] += q.size
-        stats["n_neg"] += int(neg.sum())
-        stats["abs_neg"] += float(-q[neg].sum())
-        stats["abs_all"] += float(np.abs(q).sum())
-        qmax = float(q.max())
-        if neg.any() and qmax > 0:
-            stats["min_rel"] = min(stats["min_rel"], float(q.min()) / qmax)
-        return np.clip(q, 0.0, None)
-
-    grid = uniform_grid(bounds, n_cells)
-    p_T = gaussian_cell_averages(grid, 0.0, float(sched.sigma2(sched.T)))
-    res = solve_fokker_planck(
-        schedule_drift(sched, score),
-        noise if with_noise else None,
-        p_T,
-        grid,
-        sched.T,
+    res, clip = solve_clipped_white_noise(
+        sched,
+        fast.mean_score,
+        fast.markov_intensity,
         theory.eps,
+        bounds,
+        n_cells,
         n_steps,
+        with_noise,
         **fp_kwargs,
     )
     info = {
-        "clipped_fraction": stats["n_neg"] / max(stats["n_eval"], 1),
-        "clipped_share": stats["abs_neg"] / stats["abs_all"] if stats["abs_all"] > 0 else 0.0,
-        "min_Q_rel": stats["min_rel"],
+        **clip,
         "max_boundary_mass": float(res.boundary_mass.max()),
         "max_limited_mass": float(res.limited_mass.max()) if res.limited_mass.size else 0.0,
         "mass_error": float(res.mass_error),
@@ -438,9 +412,7 @@ class TheoryPredictions:
 
     @classmethod
     def load(cls, path: str | Path) -> TheoryPredictions:
-        a, cfg = load_result(path)
-        if cfg.get("kind") != "theory_predictions":
-            raise ValueError(f"path {str(path)!r} is not a TheoryPredictions file")
+        a, cfg = load_result_of_kind(path, "theory_predictions", "a TheoryPredictions")
         return cls(
             a["edges"],
             a["gf_histograms"],
