@@ -42,7 +42,7 @@ from .fokker_planck import (
 )
 from .integrators import pf_ode_time_grid
 from .linear_model import LinearEnsemble, check_eps
-from .naive_estimator import check_kappa
+from .naive_estimator import check_kappa, naive_initial_points
 from .schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
@@ -371,16 +371,8 @@ def _sampler_setup(mean, cov, n_samples, eps, kappa, schedule, n_steps, seed, x_
     m, S = check_gaussian_data(mean, cov)
     kappa = check_kappa(kappa)
     ts = pf_ode_time_grid(sched, eps, n_steps)
-    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
-    d = m.size
-    if x_T is None:
-        x = math.sqrt(float(sched.sigma2(sched.T))) * rng.standard_normal((int(n_samples), d))
-    else:
-        x = np.array(x_T, dtype=np.float64, order="C").reshape(-1, d)
-        if x.shape != (n_samples, d) or not np.all(np.isfinite(x)):
-            raise ValueError(f"x_T must be finite with shape ({n_samples}, {d})")
+    x = naive_initial_points(m.size, n_samples, sched, rng, x_T)
     return sched, m, S, kappa, ts, rng, x
 
 

@@ -57,15 +57,19 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
 
 
-def _initial(data: np.ndarray, n_samples: int, sched, rng, x_T) -> np.ndarray:
+def naive_initial_points(
+    dim: int, n_samples: int, schedule, rng: np.random.Generator, x_T: object = None
+) -> np.ndarray:
+    """Starting points of a naive-estimator sampler: ``x_T`` (checked, copied) or
+    ``N(0, sigma_T**2 I)`` drawn from ``rng``; shape (n_samples, dim)."""
     if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
         raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
     if x_T is not None:
-        x = check_points(x_T, "x_T", dim=data.shape[1]).copy()
+        x = check_points(x_T, "x_T", dim=dim).copy()
         if x.shape[0] != n_samples:
             raise ValueError(f"x_T must have {n_samples} rows, got {x.shape[0]}")
         return x
-    return np.sqrt(sched.sigma2(sched.T)) * rng.standard_normal((int(n_samples), data.shape[1]))
+    return np.sqrt(schedule.sigma2(schedule.T)) * rng.standard_normal((int(n_samples), dim))
 
 
 def _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T):
@@ -75,7 +79,7 @@ def _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T):
     kappa = check_kappa(kappa)
     ts = pf_ode_time_grid(sched, eps, n_steps)
     rng = _rng(seed)
-    return sched, mu, kappa, ts, rng, _initial(mu, n_samples, sched, rng, x_T)
+    return sched, mu, kappa, ts, rng, naive_initial_points(mu.shape[1], n_samples, sched, rng, x_T)
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
