@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from numerics.schedules import get_schedule
 
 from .ensembles import bootstrap_ci, gap_mass, per_model_histograms
 from .figure2 import FIGURE2_DATA, mixture_density
-from .results import figure_stem, load_result_of_kind, save_figure, save_result
+from .results import JsonConfig, figure_stem, load_result_of_kind, save_figure, save_result
 from .theory_predictions import (
     TheoryPredictions,
     compute_theory_predictions,
@@ -65,7 +65,7 @@ THEORIES = (
 
 
 @dataclass(frozen=True)
-class LinearCompareConfig:
+class LinearCompareConfig(JsonConfig):
     """One configuration of the comparison (defaults: eps = 1e-2, F = 8 x 8, P = 4000)."""
 
     eps: float = 1e-2
@@ -112,13 +112,6 @@ class LinearCompareConfig:
                 raise ValueError(f"{name} must be a non-empty sequence of finite numbers")
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LinearCompareConfig:
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 # -- distances ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from numerics.linear_model import train_linear_ensemble
 from numerics.schedules import get_schedule
 
 from .ensembles import EnsembleResult, summarize_ensemble
-from .results import load_result, save_figure, save_result
+from .results import JsonConfig, load_result, save_figure, save_result
 
 __all__ = [
     "FIGURE2_DATA",
@@ -36,7 +36,7 @@ FIGURE2_DATA = np.array([[-1.0], [0.0], [1.0]])
 
 
 @dataclass(frozen=True)
-class Figure2Config:
+class Figure2Config(JsonConfig):
     """Settings of a Figure-2 sweep (defaults: the paper's).
 
     ``fast()`` returns a small version (fewer models and samples) for quick looks and tests.
@@ -64,13 +64,6 @@ class Figure2Config:
         base = {"n_models": 20, "n_samples": 10_000, "n_bayes_samples": 20_000}
         base.update(overrides)
         return cls(**base)
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Figure2Config:
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 def mixture_density(data: np.ndarray, x: np.ndarray, t: float, schedule) -> np.ndarray:

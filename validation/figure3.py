@@ -75,7 +75,7 @@ from numerics.linear_model import check_eps, train_linear_ensemble
 from numerics.schedules import get_schedule
 
 from .ensembles import EnsembleResult, bootstrap_ci, summarize_ensemble
-from .results import load_result, save_figure, save_result
+from .results import JsonConfig, load_result, save_figure, save_result
 
 __all__ = [
     "FIGURE3_KINDS",
@@ -328,7 +328,7 @@ def paper_normalized_density(histograms: np.ndarray) -> np.ndarray:
 
 # -- configuration and result ---------------------------------------------------------------------
 @dataclass(frozen=True)
-class Figure3Config:
+class Figure3Config(JsonConfig):
     """Settings of Figure 3 (defaults: the paper's).
 
     ``fast()`` returns a small version (20 models x 5000 samples) for quick looks and tests.
@@ -407,13 +407,6 @@ class Figure3Config:
     @property
     def n_features(self) -> int:
         return self.n_space**2 * self.n_time
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Figure3Config:
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 def _rotation_label(rot: float) -> str:

@@ -83,7 +83,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ from numerics.two_layer_training import (
 from .compare import _masses, _variance_ci, total_variation
 from .ensembles import bootstrap_ci, gap_mass, per_model_histograms
 from .figure2 import FIGURE2_DATA, mixture_density
-from .results import figure_stem, load_result_of_kind, save_figure, save_result
+from .results import JsonConfig, figure_stem, load_result_of_kind, save_figure, save_result
 from .theory_predictions import (
     bin_mixture_density,
     exact_bayes_histogram,
@@ -125,7 +125,7 @@ def _is_int(v: object) -> bool:
 
 
 @dataclass(frozen=True)
-class NTKCompareConfig:
+class NTKCompareConfig(JsonConfig):
     """One configuration of :func:`compare_ntk` (defaults: erf, eps = 1e-2, P = 256).
 
     Attributes
@@ -305,13 +305,6 @@ class NTKCompareConfig:
             raise ValueError(
                 f"query_t must lie in [eps, T] = [{self.eps:g}, {sched.T:g}], got {self.query_t}"
             )
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> NTKCompareConfig:
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
     def query_points(self) -> tuple[np.ndarray, np.ndarray]:
         """All (x, t) query pairs, t-major: ``x`` (Q,), ``t`` (Q,)."""

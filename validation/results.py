@@ -1,15 +1,42 @@
 """Saving and loading results with their configuration: see :mod:`numerics.results_io`.
 
-Also the one place that writes figures (:func:`save_figure`).
+Also the one place that writes figures (:func:`save_figure`), and the JSON round trip of the
+frozen configuration dataclasses (:class:`JsonConfig`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from numerics.results_io import load_result, load_result_of_kind, save_result
 
-__all__ = ["figure_stem", "load_result", "load_result_of_kind", "save_figure", "save_result"]
+__all__ = [
+    "JsonConfig",
+    "figure_stem",
+    "load_result",
+    "load_result_of_kind",
+    "save_figure",
+    "save_result",
+]
+
+
+class JsonConfig:
+    """Mixin for frozen configuration dataclasses: ``to_dict`` / ``from_dict`` through JSON.
+
+    Tuples are stored as lists and lists read back as tuples (JSON has no tuples).
+    """
+
+    def to_dict(self) -> dict:
+        return {
+            f.name: (list(v) if isinstance(v, tuple) else v)
+            for f in dataclasses.fields(self)
+            for v in (getattr(self, f.name),)
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 def figure_stem(path: str | Path) -> Path:
