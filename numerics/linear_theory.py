@@ -659,22 +659,49 @@ class LinearTheory:
 
     # -- Gaussian-field ensemble ----------------------------------------------------------------
     def sample_weights(
-        self, P: float, n_models: int, seed: int = 0, part: str = "total"
+        self,
+        P: float,
+        n_models: int,
+        seed: int = 0,
+        part: str = "total",
+        mean_shift: np.ndarray | None = None,
+        extra_cov: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Draw ``W ~ N(W_inf, Cov(vec W))`` (first order in 1/P): shape (N, D, F).
+        """Draw ``W ~ N(W_inf + mean_shift, Cov(vec W) + extra_cov)``: shape (N, D, F).
 
-        Model ``n`` uses ``SeedSequence(seed).spawn(N)[n]``; the covariance is factorized by an
-        eigendecomposition (round-off negative eigenvalues clipped to 0).
+        Without the optional terms this is the first-order Gaussian field; the second-order one
+        passes ``(mean_shift, extra_cov)`` from
+        :meth:`numerics.linear_theory_second_order.SecondOrderMoments.weight_moments` (``D x F``
+        and ``FD x FD`` in the ``vec`` convention of the module docstring). Model ``n`` uses
+        ``SeedSequence(seed).spawn(N)[n]``; the covariance is factorized by an eigendecomposition
+        (round-off negative eigenvalues clipped to 0; anything more negative raises).
         """
         n_models = _check_order(n_models, "n_models")
-        C = self.cov_W(P, part)
-        ev, vecs = np.linalg.eigh(C)
-        L = vecs * np.sqrt(np.clip(ev, 0.0, None))[None, :]
         F, D = self.n_features, self.dim
+        C = self.cov_W(P, part).reshape(F * D, F * D)
+        mean = self.W_inf
+        if extra_cov is not None:
+            extra_cov = np.asarray(extra_cov, dtype=np.float64)
+            if extra_cov.shape != C.shape:
+                raise ValueError(f"extra_cov must have shape {C.shape}, got {extra_cov.shape}")
+            C = C + (extra_cov + extra_cov.T) / 2
+        if mean_shift is not None:
+            mean_shift = np.asarray(mean_shift, dtype=np.float64)
+            if mean_shift.shape != (D, F):
+                raise ValueError(f"mean_shift must have shape {(D, F)}, got {mean_shift.shape}")
+            mean = mean + mean_shift
+        ev, vecs = np.linalg.eigh(C)
+        if ev[0] < -_PSD_RTOL * max(ev[-1], np.finfo(float).tiny):
+            raise ValueError(
+                f"Cov(vec W) at P = {float(P):g} is not positive semi-definite (smallest "
+                f"eigenvalue {ev[0]:.3e} vs largest {ev[-1]:.3e}); with a second-order extra_cov "
+                "P is too small for the 1/P expansion"
+            )
+        L = vecs * np.sqrt(np.clip(ev, 0.0, None))[None, :]
         out = np.empty((n_models, D, F))
         for n, rng in enumerate(model_rngs(seed, n_models)):
             v = L @ rng.standard_normal(L.shape[1])
-            out[n] = self.W_inf + v.reshape(F, D).T
+            out[n] = mean + v.reshape(F, D).T
         return out
 
     # -- persistence ----------------------------------------------------------------------------

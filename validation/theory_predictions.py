@@ -42,7 +42,7 @@ from scipy.special import erf
 
 from numerics.fokker_planck import solve_clipped_white_noise
 from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
-from numerics.linear_model import LinearEnsemble, model_rngs
+from numerics.linear_model import LinearEnsemble
 from numerics.linear_theory import LinearTheory
 from numerics.linear_theory_second_order import SecondOrderMoments
 
@@ -77,33 +77,14 @@ def gaussian_field_ensemble(
     per-model streams. Same features, data, schedule, eps and ridge as ``theory``;
     ``n_samples`` records ``P``.
     """
-    if second_order is None:
-        W = theory.sample_weights(P, n_models, seed=seed)
-    else:
+    shift = extra = None
+    if second_order is not None:
         if not isinstance(second_order, SecondOrderMoments):
             raise TypeError("second_order must be a SecondOrderMoments (or None)")
-        if (
-            isinstance(n_models, bool)
-            or not isinstance(n_models, (int, np.integer))
-            or n_models < 1
-        ):
-            raise ValueError(f"n_models must be an integer >= 1, got {n_models!r}")
         if second_order.n_features != theory.n_features or second_order.dim != theory.dim:
             raise ValueError("second_order: moments of a different feature set or dimension")
-        dW, C2 = second_order.weight_moments(P)
-        C = theory.cov_W(P).reshape(theory.n_features, theory.n_features) + C2
-        ev, vecs = np.linalg.eigh((C + C.T) / 2)
-        if ev[0] < -1e-10 * ev[-1]:
-            raise ValueError(
-                f"second-order Cov(vec W) at P = {P:g} is not positive semi-definite "
-                f"(smallest eigenvalue {ev[0]:.3e} vs largest {ev[-1]:.3e}): P is too small "
-                "for the 1/P expansion"
-            )
-        L = vecs * np.sqrt(np.clip(ev, 0.0, None))[None, :]
-        mean = theory.W_inf + dW
-        W = np.empty((int(n_models), 1, theory.n_features))
-        for n, rng in enumerate(model_rngs(seed, int(n_models))):
-            W[n, 0] = mean[0] + L @ rng.standard_normal(L.shape[1])
+        shift, extra = second_order.weight_moments(P)
+    W = theory.sample_weights(P, n_models, seed=seed, mean_shift=shift, extra_cov=extra)
     s = seed if isinstance(seed, int) else -1
     return LinearEnsemble(
         W,

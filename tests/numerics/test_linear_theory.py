@@ -500,3 +500,24 @@ def test_variance_ratio_converges_with_P():
             lo, hi = np.quantile(b, [0.005, 0.995])
             print(f"  pooled {np.mean(rows):.3f} (99% CI {lo:.3f}-{hi:.3f})")
             assert lo <= 1.0 <= hi
+
+
+def test_sample_weights_shift_and_extra_covariance(theory):
+    """The optional (mean_shift, extra_cov) enter the draws exactly as stated; bad ones raise."""
+    F = theory.n_features
+    P, n = 4000, 3
+    base = theory.sample_weights(P, n, seed=4)
+    shift = np.full((1, F), 0.25)
+    shifted = theory.sample_weights(P, n, seed=4, mean_shift=shift)
+    np.testing.assert_allclose(shifted - base, np.broadcast_to(shift, base.shape), atol=1e-14)
+    # a large extra covariance along one direction dominates the draws' spread there
+    e = np.zeros(F)
+    e[0] = 1.0
+    wide = theory.sample_weights(P, 2000, seed=5, extra_cov=np.outer(e, e))[:, 0, 0]
+    assert 0.9 < wide.var() / (1.0 + theory.cov_W(P).reshape(F, F)[0, 0]) < 1.1
+    with pytest.raises(ValueError, match="extra_cov must have shape"):
+        theory.sample_weights(P, n, extra_cov=np.eye(F + 1))
+    with pytest.raises(ValueError, match="mean_shift must have shape"):
+        theory.sample_weights(P, n, mean_shift=np.zeros(F))
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        theory.sample_weights(P, n, extra_cov=-np.outer(e, e))
