@@ -4,7 +4,7 @@ The sweep is 3 values of eps x 5 values of P = 15 configurations, each with 100 
 models (F = 16 x 16 Gaussian features) trained on P DSM triples and sampled with 10^5 samples x 30
 Euler steps of the PF-ODE, training included.
 
-* ``gtv``: :func:`validation.figure2.compute_figure2` (training, exact evaluation of the denoiser
+* ``gtv``: :func:`gtv.validation.figures.figure2.compute_figure2` (training, exact evaluation of the denoiser
   at every sample, per-model histograms and gap mass, plus the exact-denoiser reference curve).
 * ``gtv grid``: the same with ``lookup="grid"`` (the paper's nearest-grid evaluation).
 * ``numpy``: the paper's algorithm written plainly in numpy, in this process: per model, build the
@@ -30,8 +30,8 @@ import numba
 import numpy as np
 from _machine import print_machine
 
-from numerics.schedules import get_schedule
-from validation.figure2 import FIGURE2_DATA, Figure2Config, compute_figure2
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.figures.figure2 import FIGURE2_DATA, Figure2Config, compute_figure2
 
 
 def _peak_rss_mb() -> float:

@@ -1,8 +1,8 @@
-"""Benchmark: ``numerics.posterior.posterior_stats``, numba kernel vs numpy reference.
+"""Benchmark: ``gtv.numerics.posterior.posterior_stats``, numba kernel vs numpy reference.
 
-Cases (DESIGN.md §4; the issue's goal is numba >= 10x the numpy reference):
+Cases (docs/engineering.md; the issue's goal is numba >= 10x the numpy reference):
 
-(a) the Fig. 1 quantity ``frac`` for the M = 6 hexagon of ``validation.figures.FIGURE1_DATASETS``
+(a) the Fig. 1 quantity ``frac`` for the M = 6 hexagon of ``gtv.validation.figures.figure1.FIGURE1_DATASETS``
     on a 1000 x 1000 grid, at the 5 times 0.05, 0.1, 0.2, 0.5, 0.75 (``linear-variance``);
 (b) M = 10 000 random training points in D = 64, N = 10 000 random queries (``vp-linear``,
     t = 0.5, fixed seed).
@@ -34,9 +34,9 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from numerics.posterior import posterior_stats
-from numerics.schedules import get_schedule
-from validation.figures import FIGURE1_DATASETS, FIGURE1_TIMES
+from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.figures.figure1 import FIGURE1_DATASETS, FIGURE1_TIMES
 
 TABLE_HEADER = "| case | numba s | numpy s | speedup | max rel diff | notes |"
 

@@ -6,16 +6,16 @@ Configuration: data {-1, 0, 1}, ``vp-linear``, eps = 1e-2, F = 16 x 16 Gaussian 
 Part 1, "the full theory" (issue 4, goal <= 2 s):
 
 * population matrices and ``Cov(vec g)`` by quadrature
-  (:func:`numerics.linear_theory.linear_model_theory`),
+  (:func:`gtv.numerics.linear.theory.linear_model_theory`),
 * ``Cov(vec W)`` at P,
 * the V-kernel ``V(x, t; x, t')`` on the 200-point x-grid x 31 sampler times
-  (:meth:`~numerics.linear_theory.LinearTheory.v_kernel_grid`),
+  (:meth:`~gtv.numerics.linear.theory.LinearTheory.v_kernel_grid`),
 * the white-noise Fokker-Planck density at eps
-  (:func:`validation.theory_predictions.markov_fokker_planck`).
+  (:func:`gtv.validation.predictions.markov_fokker_planck`).
 
 Compared with the same algorithm in plain numpy in this process (``backend="numpy"`` for the
 quadrature and for the Fokker-Planck sweeps; the numpy quadrature forms every full feature vector
-and the posterior with :func:`numerics.posterior.posterior_stats` instead of the per-time-node
+and the posterior with :func:`gtv.numerics.posterior.posterior_stats` instead of the per-time-node
 spatial moments).
 
 Part 2, "Gaussian-field [q] costs what a trained ensemble costs" (issue 4): 100 draws
@@ -36,13 +36,13 @@ import time
 import numpy as np
 from _machine import print_machine
 
-from numerics.features import ProductFeatures
-from numerics.integrators import sample_linear_ensemble
-from numerics.linear_model import train_linear_ensemble
-from numerics.linear_theory import linear_model_theory
-from numerics.schedules import get_schedule
-from validation.figure2 import FIGURE2_DATA
-from validation.theory_predictions import gaussian_field_ensemble, markov_fokker_planck
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.linear.theory import linear_model_theory
+from gtv.numerics.pfode import sample_linear_ensemble
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.predictions import gaussian_field_ensemble, markov_fokker_planck
 
 
 def full_theory(feats, eps, P, sched, backend: str) -> tuple[float, dict]:

@@ -1,6 +1,6 @@
-"""Gaussian data, naive estimator: closed forms, quadrature, sampler, density (DESIGN §3.2, §3.6).
+"""Gaussian data, naive estimator: closed forms, quadrature, sampler, density (docs/math/naive_estimator.md, §3.6).
 
-Numeric side of item 1 of :mod:`theory.closed_forms` (no sympy here). For data ``x0 ~ N(m, S)``
+Numeric side of item 1 of :mod:`gtv.theory.closed_forms` (no sympy here). For data ``x0 ~ N(m, S)``
 and an isotropic schedule, the naive estimator's effective SDE is linear with additive noise and
 decouples along the eigenvectors of ``S``; along an eigenvector with variance ``s2``
 (``v_t = alpha_t**2 s2 + sigma_t**2``):
@@ -17,7 +17,7 @@ composite Gauss-Legendre quadrature for any schedule.
 Three independent numeric routes to ``[q]`` (the tests compare them with the sympy value):
 
 * :func:`sample_naive_gaussian`: the interleaved naive estimator itself (a fresh posterior draw of
-  ``x0`` at every Euler step, DESIGN §3.2); :func:`naive_gaussian_euler_moments` gives the exact
+  ``x0`` at every Euler step, docs/math/naive_estimator.md); :func:`naive_gaussian_euler_moments` gives the exact
   mean and variance of that discrete scheme (a linear Gaussian recursion), so its time-step bias
   is known exactly;
 * :func:`naive_gaussian_density`: the Fokker-Planck density of the effective SDE (1-D), with
@@ -32,18 +32,19 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .features import ProductFeatures
-from .fokker_planck import (
+from gtv.numerics.checks import check_eps
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.fokker_planck.solver import (
     FokkerPlanckResult,
     gaussian_cell_averages,
     schedule_drift,
     solve_fokker_planck,
     uniform_grid,
 )
-from .integrators import pf_ode_time_grid
-from .linear_model import LinearEnsemble, check_eps
-from .naive_estimator import check_kappa, naive_initial_points
-from .schedules import NumericSchedule, resolve_schedule
+from gtv.numerics.linear.model import LinearEnsemble
+from gtv.numerics.naive.estimator import check_kappa, naive_initial_points
+from gtv.numerics.pfode import pf_ode_time_grid
+from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
     "START_CHOICES",
@@ -62,7 +63,7 @@ __all__ = [
 ]
 
 START_CHOICES = ("sampler", "exact")
-#: Constants of the named ``ve`` schedule (theory.schedules.named_schedule): sigma_min, sigma_max.
+#: Constants of the named ``ve`` schedule (gtv.theory.schedules.named_schedule): sigma_min, sigma_max.
 VE_SIGMA_MIN, VE_SIGMA_MAX = 0.01, 50.0
 #: Schedules with a hand-written closed form of the noise integral.
 CLOSED_FORM_SCHEDULES = ("ve", "linear-variance")
@@ -401,7 +402,7 @@ def sample_naive_gaussian(
 
     At each Euler step on ``linspace(T, eps, n_steps + 1)`` every sample draws a fresh
     ``x0 ~ N(mu_bar, Cov(x0 | x, t))`` and uses ``D^ = mu_bar + sqrt(kappa/|dt|) (x0 - mu_bar)``
-    (DESIGN §3.2). Starts from ``N(0, sigma_T**2 I)`` unless ``x_T`` is given. Random numbers:
+    (docs/math/naive_estimator.md). Starts from ``N(0, sigma_T**2 I)`` unless ``x_T`` is given. Random numbers:
     one generator ``SeedSequence([seed, 3])``, ``x_T`` first, then a standard normal array of
     shape ``(n_samples, D)`` per step in step order (drawn in blocks of steps, which gives the same
     numbers), so the result does not depend on the thread count.
@@ -466,7 +467,7 @@ def naive_gaussian_density(
 
     Drift ``b = -beta x - D s``, ``s = -(x - alpha m)/v`` and noise ``Q = kappa D**2 C(t)`` (no
     ``x`` dependence), from ``N(0, sigma_T**2)`` (``start="sampler"``) or ``p(x|T)``.
-    Options as :func:`numerics.naive_estimator.naive_density`.
+    Options as :func:`gtv.numerics.naive.estimator.naive_density`.
     """
     sched = resolve_schedule(schedule)
     m, S = check_gaussian_data(mean, s2)
@@ -540,7 +541,7 @@ def single_point_ridge_weights(ensemble: LinearEnsemble) -> np.ndarray:
 
     With one training point every DSM target is ``mu``; with a constant feature ``e_c``
     (:func:`constant_feature_index`) ``(1/P) sum lam phi = (Sigma_P - rho I) e_c``, hence the
-    identity (:func:`theory.closed_forms.single_point_ridge_identity`). Uses the kept
+    identity (:func:`gtv.theory.closed_forms.single_point_ridge_identity`). Uses the kept
     ``Sigma_P`` (``ensemble.gram``, ridge included).
 
     Returns

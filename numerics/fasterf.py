@@ -9,7 +9,7 @@ derivative ``erf'(u) = 2/sqrt(pi) exp(-u**2)`` needs) with branch-free arithmeti
 * ``|u| >= 1``: ``erf(|u|) = 1 - exp(-u**2) erfcx(|u|)`` with ``erfcx(x) = exp(x**2) erfc(x)``, a
   degree-18 polynomial in ``t = (x - 3)/(x + 3)`` on ``x`` in [1, 6] (``x`` is clamped to 6:
   ``erfc(6) < 2.2e-17`` rounds ``erf`` to 1);
-* ``exp`` by :func:`numerics.fastexp.exp_block` (argument clamped to -708, so ``exp(-u**2)`` is at
+* ``exp`` by :func:`gtv.numerics.fastexp.exp_block` (argument clamped to -708, so ``exp(-u**2)`` is at
   least 3e-308 instead of underflowing).
 
 The coefficients are Chebyshev interpolants (at 14 and 19 Chebyshev points, 60-digit mpmath)
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .fastexp import exp_block
+from gtv.numerics.fastexp import exp_block
 
 __all__ = ["ERFCX_SHIFT", "LARGE", "SMALL", "erf_array", "erf_block"]
 

@@ -1,4 +1,4 @@
-"""Linear-model features: crossed products of 1-D bases over space and time (DESIGN.md §3.3).
+"""Linear-model features: crossed products of 1-D bases over space and time (docs/math/linear.md).
 
 Per-axis bases:
 

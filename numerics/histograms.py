@@ -2,7 +2,7 @@
 
 The validation layer reduces each trained model's samples to per-model statistics. These numba
 kernels run in parallel over models; their plain-numpy references are ``numpy.histogramdd`` and a
-direct distance computation (see :mod:`validation.ensembles`), and tests assert that they agree
+direct distance computation (see :mod:`gtv.validation.ensembles`), and tests assert that they agree
 exactly. Bin assignment follows ``numpy.histogram`` for uniform bins: the index
 ``floor((x - lo) / width)`` is corrected against the edges ``lo + k (hi - lo)/n`` as numpy does,
 the right-most edge belongs to the last bin, and values outside ``[lo, hi]`` fall in no bin.

@@ -1,4 +1,4 @@
-"""Posterior over training points and the proxy-score covariance (DESIGN.md §2).
+"""Posterior over training points and the proxy-score covariance (docs/math/conventions.md).
 
 For training points ``mu`` (M x D), a query ``x`` and a time ``t``:
 
@@ -27,14 +27,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .fastexp import exp_block
-from .schedules import NumericSchedule, resolve_schedule
+from gtv.numerics.checks import check_points
+from gtv.numerics.fastexp import exp_block
+from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
     "PosteriorStats",
-    "check_points",
-    "check_query_pair",
-    "check_query_points",
     "frac_proxy_variance",
     "posterior_stats",
     "posterior_weights",
@@ -77,66 +75,6 @@ class PosteriorStats:
 
 
 # -- input checks -------------------------------------------------------------------------------
-def check_points(arr: object, argname: str, dim: int | None = None) -> np.ndarray:
-    """Return ``arr`` as a C-contiguous float64 (n, D) array or raise ``ValueError``.
-
-    Parameters
-    ----------
-    arr : array_like
-        Points, one per row.
-    argname : str
-        Name used in the error message.
-    dim : int, optional
-        Required number of columns.
-    """
-    try:
-        a = np.ascontiguousarray(arr, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{argname} must be a numeric array of shape (n, D)") from exc
-    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(
-            f"{argname} must have shape (n, D) with n >= 1, D >= 1; got shape {a.shape} "
-            "(for 1-D data pass arr[:, None])"
-        )
-    if dim is not None and a.shape[1] != dim:
-        raise ValueError(f"{argname} must have D = {dim} columns to match mu, got {a.shape[1]}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{argname} must contain only finite values")
-    return a
-
-
-def check_query_points(x: object, argname: str, dim: int) -> np.ndarray:
-    """Query points ``x`` as a checked (n, D) float64 array; ``(n,)`` is accepted when D = 1."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1 and dim == 1:
-        x = x[:, None]
-    return check_points(x, argname, dim=dim)
-
-
-def check_query_pair(
-    z: object, argname: str, dim: int, schedule: object = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split and check a query ``z = (x, t)``: returns ``x`` (n, D) and ``t`` (n,).
-
-    ``x`` as in :func:`check_query_points` (named ``argname[0] (x)``); ``t`` a scalar (broadcast
-    to all points) or shape (n,), checked against ``schedule.check_times`` when a schedule is
-    given.
-    """
-    if not (isinstance(z, (tuple, list)) and len(z) == 2):
-        raise ValueError(f"{argname} must be a pair (x, t)")
-    x, t = z
-    x = check_query_points(x, f"{argname}[0] (x)", dim)
-    t = np.asarray(t, dtype=np.float64)
-    t = np.full(x.shape[0], float(t)) if t.ndim == 0 else t
-    if t.shape != (x.shape[0],):
-        raise ValueError(
-            f"{argname}[1] (t) must be a scalar or have shape ({x.shape[0]},), got {t.shape}"
-        )
-    if schedule is not None:
-        schedule.check_times(t, f"{argname}[1] (t)")
-    return x, t
-
-
 def _query_times(
     sched: NumericSchedule, t: object, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -171,7 +109,7 @@ def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, smc, isg, pcs, full_c
     A tile is ``qblock`` queries x ``mblock`` training points; the innermost loops run over the
     queries of the tile (stored transposed), so they vectorize whatever M and D are. Per tile:
     the logits, their maximum per query, the weights ``exp(logit - max)``
-    (:func:`numerics.fastexp.exp_block`; arguments below -708 take the scalar ``exp``), the
+    (:func:`gtv.numerics.fastexp.exp_block`; arguments below -708 take the scalar ``exp``), the
     tile's weighted mean and *centred* second moment (two passes), and a merge into the running
     state with Chan's pairwise formula ``M2 = M2_a + M2_b + |delta|**2 W_a W_b / (W_a + W_b)``,
     both sides rescaled to the larger maximum logit. ``reassoc`` lets LLVM vectorize; no NaN/inf
@@ -474,7 +412,7 @@ def posterior_stats(
         Query points.
     t : float or array_like, shape (N,)
         Time(s), each in ``(0, T]``; one per query or one for all.
-    schedule : str or NumericSchedule or theory.schedules.Schedule, default "vp-linear"
+    schedule : str or NumericSchedule or gtv.theory.schedules.Schedule, default "vp-linear"
         Noise schedule.
     full_cov : bool, default False
         Also return the full ``D x D`` matrices ``Sigma_post`` and ``C`` (memory ``N D**2``).

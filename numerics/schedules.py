@@ -1,8 +1,8 @@
-"""Numeric noise schedules: generated numba functions of t (DESIGN.md §2).
+"""Numeric noise schedules: generated numba functions of t (docs/math/conventions.md).
 
-The functions come from ``numerics/_generated/schedules.py``, which :mod:`theory.codegen` writes
-from the sympy definitions in :mod:`theory.schedules`; this module imports no sympy. A custom
-schedule built in :mod:`theory.schedules` reaches the numerics through
+The functions come from ``numerics/_generated/schedules.py``, which :mod:`gtv.theory.codegen` writes
+from the sympy definitions in :mod:`gtv.theory.schedules`; this module imports no sympy. A custom
+schedule built in :mod:`gtv.theory.schedules` reaches the numerics through
 ``Schedule.to_numeric()``, which returns the same :class:`NumericSchedule` type.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._generated.schedules import SCHEDULES as _GENERATED
+from gtv.numerics._generated.schedules import SCHEDULES as _GENERATED
 
 __all__ = ["SCHEDULE_NAMES", "NumericSchedule", "get_schedule", "resolve_schedule"]
 
@@ -79,7 +79,7 @@ def get_schedule(name: str, T: float | None = None) -> NumericSchedule:
     Parameters
     ----------
     name : {"vp-linear", "linear-variance", "song-vp", "ve", "edm"}
-        See :func:`theory.schedules.named_schedule` for the definitions.
+        See :func:`gtv.theory.schedules.named_schedule` for the definitions.
     T : float, optional
         End time (default: the schedule's own, 80 for ``edm`` and 1 otherwise).
 
@@ -103,7 +103,7 @@ def get_schedule(name: str, T: float | None = None) -> NumericSchedule:
 
 
 def resolve_schedule(schedule: object) -> NumericSchedule:
-    """Accept a schedule name, a :class:`NumericSchedule`, or a ``theory.schedules.Schedule``."""
+    """Accept a schedule name, a :class:`NumericSchedule`, or a ``gtv.theory.schedules.Schedule``."""
     if isinstance(schedule, NumericSchedule):
         return schedule
     if isinstance(schedule, str):

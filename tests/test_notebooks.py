@@ -1,4 +1,4 @@
-"""Execute every notebook in notebooks/ on small sizes (DESIGN.md §1).
+"""Execute every notebook in notebooks/ on small sizes (docs/architecture.md).
 
 Each notebook reads ``GTV_NOTEBOOK_SMALL=1`` and shrinks its grids; the kernel inherits the
 environment of this process, so the variable is set before the kernel starts. A notebook passes if

@@ -1,7 +1,7 @@
-"""Exactly solvable cases of the theory, derived with sympy (DESIGN.md §3.2, §3.3, §3.6).
+"""Exactly solvable cases of the theory, derived with sympy (docs/math/naive_estimator.md, §3.3, §3.6).
 
-Four cases, each with a closed form that :mod:`numerics.closed_forms` /
-:mod:`numerics.binned_affine` evaluate numerically and the tests check three ways (sympy = numeric
+Four cases, each with a closed form that :mod:`gtv.numerics.closed_forms` /
+:mod:`gtv.numerics.binned_affine.model` evaluate numerically and the tests check three ways (sympy = numeric
 theory = Monte Carlo):
 
 1. **Gaussian data, naive estimator** (§3.2). For ``x0 ~ N(m, s2)`` the noised density is
@@ -37,7 +37,7 @@ theory = Monte Carlo):
    ``x_eps = G x_T + H`` with ``G = prod_b g_b`` and ``H = sum_b a_b eta_b prod_{b' < b} g_b'``
    (:func:`affine_composition`). The coefficients ``theta = (a_b, c_b)_b`` are random (trained on P
    DSM triples); :func:`binned_affine_theory` gives their population value, first-order covariance
-   (DESIGN §3.3, with the multinomial bin counts accounted for: ``t ~ U[eps, T]`` is part of each
+   (docs/math/linear.md, with the multinomial bin counts accounted for: ``t ~ U[eps, T]`` is part of each
    triple) and their ``O(1/P)`` mean shift, and expands ``E[H]`` and
    ``Var[x_eps] = Var[x_T] E[G**2] + Var[H]`` to first order in ``1/P``.
 
@@ -46,7 +46,7 @@ theory = Monte Carlo):
    e_1)`` exactly (:func:`single_point_ridge_identity`).
 
 4. **Two points +-a** (1-D): ``C``, ``frac`` and the naive estimator's effective SDE, reused from
-   :mod:`theory.proxy` and :mod:`theory.path_integral` (:func:`two_point_closed_forms`).
+   :mod:`gtv.theory.proxy` and :mod:`gtv.theory.path_integral` (:func:`two_point_closed_forms`).
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .path_integral import kappa, two_point_naive_sde, two_point_score
-from .proxy import frac_two_points, proxy_covariance_two_points, x
-from .schedules import Schedule, named_schedule, t
+from gtv.theory.path_integral import kappa, two_point_naive_sde, two_point_score
+from gtv.theory.proxy import frac_two_points, proxy_covariance_two_points, x
+from gtv.theory.schedules import Schedule, named_schedule, t
 
 __all__ = [
     "START_CHOICES",
@@ -477,7 +477,7 @@ def naive_gaussian_moments_diagonal(
     if len(mv) != M.shape[0]:
         raise ValueError(f"S must be {len(mv)}x{len(mv)} to match the mean, got {M.shape}")
     if any(M[i, j] != 0 for i in range(M.shape[0]) for j in range(M.shape[0]) if i != j):
-        raise ValueError("S must be diagonal here (numerics.closed_forms handles a full S)")
+        raise ValueError("S must be diagonal here (gtv.numerics.closed_forms handles a full S)")
     means, variances = [], []
     for i, mi in enumerate(mv):
         r = naive_gaussian_moments(schedule, mi, M[i, i], kappa_value, eps_value, T, start)
@@ -824,7 +824,7 @@ def binned_affine_theory(
     """First-order-in-``1/P`` theory of the binned affine model on data ``N(m, s2)`` (1-D).
 
     Population moments per bin in closed form (:func:`binned_bin_moments`), evaluated with
-    ``digits`` significant digits; then (DESIGN §3.3, vector form ``theta = (a_b, c_b)_b``):
+    ``digits`` significant digits; then (docs/math/linear.md, vector form ``theta = (a_b, c_b)_b``):
 
     * ``Sigma_r = blockdiag(S_b + rho I)``, ``theta_inf = Sigma_r^{-1} A``;
     * ``g = lam r phi`` per triple, ``E g = rho theta_inf``; ``Cov g`` is block-diagonal
@@ -945,8 +945,8 @@ def single_point_ridge_identity(n_triples: int = 2, n_features: int = 2) -> dict
 # 4. Two points +-a
 # =================================================================================================
 def two_point_closed_forms(a: object, schedule: Schedule | str) -> dict[str, object]:
-    """Closed forms for two training points ``+-a`` in 1-D (reused from :mod:`theory.proxy` and
-    :mod:`theory.path_integral`): ``"C"`` ``= (alpha**2 a**2/sigma**4) sech**2(alpha a x/
+    """Closed forms for two training points ``+-a`` in 1-D (reused from :mod:`gtv.theory.proxy` and
+    :mod:`gtv.theory.path_integral`): ``"C"`` ``= (alpha**2 a**2/sigma**4) sech**2(alpha a x/
     sigma**2)``, ``"frac"`` ``= C/(C + s**2)``, ``"score"``, and ``"naive_sde"`` (the naive
     estimator's effective SDE, drift ``-beta x - D s`` and noise ``kappa D**2 C``)."""
     sch = _schedule(schedule)

@@ -1,4 +1,4 @@
-"""First-order (in 1/P) theory of linear-feature ensembles, derived with sympy (DESIGN.md §3.3).
+"""First-order (in 1/P) theory of linear-feature ensembles, derived with sympy (docs/math/linear.md).
 
 Setting
 -------
@@ -39,11 +39,11 @@ Derivation (each step is a function below that returns the sympy objects a test 
    ``Cov_{x,t}(E[vec g | x, t])``.
 7. :func:`score_covariance_factor`: ``s^ = (alpha D^ - x)/sigma**2`` is affine in ``D^``, so
    ``Cov[s^(x,t), s^(x',t')] = (alpha_t/sigma_t**2)(alpha_t'/sigma_t'**2) Cov[D^, D^']`` and the
-   V-kernel of DESIGN §3.1 is ``V = c_t Cov[D^, D^'] c_t'`` with ``c_t = D_t alpha_t / sigma_t**2``.
+   V-kernel of docs/math/path_integral.md is ``V = c_t Cov[D^, D^'] c_t'`` with ``c_t = D_t alpha_t / sigma_t**2``.
 8. :func:`constant_feature_theory`: the closed form for a single constant feature ``phi = 1``
    (``Sigma = E lam``, ``A = E[lam] mean(mu)``,
    ``Cov g = E[lam**2] mean((mu - W)**2) - rho**2 W**2``), integrated over ``t`` by sympy: a
-   three-way check of the quadrature in :mod:`numerics.linear_theory`.
+   three-way check of the quadrature in :mod:`gtv.numerics.linear.theory`.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-from .path_integral import t2, v_kernel
-from .schedules import Schedule, named_schedule, t
+from gtv.theory.path_integral import t2, v_kernel
+from gtv.theory.schedules import Schedule, named_schedule, t
 
 __all__ = [
     "constant_feature_theory",
@@ -260,7 +260,7 @@ def score_covariance_factor(schedule: Schedule | str) -> dict:
     ``alpha_t, alpha_t2`` and ``v1, v2`` for ``sigma**2``) and divided by ``Cov[D^, D^']``.
     Returns ``generic_ratio`` (``a1 a2 / (v1 v2)``, in those symbols), ``score_cov_ratio`` (the
     schedule's ``(alpha/sigma**2)(alpha'/sigma'**2)``), ``v_factor`` (``V`` divided by
-    ``Cov[D^, D^']``, via :func:`theory.path_integral.v_kernel`) and ``c_t``
+    ``Cov[D^, D^']``, via :func:`gtv.theory.path_integral.v_kernel`) and ``c_t``
     (``D_t alpha_t / sigma_t**2``; ``v_factor = c_t c_t2``).
     """
     sch = named_schedule(schedule) if isinstance(schedule, str) else schedule

@@ -1,6 +1,6 @@
-"""Martin-Siggia-Rose path integral of the PF-ODE with a random score (DESIGN.md §3.1, §3.2).
+"""Martin-Siggia-Rose path integral of the PF-ODE with a random score (docs/math/path_integral.md, §3.2).
 
-Conventions (DESIGN.md §2)
+Conventions (docs/math/conventions.md)
 --------------------------
 The PF-ODE ``dx/dt = -beta_t x - D_t s(x, t)`` runs from ``t = T`` *down* to ``t = eps``. On a
 grid ``T = t_0 > t_1 > ... > t_K = eps`` the Euler step with a learned (random) score is
@@ -16,7 +16,7 @@ Each step is enforced by a Fourier-represented delta function with a response va
     ``delta(y_k) = int dp_k/(2 pi)**dim exp(-i p_k . y_k)``,  ``y_k = x_{k+1} - x_k - dt_k f_k``,
 
 so that the path weight is ``exp(-S)`` with the action ``S = sum_k i p_k . y_k``, whose continuum
-form is DESIGN §3.1's ``int i p . (xdot + beta x + D s_hat) dt``. (The other sign of the Fourier
+form is docs/math/path_integral.md's ``int i p . (xdot + beta x + D s_hat) dt``. (The other sign of the Fourier
 kernel is the substitution ``p -> -p``, which changes nothing below except the sign of ``i`` in
 ``M1``.) The random score enters ``S`` only through ``sum_k i dt_k D_k p_k . s_hat_k``; with
 ``s_hat`` Gaussian of mean ``m_k`` and covariance blocks ``Sigma_kl`` (``dim x dim``, between
@@ -36,13 +36,13 @@ Continuum limit
 The averaged weight ``exp(-S0 + M1 - M2/2)`` is the MSR weight of the Euler scheme
 ``x_{k+1} = x_k + dt_k b_k + eta_k`` with drift ``b = -beta x - D m`` and Gaussian increments
 ``Cov(eta_k, eta_l) = dt_k dt_l D_k D_l Sigma_kl``. With ``m_k = s_avg(x_k, t_k)`` and
-``D_k D_l Sigma_kl = V(t_k, t_l)`` this becomes the effective dynamics of DESIGN §3.1,
+``D_k D_l Sigma_kl = V(t_k, t_l)`` this becomes the effective dynamics of docs/math/path_integral.md,
 
     ``dx = (-beta x - D s_avg) dt + xi``,  ``<xi(t) xi(t')^T> = V(x, t; x', t')``,
 
 ``V = D_t Cov[s_hat(x,t), s_hat(x',t')] D_t'`` (:func:`effective_drift`, :func:`v_kernel`).
 Its white-noise (Markov) approximation has intensity ``Q(x,t) = int V(x,t; x,t+tau) dtau``
-(two-sided, :func:`white_noise_intensity`). For the naive estimator of DESIGN §3.2 the per-step
+(two-sided, :func:`white_noise_intensity`). For the naive estimator of docs/math/naive_estimator.md the per-step
 scores are independent with ``Sigma_kl = delta_kl (kappa/h_k) C_k``, hence
 ``M2 = sum_k h_k kappa D_k**2 p_k^T C_k p_k``, the Riemann sum of the continuum
 ``int int p^T V p`` with ``V = kappa D C D delta(t - t')`` (:func:`naive_m2_discrete`,
@@ -59,7 +59,7 @@ One Euler-Maruyama step from ``t`` to ``t - h`` is ``x <- x - h b(x,t) + sqrt(h 
 (:meth:`EffectiveSDE.fokker_planck_rhs`). With ``Q = 0`` and ``b`` from the exact score the
 noised density ``p(x|t)`` solves it. :meth:`EffectiveSDE.source` / :meth:`EffectiveSDE.compile`
 turn ``b`` and ``Q`` into numba functions of ``(x, t, *params)`` with the printer and float-safe
-rewrites of :mod:`theory.codegen`.
+rewrites of :mod:`gtv.theory.codegen`.
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .codegen import _float_safe, _printer
-from .proxy import proxy_covariance_two_points, x
-from .schedules import Schedule, named_schedule, t
+from gtv.theory.codegen import _float_safe, _printer
+from gtv.theory.proxy import proxy_covariance_two_points, x
+from gtv.theory.schedules import Schedule, named_schedule, t
 
 __all__ = [
     "DiscreteMSR",
@@ -108,7 +108,7 @@ x2 = sp.Symbol("x2", real=True)
 t2 = sp.Symbol("t2", positive=True)
 #: Time lag ``tau = t' - t`` of the white-noise integral.
 tau = sp.Symbol("tau", real=True)
-#: Naive-estimator time constant kappa (units of time), DESIGN §3.2.
+#: Naive-estimator time constant kappa (units of time), docs/math/naive_estimator.md.
 kappa = sp.Symbol("kappa", positive=True)
 
 
@@ -581,7 +581,7 @@ def _lag_integral(expr: sp.Expr, lag: sp.Symbol) -> sp.Expr:
 
 
 def white_noise_intensity(V: object, dim: int = 1) -> sp.Expr | sp.Matrix:
-    """Markov approximation ``Q(x, t) = int_R V(x, t; x, t + tau) dtau`` (two-sided, DESIGN §3.4).
+    """Markov approximation ``Q(x, t) = int_R V(x, t; x, t + tau) dtau`` (two-sided, docs/math/predictions.md).
 
     ``V`` may be written in ``(x, t, x2, t2)`` (then ``x2 -> x``, ``t2 -> t + tau``) or directly in
     the lag :data:`tau`. For ``dim > 1`` pass a Matrix in :func:`space_symbols` with the second
@@ -602,7 +602,7 @@ def white_noise_intensity(V: object, dim: int = 1) -> sp.Expr | sp.Matrix:
 def naive_v_kernel(
     schedule: Schedule | str, proxy_cov: object, kappa_value: object = kappa
 ) -> sp.Expr:
-    """``V = kappa D_t C(x, t) D_t' delta(t - t')`` of the naive estimator (DESIGN §3.2)."""
+    """``V = kappa D_t C(x, t) D_t' delta(t - t')`` of the naive estimator (docs/math/naive_estimator.md)."""
     sch = _schedule(schedule)
     return (
         sp.sympify(kappa_value)
@@ -635,7 +635,7 @@ def _rewrite_hyperbolic(expr: sp.Expr) -> sp.Expr:
 def function_source_multi(
     fname: str, expr: sp.Expr, args: Sequence[sp.Symbol], decorator: str = ""
 ) -> str:
-    """Like :func:`theory.codegen.function_source` for several arguments, e.g. ``(x, t, kappa)``.
+    """Like :func:`gtv.theory.codegen.function_source` for several arguments, e.g. ``(x, t, kappa)``.
 
     Same float-safe rewriting, cse and NumPy printer; ``sech``/``csch``/``coth`` are rewritten to
     ``1/cosh`` etc. first. Arguments the expression does not use are added as ``0.0 * arg`` so the
@@ -755,7 +755,7 @@ def naive_effective_sde(
     kappa_value: object = kappa,
     dim: int = 1,
 ) -> EffectiveSDE:
-    """Naive-estimator effective SDE: ``b = -beta x - D s``, ``Q = kappa D**2 C`` (DESIGN §3.2).
+    """Naive-estimator effective SDE: ``b = -beta x - D s``, ``Q = kappa D**2 C`` (docs/math/naive_estimator.md).
 
     ``Q`` is obtained as :func:`white_noise_intensity` of :func:`naive_v_kernel` (the delta kernel
     integrated by sympy), not written down directly.
@@ -782,7 +782,7 @@ def two_point_naive_sde(
     schedule's simplified coefficients (``pf_x_coeff``, ``pf_mean_coeff``, ``proxy_cov_scale``) so
     that the generated code is the same quality as the schedule functions. Equal to
     :func:`naive_effective_sde` with :func:`two_point_score` and
-    :func:`theory.proxy.proxy_covariance_two_points` (tested).
+    :func:`gtv.theory.proxy.proxy_covariance_two_points` (tested).
     """
     sch = _schedule(schedule)
     a = sp.sympify(a)

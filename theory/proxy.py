@@ -1,4 +1,4 @@
-"""Symbolic proxy-score statistics for point-cloud data (DESIGN.md §2, §3.6).
+"""Symbolic proxy-score statistics for point-cloud data (docs/math/conventions.md, §3.6).
 
 For ``p_data = (1/M) sum_m delta(x - mu_m)`` the noised density is a Gaussian mixture,
 ``p(x|t) = (1/M) sum_m N(x; alpha_t mu_m, sigma_t**2)``, and the proxy score
@@ -10,7 +10,7 @@ For ``p_data = (1/M) sum_m delta(x - mu_m)`` the noised density is a Gaussian mi
 This module builds both sides as sympy expressions in ``x`` and ``t`` so they can be compared with
 each other, with the closed form for two points ``+-a``,
 ``C = (alpha**2 a**2 / sigma**4) sech**2(alpha a x / sigma**2)``, and with the numba kernel in
-:mod:`numerics.posterior`.
+:mod:`gtv.numerics.posterior`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-from .schedules import Schedule, named_schedule, t
+from gtv.theory.schedules import Schedule, named_schedule, t
 
 __all__ = [
     "evaluate",

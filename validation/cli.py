@@ -224,7 +224,7 @@ _NTK_DEFAULTS = {
 def _add_ntk_parser(vsub, fmt) -> None:
     """``gtv validate ntk``: trained two-layer networks vs the lazy infinite-width theory.
 
-    The defaults are those of :class:`validation.ntk_compare.NTKCompareConfig` (written out here
+    The defaults are those of :class:`gtv.validation.ntk.compare.NTKCompareConfig` (written out here
     so that building the parser imports no numerics; a test checks that they agree).
     """
     d = argparse.Namespace(**_NTK_DEFAULTS)
@@ -344,7 +344,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
     import scipy
     import sympy
 
-    from numerics.posterior import posterior_stats
+    from gtv.numerics.posterior import posterior_stats
 
     # numba reports its threading layer only after a parallel kernel has run.
     posterior_stats([[0.0]], [[0.0]], 0.5)
@@ -394,13 +394,13 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         raise _CliError(f"--out {out} exists and is not a directory")
     progress = not args.no_progress
     if args.number == 1:
-        from .figures import compute_figure1
+        from gtv.validation.figures.figure1 import compute_figure1
 
         result = compute_figure1(n_grid=args.grid, progress=progress)
         data_path = result.save(out / "figure1.npz")
         paths = result.plot(out, formats=args.formats)
     elif args.number == 2:
-        from .figure2 import Figure2Config, compute_figure2
+        from gtv.validation.figures.figure2 import Figure2Config, compute_figure2
 
         kw = _overrides(args)
         cfg = Figure2Config.fast(**kw) if args.fast else Figure2Config(**kw)
@@ -414,7 +414,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
                 f"{row['gap']:.4f} [{row['lo']:.4f}, {row['hi']:.4f}]"
             )
     else:
-        from .figure3 import Figure3Config, compute_figure3
+        from gtv.validation.figures.figure3 import Figure3Config, compute_figure3
 
         kw = _overrides(args)
         cfg = Figure3Config.fast(**kw) if args.fast else Figure3Config(**kw)
@@ -428,7 +428,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate_ntk(args: argparse.Namespace) -> int:
-    from .ntk_compare import NTKCompareConfig, compare_ntk
+    from gtv.validation.ntk.compare import NTKCompareConfig, compare_ntk
 
     cfg = NTKCompareConfig(
         eps=args.eps,
@@ -470,8 +470,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         raise _CliError(f"--out {out} exists and is not a directory")
     if args.target == "ntk":
         return _cmd_validate_ntk(args)
-    from .compare import LinearCompareConfig, compare_linear
-    from .validity import format_validity_table, validity_row
+    from gtv.validation.linear.compare import LinearCompareConfig, compare_linear
+    from gtv.validation.linear.validity import format_validity_table, validity_row
 
     configs = [
         LinearCompareConfig(

@@ -1,4 +1,4 @@
-"""Ensemble results: per-model histograms, spread across models, gap mass (DESIGN.md §4).
+"""Ensemble results: per-model histograms, spread across models, gap mass (docs/engineering.md).
 
 The trained model is the statistical unit. Each model's samples are reduced to per-model
 statistics first (a density histogram, a gap-mass fraction); uncertainty comes from resampling
@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from numerics.histograms import gap_fraction, uniform_histogram_counts
-from numerics.posterior import check_points
-
-from .results import load_result, save_result
+from gtv.numerics.checks import check_points
+from gtv.numerics.histograms import gap_fraction, uniform_histogram_counts
+from gtv.validation.results import load_result, save_result
 
 __all__ = [
     "EnsembleResult",
@@ -64,7 +63,7 @@ def per_model_histograms(samples: np.ndarray, edges: list[np.ndarray]) -> np.nda
     Notes
     -----
     Edges equal to ``numpy.linspace(lo, hi, n + 1)`` use a parallel numba kernel
-    (:func:`numerics.histograms.uniform_histogram_counts`, bin for bin the same as
+    (:func:`gtv.numerics.histograms.uniform_histogram_counts`, bin for bin the same as
     ``numpy.histogramdd``); other edges use :func:`per_model_histograms_reference`.
     """
     samples, edges, vol = _check_histogram_args(samples, edges)
@@ -110,7 +109,7 @@ def gap_mass(samples: np.ndarray, data: np.ndarray, distance: float) -> np.ndarr
     Returns
     -------
     ndarray, shape (N,)
-        Computed by the numba kernel :func:`numerics.histograms.gap_fraction`.
+        Computed by the numba kernel :func:`gtv.numerics.histograms.gap_fraction`.
     """
     samples, data = _check_gap_args(samples, data, distance)
     return gap_fraction(samples, data, distance)

@@ -1,4 +1,4 @@
-"""Saving and loading results with their configuration: see :mod:`numerics.results_io`.
+"""Saving and loading results with their configuration: see :mod:`gtv.numerics.io`.
 
 Also the one place that writes figures (:func:`save_figure`), and the JSON round trip of the
 frozen configuration dataclasses (:class:`JsonConfig`).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from numerics.results_io import load_result, load_result_of_kind, save_result
+from gtv.numerics.io import load_result, load_result_of_kind, save_result
 
 __all__ = [
     "JsonConfig",

@@ -1,7 +1,7 @@
-"""Binned affine denoisers on Gaussian data (numerics.binned_affine; DESIGN §3.3, §3.6).
+"""Binned affine denoisers on Gaussian data (gtv.numerics.binned_affine.model; docs/math/linear.md, §3.6).
 
 Kernels against their numpy references and across thread counts; the exact flow map against an
-ODE solver; the quadrature theory against the sympy closed forms (theory.closed_forms) to 1e-12;
+ODE solver; the quadrature theory against the sympy closed forms (gtv.theory.closed_forms) to 1e-12;
 internal consistency of the white-noise and Gaussian-field routes; the finite-sample design
 formula against Monte Carlo; save/load and bad input. The Monte Carlo comparison with trained
 ensembles is in tests/validation/test_closed_forms_threeway.py.
@@ -15,7 +15,7 @@ import pytest
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from numerics.binned_affine import (
+from gtv.numerics.binned_affine.model import (
     BinnedAffineEnsemble,
     affine_ensemble_moments,
     affine_flow,
@@ -28,9 +28,9 @@ from numerics.binned_affine import (
     draw_gaussian_dsm_triples,
     train_binned_affine_ensemble,
 )
-from numerics.schedules import get_schedule
-from theory import closed_forms as tcf
-from theory.schedules import named_schedule
+from gtv.numerics.schedules import get_schedule
+from gtv.theory import closed_forms as tcf
+from gtv.theory.schedules import named_schedule
 
 LV = get_schedule("linear-variance", T=0.9)
 EDGES = [0.01, 0.05, 0.2, 0.5, 0.9]
@@ -81,7 +81,7 @@ def test_training_backends_agree_and_seed_reproducible(ensemble):
 
 def test_one_model_is_a_per_bin_weighted_ridge_regression():
     """Model 0 rebuilt from its own DSM triples with np.linalg.solve per bin."""
-    from numerics.linear_model import model_rngs
+    from gtv.numerics.linear.model import model_rngs
 
     ens = train_binned_affine_ensemble(M, S2, EDGES, 3, 150, LV, RHO, seed=9)
     t, x0, x = draw_gaussian_dsm_triples(model_rngs(9, 3)[0], M, S2, 150, 0.01, LV)

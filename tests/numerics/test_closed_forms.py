@@ -1,7 +1,7 @@
-"""Gaussian data and the naive estimator, numeric side (numerics.closed_forms; DESIGN §3.2, §3.6).
+"""Gaussian data and the naive estimator, numeric side (gtv.numerics.closed_forms; docs/math/naive_estimator.md, §3.6).
 
 The hand-written closed forms and the generic quadrature are checked against sympy (40-digit
-evaluation of theory.closed_forms) to 1e-12; the sampler's numba kernel against its numpy
+evaluation of gtv.theory.closed_forms) to 1e-12; the sampler's numba kernel against its numpy
 reference and across thread counts; the exact moments of the discrete scheme against the continuum
 formula (first-order convergence) and against the sampler (Monte Carlo, small).
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics.closed_forms import (
+from gtv.numerics.closed_forms import (
     check_gaussian_data,
     constant_feature_index,
     density_moments,
@@ -28,11 +28,11 @@ from numerics.closed_forms import (
     sample_naive_gaussian_reference,
     single_point_ridge_weights,
 )
-from numerics.features import ProductFeatures
-from numerics.linear_model import train_linear_ensemble
-from numerics.schedules import get_schedule
-from theory import closed_forms as tcf
-from theory.schedules import named_schedule
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.schedules import get_schedule
+from gtv.theory import closed_forms as tcf
+from gtv.theory.schedules import named_schedule
 
 R = sp.Rational
 LV = get_schedule("linear-variance", T=0.9)
@@ -194,7 +194,11 @@ def test_sampler_2d_full_covariance_matches_euler_moments():
 
 # -- Fokker-Planck ------------------------------------------------------------------------------
 def test_density_moments_of_a_gaussian():
-    from numerics.fokker_planck import FokkerPlanckResult, gaussian_cell_averages, uniform_grid
+    from gtv.numerics.fokker_planck.solver import (
+        FokkerPlanckResult,
+        gaussian_cell_averages,
+        uniform_grid,
+    )
 
     grid = uniform_grid((-6.0, 6.0), 600)
     p = gaussian_cell_averages(grid, 0.3, 0.5)

@@ -1,4 +1,4 @@
-"""The vectorizable error function (numerics.fasterf).
+"""The vectorizable error function (gtv.numerics.fasterf).
 
 Checks: the hard-coded coefficients are reproduced by their documented construction (Chebyshev
 interpolation in 60-digit mpmath, converted to the monomial basis); erf within 2 ulp of mpmath
@@ -11,7 +11,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from numerics.fasterf import ERFCX_SHIFT, LARGE, SMALL, erf_array
+from gtv.numerics.fasterf import ERFCX_SHIFT, LARGE, SMALL, erf_array
 
 
 def _chebyshev_monomial(f, n, lo, hi):

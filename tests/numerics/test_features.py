@@ -1,4 +1,4 @@
-"""Linear-model features (DESIGN.md §3.3, §4): numba kernels vs numpy reference, and both vs
+"""Linear-model features (docs/math/linear.md, §4): numba kernels vs numpy reference, and both vs
 independent definitions.
 
 Comparison scale. Kernel and reference are compared entry by entry with an error bound of
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from numerics.features import AxisBasis, ProductFeatures
+from gtv.numerics.features import AxisBasis, ProductFeatures
 
 RTOL = 1e-12
 FLOOR = 1e-280

@@ -1,4 +1,4 @@
-"""Finite-volume Fokker-Planck solver for reverse-time densities (DESIGN.md §3.4, §4).
+"""Finite-volume Fokker-Planck solver for reverse-time densities (docs/math/predictions.md, §4).
 
 Exact references (cell averages from scipy's normal cdf, independent of the solver's helpers):
 
@@ -6,7 +6,7 @@ Exact references (cell averages from scipy's normal cdf, independent of the solv
   sigma_t**2, score -x/v_t. Both the reverse SDE (b = -beta x - 2 D s, Q = 2 D) and the PF-ODE
   (b = -beta x - D s, Q = 0) carry p(x|T) to p(x|eps);
 * a plain Ornstein-Uhlenbeck process with constant coefficients and a non-zero mean;
-* a two-point data set with the exact score from ``numerics.posterior`` (PF-ODE -> mixture);
+* a two-point data set with the exact score from ``gtv.numerics.posterior`` (PF-ODE -> mixture);
 * 2-D: products of the 1-D cases, and a correlated OU with a full noise matrix (exact Gaussian
   with covariance C(s) = e^{-2 th s} C0 + Q (1 - e^{-2 th s}) / (2 th)).
 
@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal, norm
 
-import numerics.fokker_planck as fp
-from numerics.fokker_planck import (
+import gtv.numerics.fokker_planck.solver as fp
+from gtv.numerics.fokker_planck.solver import (
     MIN_CELLS,
     SCHEMES,
     FokkerPlanckResult,
@@ -33,7 +33,7 @@ from numerics.fokker_planck import (
     solve_fokker_planck,
     uniform_grid,
 )
-from numerics.posterior import posterior_stats
+from gtv.numerics.posterior import posterior_stats
 
 T = 1.0
 EPS = 1e-3
@@ -146,7 +146,7 @@ def test_plain_ou_with_mean_and_snapshots():
 
 
 def test_two_point_data_with_posterior_score():
-    """PF-ODE with the exact score from numerics.posterior (numba kernel, (m, 1) points): p(x|T)
+    """PF-ODE with the exact score from gtv.numerics.posterior (numba kernel, (m, 1) points): p(x|T)
     of two training points goes to the mixture p(x|eps) = 1/2 sum N(alpha mu_m, sigma**2)."""
     mu = np.array([[-1.5], [1.5]])
     eps = 0.15

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerics.histograms import gap_fraction, uniform_histogram_counts
-from validation.ensembles import (
+from gtv.numerics.histograms import gap_fraction, uniform_histogram_counts
+from gtv.validation.ensembles import (
     gap_mass,
     gap_mass_reference,
     per_model_histograms,

@@ -1,4 +1,4 @@
-"""Probability-flow ODE samplers (DESIGN.md §2, §3.3, §4).
+"""Probability-flow ODE samplers (docs/math/conventions.md, §3.3, §4).
 
 * Exact Bayes denoiser: with many steps the PF-ODE output reproduces p(x | eps), the Gaussian
   mixture (1/M) sum_m N(alpha_eps mu_m, sigma_eps^2 I), checked on region masses.
@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from numerics.fastexp import EXP_BLOCK_RANGE, exp_array
-from numerics.features import ProductFeatures
-from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
-from numerics.linear_model import train_linear_ensemble
-from numerics.schedules import get_schedule
+from gtv.numerics.fastexp import EXP_BLOCK_RANGE, exp_array
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.pfode import sample_exact_denoiser, sample_linear_ensemble
+from gtv.numerics.schedules import get_schedule
 
 T = 1.0
 ALPHA_FW = 1e-3  # family-wise false-failure rate of each statistical check

@@ -1,4 +1,4 @@
-"""Closed-form DSM training of linear-feature denoisers (DESIGN.md §3.3, §4).
+"""Closed-form DSM training of linear-feature denoisers (docs/math/linear.md, §4).
 
 Checks: the numba normal equations against the numpy reference; the whole training pipeline
 against a from-scratch numpy implementation of the documented sampling protocol; the solve;
@@ -11,14 +11,14 @@ import numba
 import numpy as np
 import pytest
 
-from numerics.features import AxisBasis, ProductFeatures
-from numerics.linear_model import (
+from gtv.numerics.features import AxisBasis, ProductFeatures
+from gtv.numerics.linear.model import (
     _solve_spd,
     normal_equations,
     normal_equations_reference,
     train_linear_ensemble,
 )
-from numerics.schedules import get_schedule
+from gtv.numerics.schedules import get_schedule
 
 EPS, T = 0.01, 1.0
 

@@ -1,4 +1,4 @@
-"""First-order theory of linear-feature ensembles by quadrature (DESIGN.md §3.3, §4).
+"""First-order theory of linear-feature ensembles by quadrature (docs/math/linear.md, §4).
 
 Checks: the quadrature rules; the numba kernel against the plain-numpy reference; quadrature
 convergence; the proxy + misfit split against the direct (posterior-free) second moment; the
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics.features import AxisBasis, ProductFeatures
-from numerics.linear_model import train_linear_ensemble
-from numerics.linear_theory import (
+from gtv.numerics.features import AxisBasis, ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.linear.theory import (
     PARTS,
     LinearTheory,
     _check_psd,
@@ -26,9 +26,9 @@ from numerics.linear_theory import (
     time_quadrature,
     v_kernel_factor,
 )
-from numerics.schedules import get_schedule
-from theory.linear import constant_feature_theory, rho, score_covariance_factor
-from theory.schedules import t as t_sym
+from gtv.numerics.schedules import get_schedule
+from gtv.theory.linear import constant_feature_theory, rho, score_covariance_factor
+from gtv.theory.schedules import t as t_sym
 
 EPS, T = 0.01, 1.0
 DATA = np.array([[-1.0], [0.0], [1.0]])
@@ -240,7 +240,7 @@ def test_denoiser_covariance_symmetry_and_definition(theory_2d):
 @pytest.mark.parametrize("name", ["vp-linear", "linear-variance", "ve"])
 def test_score_factor_matches_sympy(name):
     """c_t = D_t alpha_t / sigma_t^2 from the generated schedule == the sympy derivation of
-    V / Cov[D, D'] (theory.linear.score_covariance_factor)."""
+    V / Cov[D, D'] (gtv.theory.linear.score_covariance_factor)."""
     sched = get_schedule(name)
     sym = score_covariance_factor(name)
     ct = sp.lambdify(t_sym, sym["c_t"], "numpy")
@@ -466,7 +466,7 @@ def test_predicted_denoiser_variance_matches_ensemble(ensemble, theory):
 
 def test_weight_error_norm_matches_trace(ensemble, theory):
     """E|W - W_inf|_F^2 = tr Cov(vec W): per-model values, model-level bootstrap CI of the mean."""
-    from validation.ensembles import bootstrap_ci
+    from gtv.validation.ensembles import bootstrap_ci
 
     per_model = np.sum((ensemble.W - theory.W_inf) ** 2, axis=(1, 2))
     est, lo, hi = bootstrap_ci(per_model, confidence=0.99)

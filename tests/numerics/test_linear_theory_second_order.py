@@ -1,4 +1,4 @@
-"""Second-order (1/P^2) theory of linear-feature ensembles (numerics.linear_theory_second_order).
+"""Second-order (1/P^2) theory of linear-feature ensembles (gtv.numerics.linear.second_order).
 
 Checks, each independent of the code under test:
 
@@ -19,17 +19,17 @@ import numpy as np
 import pytest
 from scipy.special import gammaln
 
-from numerics.features import ProductFeatures
-from numerics.linear_model import train_linear_ensemble
-from numerics.linear_theory import hermite_quadrature, linear_model_theory
-from numerics.linear_theory_second_order import (
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.linear.second_order import (
     TERM_NAMES,
     SecondOrderMoments,
     design_moments,
     second_order_denoiser_moments,
     second_order_moments,
 )
-from validation.figure2 import FIGURE2_DATA
+from gtv.numerics.linear.theory import hermite_quadrature, linear_model_theory
+from gtv.validation.figures.figure2 import FIGURE2_DATA
 
 EPS, T = 0.01, 1.0
 
@@ -272,7 +272,7 @@ def test_quadrature_convergence(small_theory):
 def test_query_chunks_give_identical_terms(small_theory, monkeypatch):
     """Many queries are processed in bounded-memory chunks; the result must not depend on it (up to
     round-off: BLAS/einsum sum in a batch-size dependent order)."""
-    import numerics.linear_theory_second_order as so
+    import gtv.numerics.linear.second_order as so
 
     mom = second_order_moments(small_theory)
     rng = np.random.default_rng(5)

@@ -1,4 +1,4 @@
-"""Naive estimator (DESIGN.md §3.2): interleaved sampler = effective SDE = Fokker-Planck density.
+"""Naive estimator (docs/math/naive_estimator.md): interleaved sampler = effective SDE = Fokker-Planck density.
 
 Data {-1, 0, 1}, vp-linear, eps = 1e-2. The sampler's samples are iid (every trajectory has its own
 noise), so chunks of samples are independent units; CIs are bootstrap intervals over chunks.
@@ -18,14 +18,14 @@ import warnings
 import numpy as np
 import pytest
 
-from numerics.integrators import sample_exact_denoiser
-from numerics.naive_estimator import (
+from gtv.numerics.naive.estimator import (
     check_kappa,
     naive_density,
     sample_naive_estimator,
     sample_naive_sde,
 )
-from validation.ensembles import bootstrap_ci
+from gtv.numerics.pfode import sample_exact_denoiser
+from gtv.validation.ensembles import bootstrap_ci
 
 DATA = np.array([[-1.0], [0.0], [1.0]])
 EPS = 1e-2

@@ -1,4 +1,4 @@
-"""Infinite-width kernels and lazy kernel gradient flow (DESIGN.md §3.5, §4).
+"""Infinite-width kernels and lazy kernel gradient flow (docs/math/kernel.md, §4).
 
 Checks: Gram matrices (numba = numpy reference, thread-count invariance, accuracy for nearly
 parallel inputs against mpmath, PSD); the closed-form NNGP / NTK against the Monte Carlo average
@@ -19,8 +19,8 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 from scipy.special import erf
 
-from numerics.linear_model import draw_dsm_triples, model_rngs
-from numerics.ntk import (
+from gtv.numerics.kernel.inputs import ntk_inputs
+from gtv.numerics.kernel.regression import (
     ACTIVATIONS,
     KERNELS,
     KernelEnsemble,
@@ -31,8 +31,8 @@ from numerics.ntk import (
     ntk_gram,
     train_kernel_ensemble,
 )
-from numerics.ntk_inputs import ntk_inputs
-from numerics.schedules import get_schedule
+from gtv.numerics.linear.model import draw_dsm_triples, model_rngs
+from gtv.numerics.schedules import get_schedule
 
 SCHED = get_schedule("vp-linear")
 DATA = np.array([[-1.0], [0.0], [1.0]])

@@ -1,12 +1,12 @@
-"""numerics.ntk_inputs: the network inputs z = (x, e(t), 1)."""
+"""gtv.numerics.kernel.inputs: the network inputs z = (x, e(t), 1)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from numerics.ntk_inputs import embed_time, ntk_inputs
-from numerics.schedules import get_schedule
+from gtv.numerics.kernel.inputs import embed_time, ntk_inputs
+from gtv.numerics.schedules import get_schedule
 
 SCHED = get_schedule("vp-linear")
 

@@ -1,4 +1,4 @@
-"""First-order (1/P) theory of lazy NTK ensembles by Nystrom quadrature (DESIGN.md §3.3-3.5).
+"""First-order (1/P) theory of lazy NTK ensembles by Nystrom quadrature (docs/math/linear.md to docs/math/kernel.md).
 
 Checks:
 
@@ -22,8 +22,8 @@ from scipy import stats
 from scipy.linalg import expm
 from threadpoolctl import threadpool_limits
 
-from numerics.ntk import ntk_gram, train_kernel_ensemble
-from numerics.ntk_theory import (
+from gtv.numerics.kernel.regression import ntk_gram, train_kernel_ensemble
+from gtv.numerics.kernel.theory import (
     NTKTheory,
     log_time_quadrature,
     markov_fokker_planck,

@@ -1,4 +1,4 @@
-"""Posterior over training points, exact score and proxy-score covariance (DESIGN.md §2, §4).
+"""Posterior over training points, exact score and proxy-score covariance (docs/math/conventions.md, §4).
 
 The streaming numba kernel is checked against the plain-numpy reference, against independent
 computations (scipy Gaussian densities, finite differences of log p, Monte Carlo draws of the
@@ -12,9 +12,9 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from numerics.posterior import posterior_stats, posterior_weights
-from numerics.schedules import get_schedule
-from theory.proxy import evaluate, proxy_covariance_two_points
+from gtv.numerics.posterior import posterior_stats, posterior_weights
+from gtv.numerics.schedules import get_schedule
+from gtv.theory.proxy import evaluate, proxy_covariance_two_points
 
 FIELDS = ("mean", "cov_trace", "cov", "score", "proxy_cov_trace", "proxy_cov", "frac")
 
@@ -236,7 +236,7 @@ def test_streaming_large_point_cloud():
 
 
 def test_results_identical_for_any_thread_count():
-    """Bit-identical results with 1 and 2 numba threads (DESIGN.md §4). N = 200 queries span 13
+    """Bit-identical results with 1 and 2 numba threads (docs/engineering.md). N = 200 queries span 13
     query blocks of 16, so the blocks are split differently between threads."""
     rng = np.random.default_rng(11)
     mu = rng.normal(size=(500, 3))

@@ -1,11 +1,11 @@
-"""Result files (DESIGN.md §4): arrays + JSON configuration in an .npz; loading never unpickles."""
+"""Result files (docs/engineering.md): arrays + JSON configuration in an .npz; loading never unpickles."""
 
 import json
 
 import numpy as np
 import pytest
 
-from numerics.results_io import load_result, save_result
+from gtv.numerics.io import load_result, save_result
 
 
 def test_round_trip_preserves_arrays_and_config(tmp_path):
@@ -90,6 +90,6 @@ def test_loading_never_unpickles(tmp_path):
 
 
 def test_validation_layer_reexports_the_same_functions():
-    import validation.results as vr
+    import gtv.validation.results as vr
 
     assert vr.save_result is save_result and vr.load_result is load_result

@@ -1,4 +1,4 @@
-"""Numeric schedules (DESIGN.md §2, §4): lookup and validation, the forward ODEs checked by finite
+"""Numeric schedules (docs/math/conventions.md, §4): lookup and validation, the forward ODEs checked by finite
 differences (independently of sympy), and the rule that ``numerics`` never imports sympy."""
 
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from numerics.schedules import SCHEDULE_NAMES, NumericSchedule, get_schedule, resolve_schedule
+from gtv.numerics.schedules import SCHEDULE_NAMES, NumericSchedule, get_schedule, resolve_schedule
 
 
 def test_all_design_schedules_are_available():
@@ -91,10 +91,10 @@ def test_derived_coefficients_are_consistent(name):
 
 
 def test_numerics_does_not_import_sympy():
-    """DESIGN.md §1: numerics must not import sympy at run time (import time matters)."""
+    """docs/architecture.md: numerics must not import sympy at run time (import time matters)."""
     code = (
         "import sys\n"
-        "import numerics.posterior, numerics.schedules\n"
+        "import gtv.numerics.posterior, gtv.numerics.schedules\n"
         "assert 'sympy' not in sys.modules, sorted(m for m in sys.modules if 'sympy' in m)[:5]\n"
         "print('ok')\n"
     )

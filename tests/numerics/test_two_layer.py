@@ -1,4 +1,4 @@
-"""Two-layer networks in NTK parameterization (numerics.two_layer; DESIGN.md §3.5, §4).
+"""Two-layer networks in NTK parameterization (gtv.numerics.two_layer.network; docs/math/kernel.md, §4).
 
 Checks: every compiled pass (forward, vector-Jacobian product = the gradient, Jacobian-vector
 product, gradient-descent steps) against a plain-numpy reference (1e-12) and against central finite
@@ -12,8 +12,8 @@ import numba
 import numpy as np
 import pytest
 
-from numerics.schedules import get_schedule
-from numerics.two_layer import (
+from gtv.numerics.schedules import get_schedule
+from gtv.numerics.two_layer.network import (
     TwoLayerNetworks,
     empirical_ntk,
     forward,

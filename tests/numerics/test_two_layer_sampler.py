@@ -1,4 +1,4 @@
-"""PF-ODE sampling of two-layer network ensembles (numerics.two_layer_sampler; DESIGN.md §2).
+"""PF-ODE sampling of two-layer network ensembles (gtv.numerics.two_layer.sampler; docs/math/conventions.md).
 
 Checks: the compiled sampler against a numpy loop that builds its inputs through the public
 ``ntk_inputs`` path (Euler and Heun, both activations, D = 1 and 2, a final time other than the
@@ -10,10 +10,10 @@ import numba
 import numpy as np
 import pytest
 
-from numerics.integrators import sampling_rngs
-from numerics.schedules import get_schedule
-from numerics.two_layer import TwoLayerNetworks
-from numerics.two_layer_sampler import sample_two_layer_ensemble, sample_two_layer_reference
+from gtv.numerics.pfode import sampling_rngs
+from gtv.numerics.schedules import get_schedule
+from gtv.numerics.two_layer.network import TwoLayerNetworks
+from gtv.numerics.two_layer.sampler import sample_two_layer_ensemble, sample_two_layer_reference
 
 SCHED = get_schedule("vp-linear")
 

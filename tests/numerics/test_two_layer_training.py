@@ -1,4 +1,4 @@
-"""Training ensembles of two-layer networks (numerics.two_layer_training; DESIGN.md §3.5, §4).
+"""Training ensembles of two-layer networks (gtv.numerics.two_layer.training; docs/math/kernel.md, §4).
 
 Checks: the documented sampling protocol (triples then initial parameters from each model's own
 stream); the stability limit against a dense eigendecomposition of the weighted tangent-kernel Gram
@@ -12,11 +12,11 @@ import numba
 import numpy as np
 import pytest
 
-from numerics.linear_model import draw_dsm_triples, model_rngs
-from numerics.ntk_inputs import ntk_inputs
-from numerics.schedules import get_schedule
-from numerics.two_layer import empirical_ntk, forward_reference, gd_steps
-from numerics.two_layer_training import (
+from gtv.numerics.kernel.inputs import ntk_inputs
+from gtv.numerics.linear.model import draw_dsm_triples, model_rngs
+from gtv.numerics.schedules import get_schedule
+from gtv.numerics.two_layer.network import empirical_ntk, forward_reference, gd_steps
+from gtv.numerics.two_layer.training import (
     TwoLayerTrajectory,
     gauss_newton_lmax,
     init_two_layer_ensemble,

@@ -1,4 +1,4 @@
-"""Symbolic closed forms (theory.closed_forms; DESIGN.md §3.2, §3.3, §3.6).
+"""Symbolic closed forms (gtv.theory.closed_forms; docs/math/naive_estimator.md, §3.3, §3.6).
 
 Each identity is checked independently of the code that produced it: sympy simplification of
 differences against a generic schedule, mpmath quadrature of the defining integrals, and
@@ -13,9 +13,9 @@ import pytest
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from theory import closed_forms as cf
-from theory.closed_forms import eps, kappa, m, s2, x
-from theory.schedules import Schedule, named_schedule, t
+from gtv.theory import closed_forms as cf
+from gtv.theory.closed_forms import eps, kappa, m, s2, x
+from gtv.theory.schedules import Schedule, named_schedule, t
 
 # A generic consistent schedule: undefined alpha(t), sigma2(t); beta and D derived.
 _alpha = sp.Function("alpha", positive=True)(t)

@@ -1,4 +1,4 @@
-"""Code generation sympy -> numba (DESIGN.md §1, §4).
+"""Code generation sympy -> numba (docs/architecture.md, §4).
 
 The committed ``numerics/_generated/schedules.py`` must be exactly what the generator produces
 today (golden test), and every generated function must equal sympy's value of the same quantity
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics._generated.schedules import SCHEDULES
-from theory.codegen import generated_schedules_path, generated_schedules_source
-from theory.schedules import QUANTITIES, SCHEDULE_NAMES, named_schedule, t
+from gtv.numerics._generated.schedules import SCHEDULES
+from gtv.theory.codegen import generated_schedules_path, generated_schedules_source
+from gtv.theory.schedules import QUANTITIES, SCHEDULE_NAMES, named_schedule, t
 
 RTOL = 1e-12
 
@@ -37,7 +37,7 @@ def test_generated_file_is_up_to_date():
     """Golden test: regenerating the schedule module reproduces the committed file byte for byte."""
     committed = generated_schedules_path().read_text()
     assert generated_schedules_source() == committed, (
-        "numerics/_generated/schedules.py is out of date: run python -m theory.codegen"
+        "numerics/_generated/schedules.py is out of date: run python -m gtv.theory.codegen"
     )
 
 

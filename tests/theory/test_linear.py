@@ -1,4 +1,4 @@
-"""Symbolic derivation of the first-order linear-model theory (theory/linear.py, DESIGN §3.3).
+"""Symbolic derivation of the first-order linear-model theory (theory/linear.py, docs/math/linear.md).
 
 Each identity of the derivation is checked by sympy simplification on small explicit matrices;
 wrong variants (a missing rho W_inf, a transposed Kronecker factor, E g's outer product left out
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory.linear import (
+from gtv.theory.linear import (
     constant_feature_theory,
     exact_weight_error,
     first_order_perturbation,
@@ -23,8 +23,8 @@ from theory.linear import (
     vec,
     vec_identities,
 )
-from theory.path_integral import t2
-from theory.schedules import named_schedule, t
+from gtv.theory.path_integral import t2
+from gtv.theory.schedules import named_schedule, t
 
 
 def _is_zero(M) -> bool:

@@ -1,4 +1,4 @@
-"""Symbolic NTKs of the two-layer network (DESIGN.md §3.5) and their generated code.
+"""Symbolic NTKs of the two-layer network (docs/math/kernel.md) and their generated code.
 
 Checks: the closed forms are the Gaussian expectations (sympy integration for ReLU and for the
 erf derivative kernel, Price's theorem for the erf NNGP), an independent numerical 2-D quadrature
@@ -16,8 +16,8 @@ import sympy as sp
 from scipy import integrate
 from scipy.special import erf
 
-from numerics._generated.ntk import KERNELS
-from theory.ntk import (
+from gtv.numerics._generated.ntk import KERNELS
+from gtv.theory.ntk import (
     ACTIVATIONS,
     KERNEL_NAMES,
     a,
@@ -151,7 +151,7 @@ def test_kernel_expression_rejects_unknown_names():
 def test_generated_file_is_up_to_date():
     """Golden test: regenerating reproduces the committed file byte for byte."""
     assert generated_ntk_source() == generated_ntk_path().read_text(), (
-        "numerics/_generated/ntk.py is out of date: run python -m theory.ntk"
+        "numerics/_generated/ntk.py is out of date: run python -m gtv.theory.ntk"
     )
 
 

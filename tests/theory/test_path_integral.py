@@ -1,4 +1,4 @@
-"""MSR path integral of the PF-ODE with a random score (DESIGN.md §3.1, §3.2).
+"""MSR path integral of the PF-ODE with a random score (docs/math/path_integral.md, §3.2).
 
 * The Gaussian average of the discretized action's exponential, computed by integrating against
   the normal density with sympy, equals exp(-S0 + M1 - M2/2) exactly (K = 2, 3 in 1-D; K = 2 in
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory.path_integral import (
+from gtv.theory.path_integral import (
     discrete_msr,
     effective_drift,
     function_source_multi,
@@ -37,8 +37,8 @@ from theory.path_integral import (
     x,
     x2,
 )
-from theory.proxy import log_density
-from theory.schedules import named_schedule, t
+from gtv.theory.proxy import log_density
+from gtv.theory.schedules import named_schedule, t
 
 CASES = [(2, 1), (3, 1), (2, 2)]
 

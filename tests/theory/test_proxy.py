@@ -1,10 +1,10 @@
-"""Proxy-score covariance for point data (DESIGN.md §2, §3.6).
+"""Proxy-score covariance for point data (docs/math/conventions.md, §3.6).
 
 For p_data = (1/M) sum delta(x - mu_m), three expressions of C(x, t) = Cov[s_tilde | x, t] must
 agree: Tweedie's identity ``1/sigma**2 + d**2/dx**2 log p(x|t)`` (density form), the posterior
 variance ``(alpha**2/sigma**4) Var_w[mu]`` (posterior form) and, for two points +-a, the closed form
 ``(alpha**2 a**2/sigma**4) sech**2(alpha a x/sigma**2)``. The numba kernel of
-``numerics.posterior`` must reproduce them in floating point.
+``gtv.numerics.posterior`` must reproduce them in floating point.
 """
 
 import mpmath
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics.posterior import posterior_stats
-from theory.proxy import (
+from gtv.numerics.posterior import posterior_stats
+from gtv.theory.proxy import (
     evaluate,
     frac_two_points,
     proxy_covariance_from_density,
@@ -21,7 +21,7 @@ from theory.proxy import (
     proxy_covariance_two_points,
     x,
 )
-from theory.schedules import t
+from gtv.theory.schedules import t
 
 NUMERIC_TIMES = (1e-3, 0.01, 0.1, 0.5, 0.9)
 X_GRID = np.linspace(-3.0, 3.0, 121)

@@ -1,4 +1,4 @@
-"""Symbolic noise schedules (DESIGN.md §2).
+"""Symbolic noise schedules (docs/math/conventions.md).
 
 A schedule is the forward SDE ``dx = -beta x dt + G dW`` with ``D = G**2/2``; its marginal is
 ``x_t | x_0 ~ N(alpha_t x_0, sigma_t**2 I)`` with ``d alpha/dt = -beta alpha``, ``alpha_0 = 1`` and
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory.schedules import QUANTITIES, SCHEDULE_NAMES, Schedule, named_schedule, t
+from gtv.theory.schedules import QUANTITIES, SCHEDULE_NAMES, Schedule, named_schedule, t
 
 VP_BETA = sp.Rational(1, 10) + sp.Rational(199, 10) * t
 
@@ -48,7 +48,7 @@ def test_check_consistency_detects_an_inconsistent_schedule():
 
 
 def test_named_schedules_match_design_definitions():
-    """The closed forms of DESIGN.md §2, written out independently here."""
+    """The closed forms of docs/math/conventions.md, written out independently here."""
     vp = named_schedule("vp-linear")
     assert _is_zero(vp.beta - VP_BETA) and _is_zero(vp.diffusion - VP_BETA)
     integral = t / 10 + sp.Rational(199, 10) * t**2 / 2

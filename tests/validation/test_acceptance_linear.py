@@ -20,12 +20,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerics.integrators import sample_linear_ensemble
-from numerics.linear_theory_second_order import second_order_moments
-from validation.compare import LinearCompareConfig, _masses, compare_linear, total_variation
-from validation.ensembles import per_model_histograms
-from validation.theory_predictions import gaussian_field_ensemble
-from validation.validity import format_validity_table, validity_row
+from gtv.numerics.linear.second_order import second_order_moments
+from gtv.numerics.pfode import sample_linear_ensemble
+from gtv.validation.ensembles import per_model_histograms
+from gtv.validation.linear.compare import (
+    LinearCompareConfig,
+    _masses,
+    compare_linear,
+    total_variation,
+)
+from gtv.validation.linear.validity import format_validity_table, validity_row
+from gtv.validation.predictions import gaussian_field_ensemble
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +51,9 @@ def accepted():
 
 
 def _theory(res):
-    from numerics.features import ProductFeatures
-    from numerics.linear_theory import linear_model_theory
-    from validation.figure2 import FIGURE2_DATA
+    from gtv.numerics.features import ProductFeatures
+    from gtv.numerics.linear.theory import linear_model_theory
+    from gtv.validation.figures.figure2 import FIGURE2_DATA
 
     c = res.config
     feats = ProductFeatures.uniform("gaussian", 1, c.n_space, c.n_time, (c.eps, 1.0), c.x_range)

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from validation.cli import main
-from validation.figures import Figure1Result
+from gtv.validation.cli import main
+from gtv.validation.figures.figure1 import Figure1Result
 
 
 def _one_line_error(err):
@@ -98,7 +98,7 @@ def test_runtime_error_is_one_line(tmp_path, capsys):
 def test_module_entry_point_has_no_traceback():
     """The installed entry point, run as a process: a bad figure number is exit 2, no traceback."""
     proc = subprocess.run(
-        [sys.executable, "-m", "validation.cli", "figure", "7"],
+        [sys.executable, "-m", "gtv.validation.cli", "figure", "7"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,14 +1,14 @@
-"""Three-way checks of the exactly solvable cases (DESIGN.md §3.6): sympy = numeric theory = Monte
+"""Three-way checks of the exactly solvable cases (docs/math/closed_forms.md): sympy = numeric theory = Monte
 Carlo. Run with ``-s`` to see the three numbers of every comparison.
 
 1. Gaussian data, naive estimator: sympy closed form, Fokker-Planck density, interleaved sampler
    (20 000 iid samples in 20 chunks; the chunk is the unit). The sampler's own time-step bias is
-   known exactly (numerics.closed_forms.naive_gaussian_euler_moments) and asserted to be far
+   known exactly (gtv.numerics.closed_forms.naive_gaussian_euler_moments) and asserted to be far
    below the CI.
 2. Gaussian data, binned affine model: sympy closed forms + delta method, the same by quadrature,
    and N = 20 000 trained models, each mapped exactly (x_eps = G x_T + H; the model is the unit,
    model-level bootstrap CIs). Also printed: the Gaussian field at theta_inf without the O(1/P)
-   mean shift (what DESIGN §3.3's first-order formula alone gives) and the white-noise (Markov)
+   mean shift (what docs/math/linear.md's first-order formula alone gives) and the white-noise (Markov)
    approximation of the same noise.
 3. One training point: no proxy noise; ridge-only variance; samples = p(x|eps) up to ridge bias.
 4. Two points +-a: symbolic C and frac = the kernel (1e-12); naive Fokker-Planck density from the
@@ -28,30 +28,34 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics.binned_affine import (
+from gtv.numerics.binned_affine.model import (
     affine_ensemble_moments_ci,
     affine_flow,
     binned_affine_theory,
     train_binned_affine_ensemble,
 )
-from numerics.closed_forms import (
+from gtv.numerics.closed_forms import (
     density_moments,
     naive_gaussian_density,
     naive_gaussian_euler_moments,
     sample_naive_gaussian,
 )
-from numerics.features import ProductFeatures
-from numerics.fokker_planck import gaussian_cell_averages, solve_fokker_planck, uniform_grid
-from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
-from numerics.linear_model import train_linear_ensemble
-from numerics.linear_theory import linear_model_theory
-from numerics.naive_estimator import naive_density, sample_naive_estimator
-from numerics.posterior import posterior_stats
-from numerics.schedules import get_schedule
-from theory import closed_forms as tcf
-from theory.proxy import evaluate
-from theory.schedules import named_schedule
-from validation.ensembles import bootstrap_ci
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.fokker_planck.solver import (
+    gaussian_cell_averages,
+    solve_fokker_planck,
+    uniform_grid,
+)
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.linear.theory import linear_model_theory
+from gtv.numerics.naive.estimator import naive_density, sample_naive_estimator
+from gtv.numerics.pfode import sample_exact_denoiser, sample_linear_ensemble
+from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.schedules import get_schedule
+from gtv.theory import closed_forms as tcf
+from gtv.theory.proxy import evaluate
+from gtv.theory.schedules import named_schedule
+from gtv.validation.ensembles import bootstrap_ci
 
 CONF = 0.999
 M_DATA, S2_DATA, EPS = 0.5, 0.25, 0.01
@@ -292,7 +296,7 @@ def test_two_points_symbolic_C_and_frac_match_the_kernel(name):
 
 def test_two_points_naive_density_three_ways():
     """kappa = 0.3, a = 0.8, vp-linear, eps = 0.01: Fokker-Planck with the compiled symbolic SDE
-    (theory) = with the posterior kernel (numerics.naive_estimator.naive_density) to 1e-10; its
+    (theory) = with the posterior kernel (gtv.numerics.naive.estimator.naive_density) to 1e-10; its
     second moment E[x**2] lies in the interleaved sampler's 99.9 % CI (40 chunks of 500) and is
     far from the kappa = 0 value (that of p(x|eps))."""
     a, kappa = 0.8, 0.3
@@ -333,7 +337,7 @@ def test_two_points_naive_density_three_ways():
 def test_binned_affine_large_ensembles(name):
     """N = 100 000 models. P = 1600 and 6400: the first-order theory is inside the (5x narrower
     than default) CIs. P = 100 (about 4.5 triples expected in the first bin): it is not -- the
-    known weakness of the first-order theory at small counts (DESIGN §3.3), recorded here."""
+    known weakness of the first-order theory at small counts (docs/math/linear.md), recorded here."""
     T, edges = BINNED[name]
     sched = get_schedule(name, T=T)
     th = _binned_theories(name)

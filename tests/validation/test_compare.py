@@ -4,19 +4,19 @@ compare table / CLI (issue 4, items 5-6). Small sizes: the whole module runs in 
 import numpy as np
 import pytest
 
-from numerics.features import ProductFeatures
-from numerics.linear_theory import linear_model_theory
-from numerics.schedules import get_schedule
-from validation.cli import main
-from validation.compare import (
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear.theory import linear_model_theory
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.cli import main
+from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
+from gtv.validation.linear.compare import (
     LinearCompareConfig,
     LinearComparison,
     compare_linear,
     hellinger,
     total_variation,
 )
-from validation.figure2 import FIGURE2_DATA, mixture_density
-from validation.theory_predictions import (
+from gtv.validation.predictions import (
     TheoryPredictions,
     _SeparableCoefficients,
     bin_mixture_density,
@@ -201,7 +201,7 @@ def test_cli_validate_eps_above_T_one_line(tmp_path, capsys):
 
 
 def test_second_order_gaussian_field_has_the_second_order_moments(theory):
-    from numerics.linear_theory_second_order import second_order_moments
+    from gtv.numerics.linear.second_order import second_order_moments
 
     mom = second_order_moments(theory)
     n, P2 = 6000, 150  # small P: the second-order part is a visible share of Cov W

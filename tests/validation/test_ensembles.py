@@ -1,4 +1,4 @@
-"""Ensemble results (DESIGN.md §4): per-model histograms, gap mass, model-level bootstrap CIs,
+"""Ensemble results (docs/engineering.md): per-model histograms, gap mass, model-level bootstrap CIs,
 saving/loading, ensemble mean and quantile bands."""
 
 import json
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import validation.ensembles as ens_mod
-from validation.ensembles import (
+import gtv.validation.ensembles as ens_mod
+from gtv.validation.ensembles import (
     EnsembleResult,
     bootstrap_ci,
     gap_mass,

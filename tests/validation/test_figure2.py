@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from numerics.schedules import get_schedule
-from validation.cli import main
-from validation.figure2 import (
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.cli import main
+from gtv.validation.figures.figure2 import (
     FIGURE2_DATA,
     Figure2Config,
     Figure2Result,

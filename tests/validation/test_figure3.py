@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-import validation.figure3 as fig3
-from validation.ensembles import EnsembleResult, per_model_histograms
-from validation.figure3 import (
+import gtv.validation.figures.figure3 as fig3
+from gtv.validation.ensembles import EnsembleResult, per_model_histograms
+from gtv.validation.figures.figure3 import (
     Figure3Config,
     Figure3Result,
     compute_figure3,
@@ -255,7 +255,7 @@ def test_paper_sampler_alone_puts_mass_on_the_sides():
     almost nothing in either band, as p(x|eps) does (P(|x - mu| > 0.2) ~ 0.7 %). So part of
     any side-band excess seen with Euler-30 is discretization error, not generalization.
     """
-    from numerics.integrators import sample_exact_denoiser
+    from gtv.numerics.pfode import sample_exact_denoiser
 
     def bands(method):
         x = sample_exact_denoiser(SQUARE, 20_000, 0.01, "vp-linear", method=method, seed=4)
@@ -306,7 +306,7 @@ def test_save_load_roundtrip_without_recomputation(small_result, tmp_path, monke
 
 
 def test_load_rejects_other_result_files(tmp_path):
-    from validation.results import save_result
+    from gtv.validation.results import save_result
 
     p = save_result(tmp_path / "other", {"x": np.zeros(2)}, {"figure": 2})
     with pytest.raises(ValueError, match="Figure 3"):
@@ -408,10 +408,10 @@ def test_fourier_cross_survives_an_accurate_integrator():
     [+0.033, +0.072] with Euler-30 on 100 models; the paired drop, ~+0.03 +- 0.14 per model,
     would need ~300 models to resolve reliably).
     """
-    from numerics.features import ProductFeatures
-    from numerics.integrators import sample_linear_ensemble
-    from numerics.linear_model import train_linear_ensemble
-    from validation.ensembles import bootstrap_ci
+    from gtv.numerics.features import ProductFeatures
+    from gtv.numerics.linear.model import train_linear_ensemble
+    from gtv.numerics.pfode import sample_linear_ensemble
+    from gtv.validation.ensembles import bootstrap_ci
 
     out = {}
     for kind, n_models in (("gaussian", 60), ("fourier", 20)):

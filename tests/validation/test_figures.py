@@ -9,8 +9,13 @@ posterior switches between the two points).
 import numpy as np
 import pytest
 
-from numerics.posterior import posterior_stats
-from validation.figures import FIGURE1_DATASETS, FIGURE1_TIMES, Figure1Result, compute_figure1
+from gtv.numerics.posterior import posterior_stats
+from gtv.validation.figures.figure1 import (
+    FIGURE1_DATASETS,
+    FIGURE1_TIMES,
+    Figure1Result,
+    compute_figure1,
+)
 
 N_GRID = 41  # odd, so that 0 is a grid node: linspace(-2, 2, 41) has step 0.1
 HEXAGON = FIGURE1_DATASETS["hexagon"]

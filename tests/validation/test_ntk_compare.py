@@ -1,4 +1,4 @@
-"""Trained two-layer networks vs the lazy infinite-width theory (validation.ntk_compare; issue 6,
+"""Trained two-layer networks vs the lazy infinite-width theory (gtv.validation.ntk.compare; issue 6,
 items 4-5) and ``gtv validate ntk``.
 
 Fast tests (tiny widths, models and P; a few seconds): the time mapping between the networks'
@@ -18,15 +18,19 @@ import numba
 import numpy as np
 import pytest
 
-from numerics.ntk import KernelRegression, fit_kernel_regression, train_kernel_ensemble
-from numerics.ntk_theory import ntk_theory
-from numerics.results_io import save_result
-from numerics.schedules import get_schedule
-from numerics.two_layer import empirical_ntk, linearized_predictions
-from numerics.two_layer_training import init_two_layer_ensemble, stability_limit
-from validation.cli import _NTK_DEFAULTS, main
-from validation.figure2 import FIGURE2_DATA
-from validation.ntk_compare import NTKCompareConfig, NTKComparison, compare_ntk
+from gtv.numerics.io import save_result
+from gtv.numerics.kernel.regression import (
+    KernelRegression,
+    fit_kernel_regression,
+    train_kernel_ensemble,
+)
+from gtv.numerics.kernel.theory import ntk_theory
+from gtv.numerics.schedules import get_schedule
+from gtv.numerics.two_layer.network import empirical_ntk, linearized_predictions
+from gtv.numerics.two_layer.training import init_two_layer_ensemble, stability_limit
+from gtv.validation.cli import _NTK_DEFAULTS, main
+from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.ntk.compare import NTKCompareConfig, NTKComparison, compare_ntk
 
 EPS = 1e-2
 
@@ -70,9 +74,9 @@ def _one_line_error(err: str) -> str:
 def test_kernel_theory_at_lr_eta_tau_eta_k_is_the_linearized_network():
     """Networks after k steps of rate eta <-> the kernel theory, on the same Gram matrix.
 
-    numerics.two_layer.linearized_predictions (part B: the network's linearization, filter
+    gtv.numerics.two_layer.network.linearized_predictions (part B: the network's linearization, filter
     ``(1 - eta g / P)**k`` on ``G = Lam^1/2 Theta Lam^1/2``, or ``exp(-eta k g / P)`` for
-    ``flow="gf"``) and numerics.ntk.KernelRegression (part A: filters on ``s = eig(G) / P``) are
+    ``flow="gf"``) and gtv.numerics.kernel.regression.KernelRegression (part A: filters on ``s = eig(G) / P``) are
     given the network's empirical tangent kernel at initialization and must agree to round-off:
 
     * gradient descent: A at ``(lr = eta, tau = eta k)`` (A takes ``k = tau / lr`` steps) -- the
@@ -396,7 +400,7 @@ def test_cli_defaults_are_the_config_defaults():
     d = NTKCompareConfig()
     for k, v in _NTK_DEFAULTS.items():
         assert getattr(d, k) == v, k
-    from validation.cli import _build_parser
+    from gtv.validation.cli import _build_parser
 
     args = _build_parser().parse_args(["validate", "ntk"])
     assert tuple(args.widths) == d.widths and tuple(args.taus) == d.taus

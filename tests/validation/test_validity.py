@@ -1,4 +1,4 @@
-"""validation.validity: the per-configuration summary of theory vs trained ensembles."""
+"""gtv.validation.linear.validity: the per-configuration summary of theory vs trained ensembles."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from validation.compare import LinearCompareConfig, compare_linear
-from validation.validity import format_validity_table, validity_row
+from gtv.validation.linear.compare import LinearCompareConfig, compare_linear
+from gtv.validation.linear.validity import format_validity_table, validity_row
 
 
 @pytest.fixture(scope="module")

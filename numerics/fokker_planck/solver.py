@@ -1,10 +1,10 @@
-"""Finite-volume Fokker-Planck solver for reverse-time densities in 1-D and 2-D (DESIGN.md §3.4).
+"""Finite-volume Fokker-Planck solver for reverse-time densities in 1-D and 2-D (docs/math/predictions.md).
 
 What is solved
 --------------
 The processes of this project run *backwards* in the diffusion time, from ``t = T`` down to the
 cutoff ``t = eps`` (the PF-ODE, the reverse SDE, the effective dynamics of §3.1-3.2). They are
-written in the diffusion-time convention of DESIGN.md §2,
+written in the diffusion-time convention of docs/math/conventions.md,
 
     ``dx = b(x, t) dt + xi``,   ``dt < 0``,   ``<xi(t) xi(t')^T> = Q(x, t) delta(t - t')``,
 
@@ -133,8 +133,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from .linear_model import _check_count, check_eps
-from .results_io import load_result, save_result
+from gtv.numerics.checks import check_count, check_eps
+from gtv.numerics.io import load_result, save_result
 
 __all__ = [
     "FVGrid",
@@ -389,7 +389,7 @@ def schedule_drift(schedule: object, score: Callable, score_factor: float = 1.0)
     V-kernel noise), ``score_factor = 2`` the reverse-SDE drift (with ``Q = 2 D_t``).
     ``score(x, t)`` takes points ``(m, d)`` and a float time and returns ``(m, d)``.
     """
-    from .schedules import resolve_schedule
+    from gtv.numerics.schedules import resolve_schedule
 
     sched = resolve_schedule(schedule)
     f = float(score_factor)
@@ -1146,7 +1146,7 @@ class FokkerPlanckResult:
     def save(self, path: str | Path) -> Path:
         """Write to ``path`` (``.npz`` appended): arrays plus the configuration as JSON.
 
-        The format is the one of :mod:`numerics.results_io` (readable with ``allow_pickle=False``).
+        The format is the one of :mod:`gtv.numerics.io` (readable with ``allow_pickle=False``).
         """
         arrays = {
             "density": self.density,
@@ -1437,7 +1437,7 @@ def solve_fokker_planck(
     if not (np.isfinite(T) and T > 0):
         raise ValueError(f"T must be a finite positive number, got {T!r}")
     eps = check_eps(eps, T)
-    n_steps = _check_count(n_steps, "n_steps", 1)
+    n_steps = check_count(n_steps, "n_steps", 1)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if backend not in ("numba", "numpy"):
@@ -1445,12 +1445,12 @@ def solve_fokker_planck(
     boundary_tol = _check_tolerance(
         np.inf if boundary_tol is None else boundary_tol, "boundary_tol"
     )
-    boundary_cells = _check_count(boundary_cells, "boundary_cells", 1)
+    boundary_cells = check_count(boundary_cells, "boundary_cells", 1)
     if 2 * boundary_cells >= min(grid.shape):
         raise ValueError(
             f"boundary_cells = {boundary_cells} leaves no interior on a grid of shape {grid.shape}"
         )
-    max_stencil = _check_count(max_stencil, "max_stencil", 1)
+    max_stencil = check_count(max_stencil, "max_stencil", 1)
     noise_rtol = _check_tolerance(noise_rtol, "noise_rtol")
     p = _check_density(p_T, grid).ravel().copy()
     ts, st = _time_grid(T, eps, n_steps, save_times)
@@ -1623,7 +1623,7 @@ def solve_clipped_white_noise(
         (``sum |Q^-| / sum |Q|``) and ``min_Q_rel`` (the most negative ``Q`` relative to the
         largest ``Q`` of its step).
     """
-    from .schedules import resolve_schedule
+    from gtv.numerics.schedules import resolve_schedule
 
     sched = resolve_schedule(schedule)
     stats = {"n_eval": 0, "n_neg": 0, "abs_neg": 0.0, "abs_all": 0.0, "min_rel": 0.0}

@@ -69,13 +69,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from numerics.features import FEATURE_KINDS, ProductFeatures
-from numerics.integrators import METHODS, sample_exact_denoiser, sample_linear_ensemble
-from numerics.linear_model import check_eps, train_linear_ensemble
-from numerics.schedules import get_schedule
-
-from .ensembles import EnsembleResult, bootstrap_ci, summarize_ensemble
-from .results import JsonConfig, load_result, save_figure, save_result
+from gtv.numerics.checks import check_eps
+from gtv.numerics.features import FEATURE_KINDS, ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.pfode import METHODS, sample_exact_denoiser, sample_linear_ensemble
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.ensembles import EnsembleResult, bootstrap_ci, summarize_ensemble
+from gtv.validation.results import JsonConfig, load_result, save_figure, save_result
 
 __all__ = [
     "FIGURE3_KINDS",

@@ -1,6 +1,6 @@
 """Trained finite-width two-layer networks vs the lazy infinite-width (NTK) theory (issue 6).
 
-DESIGN.md §3.5 (lazy networks), §3.4 (predictions of [q]), §4 (the model is the unit).
+docs/math/kernel.md (lazy networks), §3.4 (predictions of [q]), §4 (the model is the unit).
 
 For one configuration (1-D data ``{-1, 0, 1}``, ``vp-linear``, eps, P, an activation) and a list
 of training times ``tau``, :func:`compare_ntk`
@@ -8,46 +8,46 @@ of training times ``tau``, :func:`compare_ntk`
 1. draws N independent DSM training sets and trains, on each, one two-layer network per width
    (NTK parameterization, antisymmetric initialization so that ``D^_0 = 0``) by full-batch
    gradient descent with one learning rate ``eta`` for all widths and models
-   (:mod:`numerics.two_layer_training`), recording a checkpoint at every ``tau``. For each width
+   (:mod:`gtv.numerics.two_layer.training`), recording a checkpoint at every ``tau``. For each width
    the training sets are *the same* (each model's stream draws its triples first), so the widths
    differ only by their random features;
 2. fits, on the same N training sets, the infinite-width networks: kernel regression with the
-   closed-form NTK trained by the same gradient descent (:func:`numerics.ntk.fit_kernel_regression`)
+   closed-form NTK trained by the same gradient descent (:func:`gtv.numerics.kernel.regression.fit_kernel_regression`)
    — the exact ``width -> infinity`` limit of every trained model, so the difference to it is the
    finite-width error alone;
-3. computes the first-order-in-1/P population theory (:func:`numerics.ntk_theory.ntk_theory`):
+3. computes the first-order-in-1/P population theory (:func:`gtv.numerics.kernel.theory.ntk_theory`):
    the ensemble-mean denoiser, the across-model (co)variance split into its proxy-noise and misfit
    parts, the Gaussian-field ensemble and the white-noise Fokker-Planck density of [q];
 4. compares, per ``tau``: (a) the across-model mean and variance of ``D^(x, t)`` at query points
    (model-level bootstrap CIs) and their relative errors vs width; (b) the learned distributions:
    every network sampled with the PF-ODE (per-model histograms and gap masses), the gap-mass curve
    vs ``tau`` with model-level CIs next to the theory's and the baselines ``p(x|eps)`` and the
-   exact-Bayes PF-ODE (:mod:`validation.theory_predictions`).
+   exact-Bayes PF-ODE (:mod:`gtv.validation.predictions`).
 
 Time convention (the mapping between the two halves of issue 6)
 -----------------------------------------------------------------
 The networks take ``k`` gradient steps of rate ``eta``; their training time is ``tau = eta k``
-(gradient-flow time at unit rate, :mod:`numerics.two_layer_training`), and this is the ``tau``
+(gradient-flow time at unit rate, :mod:`gtv.numerics.two_layer.training`), and this is the ``tau``
 of every table and file here. In the lazy limit a network follows its linearization, whose
 residual shrinks by ``(1 - eta g / P)**k`` along each eigenvector of
-``G = Lambda^1/2 Theta Lambda^1/2`` (eigenvalue ``g``). The kernel code (:mod:`numerics.ntk`,
-:mod:`numerics.ntk_theory`) writes the same filter on ``s = g / P``; its two flows read ``tau``
+``G = Lambda^1/2 Theta Lambda^1/2`` (eigenvalue ``g``). The kernel code (:mod:`gtv.numerics.kernel.regression`,
+:mod:`gtv.numerics.kernel.theory`) writes the same filter on ``s = g / P``; its two flows read ``tau``
 differently: ``flow="gradient-descent"`` takes ``k = tau / lr`` steps of ``(1 - lr s)`` (so
-``tau`` is time at unit rate), ``flow="gradient-flow"`` applies ``exp(-lr tau s)`` (DESIGN §3.5's
+``tau`` is time at unit rate), ``flow="gradient-flow"`` applies ``exp(-lr tau s)`` (docs/math/kernel.md's
 ``exp(-eta tau Theta Lambda / P)``, so ``tau`` is time at rate ``lr``). The networks at
 ``(eta, k)`` are therefore compared with the kernel regression and the theory at
 ``lr = eta, tau = eta k, flow = "gradient-descent"`` -- exactly the networks' discrete filter; the
 continuous flow would be ``lr = 1, tau = eta k`` (or ``lr = eta, tau = k``).
 tests/validation/test_ntk_compare.py checks both mappings against
-:func:`numerics.two_layer.linearized_predictions` on the same Gram matrix (to round-off).
+:func:`gtv.numerics.two_layer.network.linearized_predictions` on the same Gram matrix (to round-off).
 
 Learning rate
 -------------
 Gradient descent on a training set is stable iff ``eta < 2P / lambda_max(Lambda^1/2 Theta
 Lambda^1/2)``. The limit is computed for every model and width from its empirical tangent kernel
-at initialization (:func:`numerics.two_layer_training.stability_limit`), for every model's
-infinite-width kernel (:attr:`numerics.ntk.KernelRegression.lr_max`) and for the population
-kernel of the theory (:attr:`numerics.ntk_theory.NTKTheory.lr_max`); ``eta`` is ``lr_fraction``
+at initialization (:func:`gtv.numerics.two_layer.training.stability_limit`), for every model's
+infinite-width kernel (:attr:`gtv.numerics.kernel.regression.KernelRegression.lr_max`) and for the population
+kernel of the theory (:attr:`gtv.numerics.kernel.theory.NTKTheory.lr_max`); ``eta`` is ``lr_fraction``
 times the smallest of them, or a given ``learning_rate``, which must be below it (``ValueError``
 with the limit otherwise). Requested ``tau`` are rounded to whole steps; the times reached
 (``eta k``) are reported and used everywhere.
@@ -89,29 +89,34 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from numerics.ntk import ACTIVATIONS, KernelEnsemble, fit_kernel_regression
-from numerics.ntk_inputs import check_embedding
-from numerics.ntk_theory import markov_fokker_planck, ntk_theory
-from numerics.schedules import get_schedule
-from numerics.two_layer_sampler import sample_two_layer_ensemble
-from numerics.two_layer_training import (
+from gtv.numerics.kernel.inputs import check_embedding
+from gtv.numerics.kernel.regression import ACTIVATIONS, KernelEnsemble, fit_kernel_regression
+from gtv.numerics.kernel.theory import markov_fokker_planck, ntk_theory
+from gtv.numerics.schedules import get_schedule
+from gtv.numerics.two_layer.sampler import sample_two_layer_ensemble
+from gtv.numerics.two_layer.training import (
     TwoLayerInit,
     TwoLayerTrajectory,
     init_two_layer_ensemble,
     stability_limit,
     train_two_layer,
 )
-
-from .compare import _masses, _variance_ci, total_variation
-from .ensembles import bootstrap_ci, gap_mass, per_model_histograms
-from .figure2 import FIGURE2_DATA, mixture_density
-from .results import JsonConfig, figure_stem, load_result_of_kind, save_figure, save_result
-from .theory_predictions import (
+from gtv.validation.ensembles import bootstrap_ci, gap_mass, per_model_histograms
+from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
+from gtv.validation.linear.compare import _masses, _variance_ci, total_variation
+from gtv.validation.predictions import (
     bin_mixture_density,
     exact_bayes_histogram,
     exact_gap_mass,
     fokker_planck_grid,
     fokker_planck_on_edges,
+)
+from gtv.validation.results import (
+    JsonConfig,
+    figure_stem,
+    load_result_of_kind,
+    save_figure,
+    save_result,
 )
 
 __all__ = ["NTKCompareConfig", "NTKComparison", "compare_ntk"]
@@ -136,7 +141,7 @@ class NTKCompareConfig(JsonConfig):
         DSM triples per model.
     activation : {"erf", "relu"}
         erf reaches the lazy regime much faster in width than relu (whose kink makes activation
-        flips a first-order effect; :mod:`numerics.two_layer_training` tests).
+        flips a first-order effect; :mod:`gtv.numerics.two_layer.training` tests).
     widths : tuple of int
         Network widths (even integers >= 2: the antisymmetric initialization pairs mirrored units).
     n_models : int
@@ -173,7 +178,7 @@ class NTKCompareConfig(JsonConfig):
     n_bayes_samples : int, optional
         Exact-Bayes PF-ODE samples (default ``N * n_samples`` capped at 10**6).
     embedding, bias
-        Network inputs (:func:`numerics.ntk_inputs.ntk_inputs`).
+        Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
     seed : int
     """
 
@@ -712,7 +717,7 @@ class NTKComparison:
         return out
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
-        """``path.npz`` (arrays + configuration, :mod:`numerics.results_io`) and ``path.json``
+        """``path.npz`` (arrays + configuration, :mod:`gtv.numerics.io`) and ``path.json``
         (the same summary, readable)."""
         path = Path(path)
         stem = path.with_suffix("") if path.suffix == ".npz" else path

@@ -1,6 +1,6 @@
 """Where the first-order linear theory holds: one summary row per (eps, F/P) configuration.
 
-:func:`validity_row` condenses a :class:`~validation.compare.LinearComparison` into the numbers
+:func:`validity_row` condenses a :class:`~gtv.validation.linear.compare.LinearComparison` into the numbers
 issue 4 asks for (item 7): the ratio of empirical to predicted ``Var D^`` over the query points
 whose variance exceeds ``var_floor`` (minimum, median, maximum, and how many are within
 ``tolerance``), the Gaussian-field density's distance to the trained ensemble against the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import LinearComparison
+from gtv.validation.linear.compare import LinearComparison
 
 __all__ = ["format_validity_table", "validity_row"]
 

@@ -1,14 +1,14 @@
 """Ensembles of two-layer networks trained by full-batch gradient descent on DSM draws.
 
-DESIGN.md §3.5 (lazy networks), issue 6 item 4. The network, its compiled forward/backward passes
-and its tangent kernel live in :mod:`numerics.two_layer`; this module draws the training sets and
+docs/math/kernel.md (lazy networks), issue 6 item 4. The network, its compiled forward/backward passes
+and its tangent kernel live in :mod:`gtv.numerics.two_layer.network`; this module draws the training sets and
 initial parameters, checks the learning rate against the stability limit of gradient descent, and
 trains, recording the parameters at a list of training times.
 
 Randomness (the reproducibility contract). Model ``m`` uses the generator
 ``model_rngs(seed, N)[m]`` (``SeedSequence(seed).spawn(N)[m]``) in this order:
 
-1. its P DSM triples, :func:`numerics.linear_model.draw_dsm_triples` (times, data indices, noise);
+1. its P DSM triples, :func:`gtv.numerics.linear.model.draw_dsm_triples` (times, data indices, noise);
 2. its initial parameters: ``init="antisymmetric"`` (default, n even): ``W_half`` =
    ``standard_normal((n/2, d_in))`` then ``A_half`` = ``standard_normal((n/2, D))``, and
    ``W = [W_half; W_half]``, ``A = [A_half; -A_half]`` (the "doubling trick": ``D^_0 = 0``
@@ -42,12 +42,12 @@ from scipy.linalg import eigh_tridiagonal
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from .linear_model import _check_count, check_eps, draw_dsm_triples, model_rngs
-from .ntk_inputs import check_embedding, ntk_inputs
-from .posterior import check_points
-from .results_io import load_result, save_result
-from .schedules import NumericSchedule, get_schedule, resolve_schedule
-from .two_layer import (
+from gtv.numerics.checks import check_count, check_eps, check_points
+from gtv.numerics.io import load_result, save_result
+from gtv.numerics.kernel.inputs import check_embedding, ntk_inputs
+from gtv.numerics.linear.model import draw_dsm_triples, model_rngs
+from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
+from gtv.numerics.two_layer.network import (
     TwoLayerNetworks,
     _check_targets,
     _gd_kernel,
@@ -198,7 +198,7 @@ def init_two_layer_ensemble(
     activation : {"relu", "erf"}
     init : {"antisymmetric", "standard"}
     embedding : {"linear", "log-sigma"}
-        Time embedding of :func:`numerics.ntk_inputs.ntk_inputs`.
+        Time embedding of :func:`gtv.numerics.kernel.inputs.ntk_inputs`.
     bias : float
         The constant input coordinate.
     seed : int
@@ -212,8 +212,8 @@ def init_two_layer_ensemble(
     check_activation(activation)
     width = _check_width(width, init)
     check_embedding(embedding)
-    n_models = _check_count(n_models, "n_models (N)")
-    n_samples = _check_count(n_samples, "n_samples (P)")
+    n_models = check_count(n_models, "n_models (N)")
+    n_samples = check_count(n_samples, "n_samples (P)")
     eps = check_eps(eps, sched.T)
     D = data.shape[1]
     d_in = D + 2
@@ -422,7 +422,7 @@ class TwoLayerTrajectory:
         return {**self.init.config(), "learning_rate": self.learning_rate}
 
     def save(self, path: str | Path) -> Path:
-        """Save to ``path`` (npz + JSON config, :func:`numerics.results_io.save_result`)."""
+        """Save to ``path`` (npz + JSON config, :func:`gtv.numerics.io.save_result`)."""
         i = self.init
         arrays = {
             "W0": i.W0, "A0": i.A0, "t": i.t, "x0": i.x0, "x": i.x, "data": i.data,
@@ -505,7 +505,7 @@ def train_two_layer(
         raise TypeError("init must be a TwoLayerInit (see init_two_layer_ensemble)")
     eta = _check_learning_rate(learning_rate)
     steps = _taus_to_steps(taus, eta)
-    chunk_steps = _check_count(chunk_steps, "chunk_steps")
+    chunk_steps = check_count(chunk_steps, "chunk_steps")
     limit = None
     if check_stability:
         limit = stability_limit(init)
@@ -598,7 +598,7 @@ def linearized_ensemble_predictions(
 ) -> np.ndarray:
     """Predictions of every network's linearization (its empirical tangent kernel at init).
 
-    See :func:`numerics.two_layer.linearized_predictions`; ``steps`` (K,) step counts.
+    See :func:`gtv.numerics.two_layer.network.linearized_predictions`; ``steps`` (K,) step counts.
 
     Returns
     -------

@@ -1,13 +1,13 @@
-"""Second-order (``1/P**2``) theory of linear-feature ensembles by quadrature (DESIGN §3.3).
+"""Second-order (``1/P**2``) theory of linear-feature ensembles by quadrature (docs/math/linear.md).
 
-The first-order theory (:mod:`numerics.linear_theory`) keeps ``Var D^ = (1/P) a^T Cov(g) a``. With
+The first-order theory (:mod:`gtv.numerics.linear.theory`) keeps ``Var D^ = (1/P) a^T Cov(g) a``. With
 the heavy-tailed DSM weight ``lam = alpha**2/sigma**2 ~ 1/t`` the early-time features see few
 effective samples, and the next order in ``1/P`` is visible at ``P ~ 10**3 - 10**4``. This module
 adds the ``O(1/P**2)`` variance and the ``O(1/P)`` mean of ``D^(z)`` at a query point ``z``.
 
 Derivation
 ----------
-Notation as in :mod:`numerics.linear_theory` (``D x F`` weights, ``D = 1`` or more): one triple
+Notation as in :mod:`gtv.numerics.linear.theory` (``D x F`` weights, ``D = 1`` or more): one triple
 ``j`` gives ``u_j = g_j - E g`` (``g = lam (x0 - D_bar) phi^T``, ``D x F``) and
 ``v_j = lam_j phi_j phi_j^T - Sigma`` (``F x F``); both have mean zero. Exactly,
 ``W - W_inf = dg Sigma_P^{-1}`` with ``dg = (1/P) sum_j u_j``, ``Sigma_P = Sigma_r + Delta``,
@@ -106,12 +106,12 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .features import ProductFeatures
-from .linear_model import check_samples_per_model
-from .linear_theory import LinearTheory, hermite_quadrature, set_checked_arrays
-from .posterior import check_query_pair, posterior_stats
-from .results_io import load_result, save_result
-from .schedules import NumericSchedule, get_schedule
+from gtv.numerics.checks import check_query_pair, check_samples_per_model
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.io import load_result, save_result
+from gtv.numerics.linear.theory import LinearTheory, hermite_quadrature, set_checked_arrays
+from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.schedules import NumericSchedule, get_schedule
 
 __all__ = [
     "TERM_NAMES",
@@ -146,7 +146,7 @@ class SecondOrderMoments:
     ridge : float
     W_inf : (D, F)
     cov4 : (F, D, F, D)
-        ``C4 = Cov(vec g)`` in the ``(f, d, f', e)`` layout of :mod:`numerics.linear_theory`.
+        ``C4 = Cov(vec g)`` in the ``(f, d, f', e)`` layout of :mod:`gtv.numerics.linear.theory`.
     T3 : (D, F, F, F)
         ``E[lam**2 m_d phi phi phi]``.
     M2 : (F, F)
@@ -535,7 +535,7 @@ def second_order_moments(
         ``"reference"``: every node's full feature vector, direct sums (slow; for tests).
     """
     if not isinstance(theory, LinearTheory):
-        raise TypeError("theory must be a LinearTheory (numerics.linear_theory)")
+        raise TypeError("theory must be a LinearTheory (gtv.numerics.linear.theory)")
     if n_hermite is None:
         n_hermite = theory.n_hermite
     if isinstance(n_hermite, bool) or not isinstance(n_hermite, (int, np.integer)) or n_hermite < 1:

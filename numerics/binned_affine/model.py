@@ -1,10 +1,10 @@
-"""Affine denoisers per time bin on Gaussian data: training, exact flows, theory (DESIGN §3.3).
+"""Affine denoisers per time bin on Gaussian data: training, exact flows, theory (docs/math/linear.md).
 
-The model (item 2 of :mod:`theory.closed_forms`): features ``phi(x, t) = (1, x) (x) 1[t in bin b]``
+The model (item 2 of :mod:`gtv.theory.closed_forms`): features ``phi(x, t) = (1, x) (x) 1[t in bin b]``
 over bins ``eps = tau_0 < tau_1 < ... < tau_K = T``, so ``D^(x, t) = a_b + c_b x`` on bin ``b``.
 Data ``x0 ~ N(m, s2)`` (1-D); each model is trained by weighted ridge regression on P DSM triples
 ``t ~ U[eps, T]``, ``x = alpha_t x0 + sigma_t xi``, weight ``lam = alpha**2/sigma**2``
-(DESIGN §3.3: ``Sigma_P = (1/P) sum lam phi phi^T + rho I``), which splits into one 2x2 system per
+(docs/math/linear.md: ``Sigma_P = (1/P) sum lam phi phi^T + rho I``), which splits into one 2x2 system per
 bin. The number of triples per bin is random (multinomial); nothing is conditioned on it.
 
 With an affine denoiser the PF-ODE is affine, so each model's sampler map is exactly
@@ -17,7 +17,7 @@ composite Gauss-Legendre, accurate to ~1e-13). With ``x_T ~ N(0, sigma_T**2)`` a
 ``sigma_T**2 E[G**2] + Var H`` (:func:`affine_ensemble_moments`): a Monte Carlo over models with
 no sampler error.
 
-:func:`binned_affine_theory` is the numeric twin of :func:`theory.closed_forms.binned_affine_theory`
+:func:`binned_affine_theory` is the numeric twin of :func:`gtv.theory.closed_forms.binned_affine_theory`
 (population moments by Gauss-Legendre instead of closed forms, derivatives of the flow by
 forward-mode second-order jets instead of sympy), plus the white-noise (Markov) approximation of
 the same noise (:meth:`BinnedAffineTheory.white_noise_moments`) and a Gaussian-field ensemble
@@ -35,10 +35,11 @@ import numpy as np
 from scipy import stats
 from scipy.integrate import solve_ivp
 
-from .closed_forms import check_gaussian_data
-from .linear_model import _check_count, check_samples_per_model, model_rngs
-from .results_io import load_result, save_result
-from .schedules import NumericSchedule, resolve_schedule
+from gtv.numerics.checks import check_count, check_ridge, check_samples_per_model
+from gtv.numerics.closed_forms import check_gaussian_data
+from gtv.numerics.io import load_result, save_result
+from gtv.numerics.linear.model import model_rngs
+from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
     "BinMapQuadrature",
@@ -90,16 +91,6 @@ def check_bin_edges(bin_edges: object, schedule: NumericSchedule) -> np.ndarray:
         )
     e[-1] = T
     return e
-
-
-def _check_ridge(ridge: object) -> float:
-    try:
-        r = float(ridge)
-    except (TypeError, ValueError):
-        raise ValueError(f"ridge (rho) must be a number >= 0, got {ridge!r}") from None
-    if not (np.isfinite(r) and r >= 0):
-        raise ValueError(f"ridge (rho) must be finite and >= 0, got {ridge!r}")
-    return r
 
 
 def _gaussian_1d(mean: object, s2: object) -> tuple[float, float]:
@@ -266,7 +257,7 @@ class BinnedAffineEnsemble:
     @classmethod
     def load(cls, path: str | Path) -> BinnedAffineEnsemble:
         """Read a file written by :meth:`save` (named schedules only)."""
-        from .schedules import get_schedule
+        from gtv.numerics.schedules import get_schedule
 
         arrays, cfg = load_result(path)
         return cls(
@@ -312,9 +303,9 @@ def train_binned_affine_ensemble(
     sched = resolve_schedule(schedule)
     m, s2 = _gaussian_1d(mean, s2)
     edges = check_bin_edges(bin_edges, sched)
-    n_models = _check_count(n_models, "n_models (N)")
-    n_samples = _check_count(n_samples, "n_samples (P)")
-    ridge = _check_ridge(ridge)
+    n_models = check_count(n_models, "n_models (N)")
+    n_samples = check_count(n_samples, "n_samples (P)")
+    ridge = check_ridge(ridge)
     if backend not in ("numba", "numpy"):
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
     eps = float(edges[0])
@@ -522,7 +513,7 @@ def _jet_mul(u: tuple, v: tuple) -> tuple:
 class BinnedAffineTheory:
     """First-order-in-``1/P`` theory of the binned affine model, by quadrature.
 
-    The same construction as :func:`theory.closed_forms.binned_affine_theory` (see there);
+    The same construction as :func:`gtv.theory.closed_forms.binned_affine_theory` (see there);
     ``theta`` is ordered ``(a_0, c_0, a_1, c_1, ...)``, bins by increasing time.
 
     Attributes
@@ -566,7 +557,7 @@ class BinnedAffineTheory:
         ``finite_sample=True`` multiplies each bin's diagonal block by ``n/(n - 3)``,
         ``n`` = :meth:`expected_counts`: the exact finite-sample (inverse-Wishart) factor of the
         slope variance for OLS on ``n`` Gaussian design points with an intercept
-        (:func:`theory.closed_forms.gaussian_design_inverse_moment`). Here it is only a
+        (:func:`gtv.theory.closed_forms.gaussian_design_inverse_moment`). Here it is only a
         refinement: the weights ``lam`` and the residual variance change within a bin and the
         counts are random, so it is not exact (measured effect: notebooks/03).
         """
@@ -641,7 +632,7 @@ class BinnedAffineTheory:
         Exact in the Gaussian (second-cumulant) approximation, coloured noise included. Returns
         ``(mean, var, se_mean, se_var)`` (standard errors from the draws' own spread).
         """
-        n_draws = _check_count(n_draws, "n_draws")
+        n_draws = check_count(n_draws, "n_draws")
         cov = self.cov_theta(P)
         mu = self.theta_inf + (self.bias(P) if include_bias else 0.0)
         vals, vecs = np.linalg.eigh(cov)
@@ -657,7 +648,7 @@ class BinnedAffineTheory:
     def markov_intensity_coefficients(self, P: float) -> np.ndarray:
         """White-noise intensity ``Q(x, t) = B(t) (q0 + q1 x + q2 x**2)`` per bin: shape (K, 3).
 
-        ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (DESIGN §3.4) with
+        ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (docs/math/predictions.md) with
         ``V = B(t) B(t') phi(x)^T Cov(theta_b, theta_b') phi(x)`` (``B = D alpha/sigma**2``) and
         ``int_{b'} B = J_b'``.
         """
@@ -667,7 +658,7 @@ class BinnedAffineTheory:
         return np.stack([Ct[:, 0, 0], Ct[:, 0, 1] + Ct[:, 1, 0], Ct[:, 1, 1]], axis=1)
 
     def white_noise_moments(self, P: float, rtol: float = 1e-11) -> tuple[float, float]:
-        """Mean and variance under the white-noise (Markov) approximation (DESIGN §3.4).
+        """Mean and variance under the white-noise (Markov) approximation (docs/math/predictions.md).
 
         Effective SDE ``dx = (A x - B (a_bar + c_bar x)) dt + sqrt(Q) dW`` (reverse time), with
         ``(a_bar, c_bar) = E theta`` and ``Q`` from :meth:`markov_intensity_coefficients`. Drift
@@ -732,7 +723,7 @@ def binned_affine_theory(
 
     Per bin, with ``t`` on ``n_panels`` geometric Gauss-Legendre panels (``n_nodes`` each) and
     exact Gaussian moments in ``(x0, x)`` at each ``t`` (Isserlis / Stein, as in
-    :func:`theory.closed_forms.binned_bin_moments`):
+    :func:`gtv.theory.closed_forms.binned_bin_moments`):
     ``S = E[lam 1_b phi phi^T]``, ``A = E[lam 1_b x0 phi]``, ``theta_inf = (S + rho)^{-1} A``,
     ``Egg = E[lam**2 1_b r**2 phi phi^T]`` (``r = x0 - a - c x``), ``Cov g = blockdiag(Egg) -
     vec(Eg) vec(Eg)^T`` with ``E g = rho theta_inf``; ``P Cov theta = Sigma_r^{-1} Cov g
@@ -742,7 +733,7 @@ def binned_affine_theory(
     sched = resolve_schedule(schedule)
     m, s2 = _gaussian_1d(mean, s2)
     edges = check_bin_edges(bin_edges, sched)
-    ridge = _check_ridge(ridge)
+    ridge = check_ridge(ridge)
     K = edges.size - 1
     L = edges[-1] - edges[0]
     S = np.empty((K, 2, 2))

@@ -1,19 +1,19 @@
-"""Theory predictions of the ensemble-mean learned density [q] in 1-D (DESIGN.md §3.4).
+"""Theory predictions of the ensemble-mean learned density [q] in 1-D (docs/math/predictions.md).
 
 Four predictions, all on one common histogram grid (``edges``) so they can be compared with a
 trained ensemble's per-model histograms:
 
 * **Gaussian-field ensemble**: ``N`` weight matrices ``W ~ N(W_inf, Cov W(P))``
-  (:meth:`numerics.linear_theory.LinearTheory.sample_weights`, first order in 1/P), wrapped in a
-  :class:`~numerics.linear_model.LinearEnsemble` with the same features, schedule, eps and data,
+  (:meth:`gtv.numerics.linear.theory.LinearTheory.sample_weights`, first order in 1/P), wrapped in a
+  :class:`~gtv.numerics.linear.model.LinearEnsemble` with the same features, schedule, eps and data,
   and sampled with the *same* PF-ODE sampler as trained ensembles
-  (:func:`numerics.integrators.sample_linear_ensemble`). Per-model histograms are kept, so the
+  (:func:`gtv.numerics.pfode.sample_linear_ensemble`). Per-model histograms are kept, so the
   Gaussian-field ensemble is summarized exactly like a trained one.
 * **White-noise (Markov) Fokker-Planck density**: the reverse-time process with drift
   ``b = -beta_t x - D_t s_avg`` (``s_avg = (alpha D_bar - x)/sigma**2``, ``D_bar = W_inf phi``)
   and noise intensity ``Q(x, t) = markov_intensity(x, t, P)`` (two-sided lag integral of the
   V-kernel), evolved from ``N(0, sigma_T**2)`` by
-  :func:`numerics.fokker_planck.solve_fokker_planck`.
+  :func:`gtv.numerics.fokker_planck.solver.solve_fokker_planck`.
   ``Q`` need not be non-negative (V can be negative between distant times); negative values are
   clipped to 0 and the clipped fraction of (cell, step) evaluations, and the clipped share of
   ``|Q|``, are recorded.
@@ -40,14 +40,13 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
-from numerics.fokker_planck import solve_clipped_white_noise
-from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
-from numerics.linear_model import LinearEnsemble
-from numerics.linear_theory import LinearTheory
-from numerics.linear_theory_second_order import SecondOrderMoments
-
-from .ensembles import gap_mass, per_model_histograms
-from .results import load_result_of_kind, save_result
+from gtv.numerics.fokker_planck.solver import solve_clipped_white_noise
+from gtv.numerics.linear.model import LinearEnsemble
+from gtv.numerics.linear.second_order import SecondOrderMoments
+from gtv.numerics.linear.theory import LinearTheory
+from gtv.numerics.pfode import sample_exact_denoiser, sample_linear_ensemble
+from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.results import load_result_of_kind, save_result
 
 __all__ = [
     "TheoryPredictions",
@@ -71,7 +70,7 @@ def gaussian_field_ensemble(
 ) -> LinearEnsemble:
     """A :class:`LinearEnsemble` of ``W ~ N(W_inf, Cov W(P))`` (first order in 1/P).
 
-    With ``second_order`` (from :func:`numerics.linear_theory_second_order.second_order_moments`
+    With ``second_order`` (from :func:`gtv.numerics.linear.second_order.second_order_moments`
     of the same theory; ``D = 1``) the draws use the mean and covariance to second order,
     ``W ~ N(W_inf + dW, Cov1/P + C2)`` (:meth:`SecondOrderMoments.weight_moments`), with the same
     per-model streams. Same features, data, schedule, eps and ridge as ``theory``;
@@ -293,7 +292,7 @@ def exact_bayes_histogram(
 ) -> tuple[np.ndarray, float]:
     """PF-ODE with the exact Bayes denoiser (1-D): bin densities on ``edges`` and gap mass.
 
-    ``seed`` goes to :func:`numerics.integrators.sample_exact_denoiser` as is.
+    ``seed`` goes to :func:`gtv.numerics.pfode.sample_exact_denoiser` as is.
     """
     xb = sample_exact_denoiser(
         data, n_samples, eps, schedule, n_steps=n_steps, method=method, seed=seed
@@ -433,7 +432,7 @@ def compute_theory_predictions(
     Parameters
     ----------
     theory : LinearTheory
-        1-D theory (:func:`numerics.linear_theory.linear_model_theory`).
+        1-D theory (:func:`gtv.numerics.linear.theory.linear_model_theory`).
     P : float
         DSM samples per model.
     n_models, n_samples : int

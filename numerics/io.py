@@ -1,7 +1,7 @@
-"""Saving and loading results with their configuration (DESIGN.md §4).
+"""Saving and loading results with their configuration (docs/engineering.md).
 
 Shared by every saveable result of gtv (numerics and validation alike; the validation layer
-re-exports it as :mod:`validation.results`).
+re-exports it as :mod:`gtv.validation.results`).
 
 A result file is a ``.npz`` archive of plain numeric arrays plus one entry ``__config__`` holding
 the configuration as a JSON string (a unicode array, not an object array). Loading uses

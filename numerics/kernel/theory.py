@@ -1,32 +1,32 @@
-"""Large-P theory of lazy infinite-width networks trained on DSM (DESIGN.md §3.3-3.5).
+"""Large-P theory of lazy infinite-width networks trained on DSM (docs/math/linear.md to docs/math/kernel.md).
 
 Notebook-ready derivation
 -------------------------
 **Population dynamics.** One triple is ``z' = (x', t')`` with ``t' ~ U[eps, T]``,
 ``x' ~ p(x | t')`` (a Gaussian mixture over the M training points), ``x0' | z'`` the posterior
 over training points (mean ``mu_bar``, covariance ``Sigma_post``) and weight
-``lam(z') = alpha**2/sigma**2``. Lazy training on P triples (:mod:`numerics.ntk`; ``rho = 0``
+``lam(z') = alpha**2/sigma**2``. Lazy training on P triples (:mod:`gtv.numerics.kernel.regression`; ``rho = 0``
 here for brevity) is the function-space flow ``dD^/dtau = -lr (T_P D^ - b_P)`` with the empirical
 operator ``(T_P f)(z) = (1/P) sum_j lam_j Theta(z, z_j) f(z_j)`` and
 ``b_P = (1/P) sum_j lam_j Theta(., z_j) x0_j``. As ``P -> inf`` they become
 ``(T f)(z) = E_{z'}[lam(z') Theta(z, z') f(z')]`` and
 ``b = T mu_bar`` (``E[x0' | z'] = mu_bar``), so from ``D^_0 = 0``
 
-    ``D_bar_tau = (I - e^{-lr tau T}) mu_bar``      (``rho = 0``; DESIGN §3.5),
+    ``D_bar_tau = (I - e^{-lr tau T}) mu_bar``      (``rho = 0``; docs/math/kernel.md),
 
 i.e. the kernel flow pulls the Bayes denoiser ``mu_bar`` through the spectral filter of ``T``.
 
 **Discretization (Nystrom).** ``E_{z'}`` is replaced by a quadrature: Gauss-Legendre in
 ``log t`` (``n_t`` nodes, weights ``t_k w_k / (T - eps)``; the weight ``lam ~ 1/t`` makes the
 integrand smooth in ``log t``) times, per mixture component, the Gauss-Hermite rule
-``x = alpha_t mu_m + sigma_t xi`` (:func:`numerics.linear_theory.hermite_quadrature`, ``n_hermite``
+``x = alpha_t mu_m + sigma_t xi`` (:func:`gtv.numerics.linear.theory.hermite_quadrature`, ``n_hermite``
 per axis), i.e. nodes ``z_q`` with probabilities ``omega_q``. On this discrete measure everything
 is exact linear algebra. Write ``G = Theta(N, N)``, ``W = diag(omega_q lam_q)``,
 ``B = W^(1/2) G W^(1/2) = U diag(s) U^T`` (kept: ``s > rcond s_max``; rank r), and the Nystrom
 eigenfeatures ``psi(z) = U^T W^(1/2) Theta(N, z)`` (r-vector, ``|psi_k(z)|**2 <= s_k Theta(z,z)``),
 ``mu_tilde = U^T W^(1/2) mu_bar(N)`` (r x D), ``x_k = s_k + rho``. Then
 ``D_bar_tau(z) = sum_k psi_k(z) g_k mu_tilde_k`` with the filter ``g_k = g_tau(x_k)`` of
-:func:`numerics.ntk.lazy_filter` (the same filter as a finite training set: ``s`` plays the role
+:func:`gtv.numerics.kernel.regression.lazy_filter` (the same filter as a finite training set: ``s`` plays the role
 of ``eig(Lam^1/2 Theta Lam^1/2)/P``).
 
 **First order in 1/P.** On the node measure a training set is described by node frequencies
@@ -49,11 +49,11 @@ By the law of total covariance over ``z'`` it splits into
   ``Y_q[k] = mu_bar_q g_k - sum_l I_kl psi_l(z_q) mu_tilde_l``,
 
 with ``I_kl = lr int_0^tau e^{-lr (tau-u) x_k} g_u(x_l) du = phi[0, x_k, x_l]`` (second divided
-difference of ``phi(x) = e^{-lr tau x}``, :mod:`theory.ntk`; for gradient descent
+difference of ``phi(x) = e^{-lr tau x}``, :mod:`gtv.theory.ntk`; for gradient descent
 ``phi = (1 - lr x)**k`` and sums replace integrals, with the same result). In eigen-coordinates
 ``Cov[D^(z), D^(z')] = (1/P) psi(z)^T C psi(z')`` (``C = C_prox + C_mis``, shape (r, D, r, D)), and
 ``V(x,t; x',t') = c_t Cov c_t'`` with ``c_t = D_t alpha_t / sigma_t**2``
-(:func:`numerics.linear_theory.v_kernel_factor`). Without ridge ``L_k = lr tau e^{-lr tau s_k}
+(:func:`gtv.numerics.linear.theory.v_kernel_factor`). Without ridge ``L_k = lr tau e^{-lr tau s_k}
 mu_tilde_k`` (flow), a built-in check.
 
 **Limits.** ``tau -> 0``: ``g_k -> lr tau``, so ``D_bar = O(tau)`` and ``Cov = O(tau**2)``:
@@ -63,7 +63,7 @@ denoiser is learned: memorization at the ensemble level), the misfit part vanish
 part becomes ``(1/P) sum_q l_q(z) l_q(z') Sigma_post,q / omega_q`` with the Nystrom cardinal
 functions ``l_q = Theta(., N) G^-1 e_q``: a *local* kernel that grows without bound as the
 quadrature is refined (``~ delta(z - z') Sigma_post / (P p(z))`` in the continuum), the analogue of
-the naive estimator's white noise (DESIGN §3.2). The first-order expansion needs the effective
+the naive estimator's white noise (docs/math/naive_estimator.md). The first-order expansion needs the effective
 dimension ``d_eff(tau) = sum_k s_k g_k`` (``sum_k (1 - e^{-lr tau s_k})`` for the ridgeless
 flow: the number of learned eigendirections) to be small compared with P; it is reported by
 :meth:`NTKTheory.effective_dimension` and the theory is not to be trusted when it is not.
@@ -80,12 +80,12 @@ reaches ~250 at t = eps, single triples are then not
 perturbations of the empirical operator, and the first-order theory fails although d_eff is
 small.
 
-**Predictions of [q]** (DESIGN §3.4): :meth:`NTKTheory.gaussian_field_ensemble` draws
+**Predictions of [q]** (docs/math/predictions.md): :meth:`NTKTheory.gaussian_field_ensemble` draws
 ``xi ~ N(0, C/P)`` per model; each member is the kernel expansion
 ``D^_n(z) = Theta(z, N)(a_tau + W^(1/2) U xi_n)`` and is sampled with the PF-ODE by
-:meth:`numerics.ntk.KernelEnsemble.sample`. :func:`markov_fokker_planck` solves the white-noise
+:meth:`gtv.numerics.kernel.regression.KernelEnsemble.sample`. :func:`markov_fokker_planck` solves the white-noise
 effective SDE with ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (:meth:`NTKTheory.markov_intensity`,
-the theory's own time rule) by :func:`numerics.fokker_planck.solve_fokker_planck` (1-D).
+the theory's own time rule) by :func:`gtv.numerics.fokker_planck.solver.solve_fokker_planck` (1-D).
 """
 
 from __future__ import annotations
@@ -96,14 +96,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .fokker_planck import solve_clipped_white_noise
-from .linear_model import _check_count, check_eps, check_samples_per_model, model_rngs
-from .linear_theory import hermite_quadrature, v_kernel_factor
-from .ntk import (
+from gtv.numerics.checks import (
+    check_count,
+    check_eps,
+    check_points,
+    check_query_pair,
+    check_query_points,
+    check_ridge,
+    check_samples_per_model,
+)
+from gtv.numerics.fokker_planck.solver import solve_clipped_white_noise
+from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.kernel.inputs import check_embedding, ntk_inputs
+from gtv.numerics.kernel.regression import (
     FLOWS,
     KernelEnsemble,
     _check_gd_stable,
-    _check_ridge,
     _gd_steps,
     _serial_blas,
     check_activation,
@@ -114,10 +122,10 @@ from .ntk import (
     lazy_filter,
     ntk_gram,
 )
-from .ntk_inputs import check_embedding, ntk_inputs
-from .posterior import check_points, check_query_pair, check_query_points, posterior_stats
-from .results_io import load_result_of_kind, save_result
-from .schedules import NumericSchedule, get_schedule, resolve_schedule
+from gtv.numerics.linear.model import model_rngs
+from gtv.numerics.linear.theory import hermite_quadrature, v_kernel_factor
+from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
 
 __all__ = [
     "PARTS",
@@ -233,7 +241,7 @@ class NTKTheory:
         if self.flow not in FLOWS:
             raise ValueError(f"flow must be one of {FLOWS}, got {self.flow!r}")
         self.lr = check_lr(self.lr)
-        self.ridge = _check_ridge(self.ridge)
+        self.ridge = check_ridge(self.ridge)
         self.nodes_z = ntk_inputs(
             self.nodes_x, self.nodes_t, self.eps, self.schedule, self.embedding, self.bias
         )
@@ -490,10 +498,10 @@ class NTKTheory:
 
         Model ``n`` draws from ``SeedSequence(seed).spawn(N)[n]``; the covariance is factorized by
         an eigendecomposition (round-off negative eigenvalues clipped). Returns a
-        :class:`~numerics.ntk.KernelEnsemble` with one ``tau`` (``config["kind"] =
+        :class:`~gtv.numerics.kernel.regression.KernelEnsemble` with one ``tau`` (``config["kind"] =
         "gaussian-field"``), sampled like a trained ensemble.
         """
-        n_models = _check_count(n_models, "n_models")
+        n_models = check_count(n_models, "n_models")
         tau = self._check_tau(tau)
         r, D = self.rank, self.dim
         C = self.coefficient_covariance(tau, P, part).reshape(r * D, r * D)
@@ -598,9 +606,9 @@ def ntk_theory(
     schedule : str or NumericSchedule
     activation : {"relu", "erf"}
     embedding, bias
-        Network inputs (:func:`numerics.ntk_inputs.ntk_inputs`).
+        Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
     ridge : float
-        Weight decay ``rho >= 0`` (:mod:`numerics.ntk`).
+        Weight decay ``rho >= 0`` (:mod:`gtv.numerics.kernel.regression`).
     lr : float
         Learning rate (gradient flow depends on ``lr * tau`` only).
     flow : {"gradient-flow", "gradient-descent"}
@@ -624,7 +632,7 @@ def ntk_theory(
     if flow not in FLOWS:
         raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
     lr = check_lr(lr)
-    ridge = _check_ridge(ridge)
+    ridge = check_ridge(ridge)
     if not (np.isfinite(rcond) and 0 <= rcond < 1):
         raise ValueError(f"rcond must be in [0, 1), got {rcond!r}")
     t_nodes, t_w = log_time_quadrature(eps, sched.T, n_t)
@@ -721,7 +729,7 @@ def markov_fokker_planck(
     Drift ``-beta x - D_t s_avg`` (``s_avg`` from :meth:`NTKTheory.mean_score`), noise
     ``Q^+ = max(Q, 0)`` with ``Q = NTKTheory.markov_intensity`` (``with_noise=False``: ``Q = 0``,
     the continuous-time PF-ODE of the mean score), from ``N(0, sigma_T**2)`` at ``t = T``, by
-    :func:`numerics.fokker_planck.solve_fokker_planck` (extra keyword arguments pass through).
+    :func:`gtv.numerics.fokker_planck.solver.solve_fokker_planck` (extra keyword arguments pass through).
 
     Returns
     -------

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from numerics.features import ProductFeatures
-from numerics.integrators import sample_exact_denoiser, sample_linear_ensemble
-from numerics.linear_model import train_linear_ensemble
-from numerics.schedules import get_schedule
-
-from .ensembles import EnsembleResult, summarize_ensemble
-from .results import JsonConfig, load_result, save_figure, save_result
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.pfode import sample_exact_denoiser, sample_linear_ensemble
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.ensembles import EnsembleResult, summarize_ensemble
+from gtv.validation.results import JsonConfig, load_result, save_figure, save_result
 
 __all__ = [
     "FIGURE2_DATA",

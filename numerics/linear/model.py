@@ -1,4 +1,4 @@
-"""Closed-form DSM training of linear-feature denoisers (DESIGN.md §3.3).
+"""Closed-form DSM training of linear-feature denoisers (docs/math/linear.md).
 
 One model is trained on P DSM triples ``(t_j, x0_j, x_j)`` with ``t ~ U[eps, T]``,
 ``x0 ~ p_data`` (uniform over the training points) and ``x = alpha_t x0 + sigma_t xi``. With the
@@ -25,9 +25,9 @@ from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from .features import ProductFeatures, product_features_serial
-from .posterior import check_points
-from .schedules import NumericSchedule, resolve_schedule
+from gtv.numerics.checks import check_count, check_eps, check_points
+from gtv.numerics.features import ProductFeatures, product_features_serial
+from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
     "LinearEnsemble",
@@ -36,42 +36,6 @@ __all__ = [
     "normal_equations_reference",
     "train_linear_ensemble",
 ]
-
-
-def check_eps(eps: object, T: float) -> float:
-    """Return ``eps`` as a float or raise ``ValueError`` unless ``0 < eps < T``."""
-    try:
-        e = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps must be a number in (0, T) = (0, {T:g}), got {eps!r}") from None
-    if not (np.isfinite(e) and 0.0 < e < T):
-        raise ValueError(f"eps must lie in (0, T) = (0, {T:g}), got {eps!r}")
-    return e
-
-
-def check_samples_per_model(P: object, *, required: bool = False) -> float:
-    """Return ``P`` (DSM samples per model) as a float or raise ``ValueError`` unless it is a
-    finite number ``>= 1``.
-
-    ``P`` may be fractional: theory predictions are analytic in ``1/P``. With
-    ``required=True`` a missing ``P`` (``None``) gets its own message, because ``Cov(vec W)``
-    scales as ``1/P`` and has no default.
-    """
-    if required and P is None:
-        raise ValueError("P (DSM samples per model) is required: Cov(vec W) scales as 1/P")
-    try:
-        p = float(P)
-    except (TypeError, ValueError):
-        raise ValueError(f"P (DSM samples per model) must be a number >= 1, got {P!r}") from None
-    if not (np.isfinite(p) and p >= 1):
-        raise ValueError(f"P (DSM samples per model) must be a finite number >= 1, got {P!r}")
-    return p
-
-
-def _check_count(value: object, argname: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argname} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def model_rngs(seed: int | np.random.SeedSequence, n_models: int) -> list[np.random.Generator]:
@@ -283,8 +247,8 @@ def train_linear_ensemble(
         raise TypeError("features must be a ProductFeatures")
     if features.dim != data.shape[1]:
         raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
-    n_models = _check_count(n_models, "n_models (N)")
-    n_samples = _check_count(n_samples, "n_samples (P)")
+    n_models = check_count(n_models, "n_models (N)")
+    n_samples = check_count(n_samples, "n_samples (P)")
     eps = check_eps(eps, sched.T)
     ridge = float(ridge)
     if not (np.isfinite(ridge) and ridge >= 0):

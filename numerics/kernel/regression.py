@@ -1,10 +1,10 @@
-"""Lazy infinite-width two-layer networks: NTK Gram matrices and kernel gradient flow (DESIGN §3.5).
+"""Lazy infinite-width two-layer networks: NTK Gram matrices and kernel gradient flow (docs/math/kernel.md).
 
 Kernels
 -------
 ``ntk_gram(z1, z2, activation, kernel)`` evaluates the infinite-width kernels of
-:mod:`theory.ntk` (NNGP ``K``, derivative kernel ``Kdot``, NTK ``Theta = K + (z.z'/d_in) Kdot``)
-for inputs built by :func:`numerics.ntk_inputs.ntk_inputs`. The numba kernel calls the functions
+:mod:`gtv.theory.ntk` (NNGP ``K``, derivative kernel ``Kdot``, NTK ``Theta = K + (z.z'/d_in) Kdot``)
+for inputs built by :func:`gtv.numerics.kernel.inputs.ntk_inputs`. The numba kernel calls the functions
 generated from sympy (``numerics/_generated/ntk.py``); ``backend="numpy"`` is an independent
 hand-written reference. The angle between two inputs is computed as
 ``theta = 2 atan2(|u - v|, |u + v|)`` for the unit vectors ``u, v`` (accurate to ~1 ulp even for
@@ -44,9 +44,9 @@ form that is stable as ``s -> 0``. Gradient descent is stable iff ``lr x_max < 2
 
 Divided differences
 -------------------
-The first-order theory (:mod:`numerics.ntk_theory`) needs, besides ``g``, the second divided
+The first-order theory (:mod:`gtv.numerics.kernel.theory`) needs, besides ``g``, the second divided
 difference ``phi[0, x, y]`` of ``phi(x) = exp(-lr tau x)`` or ``(1 - lr x)**k``
-(:mod:`theory.ntk`). :func:`lazy_divided_differences` computes ``phi(x)``, ``phi[0, x]``,
+(:mod:`gtv.theory.ntk`). :func:`lazy_divided_differences` computes ``phi(x)``, ``phi[0, x]``,
 ``phi[x, y]``, ``phi[0, x, y]`` as the entries of ``phi(J)`` for the bidiagonal
 ``J = [[0, 1, 0], [0, x, 1], [0, 0, y]]`` (Opitz): by scaling and squaring for the flow (a
 convergent Taylor series at ``|lr tau x| / 2**m <= 1/2``, then Leibniz-rule squarings, all of
@@ -59,8 +59,8 @@ Ensembles
 stream ``SeedSequence(seed).spawn(N)[n]``) and returns a :class:`KernelEnsemble`: per model the
 kernel centres and the coefficients ``beta_tau`` for each requested ``tau``, so that
 ``D^_n(z) = Theta(z, centres_n) beta_n``. The same container holds Gaussian-field ensembles of
-the theory (:meth:`numerics.ntk_theory.NTKTheory.gaussian_field_ensemble`). It is sampled with
-the PF-ODE (DESIGN §2: Euler or Heun on ``linspace(T, eps, n_steps + 1)``, the denoiser evaluated
+the theory (:meth:`gtv.numerics.kernel.theory.NTKTheory.gaussian_field_ensemble`). It is sampled with
+the PF-ODE (docs/math/conventions.md: Euler or Heun on ``linspace(T, eps, n_steps + 1)``, the denoiser evaluated
 exactly at each sample) by :meth:`KernelEnsemble.sample`.
 """
 
@@ -74,7 +74,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._generated.ntk import (
+from gtv.numerics._generated.ntk import (
     erf_derivative,
     erf_nngp,
     erf_ntk,
@@ -82,12 +82,12 @@ from ._generated.ntk import (
     relu_nngp,
     relu_ntk,
 )
-from .integrators import METHODS, _euler_step, _heun_correct, initial_points, pf_ode_time_grid
-from .linear_model import _check_count, check_eps, draw_dsm_triples, model_rngs
-from .ntk_inputs import check_embedding, embed_time, ntk_inputs
-from .posterior import check_points
-from .results_io import load_result_of_kind, save_result
-from .schedules import NumericSchedule, get_schedule, resolve_schedule
+from gtv.numerics.checks import check_count, check_eps, check_points, check_ridge
+from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.kernel.inputs import check_embedding, embed_time, ntk_inputs
+from gtv.numerics.linear.model import draw_dsm_triples, model_rngs
+from gtv.numerics.pfode import METHODS, _euler_step, _heun_correct, initial_points, pf_ode_time_grid
+from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
 
 __all__ = [
     "ACTIVATIONS",
@@ -106,7 +106,7 @@ __all__ = [
     "train_kernel_ensemble",
 ]
 
-#: Activations with closed-form kernels (:mod:`theory.ntk`).
+#: Activations with closed-form kernels (:mod:`gtv.theory.ntk`).
 ACTIVATIONS = ("relu", "erf")
 #: Kernels: NNGP, derivative kernel, NTK.
 KERNELS = ("nngp", "derivative", "ntk")
@@ -166,16 +166,6 @@ def check_lr(lr: object) -> float:
     return v
 
 
-def _check_ridge(ridge: object) -> float:
-    try:
-        v = float(ridge)
-    except (TypeError, ValueError):
-        raise ValueError(f"ridge (rho) must be a finite number >= 0, got {ridge!r}") from None
-    if not (np.isfinite(v) and v >= 0):
-        raise ValueError(f"ridge (rho) must be a finite number >= 0, got {ridge!r}")
-    return v
-
-
 def _gd_steps(tau: float, lr: float) -> float:
     """``k = tau / lr`` for gradient descent; must be an integer (or inf)."""
     if np.isinf(tau):
@@ -206,7 +196,7 @@ def gd_stability_limit(eigenvalues: object, ridge: float = 0.0) -> float:
     s = np.asarray(eigenvalues, dtype=np.float64)
     if s.size == 0 or not np.all(np.isfinite(s)):
         raise ValueError("eigenvalues must be a non-empty finite array")
-    top = float(s.max()) + _check_ridge(ridge)
+    top = float(s.max()) + check_ridge(ridge)
     return 2.0 / top if top > 0 else np.inf
 
 
@@ -319,7 +309,7 @@ def ntk_gram(
     Parameters
     ----------
     z1 : array_like, shape (n1, d_in)
-        Network inputs (:func:`numerics.ntk_inputs.ntk_inputs`); no zero rows.
+        Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`); no zero rows.
     z2 : array_like, shape (n2, d_in), optional
         Second set (default ``z1``).
     activation : {"relu", "erf"}
@@ -719,7 +709,7 @@ def fit_kernel_regression(
     Parameters
     ----------
     z : array_like (P, d_in)
-        Inputs (:func:`numerics.ntk_inputs.ntk_inputs`).
+        Inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
     x0 : array_like (P, D)
         Targets.
     weights : array_like (P,)
@@ -741,7 +731,7 @@ def fit_kernel_regression(
         )
     if not (np.all(np.isfinite(w)) and np.all(w > 0)):
         raise ValueError("weights must be finite and > 0")
-    ridge = _check_ridge(ridge)
+    ridge = check_ridge(ridge)
     P = z.shape[0]
     sw = np.sqrt(w / P)
     B = ntk_gram(z, None, activation) * sw[:, None] * sw[None, :]
@@ -846,7 +836,7 @@ class KernelEnsemble:
 
     One coefficient set per training time ``taus[k]``. Produced by :func:`train_kernel_ensemble`
     (infinite-width networks trained on independent DSM draws) and by
-    :meth:`numerics.ntk_theory.NTKTheory.gaussian_field_ensemble` (the theory's Gaussian field).
+    :meth:`gtv.numerics.kernel.theory.NTKTheory.gaussian_field_ensemble` (the theory's Gaussian field).
 
     Attributes
     ----------
@@ -861,7 +851,7 @@ class KernelEnsemble:
     eps : float
     embedding : str
     bias : float
-        Input construction (:func:`numerics.ntk_inputs.ntk_inputs`).
+        Input construction (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
     config : dict
         Everything else (``kind``, ``P``, ``lr``, ``flow``, ``ridge``, ``seed``...), JSON-safe.
     """
@@ -961,12 +951,12 @@ class KernelEnsemble:
             Euler (default, 30 steps) or Heun on ``linspace(T, eps, n_steps + 1)``.
         seed : int
             Model ``n`` draws ``x_T ~ N(0, sigma_T**2 I)`` from
-            ``SeedSequence([seed, 1]).spawn(N)[n]`` (:func:`numerics.integrators.sampling_rngs`).
+            ``SeedSequence([seed, 1]).spawn(N)[n]`` (:func:`gtv.numerics.pfode.sampling_rngs`).
         x_T : ndarray (N, n_samples, D), optional
             Initial points (overrides ``seed``).
         backend : {"numba", "numpy"}
         """
-        n_samples = _check_count(n_samples, "n_samples")
+        n_samples = check_count(n_samples, "n_samples")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         k = 0 if tau is None and self.taus.size == 1 else None
@@ -1058,7 +1048,7 @@ def train_kernel_ensemble(
     data : array_like (M, D)
         Training points.
     n_train : int
-        P, DSM triples per model (:func:`numerics.linear_model.draw_dsm_triples`).
+        P, DSM triples per model (:func:`gtv.numerics.linear.model.draw_dsm_triples`).
     n_models : int
         N.
     eps : float
@@ -1066,7 +1056,7 @@ def train_kernel_ensemble(
     taus : float or array_like
         Training times ``>= 0`` (``inf`` allowed); coefficients are stored for each.
     schedule, activation, embedding, bias
-        See :func:`numerics.ntk_inputs.ntk_inputs` and :func:`ntk_gram`.
+        See :func:`gtv.numerics.kernel.inputs.ntk_inputs` and :func:`ntk_gram`.
     lr : float
         Learning rate ``eta`` (gradient flow depends only on ``lr * tau``).
     flow : {"gradient-flow", "gradient-descent"}
@@ -1085,13 +1075,13 @@ def train_kernel_ensemble(
     """
     sched = resolve_schedule(schedule)
     data = check_points(data, "data")
-    n_train = _check_count(n_train, "n_train (P)")
-    n_models = _check_count(n_models, "n_models")
+    n_train = check_count(n_train, "n_train (P)")
+    n_models = check_count(n_models, "n_models")
     eps = check_eps(eps, sched.T)
     taus = np.atleast_1d(check_tau(taus))
     lr = check_lr(lr)
     flow = _check_flow(flow)
-    ridge = _check_ridge(ridge)
+    ridge = check_ridge(ridge)
     activation = check_activation(activation)
     check_embedding(embedding)
     D = data.shape[1]

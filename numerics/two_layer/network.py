@@ -1,7 +1,7 @@
-"""Finite-width two-layer networks in NTK parameterization (DESIGN.md §3.5; issue 6, item 4).
+"""Finite-width two-layer networks in NTK parameterization (docs/math/kernel.md; issue 6, item 4).
 
 One network maps an input ``z`` in ``R^{d_in}`` (``z = (x, e(t), 1)`` from
-:func:`numerics.ntk_inputs.ntk_inputs`, ``d_in = D + 2``) to a denoiser value in ``R^D``:
+:func:`gtv.numerics.kernel.inputs.ntk_inputs`, ``d_in = D + 2``) to a denoiser value in ``R^D``:
 
     ``u_i = w_i . z / sqrt(d_in)``,   ``D^(z) = (1/sqrt(n)) sum_{i<n} a_i sigma(u_i)``,
 
@@ -9,7 +9,7 @@ with ``w_i`` in ``R^{d_in}`` and ``a_i`` in ``R^D`` (both trained, no separate b
 coordinate of ``z`` plays the bias), ``sigma`` = ``relu`` (``sigma'(0) = 0``) or ``erf``. An
 ensemble of ``N`` networks of width ``n`` is stored as ``W`` (N, n, d_in) and ``A`` (N, n, D).
 
-Loss and gradients (DESIGN.md §2): on P triples with inputs ``z_j``, targets ``x0_j`` and weights
+Loss and gradients (docs/math/conventions.md): on P triples with inputs ``z_j``, targets ``x0_j`` and weights
 ``lambda~_j``, ``L = (1/(2P)) sum_j lambda~_j |D^(z_j) - x0_j|^2``. With residuals
 ``r_j = lambda~_j (D^(z_j) - x0_j) / P`` the gradient is the vector-Jacobian product
 ``J^T r``:
@@ -29,7 +29,7 @@ the weighted residual ``Lambda^{1/2} e`` by ``I - (eta/P) G`` with
 ``G = Lambda^{1/2} Theta Lambda^{1/2}`` ((P D) x (P D)); see :func:`linearized_predictions`.
 
 Every compiled pass is written once here and reused by the trainer
-(:mod:`numerics.two_layer_training`) and the sampler (:mod:`numerics.two_layer_sampler`):
+(:mod:`gtv.numerics.two_layer.training`) and the sampler (:mod:`gtv.numerics.two_layer.sampler`):
 ``_forward_into`` (outputs of a block of inputs) and ``_unit_vjp`` (gradient of one hidden unit).
 Work is parallel over models (and blocks of inputs for evaluation); each model's arithmetic runs in
 a fixed order, so results do not depend on the number of threads. ``fastmath`` is limited to
@@ -50,9 +50,9 @@ import numba
 import numpy as np
 from scipy.special import erf as _erf_np
 
-from .fasterf import erf_block
-from .ntk_inputs import check_embedding, ntk_inputs
-from .schedules import NumericSchedule
+from gtv.numerics.fasterf import erf_block
+from gtv.numerics.kernel.inputs import check_embedding, ntk_inputs
+from gtv.numerics.schedules import NumericSchedule
 
 __all__ = [
     "ACTIVATIONS",
@@ -413,7 +413,7 @@ def gd_steps(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n_steps`` of full-batch gradient descent on the weighted DSM loss (numba).
 
-    Runs no stability check (see :func:`numerics.two_layer_training.stability_limit`).
+    Runs no stability check (see :func:`gtv.numerics.two_layer.training.stability_limit`).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The naive estimator (DESIGN.md §3.2): a solvable model of generalization through variance.
+"""The naive estimator (docs/math/naive_estimator.md): a solvable model of generalization through variance.
 
 At every Euler step of the PF-ODE a fresh clean point ``x0`` is drawn from the posterior over the
 training points at the current ``(x, t)`` and the score estimate is
@@ -6,7 +6,7 @@ training points at the current ``(x, t)`` and the score estimate is
     ``s^ = s + sqrt(kappa / |dt|) (s~ - s)``,   ``s~ = (alpha x0 - x) / sigma**2``,
 
 so ``E s^ = s`` and the per-step noise has covariance ``(kappa/|dt|) C(x, t)``. In the continuum
-limit (``theory.path_integral`` derives it) the sampler becomes the reverse-time Ito SDE
+limit (``gtv.theory.path_integral`` derives it) the sampler becomes the reverse-time Ito SDE
 
     ``dx = (-beta_t x - D_t s(x, t)) dt + sqrt(kappa) D_t C(x, t)^(1/2) dW``
 
@@ -28,16 +28,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .fokker_planck import (
+from gtv.numerics.checks import check_points
+from gtv.numerics.fokker_planck.solver import (
     FokkerPlanckResult,
     gaussian_cell_averages,
     schedule_drift,
     solve_fokker_planck,
     uniform_grid,
 )
-from .integrators import pf_ode_time_grid
-from .posterior import check_points, posterior_stats, posterior_weights_into
-from .schedules import resolve_schedule
+from gtv.numerics.pfode import pf_ode_time_grid
+from gtv.numerics.posterior import posterior_stats, posterior_weights_into
+from gtv.numerics.schedules import resolve_schedule
 
 __all__ = ["check_kappa", "naive_density", "sample_naive_estimator", "sample_naive_sde"]
 
@@ -204,7 +205,7 @@ def sample_naive_sde(
 
     ``x <- x + dt (-beta x - D s) + sqrt(kappa |dt|) D C^(1/2) xi`` on
     ``linspace(T, eps, n_steps + 1)`` (``dt < 0``), with ``s`` and ``C`` from
-    :func:`numerics.posterior.posterior_stats`. Parameters as :func:`sample_naive_estimator`.
+    :func:`gtv.numerics.posterior.posterior_stats`. Parameters as :func:`sample_naive_estimator`.
     """
     sched, mu, kappa, ts, rng, x = _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T)
     if mu.shape[1] == 1:
@@ -247,7 +248,7 @@ def naive_density(
     """Density of the naive estimator's effective dynamics from the Fokker-Planck solver.
 
     Drift ``b = -beta_t x - D_t s(x, t)`` and noise ``Q = kappa D_t**2 C(x, t)`` (both from
-    :func:`numerics.posterior.posterior_stats`), started from ``N(0, sigma_T**2 I)`` at ``T``.
+    :func:`gtv.numerics.posterior.posterior_stats`), started from ``N(0, sigma_T**2 I)`` at ``T``.
 
     Parameters
     ----------
@@ -255,12 +256,12 @@ def naive_density(
     eps, kappa, schedule
         As :func:`sample_naive_estimator`.
     bounds : pair or list of pairs, default (-5, 5)
-        Domain per axis (see :func:`numerics.fokker_planck.uniform_grid`).
+        Domain per axis (see :func:`gtv.numerics.fokker_planck.solver.uniform_grid`).
     n_cells : int or list, optional
         Cells per axis (solver default).
     n_steps : int, default 400
     **solver_options
-        Passed to :func:`numerics.fokker_planck.solve_fokker_planck`.
+        Passed to :func:`gtv.numerics.fokker_planck.solver.solve_fokker_planck`.
     """
     sched = resolve_schedule(schedule)
     mu = check_points(data, "data")

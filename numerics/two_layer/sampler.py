@@ -1,12 +1,12 @@
-"""PF-ODE sampling of an ensemble of two-layer networks (DESIGN.md §2; issue 6 item 4).
+"""PF-ODE sampling of an ensemble of two-layer networks (docs/math/conventions.md; issue 6 item 4).
 
-The same sampler as :func:`numerics.integrators.sample_linear_ensemble`: Euler (default) or Heun
-on the uniform grid :func:`numerics.integrators.pf_ode_time_grid` from ``t = T`` to ``t = eps``,
+The same sampler as :func:`gtv.numerics.pfode.sample_linear_ensemble`: Euler (default) or Heun
+on the uniform grid :func:`gtv.numerics.pfode.pf_ode_time_grid` from ``t = T`` to ``t = eps``,
 drift ``pf_x_coeff(t) x - pf_mean_coeff(t) D^(x, t)``, initial points
 ``x_T ~ N(0, sigma_T**2 I)`` drawn per model from
-:func:`numerics.integrators.sampling_rngs` (``SeedSequence([seed, 1]).spawn(N)``). The network is
+:func:`gtv.numerics.pfode.sampling_rngs` (``SeedSequence([seed, 1]).spawn(N)``). The network is
 evaluated exactly at every sample and stage with the compiled forward pass of
-:mod:`numerics.two_layer`; the time embedding uses the networks' training ``eps`` even when
+:mod:`gtv.numerics.two_layer.network`; the time embedding uses the networks' training ``eps`` even when
 sampling stops at another one. Work is split into (model, block of samples) jobs; each job's
 arithmetic is fixed, so results do not depend on the thread count.
 """
@@ -16,7 +16,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .integrators import (
+from gtv.numerics.kernel.inputs import embed_time
+from gtv.numerics.pfode import (
     _check_method,
     _check_n_samples,
     _euler_step,
@@ -24,8 +25,7 @@ from .integrators import (
     initial_points,
     pf_ode_time_grid,
 )
-from .ntk_inputs import embed_time
-from .two_layer import (
+from gtv.numerics.two_layer.network import (
     _FASTMATH,
     BLOCK,
     N_BUF,

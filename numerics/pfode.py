@@ -1,4 +1,4 @@
-"""Probability-flow ODE samplers (DESIGN.md §2, §3.3).
+"""Probability-flow ODE samplers (docs/math/conventions.md, §3.3).
 
 The PF-ODE ``dx/dt = -beta_t x - D_t s(x, t)`` with the denoiser parameterization
 ``s = (alpha_t D^(x, t) - x) / sigma_t**2`` has drift ``pf_x_coeff(t) x - pf_mean_coeff(t) D^``.
@@ -8,7 +8,7 @@ It is integrated from ``t = T`` down to ``t = eps`` on the uniform grid
 
 Denoisers:
 
-* a :class:`~numerics.linear_model.LinearEnsemble`, evaluated **exactly** at every sample
+* a :class:`~gtv.numerics.linear.model.LinearEnsemble`, evaluated **exactly** at every sample
   (``lookup="exact"``, default) or, to reproduce the paper, at the nearest point of a uniform
   spatial grid (``lookup="grid"``);
 * the exact Bayes denoiser ``D^ = mu_bar`` (posterior mean over the training points).
@@ -26,11 +26,18 @@ import math
 import numba
 import numpy as np
 
-from .fastexp import exp_block
-from .features import _EXP_MINUS_4, axis_offsets, axis_params, axis_values_fast, kron_into
-from .linear_model import LinearEnsemble, check_eps
-from .posterior import check_points, posterior_mean_into
-from .schedules import NumericSchedule, resolve_schedule
+from gtv.numerics.checks import check_eps, check_points
+from gtv.numerics.fastexp import exp_block
+from gtv.numerics.features import (
+    _EXP_MINUS_4,
+    axis_offsets,
+    axis_params,
+    axis_values_fast,
+    kron_into,
+)
+from gtv.numerics.linear.model import LinearEnsemble
+from gtv.numerics.posterior import posterior_mean_into
+from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
     "METHODS",

@@ -1,9 +1,9 @@
-"""Trained linear ensembles vs the theory (issue 4, items 5-6; DESIGN.md §3.3, §3.4, §4).
+"""Trained linear ensembles vs the theory (issue 4, items 5-6; docs/math/linear.md, §3.4, §4).
 
 For one configuration (1-D data ``{-1, 0, 1}``, ``vp-linear``, ``F = n_space x n_time`` Gaussian
 features, eps, P) :func:`compare_linear` trains N models, computes the first-order theory
-(:func:`numerics.linear_theory.linear_model_theory`) and its density predictions
-(:mod:`validation.theory_predictions`), and reports
+(:func:`gtv.numerics.linear.theory.linear_model_theory`) and its density predictions
+(:mod:`gtv.validation.predictions`), and reports
 
 1. **denoiser moments** at query points ``(x, t)``: the across-model mean and variance of
    ``D^(x, t)`` (model-level bootstrap CIs: BCa for the mean, percentile for the variance) vs
@@ -32,19 +32,24 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics.features import ProductFeatures
-from numerics.integrators import sample_linear_ensemble
-from numerics.linear_model import train_linear_ensemble
-from numerics.linear_theory import linear_model_theory
-from numerics.schedules import get_schedule
-
-from .ensembles import bootstrap_ci, gap_mass, per_model_histograms
-from .figure2 import FIGURE2_DATA, mixture_density
-from .results import JsonConfig, figure_stem, load_result_of_kind, save_figure, save_result
-from .theory_predictions import (
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear.model import train_linear_ensemble
+from gtv.numerics.linear.theory import linear_model_theory
+from gtv.numerics.pfode import sample_linear_ensemble
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.ensembles import bootstrap_ci, gap_mass, per_model_histograms
+from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
+from gtv.validation.predictions import (
     TheoryPredictions,
     compute_theory_predictions,
     gaussian_field_ensemble,
+)
+from gtv.validation.results import (
+    JsonConfig,
+    figure_stem,
+    load_result_of_kind,
+    save_figure,
+    save_result,
 )
 
 __all__ = [
@@ -332,7 +337,7 @@ def compare_linear(
 
     Seeds: models train on ``SeedSequence(seed).spawn(N)`` and sample from
     ``SeedSequence([seed, 1]).spawn(N)``; the predictions use the streams documented in
-    :mod:`validation.theory_predictions`; bootstraps use ``default_rng([seed, 3])``.
+    :mod:`gtv.validation.predictions`; bootstraps use ``default_rng([seed, 3])``.
     """
     c = config or LinearCompareConfig()
     sched = get_schedule(c.schedule)

@@ -1,7 +1,7 @@
 """Network inputs z = (x, e(t), 1) shared by the NTK theory and the trained two-layer networks.
 
-DESIGN.md §3.5 leaves the time embedding open; gtv fixes one documented choice so that the
-kernel theory (:mod:`numerics.ntk`) and the finite-width networks (:mod:`numerics.two_layer`)
+docs/math/kernel.md leaves the time embedding open; gtv fixes one documented choice so that the
+kernel theory (:mod:`gtv.numerics.kernel.regression`) and the finite-width networks (:mod:`gtv.numerics.two_layer.network`)
 see identical inputs:
 
 * ``"linear"`` (default): ``e(t) = 2 (t - eps) / (T - eps) - 1``, which maps the training range
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schedules import NumericSchedule
+from gtv.numerics.schedules import NumericSchedule
 
 __all__ = ["EMBEDDINGS", "check_embedding", "embed_time", "ntk_inputs"]
 

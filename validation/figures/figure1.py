@@ -1,4 +1,4 @@
-"""Figures of the paper, remade from saved data (DESIGN.md §2; Vastola 2025, Fig. 1).
+"""Figures of the paper, remade from saved data (docs/math/conventions.md; Vastola 2025, Fig. 1).
 
 Each figure has a ``compute_figureN`` function that returns a result object (arrays + full
 configuration, saveable and reloadable) and a ``plot`` method that writes PNG and PDF files.
@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from numerics.posterior import posterior_stats
-from numerics.schedules import get_schedule
-
-from .results import load_result, save_figure, save_result
+from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.results import load_result, save_figure, save_result
 
 __all__ = ["FIGURE1_DATASETS", "Figure1Result", "compute_figure1"]
 

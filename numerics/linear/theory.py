@@ -1,9 +1,9 @@
-"""First-order-in-1/P theory of linear-feature ensembles by deterministic quadrature (DESIGN §3.3).
+"""First-order-in-1/P theory of linear-feature ensembles by deterministic quadrature (docs/math/linear.md).
 
 Model and notation
 ------------------
 A model is trained on P DSM triples ``(t, x0, x)``, ``t ~ U[eps, T]``, ``x0`` uniform over the
-training points ``mu_m``, ``x = alpha_t x0 + sigma_t xi`` (see :mod:`numerics.linear_model`), with
+training points ``mu_m``, ``x = alpha_t x0 + sigma_t xi`` (see :mod:`gtv.numerics.linear.model`), with
 weight ``lam = alpha**2 / sigma**2`` (``dsm_weight``) and ridge ``rho``:
 ``W = A_P Sigma_P^{-1}``, ``D^ = W phi`` (``W`` is ``D x F``). Population quantities (``E`` over
 ``t``, ``x0``, ``x``):
@@ -15,7 +15,7 @@ weight ``lam = alpha**2 / sigma**2`` (``dsm_weight``) and ridge ``rho``:
 * ``g = lam (x0 - D_bar) phi^T`` (one triple's gradient at ``W_inf``), ``E g = rho W_inf``;
 * ``W - W_inf = (g_bar - E g) Sigma_P^{-1}`` exactly, so to first order
   ``Cov(vec W) = (1/P) (Sigma_r^{-1} (x) I_D) Cov(vec g) (Sigma_r^{-1} (x) I_D)``
-  (derived symbolically in :mod:`theory.linear`).
+  (derived symbolically in :mod:`gtv.theory.linear`).
 
 Conventions
 -----------
@@ -25,7 +25,7 @@ Conventions
   as 4-index tensors ``C[f, d, f', d']``; ``.reshape(F*D, F*D)`` is the matrix in this
   convention, and a vector ``v`` of length ``F*D`` is the matrix ``v.reshape(F, D).T``.
   Feature index ``f = i * F_t + a`` (space index ``i``, time index ``a``: time fastest, as in
-  :class:`~numerics.features.ProductFeatures`).
+  :class:`~gtv.numerics.features.ProductFeatures`).
 * **Proxy / misfit split** (law of total covariance over the design point ``(x, t)``):
   ``Cov(vec g) = E[Cov(vec g | x,t)] + Cov(E[vec g | x,t])`` with
   ``E[(x0 - D_bar)(x0 - D_bar)^T | x,t] = Sigma_post + (mu_bar - D_bar)(mu_bar - D_bar)^T``:
@@ -39,10 +39,10 @@ Conventions
     mean of the misfit term; both parts are then covariances (PSD) on their own. With ``rho = 0``
     ``E g = 0``; with an exact model (``D_bar = mu_bar``) the misfit part vanishes.
 * ``Cov[D^(z), D^(z')] = (phi(z)^T (x) I) Cov(vec W) (phi(z') (x) I)`` (``D x D``), and the V-kernel
-  of DESIGN §3.1 is ``V(x,t; x',t') = D_t Cov[s^(x,t), s^(x',t')] D_t'`` with
+  of docs/math/path_integral.md is ``V(x,t; x',t') = D_t Cov[s^(x,t), s^(x',t')] D_t'`` with
   ``s^ = (alpha D^ - x)/sigma**2``, i.e. ``V = c_t Cov[D^(z), D^(z')] c_t'``,
   ``c_t = D_t alpha_t / sigma_t**2`` (``diffusion * score_mean_coeff``).
-* Markov intensity (DESIGN §3.4): ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (the two-sided lag
+* Markov intensity (docs/math/predictions.md): ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (the two-sided lag
   integral over the model's time range), symmetrized. It need not be PSD (anticorrelated times).
 
 Quadrature (no sampling)
@@ -60,7 +60,7 @@ kernel accumulates only *spatial* moments (``F_s x F_s`` blocks, parallel over t
 summation order, so results do not depend on the thread count), and a matrix product over time
 nodes assembles the ``F x F`` (and ``FD x FD``) moments. The plain-numpy reference
 (``backend="numpy"``) forms every full feature vector and the posterior with
-:func:`numerics.posterior.posterior_stats` and sums directly. Cost of the kernel:
+:func:`gtv.numerics.posterior.posterior_stats` and sums directly. Cost of the kernel:
 ``n_time_nodes * M * n_xi * (3 F_s**2 D**2 / 2 + M D**2)``; with many training points or
 ``D >= 2`` with narrow features the per-component Gauss-Hermite grid becomes the bottleneck.
 """
@@ -76,17 +76,19 @@ import numpy as np
 from scipy.special import roots_hermitenorm
 from threadpoolctl import threadpool_limits
 
-from .features import ProductFeatures, axis_offsets, axis_values, kron_into
-from .linear_model import check_eps, check_samples_per_model, model_rngs
-from .posterior import (
+from gtv.numerics.checks import (
+    check_count,
+    check_eps,
     check_points,
     check_query_pair,
     check_query_points,
-    posterior_stats,
-    posterior_weights_into,
+    check_samples_per_model,
 )
-from .results_io import load_result, save_result
-from .schedules import NumericSchedule, get_schedule, resolve_schedule
+from gtv.numerics.features import ProductFeatures, axis_offsets, axis_values, kron_into
+from gtv.numerics.io import load_result, save_result
+from gtv.numerics.linear.model import model_rngs
+from gtv.numerics.posterior import posterior_stats, posterior_weights_into
+from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
 
 __all__ = [
     "PARTS",
@@ -111,12 +113,6 @@ _CHUNK_BYTES = 256 * 2**20
 
 
 # -- input checks -------------------------------------------------------------------------------
-def _check_order(value: object, argname: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{argname} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def set_checked_arrays(obj: object, shapes: dict[str, tuple[int, ...]]) -> None:
     """Replace each attribute ``obj.<name>`` by a float64 array, checked finite with ``shape``.
 
@@ -157,7 +153,7 @@ def time_quadrature(
     from ``eps`` (ratio 1.25) until the width reaches ``max_width`` (default ``(T - eps)/32``),
     then are uniform with width ``<= max_width``.
     """
-    n_t = _check_order(n_t, "n_t")
+    n_t = check_count(n_t, "n_t")
     if not (np.isfinite(eps) and np.isfinite(T) and 0 < eps < T):
         raise ValueError(f"eps must lie in (0, T) = (0, {T:g}), got {eps!r}")
     h = (T - eps) / 32 if max_width is None else float(max_width)
@@ -186,7 +182,7 @@ def hermite_quadrature(
     ``n`` nodes per axis (probabilists' Hermite, :func:`scipy.special.roots_hermitenorm`), weights
     normalized to sum 1; product weights below ``prune`` are dropped (then renormalized).
     """
-    n = _check_order(n, "n_hermite")
+    n = check_count(n, "n_hermite")
     x, w = roots_hermitenorm(n)
     w = w / w.sum()
     keep = w > prune
@@ -371,7 +367,7 @@ def v_kernel_factor(schedule: object, t: object) -> np.ndarray:
     """``c_t = D_t alpha_t / sigma_t**2``: ``V(x,t; x',t') = c_t Cov[D^(x,t), D^(x',t')] c_t'``.
 
     From ``s^ = (alpha D^ - x)/sigma**2`` and ``V = D_t Cov[s^, s^'] D_t'`` (derived in
-    :func:`theory.linear.score_covariance_factor`); equal to the schedule's ``pf_mean_coeff``.
+    :func:`gtv.theory.linear.score_covariance_factor`); equal to the schedule's ``pf_mean_coeff``.
     """
     sched = resolve_schedule(schedule)
     t = sched.check_times(t)
@@ -383,7 +379,7 @@ def _population_solution(sigma, A, ridge):
     F = sigma.shape[0]
     sigma_r = sigma + ridge * np.eye(F)
     # Single-threaded BLAS: right after a numba parallel region multi-threaded OpenBLAS
-    # oversubscribes the cores (see numerics.linear_model._solve_spd).
+    # oversubscribes the cores (see gtv.numerics.linear.model._solve_spd).
     with threadpool_limits(limits=1, user_api="blas"):
         try:
             chol = np.linalg.cholesky(sigma_r)
@@ -671,12 +667,12 @@ class LinearTheory:
 
         Without the optional terms this is the first-order Gaussian field; the second-order one
         passes ``(mean_shift, extra_cov)`` from
-        :meth:`numerics.linear_theory_second_order.SecondOrderMoments.weight_moments` (``D x F``
+        :meth:`gtv.numerics.linear.second_order.SecondOrderMoments.weight_moments` (``D x F``
         and ``FD x FD`` in the ``vec`` convention of the module docstring). Model ``n`` uses
         ``SeedSequence(seed).spawn(N)[n]``; the covariance is factorized by an eigendecomposition
         (round-off negative eigenvalues clipped to 0; anything more negative raises).
         """
-        n_models = _check_order(n_models, "n_models")
+        n_models = check_count(n_models, "n_models")
         F, D = self.n_features, self.dim
         C = self.cov_W(P, part).reshape(F * D, F * D)
         mean = self.W_inf
@@ -878,7 +874,7 @@ def linear_model_theory(
         raise ValueError(f"ridge (rho) must be a number >= 0, got {ridge!r}") from None
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge (rho) must be finite and >= 0, got {ridge!r}")
-    n_t = _check_order(n_t, "n_t")
+    n_t = check_count(n_t, "n_t")
     if backend not in ("numba", "numpy"):
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
     T = sched.T
@@ -888,7 +884,7 @@ def linear_model_theory(
     lam = np.asarray(sched.dsm_weight(t_nodes), dtype=float)
     if n_hermite is None:
         n_hermite = default_n_hermite(features, float(sigma.max()))
-    n_hermite = _check_order(n_hermite, "n_hermite")
+    n_hermite = check_count(n_hermite, "n_hermite")
     xi, xw = hermite_quadrature(n_hermite, data.shape[1])
     M, D = data.shape
     F = features.n_features
