@@ -4,8 +4,9 @@ The sweep is 3 values of eps x 5 values of P = 15 configurations, each with 100 
 models (F = 16 x 16 Gaussian features) trained on P DSM triples and sampled with 10^5 samples x 30
 Euler steps of the PF-ODE, training included.
 
-* ``gtv``: :func:`gtv.validation.figures.figure2.compute_figure2` (training, exact evaluation of the denoiser
-  at every sample, per-model histograms and gap mass, plus the exact-denoiser reference curve).
+* ``gtv``: :func:`gtv.validation.figures.figure2.compute_figure2` (training, exact evaluation of
+  the denoiser at every sample, per-model histograms and gap mass, plus the exact-denoiser
+  reference curve).
 * ``gtv grid``: the same with ``lookup="grid"`` (the paper's nearest-grid evaluation).
 * ``numpy``: the paper's algorithm written plainly in numpy, in this process: per model, build the
   feature matrix, solve the ridge normal equations, then per step tabulate the denoiser on a

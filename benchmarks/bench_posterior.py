@@ -2,8 +2,9 @@
 
 Cases (docs/engineering.md; the issue's goal is numba >= 10x the numpy reference):
 
-(a) the Fig. 1 quantity ``frac`` for the M = 6 hexagon of ``gtv.validation.figures.figure1.FIGURE1_DATASETS``
-    on a 1000 x 1000 grid, at the 5 times 0.05, 0.1, 0.2, 0.5, 0.75 (``linear-variance``);
+(a) the Fig. 1 quantity ``frac`` for the M = 6 hexagon of
+    ``gtv.validation.figures.figure1.FIGURE1_DATASETS`` on a 1000 x 1000 grid, at the 5 times
+    0.05, 0.1, 0.2, 0.5, 0.75 (``linear-variance``);
 (b) M = 10 000 random training points in D = 64, N = 10 000 random queries (``vp-linear``,
     t = 0.5, fixed seed).
 

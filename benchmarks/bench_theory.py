@@ -37,12 +37,12 @@ import numpy as np
 from _machine import print_machine
 
 from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear import FirstOrderLinear, sample_linear_ensemble
 from gtv.numerics.linear.model import train_linear_ensemble
 from gtv.numerics.linear.theory import linear_model_theory
-from gtv.numerics.pfode import sample_linear_ensemble
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.predictions import gaussian_field_ensemble, markov_fokker_planck
+from gtv.validation.predictions import markov_fokker_planck
 
 
 def full_theory(feats, eps, P, sched, backend: str) -> tuple[float, dict]:
@@ -53,7 +53,7 @@ def full_theory(feats, eps, P, sched, backend: str) -> tuple[float, dict]:
     x_grid = np.linspace(-1.5, 1.5, 200)
     times = np.linspace(sched.T, eps, 31)
     V = th.v_kernel_grid(x_grid, times, P)
-    fp, _ = markov_fokker_planck(th, P, backend=backend)
+    fp, _ = markov_fokker_planck(FirstOrderLinear(th, P), backend=backend)
     wall = time.perf_counter() - t0
     return wall, {"cov_w": cov_w, "V": V, "density": fp.density}
 
@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     th = linear_model_theory(FIGURE2_DATA, feats, eps, sched, ridge=0.1)
-    small = gaussian_field_ensemble(th, P, 2, seed=1)
+    small = FirstOrderLinear(th, P).gaussian_field(2, seed=1).ensemble
     sample_linear_ensemble(small, 100, seed=1)  # compile
     t0 = time.perf_counter()
-    gf = gaussian_field_ensemble(th, P, n_models, seed=0)
+    gf = FirstOrderLinear(th, P).gaussian_field(n_models, seed=0).ensemble
     sample_linear_ensemble(gf, n_samples, seed=0)
     t_gf = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -4,11 +4,11 @@
 P = 1024 DSM triples (vp-linear, eps = 0.01, three training points). One epoch = one full-batch
 gradient step (forward pass, residuals, gradients of both layers, update) for every network.
 
-* ``gtv``: :func:`gtv.numerics.two_layer.network.gd_steps` (numba, parallel over models; per step a forward
-  pass over the hidden units, then per unit its gradient from recomputed pre-activations, applied
-  at once; no P x n array is formed).
-* ``numpy``: :func:`gtv.numerics.two_layer.network.gd_steps_reference`, the same algorithm written with
-  matrix products, one model at a time (``U = Z W^T/sqrt(d)``, ``H = sigma(U)``,
+* ``gtv``: :func:`gtv.numerics.two_layer.network.gd_steps` (numba, parallel over models; per step
+  a forward pass over the hidden units, then per unit its gradient from recomputed
+  pre-activations, applied at once; no P x n array is formed).
+* ``numpy``: :func:`gtv.numerics.two_layer.reference.gd_steps_reference`, the same algorithm
+  written with matrix products, one model at a time (``U = Z W^T/sqrt(d)``, ``H = sigma(U)``,
   ``out = H A/sqrt(n)``, ``r = lambda~ (out - x0)/P``, ``grad A = H^T r/sqrt(n)``,
   ``grad W = ((r A^T) * sigma'(U))^T Z/sqrt(n d)``), in this process, with BLAS limited to the same
   number of threads as numba (threadpoolctl).
@@ -31,8 +31,7 @@ import numpy as np
 from _machine import print_machine
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from gtv.numerics.two_layer.network import gd_steps, gd_steps_reference
-from gtv.numerics.two_layer.training import init_two_layer_ensemble
+from gtv.numerics.two_layer import gd_steps, gd_steps_reference, init_two_layer_ensemble
 
 DATA = np.array([[-1.0], [0.2], [1.0]])
 GOAL = 5.0

@@ -12,14 +12,19 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "check_bin_edges",
     "check_choice",
     "check_count",
     "check_eps",
+    "check_gaussian_1d",
+    "check_gaussian_data",
+    "check_kappa",
     "check_points",
     "check_query_pair",
     "check_query_points",
     "check_ridge",
     "check_samples_per_model",
+    "set_checked_arrays",
 ]
 
 
@@ -138,3 +143,103 @@ def check_query_pair(
     if schedule is not None:
         schedule.check_times(t, f"{argname}[1] (t)")
     return x, t
+
+
+def check_kappa(kappa: object) -> float:
+    """Return the naive estimator's noise strength ``kappa`` as a float; ``ValueError`` unless it
+    is finite and ``>= 0``."""
+    try:
+        k = float(kappa)
+    except (TypeError, ValueError):
+        raise ValueError(f"kappa must be a finite number >= 0, got {kappa!r}") from None
+    if not (np.isfinite(k) and k >= 0):
+        raise ValueError(f"kappa must be a finite number >= 0, got {kappa!r}")
+    return k
+
+
+def check_gaussian_data(mean: object, cov: object) -> tuple[np.ndarray, np.ndarray]:
+    """Return Gaussian data ``N(m, S)`` as ``(m, S)`` arrays of shape (D,) and (D, D).
+
+    A scalar ``cov`` is the 1-D variance ``s2``; a 1-D array is a diagonal; a 2-D array must be
+    symmetric positive definite.
+
+    Raises
+    ------
+    ValueError
+        ``s2 <= 0`` (naming ``s2``), ``S`` not symmetric positive definite (naming ``S``),
+        non-finite values or mismatched sizes.
+    """
+    m = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+    if m.ndim != 1 or not np.all(np.isfinite(m)):
+        raise ValueError(f"mean must be a finite scalar or vector, got {mean!r}")
+    c = np.asarray(cov, dtype=np.float64)
+    if c.ndim == 0:
+        if not (np.isfinite(c) and c > 0):
+            raise ValueError(f"s2 (the data variance) must be finite and > 0, got {cov!r}")
+        c = c.reshape(1, 1)
+    elif c.ndim == 1:
+        if not (np.all(np.isfinite(c)) and np.all(c > 0)):
+            raise ValueError(f"S (diagonal) must have finite entries > 0, got {cov!r}")
+        c = np.diag(c)
+    if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] != m.size:
+        raise ValueError(f"S must be a ({m.size}, {m.size}) matrix like the mean, got {c.shape}")
+    if not np.all(np.isfinite(c)) or not np.allclose(c, c.T, rtol=1e-12, atol=0.0):
+        raise ValueError("S must be a finite symmetric matrix")
+    if m.size == 1 and not c[0, 0] > 0:
+        raise ValueError(f"s2 (the data variance) must be > 0, got {c[0, 0]!r}")
+    if np.linalg.eigvalsh(c).min() <= 0:
+        raise ValueError("S must be positive definite (an eigenvalue is <= 0)")
+    return m, (c + c.T) / 2
+
+
+def set_checked_arrays(obj: object, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Replace each attribute ``obj.<name>`` by a float64 array, checked finite with ``shape``.
+
+    Raises ``ValueError`` naming the first attribute of the wrong shape or with non-finite values.
+    """
+    for name, shape in shapes.items():
+        arr = np.asarray(getattr(obj, name), dtype=np.float64)
+        if arr.shape != shape or not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be a finite array of shape {shape}")
+        setattr(obj, name, arr)
+
+
+def check_bin_edges(bin_edges: object, schedule: object) -> np.ndarray:
+    """Bin edges that partition ``[eps, T]``: ``0 < eps = edges[0] < ... < edges[-1] = T``.
+
+    ``T`` is the schedule's end time (a last edge within ``1e-12 T`` of it is snapped to it).
+
+    Raises
+    ------
+    ValueError
+        Naming ``bin_edges``: fewer than 2 edges, not finite, not strictly increasing, a first edge
+        outside ``(0, T)`` or a last edge other than ``T``.
+    """
+    try:
+        e = np.array(bin_edges, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"bin_edges must be a sequence of numbers, got {bin_edges!r}") from None
+    T = schedule.T
+    if e.size < 2 or not np.all(np.isfinite(e)):
+        raise ValueError(f"bin_edges must hold at least 2 finite numbers, got {bin_edges!r}")
+    if not np.all(np.diff(e) > 0):
+        raise ValueError(f"bin_edges must be strictly increasing, got {e.tolist()}")
+    if not (0.0 < e[0] < T):
+        raise ValueError(
+            f"bin_edges must partition [eps, T] with 0 < eps < T = {T:g}; first edge {e[0]!r}"
+        )
+    if abs(e[-1] - T) > 1e-12 * T:
+        raise ValueError(
+            f"bin_edges must partition [eps, T]: the last edge must be T = {T:g} (the schedule's "
+            f"end time, where the sampler starts), got {e[-1]!r}"
+        )
+    e[-1] = T
+    return e
+
+
+def check_gaussian_1d(mean: object, s2: object) -> tuple[float, float]:
+    """Return 1-D Gaussian data ``N(mean, s2)`` as floats (:func:`check_gaussian_data`)."""
+    m, S = check_gaussian_data(mean, s2)
+    if m.size != 1:
+        raise ValueError("mean must be a scalar: the model is 1-D")
+    return float(m[0]), float(S[0, 0])

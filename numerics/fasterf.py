@@ -9,8 +9,8 @@ derivative ``erf'(u) = 2/sqrt(pi) exp(-u**2)`` needs) with branch-free arithmeti
 * ``|u| >= 1``: ``erf(|u|) = 1 - exp(-u**2) erfcx(|u|)`` with ``erfcx(x) = exp(x**2) erfc(x)``, a
   degree-18 polynomial in ``t = (x - 3)/(x + 3)`` on ``x`` in [1, 6] (``x`` is clamped to 6:
   ``erfc(6) < 2.2e-17`` rounds ``erf`` to 1);
-* ``exp`` by :func:`gtv.numerics.fastexp.exp_block` (argument clamped to -708, so ``exp(-u**2)`` is at
-  least 3e-308 instead of underflowing).
+* ``exp`` by :func:`gtv.numerics.fastexp.exp_block` (argument clamped to -708, so ``exp(-u**2)``
+  is at least 3e-308 instead of underflowing).
 
 The coefficients are Chebyshev interpolants (at 14 and 19 Chebyshev points, 60-digit mpmath)
 converted to the monomial basis; their condition numbers ``sum |c_j v**j| / |f|`` are below 3 on

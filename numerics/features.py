@@ -24,11 +24,22 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["FEATURE_KINDS", "AxisBasis", "ProductFeatures"]
+__all__ = [
+    "EXP_MINUS_4",
+    "FEATURE_KINDS",
+    "AxisBasis",
+    "ProductFeatures",
+    "axis_offsets",
+    "axis_params",
+    "axis_values",
+    "axis_values_fast",
+    "kron_into",
+    "product_features_serial",
+]
 
 FEATURE_KINDS = ("gaussian", "fourier")
 _KIND_CODE = {"gaussian": 0, "fourier": 1}
-_EXP_MINUS_4 = math.exp(-4.0)  # exp(-h**2/s**2) for std s = h/2
+EXP_MINUS_4 = math.exp(-4.0)  # exp(-h**2/s**2) for std s = h/2
 
 
 @dataclass(frozen=True)
@@ -170,7 +181,8 @@ class ProductFeatures:
         """Total number of features ``F``."""
         return self.n_space_features * self.time.size
 
-    def _arrays(self):
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-axis ``(kinds, sizes, los, his)`` for the numba kernels (time axis last)."""
         axes = (*self.space, self.time)
         kinds = np.array([_KIND_CODE[a.kind] for a in axes], dtype=np.int64)
         sizes = np.array([a.size for a in axes], dtype=np.int64)
@@ -195,7 +207,7 @@ class ProductFeatures:
         x, t = self._inputs(x, t)
         z = np.ascontiguousarray(np.concatenate([x, t[:, None]], axis=1))
         out = np.empty((x.shape[0], self.n_features))
-        _product_features_batch(*self._arrays(), z, out)
+        _product_features_batch(*self.arrays(), z, out)
         return out
 
     def evaluate_reference(self, x: object, t: object) -> np.ndarray:
@@ -206,6 +218,18 @@ class ProductFeatures:
         out = mats[0]
         for m in mats[1:]:
             out = (out[:, :, None] * m[:, None, :]).reshape(out.shape[0], -1)
+        return out
+
+    def evaluate_space(self, x: object) -> np.ndarray:
+        """Spatial features ``kron(phi_1(x_1), ..., phi_D(x_D))`` at points ``x`` (n, D).
+
+        Returns an (n, F_space) array (time features left out).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        out = np.ones((x.shape[0], 1))
+        for d, ax in enumerate(self.space):
+            v = ax.evaluate(x[:, d])
+            out = (out[:, :, None] * v[:, None, :]).reshape(x.shape[0], -1)
         return out
 
     def config(self) -> dict:
@@ -259,13 +283,13 @@ def axis_values_fast(kind, size, p0, p1, p2, u, out):
             r = up
             for k in range(k0 + 1, size):
                 out[k] = out[k - 1] * r
-                r *= _EXP_MINUS_4
+                r *= EXP_MINUS_4
         if k0 > 0:
             # In the interior |v| <= 1/2, so up is in [exp(-4), 1] and the division is safe.
-            r = _EXP_MINUS_4 / up if k0 < size - 1 else math.exp(-4.0 * v - 2.0)
+            r = EXP_MINUS_4 / up if k0 < size - 1 else math.exp(-4.0 * v - 2.0)
             for k in range(k0 - 1, -1, -1):
                 out[k] = out[k + 1] * r
-                r *= _EXP_MINUS_4
+                r *= EXP_MINUS_4
     else:
         n_sin = (size - 1) // 2
         n_cos = size - 1 - n_sin

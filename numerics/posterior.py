@@ -365,13 +365,17 @@ def _posterior_weights_numba(mu, x, alpha, inv_two_sigma2):
 
 # -- numpy reference ----------------------------------------------------------------------------
 def _logits_numpy(mu, x, alpha, inv_two_sigma2):
-    diff = x[:, None, :] - alpha[:, None, None] * mu[None, :, :]
-    return -np.einsum("nmd,nmd->nm", diff, diff) * inv_two_sigma2[:, None]
+    # Extended precision (80-bit long double on x86): at small t the logits are large (~1e3-1e4)
+    # and their differences, which set the weights, would otherwise lose ~|logit| ulps; the
+    # reference should be the more accurate of the two backends (it is checked against mpmath).
+    ld = np.longdouble
+    diff = x.astype(ld)[:, None, :] - alpha.astype(ld)[:, None, None] * mu.astype(ld)[None, :, :]
+    return -np.einsum("nmd,nmd->nm", diff, diff) * inv_two_sigma2.astype(ld)[:, None]
 
 
 def _softmax_rows(logits):
     w = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return w / w.sum(axis=1, keepdims=True)
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float64)
 
 
 def _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, full_cov, max_elements=4_000_000):

@@ -103,7 +103,7 @@ def get_schedule(name: str, T: float | None = None) -> NumericSchedule:
 
 
 def resolve_schedule(schedule: object) -> NumericSchedule:
-    """Accept a schedule name, a :class:`NumericSchedule`, or a ``gtv.theory.schedules.Schedule``."""
+    """Accept a schedule name, a :class:`NumericSchedule` or a ``gtv.theory.schedules.Schedule``."""
     if isinstance(schedule, NumericSchedule):
         return schedule
     if isinstance(schedule, str):

@@ -25,6 +25,8 @@ __all__ = [
     "check_seed",
     "model_rngs",
     "recording_streams",
+    "seed_from_config",
+    "seed_to_config",
     "stream",
     "stream_rng",
 ]
@@ -66,6 +68,21 @@ def check_seed(seed: object, argname: str = "seed") -> int | np.random.SeedSeque
     if seed < 0:
         raise ValueError(f"{argname} must be a non-negative integer, got {seed!r}")
     return int(seed)
+
+
+def seed_to_config(seed: int | np.random.SeedSequence) -> int | dict:
+    """A seed in JSON form: the integer, or ``{"entropy", "spawn_key"}`` of a ``SeedSequence``."""
+    seed = check_seed(seed)
+    if isinstance(seed, np.random.SeedSequence):
+        return {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
+    return seed
+
+
+def seed_from_config(value: int | dict) -> int | np.random.SeedSequence:
+    """Inverse of :func:`seed_to_config`."""
+    if isinstance(value, dict):
+        return np.random.SeedSequence(value["entropy"], spawn_key=tuple(value["spawn_key"]))
+    return int(value)
 
 
 def stream(seed: object, name: str, *coords: int) -> np.random.SeedSequence:

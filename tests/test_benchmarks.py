@@ -39,3 +39,13 @@ def test_bench_theory_quick_runs(tmp_path: Path):
     # gtv and the numpy reference compute the same theory
     row = next(line for line in out.splitlines() if line.startswith("| full theory"))
     assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-10
+
+
+def test_bench_serial_quick_runs(tmp_path: Path):
+    out = _run_quick("bench_serial.py", tmp_path)
+    assert "| case | gtv s | dense s | speed-up | goal |" in out
+    # gtv's FFT chains and the dense (authors') algorithm give the same errors
+    rows = [line for line in out.splitlines() if line.startswith(("| (a)", "| (b)"))]
+    assert len(rows) == 2
+    for row in rows:
+        assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-10

@@ -1,17 +1,20 @@
 """Code generation: sympy expressions -> numba source (docs/architecture.md).
 
-Expressions are rewritten for floating point (``exp(x) - 1 -> expm1(x)``,
-``log(1 + x) -> log1p(x)``), split by common-subexpression elimination and printed with sympy's
-NumPy printer, so one generated function accepts a float or an array of floats, inside or outside
-numba. The named schedules are written to ``numerics/_generated/schedules.py`` (regenerate with
-``python -m gtv.theory.codegen``); a golden test regenerates that file and diffs it against the
-committed copy.
+The one code printer of gtv (:func:`function_source`): expressions are rewritten for floating
+point (``exp(x) - 1 -> expm1(x)``, ``log(1 + x) -> log1p(x)``, ``sech -> 1/cosh``), split by
+common-subexpression elimination and printed with sympy's NumPy printer, so one generated
+function accepts floats or arrays of floats, inside or outside numba. The schedules (here), the
+two-layer kernels (:mod:`gtv.theory.ntk`) and the effective SDEs
+(:class:`gtv.theory.path_integral.EffectiveSDE`) are all printed by it. The named schedules are
+written to ``numerics/_generated/schedules.py`` (regenerate with ``python -m gtv.theory.codegen``);
+a golden test regenerates that file and diffs it against the committed copy.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import sympy as sp
@@ -21,10 +24,13 @@ from sympy.printing.numpy import NumPyPrinter
 from gtv.theory.schedules import QUANTITIES, SCHEDULE_NAMES, Schedule, named_schedule, t
 
 __all__ = [
+    "code_printer",
     "compile_schedule_functions",
+    "float_safe",
     "function_source",
     "generated_schedules_path",
     "generated_schedules_source",
+    "rewrite_hyperbolic",
     "schedule_source",
     "write_generated_schedules",
 ]
@@ -38,10 +44,11 @@ if it differs from the committed copy.
 import numpy
 from numba import njit
 
-'''
+'''  # noqa: E501 (the header of the generated file)
 
 
-def _printer() -> NumPyPrinter:
+def code_printer() -> NumPyPrinter:
+    """The printer of every generated function: sympy's NumPy printer, fully qualified names."""
     return NumPyPrinter({"fully_qualified_modules": True})
 
 
@@ -67,7 +74,7 @@ def _cos_plus_const(e: sp.Expr) -> sp.Expr | None:
     return None
 
 
-def _float_safe(expr: sp.Expr) -> sp.Expr:
+def float_safe(expr: sp.Expr) -> sp.Expr:
     """Rewrite an expression so that it evaluates accurately in double precision."""
     # c**f(t) -> exp(f(t) log c), so that c**f - 1 is caught by the expm1 rewrite below.
     expr = expr.replace(
@@ -79,20 +86,71 @@ def _float_safe(expr: sp.Expr) -> sp.Expr:
     return optimize(expr, [expm1_opt, log1p_opt])
 
 
-def function_source(fname: str, expr: sp.Expr, arg: sp.Symbol = t, decorator: str = "") -> str:
-    """Python source of ``def fname(arg): return expr``, after cse and float-safe rewriting.
+def rewrite_hyperbolic(expr: sp.Expr) -> sp.Expr:
+    """``sech``, ``csch``, ``coth`` -> ``1/cosh``, ``1/sinh``, ``1/tanh``.
 
-    A constant expression is returned as ``c + 0.0 * arg`` so the function broadcasts over arrays.
+    NumPy has none of the three; the printer's exponential forms overflow to ``inf/inf = NaN``.
     """
-    printer = _printer()
-    expr = _float_safe(sp.sympify(expr))
+    return (
+        expr.replace(sp.sech, lambda u: 1 / sp.cosh(u))
+        .replace(sp.csch, lambda u: 1 / sp.sinh(u))
+        .replace(sp.coth, lambda u: 1 / sp.tanh(u))
+    )
+
+
+def function_source(
+    fname: str,
+    expr: sp.Expr,
+    args: sp.Symbol | Sequence[sp.Symbol] = t,
+    decorator: str = "",
+    *,
+    broadcast: bool = True,
+) -> str:
+    """Python source of ``def fname(*args): return expr``, after cse and float-safe rewriting.
+
+    The one code printer of gtv: every generated function (schedules, kernels, effective SDEs)
+    goes through it. ``sech``/``csch``/``coth`` are rewritten first (:func:`rewrite_hyperbolic`),
+    then the expression and each common subexpression are made float-safe (:func:`float_safe`)
+    and printed with :func:`code_printer`.
+
+    Parameters
+    ----------
+    fname : str
+        Name of the function.
+    expr : sympy.Expr
+        Expression in ``args`` only.
+    args : Symbol or sequence of Symbol, default ``t``
+        The function's arguments, in order.
+    decorator : str, optional
+        A line put above the ``def`` (e.g. ``@njit(...)``).
+    broadcast : bool, default True
+        Add ``0.0 * arg`` for every argument the expression does not use, so that the result has
+        the shape of array arguments (a constant expression returns ``c + 0.0 * arg``).
+
+    Raises
+    ------
+    ValueError
+        If ``expr`` contains symbols that are not arguments.
+    """
+    args = [args] if isinstance(args, sp.Symbol) else list(args)
+    expr = sp.sympify(expr)
+    extra = expr.free_symbols - set(args)
+    if extra:
+        raise ValueError(f"expr contains symbols that are not arguments: {sorted(map(str, extra))}")
+    printer = code_printer()
+    expr = float_safe(rewrite_hyperbolic(expr))
     replacements, (reduced,) = sp.cse(expr, symbols=sp.numbered_symbols("_c"))
-    lines = ([decorator] if decorator else []) + [f"def {fname}({arg}):"]
+    lines = ([decorator] if decorator else []) + [f"def {fname}({', '.join(map(str, args))}):"]
     for sym, sub in replacements:
-        lines.append(f"    {sym} = {printer.doprint(_float_safe(sub))}")
+        lines.append(f"    {sym} = {printer.doprint(float_safe(sub))}")
     body = printer.doprint(reduced)
-    if arg not in reduced.free_symbols and not replacements:
-        body = f"{body} + 0.0 * {arg}"
+    if broadcast:
+        used = set(reduced.free_symbols)
+        for _, sub in replacements:
+            used |= sub.free_symbols
+        missing = [a for a in args if a not in used]
+        if missing:
+            body = f"{body} + " + " + ".join(f"0.0 * {a}" for a in missing)
     lines.append(f"    return {body}")
     return "\n".join(lines) + "\n"
 

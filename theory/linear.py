@@ -1,4 +1,6 @@
-"""First-order (in 1/P) theory of linear-feature ensembles, derived with sympy (docs/math/linear.md).
+"""First-order (in 1/P) theory of linear-feature ensembles, derived with sympy.
+
+The mathematics is docs/math/linear.md.
 
 Setting
 -------
@@ -39,7 +41,8 @@ Derivation (each step is a function below that returns the sympy objects a test 
    ``Cov_{x,t}(E[vec g | x, t])``.
 7. :func:`score_covariance_factor`: ``s^ = (alpha D^ - x)/sigma**2`` is affine in ``D^``, so
    ``Cov[s^(x,t), s^(x',t')] = (alpha_t/sigma_t**2)(alpha_t'/sigma_t'**2) Cov[D^, D^']`` and the
-   V-kernel of docs/math/path_integral.md is ``V = c_t Cov[D^, D^'] c_t'`` with ``c_t = D_t alpha_t / sigma_t**2``.
+   V-kernel of docs/math/path_integral.md is ``V = c_t Cov[D^, D^'] c_t'`` with
+   ``c_t = D_t alpha_t / sigma_t**2``.
 8. :func:`constant_feature_theory`: the closed form for a single constant feature ``phi = 1``
    (``Sigma = E lam``, ``A = E[lam] mean(mu)``,
    ``Cov g = E[lam**2] mean((mu - W)**2) - rho**2 W**2``), integrated over ``t`` by sympy: a
@@ -53,7 +56,7 @@ from collections.abc import Sequence
 import sympy as sp
 
 from gtv.theory.path_integral import t2, v_kernel
-from gtv.theory.schedules import Schedule, named_schedule, t
+from gtv.theory.schedules import Schedule, as_schedule, t
 
 __all__ = [
     "constant_feature_theory",
@@ -263,7 +266,7 @@ def score_covariance_factor(schedule: Schedule | str) -> dict:
     ``Cov[D^, D^']``, via :func:`gtv.theory.path_integral.v_kernel`) and ``c_t``
     (``D_t alpha_t / sigma_t**2``; ``v_factor = c_t c_t2``).
     """
-    sch = named_schedule(schedule) if isinstance(schedule, str) else schedule
+    sch = as_schedule(schedule)
     p = sp.Symbol("p", positive=True)
     u1, u2, w1, w2, xx, xx2 = sp.symbols("u1 u2 w1 w2 x x2", real=True)
     a1, a2, v1, v2 = sp.symbols("a1 a2 v1 v2", positive=True)
@@ -310,7 +313,7 @@ def constant_feature_theory(
     posterior and has no closed form), ``P Var D^ = Cov g / (Sigma + rho)**2``.
     ``E_t`` is over ``t ~ U[eps, T]``, integrated by sympy (closed form for ``linear-variance``).
     """
-    sch = named_schedule(schedule) if isinstance(schedule, str) else schedule
+    sch = as_schedule(schedule)
     pts = [sp.sympify(m) for m in points]
     if len(pts) < 1:
         raise ValueError("points must contain at least one training point")

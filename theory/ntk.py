@@ -1,4 +1,6 @@
-"""Infinite-width kernels of a two-layer network and the lazy-training integrals (docs/math/kernel.md).
+"""Infinite-width kernels of a two-layer network and the lazy-training integrals.
+
+The mathematics is docs/math/kernel.md.
 
 Network and kernels
 -------------------
@@ -71,7 +73,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from gtv.theory.codegen import _float_safe, _printer
+from gtv.theory.codegen import function_source
 
 __all__ = [
     "ACTIVATIONS",
@@ -296,17 +298,14 @@ from numba import njit
 _DECORATOR = "@njit(cache=True, error_model='numpy')"
 
 
-def _function_source(fname: str, expr: sp.Expr) -> str:
-    """``def fname(a, b, c, theta, sin_theta): return expr`` (``sin(theta) -> sin_theta``) after
-    cse and float-safe rewriting."""
-    printer = _printer()
-    expr = _float_safe(sp.sympify(expr).subs(sp.sin(theta), sin_theta))
-    replacements, (reduced,) = sp.cse(expr, symbols=sp.numbered_symbols("_c"))
-    lines = [_DECORATOR, f"def {fname}({', '.join(str(s) for s in _ARGS)}):"]
-    for sym, sub in replacements:
-        lines.append(f"    {sym} = {printer.doprint(_float_safe(sub))}")
-    lines.append(f"    return {printer.doprint(reduced)}")
-    return "\n".join(lines) + "\n"
+def _kernel_source(fname: str, expr: sp.Expr) -> str:
+    """``def fname(a, b, c, theta, sin_theta): return expr`` with ``sin(theta) -> sin_theta``.
+
+    Printed by :func:`gtv.theory.codegen.function_source` (no broadcasting terms: the kernels are
+    called on scalars inside numba loops).
+    """
+    expr = sp.sympify(expr).subs(sp.sin(theta), sin_theta)
+    return function_source(fname, expr, _ARGS, decorator=_DECORATOR, broadcast=False)
 
 
 def generated_ntk_source() -> str:
@@ -315,7 +314,7 @@ def generated_ntk_source() -> str:
     registry = ["KERNELS = {"]
     for act in ACTIVATIONS:
         blocks.append(f"# --- {act} " + "-" * (90 - len(act)) + "\n\n")
-        parts = [_function_source(f"{act}_{k}", kernel_expression(act, k)) for k in KERNEL_NAMES]
+        parts = [_kernel_source(f"{act}_{k}", kernel_expression(act, k)) for k in KERNEL_NAMES]
         blocks.append("\n\n".join(parts))
         blocks.append("\n\n")
         entries = ", ".join(f'"{k}": {act}_{k}' for k in KERNEL_NAMES)

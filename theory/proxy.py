@@ -1,11 +1,11 @@
-"""Symbolic proxy-score statistics for point-cloud data (docs/math/conventions.md, §3.6).
+"""Symbolic proxy-score statistics for point-cloud data (docs/math/posterior.md).
 
 For ``p_data = (1/M) sum_m delta(x - mu_m)`` the noised density is a Gaussian mixture,
 ``p(x|t) = (1/M) sum_m N(x; alpha_t mu_m, sigma_t**2)``, and the proxy score
-``s_tilde = (alpha_t x_0 - x) / sigma_t**2`` with ``x_0`` drawn from the posterior has
+``s_tilde = (alpha_t x_0 - x) / sigma_t**2`` with ``x_0`` drawn from the posterior has (in 1-D)::
 
-    ``C(x, t) = Cov[s_tilde | x, t] = (alpha_t**2 / sigma_t**4) Sigma_post
-              = 1/sigma_t**2 + d**2/dx**2 log p(x|t)``  (in 1-D).
+    C(x, t) = Cov[s_tilde | x, t] = (alpha_t**2 / sigma_t**4) Sigma_post
+            = 1/sigma_t**2 + d**2/dx**2 log p(x|t).
 
 This module builds both sides as sympy expressions in ``x`` and ``t`` so they can be compared with
 each other, with the closed form for two points ``+-a``,
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-from gtv.theory.schedules import Schedule, named_schedule, t
+from gtv.theory.schedules import Schedule, as_schedule, t
 
 __all__ = [
     "evaluate",
@@ -36,10 +36,6 @@ __all__ = [
 x = sp.Symbol("x", real=True)
 
 
-def _schedule(schedule: Schedule | str) -> Schedule:
-    return named_schedule(schedule) if isinstance(schedule, str) else schedule
-
-
 def _points(points: Sequence[object]) -> list[sp.Expr]:
     pts = [sp.sympify(p) for p in points]
     if len(pts) < 1:
@@ -49,7 +45,7 @@ def _points(points: Sequence[object]) -> list[sp.Expr]:
 
 def log_density(points: Sequence[object], schedule: Schedule | str) -> sp.Expr:
     """``log p(x|t)`` for 1-D training points under ``schedule``."""
-    sch = _schedule(schedule)
+    sch = as_schedule(schedule)
     pts = _points(points)
     a, s2 = sch.alpha, sch.sigma2
     mix = sum(sp.exp(-((x - a * m) ** 2) / (2 * s2)) for m in pts) / len(pts)
@@ -63,13 +59,13 @@ def score_from_density(points: Sequence[object], schedule: Schedule | str) -> sp
 
 def proxy_covariance_from_density(points: Sequence[object], schedule: Schedule | str) -> sp.Expr:
     """``C = 1/sigma_t**2 + d**2/dx**2 log p(x|t)`` (Tweedie's second-order identity)."""
-    sch = _schedule(schedule)
+    sch = as_schedule(schedule)
     return 1 / sch.sigma2 + sp.diff(log_density(points, sch), x, 2)
 
 
 def proxy_covariance_from_posterior(points: Sequence[object], schedule: Schedule | str) -> sp.Expr:
     """``C = (alpha**2/sigma**4) Var_w[mu]`` with the posterior weights written out symbolically."""
-    sch = _schedule(schedule)
+    sch = as_schedule(schedule)
     pts = _points(points)
     a, s2 = sch.alpha, sch.sigma2
     logits = [-((x - a * m) ** 2) / (2 * s2) for m in pts]
@@ -82,7 +78,7 @@ def proxy_covariance_from_posterior(points: Sequence[object], schedule: Schedule
 
 def proxy_covariance_two_points(a: object, schedule: Schedule | str) -> sp.Expr:
     """Two points ``+-a``: ``C = (alpha**2 a**2/sigma**4) sech**2(alpha a x/sigma**2)``."""
-    sch = _schedule(schedule)
+    sch = as_schedule(schedule)
     a = sp.sympify(a)
     return sch.alpha**2 * a**2 / sch.sigma2**2 * sp.sech(sch.alpha * a * x / sch.sigma2) ** 2
 
@@ -92,7 +88,7 @@ def frac_two_points(a: object, schedule: Schedule | str) -> sp.Expr:
 
     The score is ``s = (alpha a tanh(alpha a x/sigma**2) - x)/sigma**2``.
     """
-    sch = _schedule(schedule)
+    sch = as_schedule(schedule)
     a = sp.sympify(a)
     c = proxy_covariance_two_points(a, sch)
     s = (sch.alpha * a * sp.tanh(sch.alpha * a * x / sch.sigma2) - x) / sch.sigma2

@@ -32,6 +32,7 @@ import sympy as sp
 __all__ = [
     "SCHEDULE_NAMES",
     "Schedule",
+    "as_schedule",
     "named_schedule",
     "t",
 ]
@@ -322,3 +323,8 @@ def named_schedule(name: str, T: float | None = None) -> Schedule:
             name, sched.alpha, sched.sigma2, sched.beta, sched.diffusion, sp.sympify(T)
         )
     return sched
+
+
+def as_schedule(schedule: Schedule | str) -> Schedule:
+    """A :class:`Schedule` unchanged, or :func:`named_schedule` of a name."""
+    return named_schedule(schedule) if isinstance(schedule, str) else schedule

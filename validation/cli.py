@@ -13,7 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+from gtv.validation.serial.cli import add_serial_parser, run_serial
+
+__all__ = ["NTK_DEFAULTS", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +64,8 @@ def _positive_float(name: str):
     return parse
 
 
-def _build_parser() -> _Parser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gtv`` argument parser (every option with its default in ``--help``)."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = _Parser(
         prog="gtv",
@@ -195,11 +198,12 @@ def _build_parser() -> _Parser:
     )
     lin.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_ntk_parser(vsub, fmt)
+    add_serial_parser(sub, fmt, _positive_int, _positive_float, _formats)
     return parser
 
 
-#: Defaults of ``gtv validate ntk`` (= NTKCompareConfig's; tests/validation/test_ntk_compare.py).
-_NTK_DEFAULTS = {
+#: Defaults of ``gtv validate ntk`` (= NTKCompareConfig's; tests/validation/ntk/test_compare.py).
+NTK_DEFAULTS = {
     "eps": 1e-2,
     "P": 256,
     "activation": "erf",
@@ -227,7 +231,7 @@ def _add_ntk_parser(vsub, fmt) -> None:
     The defaults are those of :class:`gtv.validation.ntk.compare.NTKCompareConfig` (written out here
     so that building the parser imports no numerics; a test checks that they agree).
     """
-    d = argparse.Namespace(**_NTK_DEFAULTS)
+    d = argparse.Namespace(**NTK_DEFAULTS)
     ntk = vsub.add_parser(
         "ntk",
         help="two-layer networks (NTK parameterization) on {-1, 0, 1} vs the lazy kernel theory",
@@ -510,9 +514,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gtv`` console script; returns the exit status."""
-    parser = _build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"env": _cmd_env, "figure": _cmd_figure, "validate": _cmd_validate}
+    handlers = {
+        "env": _cmd_env,
+        "figure": _cmd_figure,
+        "validate": _cmd_validate,
+        "serial": run_serial,
+    }
     try:
         return handlers[args.command](args)
     except (_CliError, ValueError, TypeError, OSError) as exc:

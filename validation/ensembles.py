@@ -2,7 +2,8 @@
 
 The trained model is the statistical unit. Each model's samples are reduced to per-model
 statistics first (a density histogram, a gap-mass fraction); uncertainty comes from resampling
-*models* (``scipy.stats.bootstrap`` over the per-model values), never from pooling samples.
+*models* (:func:`gtv.validation.stats.bootstrap_ci` over the per-model values), never from
+pooling samples.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from gtv.numerics.checks import check_points
 from gtv.numerics.histograms import gap_fraction, uniform_histogram_counts
 from gtv.validation.results import load_result, save_result
+from gtv.validation.stats import bootstrap_ci
 
 __all__ = [
     "EnsembleResult",
-    "bootstrap_ci",
     "gap_mass",
     "gap_mass_reference",
     "per_model_histograms",
@@ -128,44 +128,6 @@ def gap_mass_reference(samples: np.ndarray, data: np.ndarray, distance: float) -
     return out
 
 
-def bootstrap_ci(
-    values: np.ndarray,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Mean of per-model values with a model-level bootstrap CI (BCa).
-
-    Returns
-    -------
-    (estimate, low, high)
-    """
-    v = np.asarray(values, dtype=float).ravel()
-    if v.size < 2:
-        raise ValueError(f"values must hold at least 2 models for a bootstrap CI, got {v.size}")
-    if not (0 < confidence < 1):
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if np.ptp(v) == 0:
-        # All models agree: the mean is exactly that value (np.mean can be off by an ulp).
-        return float(v[0]), float(v[0]), float(v[0])
-    est = float(v.mean())
-    res = stats.bootstrap(
-        (v,),
-        np.mean,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="BCa",
-        rng=np.random.default_rng(seed),
-    )
-    lo, hi = res.confidence_interval
-    if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa can fail on extreme skew
-        lo, hi = np.quantile(
-            np.random.default_rng(seed).choice(v, (n_resamples, v.size)).mean(axis=1),
-            [(1 - confidence) / 2, (1 + confidence) / 2],
-        )
-    return est, float(lo), float(hi)
-
-
 @dataclass
 class EnsembleResult:
     """Per-model statistics of one trained ensemble's samples.
@@ -205,8 +167,11 @@ class EnsembleResult:
         """Per-bin quantiles of the density across models (default: the 25-75 % band)."""
         return np.quantile(self.histograms, q, axis=0)
 
-    def gap_mass_ci(self, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-        """Gap mass averaged over models, with a model-level bootstrap CI."""
+    def gap_mass_ci(
+        self, confidence: float = 0.95, seed: int | np.random.SeedSequence = 0
+    ) -> tuple[float, float, float]:
+        """Gap mass averaged over models, with a model-level bootstrap CI
+        (:func:`gtv.validation.stats.bootstrap_ci`, stream ``stream(seed, "bootstrap")``)."""
         return bootstrap_ci(self.gap, confidence=confidence, seed=seed)
 
     def save(self, path: str | Path) -> Path:

@@ -1,22 +1,23 @@
 """Theory predictions of the ensemble-mean learned density [q] in 1-D (docs/math/predictions.md).
 
-Four predictions, all on one common histogram grid (``edges``) so they can be compared with a
-trained ensemble's per-model histograms:
+Written once for any theory implementing :class:`gtv.numerics.contract.EnsembleTheory` (the
+linear first- and second-order theories, :mod:`gtv.numerics.linear.prediction`; the kernel
+theory, :mod:`gtv.numerics.kernel.prediction`). Four predictions, all on one common histogram
+grid (``edges``) so they can be compared with a trained ensemble's per-model histograms:
 
-* **Gaussian-field ensemble**: ``N`` weight matrices ``W ~ N(W_inf, Cov W(P))``
-  (:meth:`gtv.numerics.linear.theory.LinearTheory.sample_weights`, first order in 1/P), wrapped in a
-  :class:`~gtv.numerics.linear.model.LinearEnsemble` with the same features, schedule, eps and data,
-  and sampled with the *same* PF-ODE sampler as trained ensembles
-  (:func:`gtv.numerics.pfode.sample_linear_ensemble`). Per-model histograms are kept, so the
-  Gaussian-field ensemble is summarized exactly like a trained one.
-* **White-noise (Markov) Fokker-Planck density**: the reverse-time process with drift
-  ``b = -beta_t x - D_t s_avg`` (``s_avg = (alpha D_bar - x)/sigma**2``, ``D_bar = W_inf phi``)
-  and noise intensity ``Q(x, t) = markov_intensity(x, t, P)`` (two-sided lag integral of the
+* **Gaussian-field ensemble** (:func:`gaussian_field_histograms`): ``N`` denoisers drawn from
+  the theory's Gaussian field (``theory.gaussian_field``: for the linear theory
+  ``W ~ N(W_inf, Cov W(P))``; for the kernel theory ``xi ~ N(0, C/P)`` in its eigenbasis),
+  sampled with the *same* PF-ODE sampler as trained ensembles. Per-model histograms are kept,
+  so the Gaussian-field ensemble is summarized exactly like a trained one.
+* **White-noise (Markov) Fokker-Planck density** (:func:`markov_fokker_planck`): the
+  reverse-time process with drift ``b = -beta_t x - D_t s_avg`` (the theory's mean score) and
+  noise intensity ``Q(x, t)`` (its Markov intensity: the two-sided lag integral of the
   V-kernel), evolved from ``N(0, sigma_T**2)`` by
-  :func:`gtv.numerics.fokker_planck.solver.solve_fokker_planck`.
-  ``Q`` need not be non-negative (V can be negative between distant times); negative values are
-  clipped to 0 and the clipped fraction of (cell, step) evaluations, and the clipped share of
-  ``|Q|``, are recorded.
+  :func:`gtv.numerics.fokker_planck.solve_clipped_white_noise`. ``Q`` need not be
+  non-negative (V can be negative between distant times); negative values are clipped to 0 and
+  the clipped fraction of (cell, step) evaluations, and the clipped share of ``|Q|``, are
+  recorded.
 * **Mean-score Fokker-Planck** (diagnostic): the same solver with ``Q = 0``.
 * **Baselines**: the exact ``p(x|eps)`` (bin averages of the Gaussian mixture, by ``erf``) and the
   PF-ODE histogram with the exact Bayes denoiser (same sampler grid; shows discretization error).
@@ -24,10 +25,11 @@ trained ensemble's per-model histograms:
 Every density is stored as bin *densities* on ``edges`` plus the mass outside ``[edges[0],
 edges[-1]]`` (``*_outside``), so distances can treat "outside" as one more bin.
 
-Seeds (given ``seed``): Gaussian-field weights ``SeedSequence([seed, 2]).spawn(N)``, their
-PF-ODE initial points ``SeedSequence([seed + 1, 1]).spawn(N)``; the exact-Bayes sampler
-``SeedSequence([seed + 999, 1])``. A trained ensemble with training/sampling seed ``seed`` shares
-no stream with these.
+Streams (:mod:`gtv.numerics.streams`, given ``seed``): Gaussian-field weights
+``stream(seed, "field").spawn(N)``, their PF-ODE start points
+``stream(seed, "field-sampling").spawn(N)``; the exact-Bayes sampler
+``stream(seed, "bayes-sampling")``. A trained ensemble with training/sampling seed ``seed``
+(streams ``"training"``, ``"sampling"``) shares no stream with these.
 """
 
 from __future__ import annotations
@@ -40,11 +42,10 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
-from gtv.numerics.fokker_planck.solver import solve_clipped_white_noise
-from gtv.numerics.linear.model import LinearEnsemble
-from gtv.numerics.linear.second_order import SecondOrderMoments
-from gtv.numerics.linear.theory import LinearTheory
-from gtv.numerics.pfode import sample_exact_denoiser, sample_linear_ensemble
+from gtv.numerics.contract import EnsembleTheory
+from gtv.numerics.exact import sample_exact_denoiser
+from gtv.numerics.fokker_planck import solve_clipped_white_noise
+from gtv.numerics.streams import check_seed
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.results import load_result_of_kind, save_result
 
@@ -56,137 +57,88 @@ __all__ = [
     "exact_gap_mass",
     "fokker_planck_grid",
     "fokker_planck_on_edges",
-    "gaussian_field_ensemble",
+    "gaussian_field_histograms",
     "markov_fokker_planck",
 ]
 
 
-def gaussian_field_ensemble(
-    theory: LinearTheory,
-    P: float,
-    n_models: int,
-    seed: int | np.random.SeedSequence = 0,
-    second_order: SecondOrderMoments | None = None,
-) -> LinearEnsemble:
-    """A :class:`LinearEnsemble` of ``W ~ N(W_inf, Cov W(P))`` (first order in 1/P).
-
-    With ``second_order`` (from :func:`gtv.numerics.linear.second_order.second_order_moments`
-    of the same theory; ``D = 1``) the draws use the mean and covariance to second order,
-    ``W ~ N(W_inf + dW, Cov1/P + C2)`` (:meth:`SecondOrderMoments.weight_moments`), with the same
-    per-model streams. Same features, data, schedule, eps and ridge as ``theory``;
-    ``n_samples`` records ``P``.
-    """
-    shift = extra = None
-    if second_order is not None:
-        if not isinstance(second_order, SecondOrderMoments):
-            raise TypeError("second_order must be a SecondOrderMoments (or None)")
-        if second_order.n_features != theory.n_features or second_order.dim != theory.dim:
-            raise ValueError("second_order: moments of a different feature set or dimension")
-        shift, extra = second_order.weight_moments(P)
-    W = theory.sample_weights(P, n_models, seed=seed, mean_shift=shift, extra_cov=extra)
-    s = seed if isinstance(seed, int) else -1
-    return LinearEnsemble(
-        W,
-        theory.features,
-        theory.data,
-        theory.schedule,
-        theory.eps,
-        int(round(float(P))),
-        theory.ridge,
-        s,
-    )
+def _check_theory(theory: object) -> EnsembleTheory:
+    if not isinstance(theory, EnsembleTheory):
+        raise TypeError(
+            "theory must implement gtv.numerics.contract.EnsembleTheory (e.g. "
+            "FirstOrderLinear(theory, P) or KernelTheoryAt(theory, tau, P))"
+        )
+    return theory
 
 
-def _check_1d(theory: LinearTheory) -> None:
-    if not isinstance(theory, LinearTheory):
-        raise TypeError("theory must be a LinearTheory")
+def _check_1d(theory: EnsembleTheory) -> None:
     if theory.dim != 1:
         raise ValueError(f"theory: only 1-D data is supported here, got D = {theory.dim}")
 
 
-class _SeparableCoefficients:
-    """``s_avg`` and the Markov intensity ``Q`` using ``phi = phi_space (x) phi_time``.
+def gaussian_field_histograms(
+    theory: EnsembleTheory,
+    n_models: int,
+    n_samples: int,
+    edges: np.ndarray,
+    gap_distance: float,
+    *,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int | np.random.SeedSequence = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[q] by a Gaussian field of ``theory`` (1-D), summarized like a trained ensemble.
 
-    The solver calls the drift at fixed faces and the noise at fixed centres every step, so the
-    spatial contractions are cached per point set; each step then costs ``O(n F_t)``:
-    ``D_bar(x, t) = B(x) phi_t(t)`` with ``B = phi_s(x) W_inf`` reshaped (F_s, F_t), and
-    ``Q(x, t) = c_t G(x) phi_t(t)`` with
-    ``G[x, a] = sum_{i j b} phi_s_i(x) C[(i a), (j b)] phi_s_j(x) h_b``, ``h = int c_t' phi_t(t')``
-    (the same quadrature as :meth:`LinearTheory.markov_intensity`, which it reproduces).
+    ``theory.gaussian_field(n_models, seed)`` (weights from stream ``"field"``) is sampled with
+    the PF-ODE (``n_samples`` per member, start points from stream ``"field-sampling"``).
+
+    Returns
+    -------
+    (histograms (N, B), outside (N,), gap (N,))
+        Per-member density histograms on ``edges`` (uniform), mass outside the edges and gap
+        mass (fraction farther than ``gap_distance`` from every training point).
     """
-
-    def __init__(self, theory: LinearTheory, P: float):
-        self.th = theory
-        fs, ft = theory.features.n_space_features, theory.features.time.size
-        self.fs, self.ft = fs, ft
-        n = theory.n_features
-        self.C = theory.cov_W(P).reshape(n, n).reshape(fs, ft, fs, ft)  # D = 1
-        lam_t = (
-            theory.score_factor(theory.t_nodes)
-            * theory.t_weights
-            * (theory.schedule.T - theory.eps)
-        )
-        self.h = lam_t @ theory.features.time.evaluate(theory.t_nodes)  # (F_t,)
-        self.Wr = theory.W_inf[0].reshape(fs, ft)
-        self._cache: dict = {}
-
-    def _space(self, x: np.ndarray, kind: str) -> np.ndarray:
-        key = (kind, x.shape, x.tobytes())
-        hit = self._cache.get(kind)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        phis = self.th._space_features(np.asarray(x, dtype=float).reshape(-1, 1))
-        if kind == "mean":
-            val = phis @ self.Wr  # (n, F_t)
-        else:
-            ch = np.tensordot(self.C, self.h, axes=(3, 0))  # (fs, ft, fs)
-            val = np.einsum("ni,iaj,nj->na", phis, ch, phis)
-        self._cache[kind] = (key, val)
-        return val
-
-    def mean_score(self, x: np.ndarray, t: float) -> np.ndarray:
-        x = np.asarray(x, dtype=float).reshape(-1, 1)
-        s = self.th.schedule
-        phit = self.th.features.time.evaluate(np.array([float(t)]))[0]
-        dbar = self._space(x, "mean") @ phit
-        return (float(s.score_mean_coeff(t)) * dbar - float(s.inv_sigma2(t)) * x[:, 0])[:, None]
-
-    def markov_intensity(self, x: np.ndarray, t: float) -> np.ndarray:
-        x = np.asarray(x, dtype=float).reshape(-1, 1)
-        phit = self.th.features.time.evaluate(np.array([float(t)]))[0]
-        c = float(self.th.score_factor(np.array([float(t)]))[0])
-        return c * (self._space(x, "noise") @ phit)
+    _check_1d(_check_theory(theory))
+    edges = np.asarray(edges, dtype=float)
+    field = theory.gaussian_field(n_models, seed)
+    xs = field.sample(n_samples, n_steps=n_steps, method=method, seed=seed)
+    hist = per_model_histograms(xs, [edges])
+    outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
+    return hist, outside, gap_mass(xs, theory.data, gap_distance)
 
 
 def markov_fokker_planck(
-    theory: LinearTheory,
-    P: float,
+    theory: EnsembleTheory,
     bounds: tuple[float, float] = (-6.0, 6.0),
     n_cells: int = 960,
     n_steps: int = 400,
     with_noise: bool = True,
     **fp_kwargs,
 ):
-    """White-noise (Markov) density at ``t = eps``: drift ``-beta x - D s_avg``, noise ``Q^+``.
+    """White-noise (Markov) density at ``t = eps`` of any 1-D theory: drift
+    ``-beta x - D s_avg``, noise ``Q^+ = max(Q, 0)``.
 
-    ``Q^+ = max(Q, 0)`` with ``Q = theory.markov_intensity(x, t, P)``. ``with_noise=False``
-    solves the continuous-time PF-ODE of the mean score alone (``Q = 0``), which separates the
-    effect of the noise from that of ``s_avg`` and of the sampler's time discretization.
+    ``s_avg`` and ``Q`` are ``theory.white_noise_coefficients()`` (the theory's mean score and
+    Markov intensity, cached per point set), evolved from ``N(0, sigma_T**2)`` at ``t = T`` by
+    :func:`gtv.numerics.fokker_planck.solve_clipped_white_noise` (extra keyword arguments pass
+    through to the solver). ``with_noise=False`` solves the continuous-time PF-ODE of the mean
+    score alone (``Q = 0``), which separates the effect of the noise from that of ``s_avg`` and
+    of the sampler's time discretization.
 
     Returns
     -------
     (FokkerPlanckResult, dict)
         The dict holds ``clipped_fraction`` (fraction of (cell, step) evaluations with
-        ``Q < 0``), ``clipped_share`` (``sum |Q^-| / sum |Q|`` over all evaluations) and
-        ``min_Q_rel`` (the most negative ``Q`` relative to the largest ``Q`` of its step).
+        ``Q < 0``), ``clipped_share`` (``sum |Q^-| / sum |Q|`` over all evaluations),
+        ``min_Q_rel`` (the most negative ``Q`` relative to the largest ``Q`` of its step),
+        ``max_boundary_mass``, ``max_limited_mass`` (FCT limiter) and ``mass_error``.
     """
-    _check_1d(theory)
-    sched = theory.schedule
-    fast = _SeparableCoefficients(theory, P)
+    _check_1d(_check_theory(theory))
+    mean_score, intensity = theory.white_noise_coefficients()
     res, clip = solve_clipped_white_noise(
-        sched,
-        fast.mean_score,
-        fast.markov_intensity,
+        theory.schedule,
+        mean_score,
+        intensity,
         theory.eps,
         bounds,
         n_cells,
@@ -288,11 +240,12 @@ def exact_bayes_histogram(
     *,
     n_steps: int = 30,
     method: str = "euler",
-    seed: int = 0,
+    seed: int | np.random.SeedSequence = 0,
 ) -> tuple[np.ndarray, float]:
     """PF-ODE with the exact Bayes denoiser (1-D): bin densities on ``edges`` and gap mass.
 
-    ``seed`` goes to :func:`gtv.numerics.pfode.sample_exact_denoiser` as is.
+    Start points from ``stream(seed, "bayes-sampling")``
+    (:func:`gtv.numerics.exact.sample_exact_denoiser`).
     """
     xb = sample_exact_denoiser(
         data, n_samples, eps, schedule, n_steps=n_steps, method=method, seed=seed
@@ -412,8 +365,7 @@ class TheoryPredictions:
 
 
 def compute_theory_predictions(
-    theory: LinearTheory,
-    P: float,
+    theory: EnsembleTheory,
     n_models: int,
     n_samples: int,
     edges: np.ndarray,
@@ -427,14 +379,13 @@ def compute_theory_predictions(
     fp_refine: int = 2,
     fp_steps: int = 400,
 ) -> TheoryPredictions:
-    """All four predictions for one configuration (eps from ``theory``, ``P`` given).
+    """All four predictions for one configuration (eps and the budget from ``theory``).
 
     Parameters
     ----------
-    theory : LinearTheory
-        1-D theory (:func:`gtv.numerics.linear.theory.linear_model_theory`).
-    P : float
-        DSM samples per model.
+    theory : EnsembleTheory
+        A 1-D theory at its budget (e.g.
+        :class:`~gtv.numerics.linear.prediction.FirstOrderLinear`).
     n_models, n_samples : int
         Gaussian-field ensemble size and PF-ODE samples per model (use the trained ensemble's).
     edges : ndarray
@@ -448,8 +399,11 @@ def compute_theory_predictions(
     fp_bounds : (lo, hi), optional
         Fokker-Planck domain (default: edges extended to cover ``+-6 sigma_T``), aligned with
         ``edges``; ``fp_refine`` FP cells per histogram bin; ``fp_steps`` FP time steps.
+    seed : int or SeedSequence
+        Streams as in the module docstring.
     """
-    _check_1d(theory)
+    _check_1d(_check_theory(theory))
+    seed = check_seed(seed)
     edges = np.asarray(edges, dtype=float)
     if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
         raise ValueError("edges must be an increasing 1-D array with at least two entries")
@@ -464,19 +418,16 @@ def compute_theory_predictions(
     timings = {}
 
     t0 = time.perf_counter()
-    gf = gaussian_field_ensemble(theory, P, n_models, np.random.SeedSequence([seed, 2]))
-    xs = sample_linear_ensemble(gf, n_samples, n_steps=n_steps, method=method, seed=seed + 1)
-    gf_hist = per_model_histograms(xs, [edges])
-    gf_out = 1.0 - gf_hist.sum(axis=1) * width
-    gf_gap = gap_mass(xs, data, gap_distance)
-    del xs
+    gf_hist, gf_out, gf_gap = gaussian_field_histograms(
+        theory, n_models, n_samples, edges, gap_distance, n_steps=n_steps, method=method, seed=seed
+    )
     timings["gaussian_field_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     lo, hi, n_cells = fokker_planck_grid(edges, sched, fp_bounds, fp_refine)
-    fp, fp_info = markov_fokker_planck(theory, P, (lo, hi), n_cells, fp_steps)
+    fp, fp_info = markov_fokker_planck(theory, (lo, hi), n_cells, fp_steps)
     fp_edges, fp_density, markov, markov_gap = fokker_planck_on_edges(fp, edges, data, gap_distance)
-    fp0, _ = markov_fokker_planck(theory, P, (lo, hi), n_cells, fp_steps, with_noise=False)
+    fp0, _ = markov_fokker_planck(theory, (lo, hi), n_cells, fp_steps, with_noise=False)
     _, _, mean_fp, mean_fp_gap = fokker_planck_on_edges(fp0, edges, data, gap_distance)
     timings["fokker_planck_s"] = time.perf_counter() - t0
 
@@ -485,19 +436,19 @@ def compute_theory_predictions(
     exact_gap = exact_gap_mass(data, eps, sched, gap_distance)
     nb = n_bayes_samples if n_bayes_samples is not None else min(n_models * n_samples, 10**6)
     bayes, bayes_gap = exact_bayes_histogram(
-        data, edges, nb, eps, sched, gap_distance, n_steps=n_steps, method=method, seed=seed + 999
+        data, edges, nb, eps, sched, gap_distance, n_steps=n_steps, method=method, seed=seed
     )
     timings["baselines_s"] = time.perf_counter() - t0
 
     config = {
         "eps": eps,
-        "P": float(P),
+        "P": float(theory.P),
         "n_models": int(n_models),
         "n_samples": int(n_samples),
         "n_bayes_samples": int(nb),
         "n_steps": int(n_steps),
         "method": method,
-        "seed": int(seed),
+        "seed": seed if isinstance(seed, int) else -1,
         "gap_distance": float(gap_distance),
         "fp_bounds": [float(lo), float(hi)],
         "fp_cells": int(n_cells),

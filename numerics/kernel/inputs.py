@@ -1,8 +1,8 @@
 """Network inputs z = (x, e(t), 1) shared by the NTK theory and the trained two-layer networks.
 
 docs/math/kernel.md leaves the time embedding open; gtv fixes one documented choice so that the
-kernel theory (:mod:`gtv.numerics.kernel.regression`) and the finite-width networks (:mod:`gtv.numerics.two_layer.network`)
-see identical inputs:
+kernel theory (:mod:`gtv.numerics.kernel`) and the finite-width networks
+(:mod:`gtv.numerics.two_layer`) see identical inputs:
 
 * ``"linear"`` (default): ``e(t) = 2 (t - eps) / (T - eps) - 1``, which maps the training range
   [eps, T] onto [-1, 1], the same scale as the paper's data;

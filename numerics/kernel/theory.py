@@ -1,13 +1,16 @@
-"""Large-P theory of lazy infinite-width networks trained on DSM (docs/math/linear.md to docs/math/kernel.md).
+"""Large-P theory of lazy infinite-width networks trained on DSM.
+
+docs/math/linear.md to docs/math/kernel.md.
 
 Notebook-ready derivation
 -------------------------
 **Population dynamics.** One triple is ``z' = (x', t')`` with ``t' ~ U[eps, T]``,
 ``x' ~ p(x | t')`` (a Gaussian mixture over the M training points), ``x0' | z'`` the posterior
 over training points (mean ``mu_bar``, covariance ``Sigma_post``) and weight
-``lam(z') = alpha**2/sigma**2``. Lazy training on P triples (:mod:`gtv.numerics.kernel.regression`; ``rho = 0``
-here for brevity) is the function-space flow ``dD^/dtau = -lr (T_P D^ - b_P)`` with the empirical
-operator ``(T_P f)(z) = (1/P) sum_j lam_j Theta(z, z_j) f(z_j)`` and
+``lam(z') = alpha**2/sigma**2``. Lazy training on P triples
+(:mod:`gtv.numerics.kernel.regression`; ``rho = 0`` here for brevity) is the function-space flow
+``dD^/dtau = -lr (T_P D^ - b_P)`` with the empirical operator
+``(T_P f)(z) = (1/P) sum_j lam_j Theta(z, z_j) f(z_j)`` and
 ``b_P = (1/P) sum_j lam_j Theta(., z_j) x0_j``. As ``P -> inf`` they become
 ``(T f)(z) = E_{z'}[lam(z') Theta(z, z') f(z')]`` and
 ``b = T mu_bar`` (``E[x0' | z'] = mu_bar``), so from ``D^_0 = 0``
@@ -19,15 +22,15 @@ i.e. the kernel flow pulls the Bayes denoiser ``mu_bar`` through the spectral fi
 **Discretization (Nystrom).** ``E_{z'}`` is replaced by a quadrature: Gauss-Legendre in
 ``log t`` (``n_t`` nodes, weights ``t_k w_k / (T - eps)``; the weight ``lam ~ 1/t`` makes the
 integrand smooth in ``log t``) times, per mixture component, the Gauss-Hermite rule
-``x = alpha_t mu_m + sigma_t xi`` (:func:`gtv.numerics.linear.theory.hermite_quadrature`, ``n_hermite``
+``x = alpha_t mu_m + sigma_t xi`` (:func:`gtv.numerics.quadrature.hermite_quadrature`, ``n_hermite``
 per axis), i.e. nodes ``z_q`` with probabilities ``omega_q``. On this discrete measure everything
 is exact linear algebra. Write ``G = Theta(N, N)``, ``W = diag(omega_q lam_q)``,
 ``B = W^(1/2) G W^(1/2) = U diag(s) U^T`` (kept: ``s > rcond s_max``; rank r), and the Nystrom
 eigenfeatures ``psi(z) = U^T W^(1/2) Theta(N, z)`` (r-vector, ``|psi_k(z)|**2 <= s_k Theta(z,z)``),
 ``mu_tilde = U^T W^(1/2) mu_bar(N)`` (r x D), ``x_k = s_k + rho``. Then
 ``D_bar_tau(z) = sum_k psi_k(z) g_k mu_tilde_k`` with the filter ``g_k = g_tau(x_k)`` of
-:func:`gtv.numerics.kernel.regression.lazy_filter` (the same filter as a finite training set: ``s`` plays the role
-of ``eig(Lam^1/2 Theta Lam^1/2)/P``).
+:func:`gtv.numerics.kernel.divided_differences.lazy_filter` (the same filter as a finite training
+set: ``s`` plays the role of ``eig(Lam^1/2 Theta Lam^1/2)/P``).
 
 **First order in 1/P.** On the node measure a training set is described by node frequencies
 ``n_q = #{j: q_j = q}/P`` and sums ``y_q = (1/P) sum_{j: q_j = q} x0_j``; the model is
@@ -63,12 +66,12 @@ denoiser is learned: memorization at the ensemble level), the misfit part vanish
 part becomes ``(1/P) sum_q l_q(z) l_q(z') Sigma_post,q / omega_q`` with the Nystrom cardinal
 functions ``l_q = Theta(., N) G^-1 e_q``: a *local* kernel that grows without bound as the
 quadrature is refined (``~ delta(z - z') Sigma_post / (P p(z))`` in the continuum), the analogue of
-the naive estimator's white noise (docs/math/naive_estimator.md). The first-order expansion needs the effective
-dimension ``d_eff(tau) = sum_k s_k g_k`` (``sum_k (1 - e^{-lr tau s_k})`` for the ridgeless
-flow: the number of learned eigendirections) to be small compared with P; it is reported by
-:meth:`NTKTheory.effective_dimension` and the theory is not to be trusted when it is not.
+the naive estimator's white noise (docs/math/naive_estimator.md). The first-order expansion needs
+the effective dimension ``d_eff(tau) = sum_k s_k g_k`` (``sum_k (1 - e^{-lr tau s_k})`` for the
+ridgeless flow: the number of learned eigendirections) to be small compared with P; it is reported
+by :meth:`NTKTheory.effective_dimension` and the theory is not to be trusted when it is not.
 
-**Measured validity** (tests/numerics/test_ntk_theory.py; data {-1, 0, 1}, vp-linear, ReLU,
+**Measured validity** (tests/numerics/kernel/test_theory.py; data {-1, 0, 1}, vp-linear, ReLU,
 query points x in {-1.2, -0.5, 0.3, 1.0} at t = 0.2). On the node measure the formulas are exact
 (agreement with a complex-step linearization of the exact solution to ~1e-15). Against ensembles
 of trained infinite-width models, eps = 0.1: the mean has an O(1/P) bias (``P * bias`` ~ 2 at
@@ -80,95 +83,60 @@ reaches ~250 at t = eps, single triples are then not
 perturbations of the empirical operator, and the first-order theory fails although d_eff is
 small.
 
-**Predictions of [q]** (docs/math/predictions.md): :meth:`NTKTheory.gaussian_field_ensemble` draws
-``xi ~ N(0, C/P)`` per model; each member is the kernel expansion
-``D^_n(z) = Theta(z, N)(a_tau + W^(1/2) U xi_n)`` and is sampled with the PF-ODE by
-:meth:`gtv.numerics.kernel.regression.KernelEnsemble.sample`. :func:`markov_fokker_planck` solves the white-noise
-effective SDE with ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (:meth:`NTKTheory.markov_intensity`,
-the theory's own time rule) by :func:`gtv.numerics.fokker_planck.solver.solve_fokker_planck` (1-D).
+The builder :func:`gtv.numerics.kernel.nystrom.ntk_theory` constructs the nodes; the theory at
+one training time and budget (:class:`gtv.numerics.kernel.prediction.KernelTheoryAt`, the theory
+contract) draws its Gaussian-field ensemble, and :mod:`gtv.validation.predictions` turns it into
+predictions of [q] (Gaussian field, white-noise Fokker-Planck).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gtv.numerics.checks import (
-    check_count,
-    check_eps,
-    check_points,
     check_query_pair,
     check_query_points,
     check_ridge,
     check_samples_per_model,
 )
-from gtv.numerics.fokker_planck.solver import solve_clipped_white_noise
 from gtv.numerics.io import load_result_of_kind, save_result
-from gtv.numerics.kernel.inputs import check_embedding, ntk_inputs
-from gtv.numerics.kernel.regression import (
+from gtv.numerics.kernel.checks import (
     FLOWS,
-    KernelEnsemble,
-    _check_gd_stable,
-    _gd_steps,
-    _serial_blas,
     check_activation,
+    check_gd_stable,
     check_lr,
     check_tau,
     gd_stability_limit,
-    lazy_divided_differences,
-    lazy_filter,
-    ntk_gram,
+    gd_step_count,
 )
-from gtv.numerics.linear.model import model_rngs
-from gtv.numerics.linear.theory import hermite_quadrature, v_kernel_factor
-from gtv.numerics.posterior import posterior_stats
-from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
+from gtv.numerics.kernel.divided_differences import lazy_divided_differences, lazy_filter
+from gtv.numerics.kernel.gram import ntk_gram, serial_blas
+from gtv.numerics.kernel.inputs import check_embedding, ntk_inputs
+from gtv.numerics.linear import v_kernel_factor
+from gtv.numerics.schedules import NumericSchedule, get_schedule
 
-__all__ = [
-    "PARTS",
-    "NTKTheory",
-    "log_time_quadrature",
-    "markov_fokker_planck",
-    "ntk_theory",
-]
+__all__ = ["PARTS", "NTKTheory", "check_part", "check_scalar_tau"]
 
 #: Parts of the first-order covariance.
 PARTS = ("total", "proxy", "misfit")
 
 
-def _check_part(part: object) -> str:
+def check_part(part: object) -> str:
+    """Return ``part`` if it is one of :data:`PARTS`, else raise ``ValueError``."""
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     return str(part)
 
 
-def _check_scalar_tau(tau: object) -> float:
+def check_scalar_tau(tau: object) -> float:
+    """One training time ``tau >= 0`` (``inf`` allowed) as a float; ``ValueError`` otherwise."""
     arr = check_tau(tau)
     if arr.ndim != 0:
         raise ValueError(f"tau must be a single number >= 0 here, got shape {arr.shape}")
     return float(arr)
-
-
-def log_time_quadrature(eps: float, T: float, n_t: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre in ``log t`` for ``E_{t ~ U[eps, T]}``: nodes and weights (sum ~ 1).
-
-    ``int_eps^T f(t) dt / (T - eps) = int f(e^v) e^v dv / (T - eps)`` with ``n_t`` Legendre nodes
-    in ``v in [log eps, log T]``. The weights sum to 1 up to the (super-exponentially small for
-    ``n_t >~ 8``) quadrature error of ``int e^v dv``.
-    """
-    if isinstance(n_t, bool) or not isinstance(n_t, (int, np.integer)) or n_t < 1:
-        raise ValueError(f"n_t must be an integer >= 1, got {n_t!r}")
-    if not (np.isfinite(eps) and np.isfinite(T) and 0 < eps < T):
-        raise ValueError(f"eps must lie in (0, T) = (0, {T:g}), got {eps!r}")
-    gx, gw = np.polynomial.legendre.leggauss(int(n_t))
-    lo, hi = math.log(eps), math.log(T)
-    v = (hi - lo) / 2 * gx + (hi + lo) / 2
-    t = np.exp(v)
-    w = (hi - lo) / 2 * gw * t / (T - eps)
-    return t, w
 
 
 # -- result -------------------------------------------------------------------------------------
@@ -176,8 +144,8 @@ def log_time_quadrature(eps: float, T: float, n_t: int) -> tuple[np.ndarray, np.
 class NTKTheory:
     """Nystrom-discretized population theory of lazy NTK ensembles (module docstring).
 
-    Build with :func:`ntk_theory`. Node arrays are stored; the eigendecomposition is recomputed
-    on construction (also after :meth:`load`).
+    Build with :func:`gtv.numerics.kernel.nystrom.ntk_theory`. Node arrays are stored; the
+    eigendecomposition is recomputed on construction (also after :meth:`load`).
 
     Attributes
     ----------
@@ -193,7 +161,7 @@ class NTKTheory:
         Eigenvalues ``s <= rcond * s_max`` of ``B`` are dropped (their features are
         ``|psi_k| <= sqrt(s_k Theta(z, z))``).
     t_nodes, t_weights : ndarray (n_t,)
-        The time rule (:func:`log_time_quadrature`).
+        The time rule (:func:`gtv.numerics.quadrature.log_time_quadrature`).
     nodes_x (Q, D), nodes_t (Q,), omega (Q,), lam (Q,), mu_bar (Q, D), sigma_post (Q, D, D)
         Quadrature nodes, probabilities, DSM weights and posterior moments.
     nodes_z : ndarray (Q, d_in)
@@ -234,7 +202,7 @@ class NTKTheory:
     s_all: np.ndarray = field(init=False, repr=False)
     _cache: dict = field(init=False, repr=False)
 
-    @_serial_blas
+    @serial_blas
     def __post_init__(self) -> None:
         self.activation = check_activation(self.activation)
         check_embedding(self.embedding)
@@ -259,7 +227,7 @@ class NTKTheory:
         self.mu_tilde = self.basis.T @ self.mu_bar
         self._cache = {}
         if self.flow == "gradient-descent":
-            _check_gd_stable(self.lr, self.lr_max, "the population kernel")
+            check_gd_stable(self.lr, self.lr_max, "the population kernel")
 
     # -- sizes and diagnostics ----------------------------------------------------------------
     @property
@@ -283,16 +251,18 @@ class NTKTheory:
         """
         return gd_stability_limit(self.s, self.ridge)
 
-    def _check_tau(self, tau: object) -> float:
-        tau = _check_scalar_tau(tau)
+    def check_training_time(self, tau: object) -> float:
+        """``tau`` as a float (one number >= 0, ``inf`` allowed); for gradient descent also
+        checks ``lr < lr_max`` and that ``tau / lr`` is an integer (``ValueError`` otherwise)."""
+        tau = check_scalar_tau(tau)
         if self.flow == "gradient-descent":
-            _check_gd_stable(self.lr, self.lr_max, "the population kernel")
-            _gd_steps(tau, self.lr)
+            check_gd_stable(self.lr, self.lr_max, "the population kernel")
+            gd_step_count(tau, self.lr)
         return tau
 
     def filter(self, tau: float) -> np.ndarray:
         """Spectral filter ``g_tau(s_k + rho)`` (r,)."""
-        tau = self._check_tau(tau)
+        tau = self.check_training_time(tau)
         return lazy_filter(self.s + self.ridge, tau, self.lr, self.flow, rcond=0.0)
 
     def effective_dimension(self, tau: object) -> np.ndarray:
@@ -310,17 +280,17 @@ class NTKTheory:
         x = check_query_points(x, "x", self.dim)
         return ntk_inputs(x, t, self.eps, self.schedule, self.embedding, self.bias)
 
-    @_serial_blas
+    @serial_blas
     def features(self, x: object, t: object) -> np.ndarray:
         """Nystrom eigenfeatures ``psi(z) = U^T W^(1/2) Theta(N, z)``: (n, r)."""
         return ntk_gram(self.inputs(x, t), self.nodes_z, self.activation) @ self.basis
 
-    @_serial_blas
+    @serial_blas
     def node_coefficients(self, tau: float) -> np.ndarray:
         """``a_tau`` (Q, D) with ``D_bar_tau(z) = Theta(z, N) a_tau``."""
         return self.basis @ (self.filter(tau)[:, None] * self.mu_tilde)
 
-    @_serial_blas
+    @serial_blas
     def mean_denoiser(self, x: object, t: object, tau: object) -> np.ndarray:
         """``D_bar_tau(x, t)``: (n, D), or (n_tau, n, D) for an array of ``tau``."""
         psi = self.features(x, t)
@@ -331,12 +301,12 @@ class NTKTheory:
     def mean_score(self, x: object, t: object, tau: float) -> np.ndarray:
         """Ensemble-mean score ``(alpha D_bar - x) / sigma**2``: (n, D)."""
         xx, tt = self._split((x, t), "z")
-        dbar = self.mean_denoiser(xx, tt, _check_scalar_tau(tau))
+        dbar = self.mean_denoiser(xx, tt, check_scalar_tau(tau))
         s = self.schedule
         return s.score_mean_coeff(tt)[:, None] * dbar - s.inv_sigma2(tt)[:, None] * xx
 
     # -- first-order covariance ---------------------------------------------------------------
-    @_serial_blas
+    @serial_blas
     def _unit_cov(self, tau: float, part: str) -> np.ndarray:
         """``P Cov`` of the eigen-coordinates: (r, D, r, D), cached per (tau, part)."""
         key = (tau, part)
@@ -364,10 +334,10 @@ class NTKTheory:
         self._cache[key] = out
         return out
 
-    @_serial_blas
+    @serial_blas
     def _misfit_functional(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
         """``Z`` (Q, r, D) and ``L = sum_q sqrt(omega_q lam_q) Z_q`` (r, D) (module docstring)."""
-        tau = self._check_tau(tau)
+        tau = self.check_training_time(tau)
         x = self.s + self.ridge
         g, dd2 = lazy_divided_differences(x, tau, self.lr, self.flow, rcond=0.0)
         Q, r, D = self.n_nodes, self.rank, self.dim
@@ -385,7 +355,7 @@ class NTKTheory:
     def coefficient_covariance(self, tau: float, P: float, part: str = "total") -> np.ndarray:
         """First-order covariance of the eigen-coordinates ``C / P``: (r, D, r, D)."""
         P = check_samples_per_model(P)
-        return self._unit_cov(self._check_tau(tau), _check_part(part)) / P
+        return self._unit_cov(self.check_training_time(tau), check_part(part)) / P
 
     def _pair_features(self, z, z2):
         x1, t1 = self._split(z, "z")
@@ -398,7 +368,7 @@ class NTKTheory:
     def _split(self, z: object, argname: str) -> tuple[np.ndarray, np.ndarray]:
         return check_query_pair(z, argname, self.dim, self.schedule)
 
-    @_serial_blas
+    @serial_blas
     def _contract(self, psi1, psi2, C, paired):
         r, D = self.rank, self.dim
         T1 = (psi1 @ C.reshape(r, -1)).reshape(psi1.shape[0], D, r, D)
@@ -461,7 +431,7 @@ class NTKTheory:
             return cov * (c1 * c2)[:, None, None]
         return cov * c1[:, None, None, None] * c2[None, :, None, None]
 
-    @_serial_blas
+    @serial_blas
     def markov_time_features(self, x: object) -> np.ndarray:
         """``h(x) = int_eps^T c_t' psi(x, t') dt'`` (n, r), by the theory's time rule."""
         x = check_query_points(x, "x", self.dim)
@@ -483,47 +453,6 @@ class NTKTheory:
         Q = self._contract(self.features(xx, tt), self.markov_time_features(xx), C, True)
         Q = (Q + Q.transpose(0, 2, 1)) / 2
         return Q * self.score_factor(tt)[:, None, None]
-
-    # -- Gaussian-field ensemble ----------------------------------------------------------------
-    @_serial_blas
-    def gaussian_field_ensemble(
-        self,
-        tau: float,
-        P: float,
-        n_models: int,
-        seed: int | np.random.SeedSequence = 0,
-        part: str = "total",
-    ) -> KernelEnsemble:
-        """N denoisers ``Theta(z, N)(a_tau + W^1/2 U xi_n)``, ``xi_n ~ N(0, C/P)``.
-
-        Model ``n`` draws from ``SeedSequence(seed).spawn(N)[n]``; the covariance is factorized by
-        an eigendecomposition (round-off negative eigenvalues clipped). Returns a
-        :class:`~gtv.numerics.kernel.regression.KernelEnsemble` with one ``tau`` (``config["kind"] =
-        "gaussian-field"``), sampled like a trained ensemble.
-        """
-        n_models = check_count(n_models, "n_models")
-        tau = self._check_tau(tau)
-        r, D = self.rank, self.dim
-        C = self.coefficient_covariance(tau, P, part).reshape(r * D, r * D)
-        ev, vecs = np.linalg.eigh(C)
-        Lc = vecs * np.sqrt(np.clip(ev, 0.0, None))[None, :]
-        a = self.node_coefficients(tau)
-        coeffs = np.empty((n_models, 1, self.n_nodes, D))
-        for n, rng in enumerate(model_rngs(seed, n_models)):
-            xi = (Lc @ rng.standard_normal(r * D)).reshape(r, D)
-            coeffs[n, 0] = a + self.basis @ xi
-        centres = self.nodes_z[None]  # shared by all members
-        cfg = {
-            "kind": "gaussian-field",
-            "P": float(P),
-            "part": part,
-            "seed": seed if isinstance(seed, int) else -1,
-            "theory": self.config(),
-        }
-        return KernelEnsemble(
-            centres, coeffs, np.array([tau]), self.activation, self.data, self.schedule,
-            self.eps, self.embedding, self.bias, cfg,
-        )  # fmt: skip
 
     # -- persistence ----------------------------------------------------------------------------
     def config(self) -> dict:
@@ -577,190 +506,3 @@ class NTKTheory:
             rcond=cfg["rcond"],
             **a,
         )
-
-
-@_serial_blas
-def ntk_theory(
-    data: object,
-    eps: float,
-    schedule: object = "vp-linear",
-    activation: str = "relu",
-    *,
-    embedding: str = "linear",
-    bias: float = 1.0,
-    ridge: float = 0.0,
-    lr: float = 1.0,
-    flow: str = "gradient-flow",
-    n_t: int = 16,
-    n_hermite: int = 16,
-    rcond: float = 1e-12,
-) -> NTKTheory:
-    """Population (Nystrom) theory of lazy infinite-width NTK ensembles.
-
-    Parameters
-    ----------
-    data : array_like (M, D)
-        Training points.
-    eps : float
-        Training cutoff (``t ~ U[eps, T]``).
-    schedule : str or NumericSchedule
-    activation : {"relu", "erf"}
-    embedding, bias
-        Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
-    ridge : float
-        Weight decay ``rho >= 0`` (:mod:`gtv.numerics.kernel.regression`).
-    lr : float
-        Learning rate (gradient flow depends on ``lr * tau`` only).
-    flow : {"gradient-flow", "gradient-descent"}
-    n_t : int
-        Gauss-Legendre nodes in ``log t``.
-    n_hermite : int
-        Gauss-Hermite nodes per spatial axis and mixture component. Nodes:
-        ``Q = n_t * M * n_hermite**D`` (minus pruned tails); cost ``O(Q**3)``.
-    rcond : float
-        Relative eigenvalue cutoff (``0 <= rcond < 1``).
-
-    Returns
-    -------
-    NTKTheory
-    """
-    sched = resolve_schedule(schedule)
-    data = check_points(data, "data")
-    eps = check_eps(eps, sched.T)
-    activation = check_activation(activation)
-    check_embedding(embedding)
-    if flow not in FLOWS:
-        raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
-    lr = check_lr(lr)
-    ridge = check_ridge(ridge)
-    if not (np.isfinite(rcond) and 0 <= rcond < 1):
-        raise ValueError(f"rcond must be in [0, 1), got {rcond!r}")
-    t_nodes, t_w = log_time_quadrature(eps, sched.T, n_t)
-    xi, xw = hermite_quadrature(n_hermite, data.shape[1])
-    M, D = data.shape
-    alpha = np.asarray(sched.alpha(t_nodes), dtype=float)
-    sigma = np.sqrt(np.asarray(sched.sigma2(t_nodes), dtype=float))
-    # nodes ordered (time, component, xi)
-    x = (
-        alpha[:, None, None, None] * data[None, :, None, :]
-        + sigma[:, None, None, None] * xi[None, None, :, :]
-    ).reshape(-1, D)
-    tq = np.repeat(t_nodes, M * xi.shape[0])
-    # Node probabilities, normalized so that the node measure is a probability measure (the
-    # first-order covariance is that of one triple drawn from it; the log-time rule integrates
-    # constants only up to its quadrature error, ~1e-6 at n_t = 4, ~1e-15 at n_t = 16).
-    omega = (t_w[:, None, None] * np.full((1, M, 1), 1.0 / M) * xw[None, None, :]).ravel()
-    omega = omega / omega.sum()
-    post = posterior_stats(data, x, tq, sched, full_cov=True)
-    return NTKTheory(
-        data=data,
-        schedule=sched,
-        eps=eps,
-        activation=activation,
-        embedding=embedding,
-        bias=float(bias),
-        ridge=ridge,
-        lr=lr,
-        flow=flow,
-        n_t=int(n_t),
-        n_hermite=int(n_hermite),
-        rcond=float(rcond),
-        t_nodes=t_nodes,
-        t_weights=t_w,
-        nodes_x=x,
-        nodes_t=tq,
-        omega=omega,
-        lam=np.asarray(sched.dsm_weight(tq), dtype=float),
-        mu_bar=post.mean,
-        sigma_post=post.cov,
-    )
-
-
-# -- white-noise Fokker-Planck ------------------------------------------------------------------
-class _CachedCoefficients:
-    """``s_avg`` and ``Q`` for the solver in node space (no (n, Q) x (Q, r) products per step).
-
-    ``D_bar(x, t) = Theta(z, N) a_tau`` and ``Q(x, t) = c_t sum_q Theta(z, z_q) R[q, x]`` with
-    ``R = basis C h(x)^T`` (``h`` from :meth:`NTKTheory.markov_time_features`); the solver
-    evaluates at fixed faces / centres every step, so ``R`` is computed once per point set.
-    """
-
-    def __init__(self, theory: NTKTheory, tau: float, P: float):
-        self.th = theory
-        r = theory.rank
-        self.C = theory.coefficient_covariance(tau, P).reshape(r, r)  # D = 1
-        self.a = theory.node_coefficients(tau)[:, 0]
-        self._R: tuple | None = None
-
-    def _gram(self, x: np.ndarray, t: float) -> np.ndarray:
-        z = self.th.inputs(x, float(t))
-        return ntk_gram(z, self.th.nodes_z, self.th.activation)
-
-    @_serial_blas
-    def mean_score(self, x: np.ndarray, t: float) -> np.ndarray:
-        x = np.asarray(x, dtype=float).reshape(-1, 1)
-        s = self.th.schedule
-        dbar = self._gram(x, t) @ self.a
-        return (float(s.score_mean_coeff(t)) * dbar - float(s.inv_sigma2(t)) * x[:, 0])[:, None]
-
-    @_serial_blas
-    def markov_intensity(self, x: np.ndarray, t: float) -> np.ndarray:
-        x = np.asarray(x, dtype=float).reshape(-1, 1)
-        key = (x.shape, x.tobytes())
-        if self._R is None or self._R[0] != key:
-            h = self.th.markov_time_features(x)  # (n, r)
-            self._R = (key, np.ascontiguousarray(self.th.basis @ (self.C @ h.T)))  # (Q, n)
-        q = np.einsum("nq,qn->n", self._gram(x, t), self._R[1])
-        return q * float(self.th.score_factor(float(t)))
-
-
-def markov_fokker_planck(
-    theory: NTKTheory,
-    tau: float,
-    P: float,
-    bounds: tuple[float, float] = (-6.0, 6.0),
-    n_cells: int = 600,
-    n_steps: int = 300,
-    with_noise: bool = True,
-    **fp_kwargs,
-):
-    """White-noise (Markov) density of the NTK ensemble at ``t = eps`` (1-D data).
-
-    Drift ``-beta x - D_t s_avg`` (``s_avg`` from :meth:`NTKTheory.mean_score`), noise
-    ``Q^+ = max(Q, 0)`` with ``Q = NTKTheory.markov_intensity`` (``with_noise=False``: ``Q = 0``,
-    the continuous-time PF-ODE of the mean score), from ``N(0, sigma_T**2)`` at ``t = T``, by
-    :func:`gtv.numerics.fokker_planck.solver.solve_fokker_planck` (extra keyword arguments pass through).
-
-    Returns
-    -------
-    (FokkerPlanckResult, dict)
-        The dict holds ``clipped_fraction`` (fraction of (cell, step) evaluations with ``Q < 0``),
-        ``clipped_share`` (``sum |Q^-| / sum |Q|``), ``min_Q_rel``, ``mass_error``,
-        ``max_boundary_mass`` and ``effective_dimension``.
-    """
-    if not isinstance(theory, NTKTheory):
-        raise TypeError("theory must be an NTKTheory")
-    if theory.dim != 1:
-        raise ValueError(f"theory: only 1-D data is supported here, got D = {theory.dim}")
-    tau = theory._check_tau(tau)
-    P = check_samples_per_model(P)
-    sched = theory.schedule
-    fast = _CachedCoefficients(theory, tau, P)
-    res, clip = solve_clipped_white_noise(
-        sched,
-        fast.mean_score,
-        fast.markov_intensity,
-        theory.eps,
-        bounds,
-        n_cells,
-        n_steps,
-        with_noise,
-        **fp_kwargs,
-    )
-    info = {
-        **clip,
-        "max_boundary_mass": float(res.boundary_mass.max()),
-        "mass_error": float(res.mass_error),
-        "effective_dimension": float(theory.effective_dimension(tau)),
-    }
-    return res, info

@@ -1,0 +1,56 @@
+"""Linear-feature denoisers ``D^(x, t) = W phi(x, t)``: training, sampling and their theory.
+
+Product features over space and time (:mod:`gtv.numerics.features`); closed-form DSM training of
+an ensemble (:mod:`.model`); PF-ODE sampling on the shared driver of
+:mod:`gtv.numerics.pfode` (:mod:`.sampler`); the population moments by deterministic quadrature
+(:mod:`.population`) and the first-order-in-1/P theory built on them (:mod:`.theory`); the
+second-order terms (:mod:`.second_order`); the closed form of a one-point ensemble
+(:mod:`.single_point`); and the theories bound to a budget ``P`` as a
+:class:`gtv.numerics.contract.EnsembleTheory` (:mod:`.prediction`). The mathematics is in
+docs/math/linear.md.
+"""
+
+from gtv.numerics.linear.model import (
+    LinearEnsemble,
+    normal_equations,
+    normal_equations_reference,
+    train_linear_ensemble,
+)
+from gtv.numerics.linear.population import population_solution, time_panel_width
+from gtv.numerics.linear.prediction import FirstOrderLinear, LinearField, SecondOrderLinear
+from gtv.numerics.linear.sampler import LOOKUPS, sample_linear_ensemble, time_contracted_weights
+from gtv.numerics.linear.second_order import (
+    TERM_NAMES,
+    SecondOrderMoments,
+    design_moments,
+    second_order_denoiser_moments,
+    second_order_moments,
+)
+from gtv.numerics.linear.single_point import constant_feature_index, single_point_ridge_weights
+from gtv.numerics.linear.theory import PARTS, LinearTheory, linear_model_theory, v_kernel_factor
+
+__all__ = [
+    "LOOKUPS",
+    "PARTS",
+    "TERM_NAMES",
+    "FirstOrderLinear",
+    "LinearEnsemble",
+    "LinearField",
+    "LinearTheory",
+    "SecondOrderLinear",
+    "SecondOrderMoments",
+    "constant_feature_index",
+    "design_moments",
+    "linear_model_theory",
+    "normal_equations",
+    "normal_equations_reference",
+    "population_solution",
+    "sample_linear_ensemble",
+    "second_order_denoiser_moments",
+    "second_order_moments",
+    "single_point_ridge_weights",
+    "time_contracted_weights",
+    "time_panel_width",
+    "train_linear_ensemble",
+    "v_kernel_factor",
+]

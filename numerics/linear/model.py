@@ -8,7 +8,8 @@ denoiser-form weight ``lambda~ = alpha**2 / sigma**2`` and ridge ``rho``:
     ``A_P = (1/P) sum_j lambda~_j x0_j phi_j^T``,     ``W = A_P Sigma_P^{-1}``   (D x F),
 
 and the denoiser is ``D^(x, t) = W phi(x, t)``. An ensemble is N independent draws of the P
-triples, each from its own random stream ``SeedSequence(seed).spawn(N)[n]``.
+triples, each from its own random stream, the ``n``-th child of ``stream(seed, "training")``
+(:func:`gtv.numerics.dsm.draw_dsm_triples`).
 
 The Gram matrices are accumulated in numba (parallel over models, a fixed summation order per
 model, so results do not depend on the thread count); the solves are batched Cholesky
@@ -25,43 +26,19 @@ from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_count, check_eps, check_points
+from gtv.numerics.checks import check_count, check_eps, check_points, check_ridge
+from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.features import ProductFeatures, product_features_serial
 from gtv.numerics.schedules import NumericSchedule, resolve_schedule
+from gtv.numerics.streams import check_seed, model_rngs, seed_to_config
 
 __all__ = [
     "LinearEnsemble",
-    "draw_dsm_triples",
     "normal_equations",
     "normal_equations_reference",
+    "solve_spd",
     "train_linear_ensemble",
 ]
-
-
-def model_rngs(seed: int | np.random.SeedSequence, n_models: int) -> list[np.random.Generator]:
-    """One independent generator per model: ``SeedSequence(seed).spawn(n_models)``."""
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return [np.random.default_rng(s) for s in ss.spawn(n_models)]
-
-
-def draw_dsm_triples(
-    rng: np.random.Generator,
-    data: np.ndarray,
-    n_samples: int,
-    eps: float,
-    schedule: NumericSchedule,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw P DSM triples: times ``t`` (P,), clean points ``x0`` (P, D), noisy points ``x`` (P, D).
-
-    The order of draws (times, then data indices, then noise) is part of the reproducibility
-    contract: the same generator state gives the same triples.
-    """
-    t = rng.uniform(eps, schedule.T, n_samples)
-    idx = rng.integers(0, data.shape[0], n_samples)
-    xi = rng.standard_normal((n_samples, data.shape[1]))
-    x0 = data[idx]
-    x = schedule.alpha(t)[:, None] * x0 + np.sqrt(schedule.sigma2(t))[:, None] * xi
-    return t, x0, x
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -123,7 +100,7 @@ def normal_equations(
     """
     z = np.ascontiguousarray(np.concatenate([x, t[:, :, None]], axis=2))
     return _normal_equations_numba(
-        *features._arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight)
+        *features.arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight)
     )
 
 
@@ -156,7 +133,8 @@ class LinearEnsemble:
     n_samples : int
         P, the DSM triples per model.
     ridge : float
-    seed : int
+    seed : int or SeedSequence
+        The seed of the training streams.
     gram, rhs : ndarray or None
         Per-model ``Sigma_P`` (N, F, F, ridge included) and ``A_P`` (N, D, F), if kept.
     """
@@ -168,7 +146,7 @@ class LinearEnsemble:
     eps: float
     n_samples: int
     ridge: float
-    seed: int
+    seed: int | np.random.SeedSequence
     gram: np.ndarray | None = field(default=None, repr=False)
     rhs: np.ndarray | None = field(default=None, repr=False)
 
@@ -193,7 +171,7 @@ class LinearEnsemble:
             "eps": self.eps,
             "n_samples": self.n_samples,
             "ridge": self.ridge,
-            "seed": self.seed,
+            "seed": seed_to_config(self.seed),
         }
 
 
@@ -209,7 +187,7 @@ def train_linear_ensemble(
     eps: float,
     schedule: object = "vp-linear",
     ridge: float = 0.1,
-    seed: int = 0,
+    seed: int | np.random.SeedSequence = 0,
     keep_normal_equations: bool = True,
     progress: bool = False,
 ) -> LinearEnsemble:
@@ -230,8 +208,8 @@ def train_linear_ensemble(
     schedule : str or NumericSchedule, default "vp-linear"
     ridge : float, default 0.1
         Ridge ``rho >= 0``. With ``rho = 0`` a singular ``Sigma_P`` raises ``ValueError``.
-    seed : int, default 0
-        Model ``n`` uses the stream ``SeedSequence(seed).spawn(N)[n]``.
+    seed : int or SeedSequence, default 0
+        Model ``n`` draws its triples from ``stream(seed, "training").spawn(N)[n]``.
     keep_normal_equations : bool, default True
         Keep ``Sigma_P`` and ``A_P`` (memory ``N F**2``).
     progress : bool, default False
@@ -250,9 +228,8 @@ def train_linear_ensemble(
     n_models = check_count(n_models, "n_models (N)")
     n_samples = check_count(n_samples, "n_samples (P)")
     eps = check_eps(eps, sched.T)
-    ridge = float(ridge)
-    if not (np.isfinite(ridge) and ridge >= 0):
-        raise ValueError(f"ridge (rho) must be finite and >= 0, got {ridge!r}")
+    ridge = check_ridge(ridge)
+    seed = check_seed(seed)
     F, D = features.n_features, data.shape[1]
     if ridge == 0 and n_samples < F:
         # Sigma_P is a sum of P rank-one terms: rank <= P < F. Cholesky does not reliably detect
@@ -261,7 +238,7 @@ def train_linear_ensemble(
             f"ridge: with ridge = 0 and n_samples (P) = {n_samples} < F = {F} features, Sigma_P "
             "is singular (rank <= P); use ridge > 0 or P >= F"
         )
-    rngs = model_rngs(seed, n_models)
+    rngs = model_rngs(seed, "training", n_models)
     W = np.empty((n_models, D, F))
     grams = np.empty((n_models, F, F)) if keep_normal_equations else None
     rhss = np.empty((n_models, D, F)) if keep_normal_equations else None
@@ -273,16 +250,16 @@ def train_linear_ensemble(
         t = np.stack([d[0] for d in draws])
         x0 = np.stack([d[1] for d in draws])
         x = np.stack([d[2] for d in draws])
-        gram, rhs = normal_equations(features, t, x0, x, sched.dsm_weight(t))
+        gram, rhs = normal_equations(features, t, x0, x, dsm_weights(sched, t))
         gram[:, np.arange(F), np.arange(F)] += ridge
-        W[c0:c1] = _solve_spd(gram, rhs)
+        W[c0:c1] = solve_spd(gram, rhs)
         if keep_normal_equations:
             grams[c0:c1] = gram
             rhss[c0:c1] = rhs
-    return LinearEnsemble(W, features, data, sched, eps, n_samples, ridge, int(seed), grams, rhss)
+    return LinearEnsemble(W, features, data, sched, eps, n_samples, ridge, seed, grams, rhss)
 
 
-def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+def solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """``W[n] = rhs[n] gram[n]^{-1}`` by Cholesky; a non-positive-definite gram raises.
 
     The systems are many and small, so BLAS runs single-threaded here: multi-threaded OpenBLAS

@@ -1,7 +1,7 @@
 """Second-order (``1/P**2``) theory of linear-feature ensembles by quadrature (docs/math/linear.md).
 
-The first-order theory (:mod:`gtv.numerics.linear.theory`) keeps ``Var D^ = (1/P) a^T Cov(g) a``. With
-the heavy-tailed DSM weight ``lam = alpha**2/sigma**2 ~ 1/t`` the early-time features see few
+The first-order theory (:mod:`gtv.numerics.linear.theory`) keeps ``Var D^ = (1/P) a^T Cov(g) a``.
+With the heavy-tailed DSM weight ``lam = alpha**2/sigma**2 ~ 1/t`` the early-time features see few
 effective samples, and the next order in ``1/P`` is visible at ``P ~ 10**3 - 10**4``. This module
 adds the ``O(1/P**2)`` variance and the ``O(1/P)`` mean of ``D^(z)`` at a query point ``z``.
 
@@ -78,7 +78,7 @@ one matrix product over time nodes assembles the ``F``-space tensors (cost
 feature vector and sums directly (:func:`design_moments`, the plain reference). Per query the
 cost is ``O(D**2 F**3)`` (no ``F**4`` tensor is formed).
 
-Validity (measured; tests/numerics/test_linear_theory_second_order.py)
+Validity (measured; tests/numerics/linear/test_second_order.py)
 ----------------------------------------------------------------------
 An asymptotic expansion: the remainder is ``O(P**-3)``, i.e. ``O(1/P**2)`` relative to the first
 order, with a coefficient that is large where the ``1/P**2`` term is (few effective samples: early
@@ -106,11 +106,13 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gtv.numerics.checks import check_query_pair, check_samples_per_model
+from gtv.numerics.checks import check_query_pair, check_samples_per_model, set_checked_arrays
+from gtv.numerics.dsm import dsm_weights
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.io import load_result, save_result
-from gtv.numerics.linear.theory import LinearTheory, hermite_quadrature, set_checked_arrays
+from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.quadrature import hermite_quadrature
 from gtv.numerics.schedules import NumericSchedule, get_schedule
 
 __all__ = [
@@ -139,7 +141,9 @@ _QUERY_DOUBLES = 4_000_000  # query chunk x D x F**2 (per-query F x F intermedia
 class SecondOrderMoments:
     """Query-independent population moments for the ``O(1/P**2)`` ensemble statistics.
 
-    Attributes (module docstring for the definitions; ``F`` features, ``D`` dimensions)
+    The module docstring defines each moment; ``F`` features, ``D`` dimensions.
+
+    Attributes
     ----------
     sigma : (F, F)
         ``Sigma = E[lam phi phi^T]``.
@@ -414,14 +418,6 @@ def _reference_design(theory: LinearTheory, n_hermite: int):
     return [np.concatenate(v) for v in (ws, lams, phis, mus, covs)]
 
 
-def _space_features(features: ProductFeatures, x: np.ndarray) -> np.ndarray:
-    out = np.ones((x.shape[0], 1))
-    for d, ax in enumerate(features.space):
-        v = ax.evaluate(x[:, d])
-        out = (out[:, :, None] * v[:, None, :]).reshape(x.shape[0], -1)
-    return out
-
-
 def _product_moments(theory: LinearTheory, n_hermite: int) -> SecondOrderMoments:
     """Moments from per-time-node spatial sums and one assembly over time nodes."""
     feats, sched, data = theory.features, theory.schedule, theory.data
@@ -436,7 +432,7 @@ def _product_moments(theory: LinearTheory, n_hermite: int) -> SecondOrderMoments
     t_nodes = theory.t_nodes
     n_t = t_nodes.size
     phit = feats.time.evaluate(t_nodes)  # (n_t, ft)
-    lam = np.asarray(sched.dsm_weight(t_nodes), dtype=float)
+    lam = dsm_weights(sched, t_nodes)
     c2 = theory.t_weights * lam**2
     c3 = theory.t_weights * lam**3
     xi, wx = _nodes(theory, n_hermite)
@@ -459,7 +455,7 @@ def _product_moments(theory: LinearTheory, n_hermite: int) -> SecondOrderMoments
     cov_all = post.cov.reshape(n_t, n_sp, D, D)
     with threadpool_limits(limits=1, user_api="blas"):
         for k in range(n_t):
-            ps = _space_features(feats, x_all[k])  # (n, fs)
+            ps = feats.evaluate_space(x_all[k])  # (n, fs)
             pt = phit[k]
             m = mu_all[k] - ps @ (W3 @ pt).T  # (n, D)
             Q2 = cov_all[k] + m[:, :, None] * m[:, None, :]

@@ -1,10 +1,10 @@
-"""First-order-in-1/P theory of linear-feature ensembles by deterministic quadrature (docs/math/linear.md).
+"""First-order-in-1/P theory of linear-feature ensembles by quadrature (docs/math/linear.md).
 
 Model and notation
 ------------------
 A model is trained on P DSM triples ``(t, x0, x)``, ``t ~ U[eps, T]``, ``x0`` uniform over the
-training points ``mu_m``, ``x = alpha_t x0 + sigma_t xi`` (see :mod:`gtv.numerics.linear.model`), with
-weight ``lam = alpha**2 / sigma**2`` (``dsm_weight``) and ridge ``rho``:
+training points ``mu_m``, ``x = alpha_t x0 + sigma_t xi`` (see :mod:`gtv.numerics.linear.model`),
+with weight ``lam = alpha**2 / sigma**2`` (``dsm_weight``) and ridge ``rho``:
 ``W = A_P Sigma_P^{-1}``, ``D^ = W phi`` (``W`` is ``D x F``). Population quantities (``E`` over
 ``t``, ``x0``, ``x``):
 
@@ -42,325 +42,60 @@ Conventions
   of docs/math/path_integral.md is ``V(x,t; x',t') = D_t Cov[s^(x,t), s^(x',t')] D_t'`` with
   ``s^ = (alpha D^ - x)/sigma**2``, i.e. ``V = c_t Cov[D^(z), D^(z')] c_t'``,
   ``c_t = D_t alpha_t / sigma_t**2`` (``diffusion * score_mean_coeff``).
-* Markov intensity (docs/math/predictions.md): ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (the two-sided lag
-  integral over the model's time range), symmetrized. It need not be PSD (anticorrelated times).
+* Markov intensity (docs/math/predictions.md): ``Q(x, t) = int_eps^T V(x, t; x, t') dt'`` (the
+  two-sided lag integral over the model's time range), symmetrized. It need not be PSD
+  (anticorrelated times).
 
-Quadrature (no sampling)
-------------------------
-``t``: composite Gauss-Legendre, ``n_t`` nodes per panel; panels grow geometrically from ``eps``
-(ratio 1.25, since ``lam ~ 1/t``) up to a maximum width (``(T - eps)/32`` and below the time
-features' length scale), then stay uniform. ``x``: per mixture component
-``x = alpha_t mu_m + sigma_t xi``, ``xi`` on a tensor Gauss-Hermite grid (probabilists',
-``n_hermite`` per axis; product weights below 1e-25 dropped), averaged over ``m``. The default
-``n_hermite`` resolves the narrowest spatial feature product at the largest ``sigma_t`` (node
-spacing ``<= 0.75 * width / sigma_max`` and ``<= 0.15``); it grows like ``(sigma_max/width)**2``.
-
-The product structure ``phi = phi_space(x) (x) phi_time(t)`` is used: at each time node the numba
-kernel accumulates only *spatial* moments (``F_s x F_s`` blocks, parallel over time nodes, fixed
-summation order, so results do not depend on the thread count), and a matrix product over time
-nodes assembles the ``F x F`` (and ``FD x FD``) moments. The plain-numpy reference
-(``backend="numpy"``) forms every full feature vector and the posterior with
-:func:`gtv.numerics.posterior.posterior_stats` and sums directly. Cost of the kernel:
-``n_time_nodes * M * n_xi * (3 F_s**2 D**2 / 2 + M D**2)``; with many training points or
-``D >= 2`` with narrow features the per-component Gauss-Hermite grid becomes the bottleneck.
+The population moments come from deterministic quadrature (:mod:`gtv.numerics.linear.population`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
 import numpy as np
-from scipy.special import roots_hermitenorm
 from threadpoolctl import threadpool_limits
 
 from gtv.numerics.checks import (
+    check_choice,
     check_count,
     check_eps,
     check_points,
     check_query_pair,
     check_query_points,
+    check_ridge,
     check_samples_per_model,
+    set_checked_arrays,
 )
-from gtv.numerics.features import ProductFeatures, axis_offsets, axis_values, kron_into
+from gtv.numerics.dsm import dsm_weights
+from gtv.numerics.features import ProductFeatures
 from gtv.numerics.io import load_result, save_result
-from gtv.numerics.linear.model import model_rngs
-from gtv.numerics.posterior import posterior_stats, posterior_weights_into
+from gtv.numerics.linear.population import (
+    PSD_RTOL,
+    check_psd,
+    moments_numba,
+    moments_reference,
+    population_solution,
+    time_panel_width,
+)
+from gtv.numerics.quadrature import default_n_hermite, hermite_quadrature, time_quadrature
 from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
+from gtv.numerics.streams import check_seed, model_rngs
 
 __all__ = [
     "PARTS",
     "LinearTheory",
-    "default_n_hermite",
-    "hermite_quadrature",
     "linear_model_theory",
-    "time_quadrature",
     "v_kernel_factor",
 ]
 
 #: Parts of ``Cov(vec g)`` (and everything derived from it).
 PARTS = ("total", "proxy", "misfit")
 
-_PRUNE = 1e-25  # Gauss-Hermite product weights below this (of total 1) are dropped
-_GEO_RATIO = 1.25
-#: Negative eigenvalues below ``_PSD_RTOL * (largest eigenvalue of the second moment)`` are
-#: round-off; anything more negative raises.
-_PSD_RTOL = 1e-10
-#: Memory budget for the per-time-node spatial moments held at once.
-_CHUNK_BYTES = 256 * 2**20
-
-
-# -- input checks -------------------------------------------------------------------------------
-def set_checked_arrays(obj: object, shapes: dict[str, tuple[int, ...]]) -> None:
-    """Replace each attribute ``obj.<name>`` by a float64 array, checked finite with ``shape``.
-
-    Raises ``ValueError`` naming the first attribute of the wrong shape or with non-finite values.
-    """
-    for name, shape in shapes.items():
-        arr = np.asarray(getattr(obj, name), dtype=np.float64)
-        if arr.shape != shape or not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be a finite array of shape {shape}")
-        setattr(obj, name, arr)
-
 
 def _check_part(part: object) -> str:
-    if part not in PARTS:
-        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-    return str(part)
-
-
-# -- quadrature rules ---------------------------------------------------------------------------
-def _time_scale(features: ProductFeatures, eps: float, T: float) -> float:
-    """Largest panel width: (T - eps)/32 and at most one length scale of the time features."""
-    ax = features.time
-    width = (T - eps) / 32
-    if ax.kind == "gaussian" and ax.size > 1:
-        width = min(width, ax.spacing / 2)  # one standard deviation
-    elif ax.kind == "fourier" and ax.size > 1:
-        n_max = max(ax.size - 1 - (ax.size - 1) // 2, (ax.size - 1) // 2)
-        width = min(width, (ax.hi - ax.lo) / n_max / 4)  # a quarter wavelength
-    return width
-
-
-def time_quadrature(
-    eps: float, T: float, n_t: int, max_width: float | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights for ``E_{t ~ U[eps, T]}`` (weights sum to 1).
-
-    Composite Gauss-Legendre with ``n_t`` nodes per panel; panel breakpoints grow geometrically
-    from ``eps`` (ratio 1.25) until the width reaches ``max_width`` (default ``(T - eps)/32``),
-    then are uniform with width ``<= max_width``.
-    """
-    n_t = check_count(n_t, "n_t")
-    if not (np.isfinite(eps) and np.isfinite(T) and 0 < eps < T):
-        raise ValueError(f"eps must lie in (0, T) = (0, {T:g}), got {eps!r}")
-    h = (T - eps) / 32 if max_width is None else float(max_width)
-    if not (np.isfinite(h) and h > 0):
-        raise ValueError(f"max_width must be a positive number, got {max_width!r}")
-    br = [eps]
-    while br[-1] < T and br[-1] * (_GEO_RATIO - 1) < h:
-        br.append(min(T, br[-1] * _GEO_RATIO))
-    if br[-1] < T:
-        n_uni = int(math.ceil((T - br[-1]) / h - 1e-12))
-        br.extend(np.linspace(br[-1], T, n_uni + 1)[1:])
-    br = np.array(br)
-    br[-1] = T
-    gx, gw = np.polynomial.legendre.leggauss(n_t)
-    a, b = br[:-1, None], br[1:, None]
-    nodes = ((b - a) / 2 * gx + (a + b) / 2).ravel()
-    weights = ((b - a) / 2 * gw).ravel() / (T - eps)
-    return nodes, weights
-
-
-def hermite_quadrature(
-    n: int, dim: int = 1, prune: float = _PRUNE
-) -> tuple[np.ndarray, np.ndarray]:
-    """Tensor Gauss-Hermite rule for ``E_{xi ~ N(0, I_dim)}``: nodes (q, dim), weights (q,).
-
-    ``n`` nodes per axis (probabilists' Hermite, :func:`scipy.special.roots_hermitenorm`), weights
-    normalized to sum 1; product weights below ``prune`` are dropped (then renormalized).
-    """
-    n = check_count(n, "n_hermite")
-    x, w = roots_hermitenorm(n)
-    w = w / w.sum()
-    keep = w > prune
-    x, w = x[keep], w[keep]
-    grids = np.meshgrid(*([x] * dim), indexing="ij")
-    wgrids = np.meshgrid(*([w] * dim), indexing="ij")
-    nodes = np.stack([g.ravel() for g in grids], axis=1)
-    weights = np.prod(np.stack([g.ravel() for g in wgrids], axis=1), axis=1)
-    keep = weights > prune
-    nodes, weights = nodes[keep], weights[keep]
-    return np.ascontiguousarray(nodes), weights / weights.sum()
-
-
-def default_n_hermite(features: ProductFeatures, sigma_max: float) -> int:
-    """Gauss-Hermite order per axis that resolves the spatial features at ``sigma_max``.
-
-    The rule is close to a trapezoid rule with spacing ``h ~ pi / sqrt(2 n)`` near the centre. The
-    narrowest integrand is a product of four spatial features (``phi_i phi_j (m m^T)`` with
-    ``m = mu_bar - W_inf phi``): for Gaussian bumps a Gaussian of width ``w = std / 2`` in ``x``,
-    i.e. ``w / sigma`` in ``xi``, resolved to ~1e-15 by ``h <= 0.75 w / sigma_max``; for Fourier
-    modes frequencies up to ``k = 4 (2 pi n_max / L)``, aliasing-free for
-    ``h <= 2 pi / (1.25 k sigma_max + 12)`` (a margin for the posterior's transitions, which
-    widen the spectrum; measured: ~1e-11 relative on the misfit part for F_x = 16). Posterior
-    transitions alone need ``h <= 0.15``. Clipped to ``[32, 4000]``.
-    """
-    h = 0.15
-    s = max(float(sigma_max), 1e-300)
-    for ax in features.space:
-        if ax.size <= 1:
-            continue
-        if ax.kind == "gaussian":
-            h = min(h, 0.75 * (ax.spacing / 2) / 2 / s)
-        else:
-            n_max = max(ax.size - 1 - (ax.size - 1) // 2, (ax.size - 1) // 2)
-            k = 4 * 2 * math.pi * n_max / (ax.hi - ax.lo)
-            h = min(h, 2 * math.pi / (1.25 * k * s + 12))
-    return int(min(4000, max(32, math.ceil(math.pi**2 / (2 * h * h)))))
-
-
-# -- numba kernel -------------------------------------------------------------------------------
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _posterior_into(mu, x, a, inv2s2, logit, mbar, cov):
-    """Posterior mean and covariance over the training points at one ``x`` (two-pass, centred)."""
-    n_pts, d = mu.shape
-    tot = posterior_weights_into(mu, x, a, inv2s2, logit)
-    for j in range(d):
-        mbar[j] = 0.0
-    for m in range(n_pts):
-        logit[m] /= tot
-        for j in range(d):
-            mbar[j] += logit[m] * mu[m, j]
-    for j in range(d):
-        for k in range(d):
-            cov[j, k] = 0.0
-    for m in range(n_pts):
-        w = logit[m]
-        for j in range(d):
-            dj = mu[m, j] - mbar[j]
-            for k in range(j + 1):
-                cov[j, k] += w * dj * (mu[m, k] - mbar[k])
-    for j in range(d):
-        for k in range(j):
-            cov[k, j] = cov[j, k]
-
-
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _spatial_moments_numba(kinds, sizes, los, his, mu, alpha, sigma, xi, xw, wt, do_misfit):
-    """Per time node ``k``: spatial moments over ``x ~ p(x | t_k)`` (a Gaussian mixture).
-
-    First pass (``do_misfit=False``): ``S[k] = E[phi_s phi_s^T]``, ``Ab[k] = E[mu_bar phi_s^T]``,
-    ``A0[k] = E[x0 phi_s^T]``, ``Kp[k, i, d, j, e] = E[phi_i phi_j Sigma_post_de]``. Misfit pass
-    (``do_misfit=True``, only ``Km``): ``Km[k, i, d, j, e] = E[phi_i phi_j m_d m_e]`` with
-    ``m = mu_bar - wt[k] phi_s`` (``wt[k]``: ``W_inf`` contracted with ``phi_time(t_k)``).
-    """
-    n_t = alpha.shape[0]
-    n_pts, d = mu.shape
-    n_axes = kinds.shape[0]
-    fs = 1
-    for ax in range(n_axes):
-        fs *= sizes[ax]
-    nq = xi.shape[0]
-    offsets, total = axis_offsets(sizes)
-    n1 = 1 if do_misfit else n_t  # pass 1 arrays (unused in the misfit pass)
-    S = np.zeros((n1, fs, fs))
-    Ab = np.zeros((n1, d, fs))
-    A0 = np.zeros((n1, d, fs))
-    Kp = np.zeros((n1, fs, d, fs, d))
-    Km = np.zeros((n_t, fs, d, fs, d)) if do_misfit else np.zeros((1, 1, 1, 1, 1))
-    inv_m = 1.0 / n_pts
-    for k in numba.prange(n_t):
-        vals = np.empty(total)
-        phi = np.empty(fs)
-        x = np.empty(d)
-        logit = np.empty(n_pts)
-        mbar = np.empty(d)
-        cov = np.empty((d, d))
-        r = np.zeros(d)
-        a = alpha[k]
-        s = sigma[k]
-        inv2s2 = 0.5 / (s * s)
-        for m in range(n_pts):
-            for q in range(nq):
-                w = xw[q] * inv_m
-                for j in range(d):
-                    x[j] = a * mu[m, j] + s * xi[q, j]
-                for ax in range(n_axes):
-                    axis_values(kinds[ax], sizes[ax], los[ax], his[ax], x[ax], vals[offsets[ax] :])
-                kron_into(vals, offsets, sizes, n_axes, phi)
-                _posterior_into(mu, x, a, inv2s2, logit, mbar, cov)
-                if do_misfit:
-                    for j in range(d):
-                        acc = 0.0
-                        for i in range(fs):
-                            acc += wt[k, j, i] * phi[i]
-                        r[j] = mbar[j] - acc
-                if do_misfit:
-                    for i in range(fs):
-                        wi = w * phi[i]
-                        for i2 in range(i + 1):
-                            pp = wi * phi[i2]
-                            for j in range(d):
-                                pr = pp * r[j]
-                                for e in range(d):
-                                    Km[k, i, j, i2, e] += pr * r[e]
-                    continue
-                for i in range(fs):
-                    wi = w * phi[i]
-                    for j in range(d):
-                        Ab[k, j, i] += wi * mbar[j]
-                        A0[k, j, i] += wi * mu[m, j]
-                    for i2 in range(i + 1):
-                        pp = wi * phi[i2]
-                        S[k, i, i2] += pp
-                        for j in range(d):
-                            for e in range(d):
-                                Kp[k, i, j, i2, e] += pp * cov[j, e]
-        for i in range(fs):
-            for i2 in range(i):
-                for j in range(d):
-                    for e in range(d):
-                        if do_misfit:
-                            Km[k, i2, e, i, j] = Km[k, i, j, i2, e]
-                        else:
-                            Kp[k, i2, e, i, j] = Kp[k, i, j, i2, e]
-                if not do_misfit:
-                    S[k, i2, i] = S[k, i, i2]
-    return S, Ab, A0, Kp, Km
-
-
-# -- assembly over time nodes -------------------------------------------------------------------
-def _assemble4(c: np.ndarray, K: np.ndarray, phit: np.ndarray) -> np.ndarray:
-    """``sum_k c_k K[k] (x) phi_t phi_t^T`` in the (F, D, F, D) layout (F index = i F_t + a)."""
-    n_t, fs, d = K.shape[0], K.shape[1], K.shape[2]
-    ft = phit.shape[1]
-    left = (K * c[:, None, None, None, None]).reshape(n_t, -1)
-    right = (phit[:, :, None] * phit[:, None, :]).reshape(n_t, -1)
-    with threadpool_limits(limits=1, user_api="blas"):  # see LinearTheory.__post_init__
-        out = left.T @ right
-    out = out.reshape(fs, d, fs, d, ft, ft).transpose(0, 4, 1, 2, 5, 3)
-    out = out.reshape(fs * ft, d, fs * ft, d)
-    m = out.reshape(fs * ft * d, -1)
-    return ((m + m.T) / 2).reshape(out.shape)
-
-
-def _assemble2(c: np.ndarray, Ak: np.ndarray, phit: np.ndarray) -> np.ndarray:
-    """``sum_k c_k Ak[k] (x) phi_t^T`` as a (D, F) matrix."""
-    n_t, d, fs = Ak.shape
-    out = (Ak * c[:, None, None]).reshape(n_t, -1).T @ phit  # (d*fs, ft)
-    return out.reshape(d, fs * phit.shape[1])
-
-
-def _check_psd(ev: np.ndarray, name: str, scale: float) -> None:
-    """Raise unless the smallest of the eigenvalues ``ev`` (ascending) is round-off negative."""
-    if ev[0] < -_PSD_RTOL * max(scale, np.finfo(float).tiny):
-        raise ValueError(
-            f"{name} is not positive semi-definite beyond round-off: smallest eigenvalue "
-            f"{ev[0]:.3e} vs scale {scale:.3e} (quadrature too coarse? raise n_t / n_hermite)"
-        )
+    return check_choice(part, "part", PARTS)
 
 
 def v_kernel_factor(schedule: object, t: object) -> np.ndarray:
@@ -374,31 +109,15 @@ def v_kernel_factor(schedule: object, t: object) -> np.ndarray:
     return sched.diffusion(t) * sched.score_mean_coeff(t)
 
 
-def _population_solution(sigma, A, ridge):
-    """``Sigma_r = Sigma + rho I``, its inverse and ``W_inf = A Sigma_r^{-1}``; singular raises."""
-    F = sigma.shape[0]
-    sigma_r = sigma + ridge * np.eye(F)
-    # Single-threaded BLAS: right after a numba parallel region multi-threaded OpenBLAS
-    # oversubscribes the cores (see gtv.numerics.linear.model._solve_spd).
-    with threadpool_limits(limits=1, user_api="blas"):
-        try:
-            chol = np.linalg.cholesky(sigma_r)
-        except np.linalg.LinAlgError:
-            raise ValueError(
-                "ridge: Sigma + ridge I is not positive definite; use ridge > 0"
-            ) from None
-        piv = np.diag(chol) ** 2
-        if piv.min() <= F * np.finfo(float).eps * np.diag(sigma_r).max():
-            raise ValueError("ridge: Sigma + ridge I is numerically singular; use ridge > 0")
-        inv = np.linalg.inv(sigma_r)
-    inv = (inv + inv.T) / 2
-    return sigma_r, inv, A @ inv
-
-
 # -- result -------------------------------------------------------------------------------------
 @dataclass
 class LinearTheory:
     """Population solution and first-order ensemble covariance of linear-feature models.
+
+    Main methods: :meth:`cov_W` (``Cov(vec W)`` at a given P), :meth:`mean_denoiser`,
+    :meth:`mean_score`, :meth:`denoiser_covariance`, :meth:`v_kernel`, :meth:`v_kernel_grid`,
+    :meth:`markov_intensity`, :meth:`sample_weights` (Gaussian-field ensemble), :meth:`save` /
+    :meth:`load`.
 
     Attributes
     ----------
@@ -425,11 +144,6 @@ class LinearTheory:
     eigenvalue_range : dict
         ``{"proxy": (min, max), "misfit": (min, max)}`` eigenvalues of the two parts (checked PSD
         up to round-off on construction).
-
-    Main methods: :meth:`cov_W` (``Cov(vec W)`` at a given P), :meth:`mean_denoiser`,
-    :meth:`mean_score`, :meth:`denoiser_covariance`, :meth:`v_kernel`, :meth:`v_kernel_grid`,
-    :meth:`markov_intensity`, :meth:`sample_weights` (Gaussian-field ensemble), :meth:`save` /
-    :meth:`load`.
     """
 
     features: ProductFeatures
@@ -462,7 +176,7 @@ class LinearTheory:
             "cov_g_misfit": (F, D, F, D),
         }
         set_checked_arrays(self, shapes)
-        self.sigma_r, self.sigma_r_inv, self.W_inf = _population_solution(
+        self.sigma_r, self.sigma_r_inv, self.W_inf = population_solution(
             self.sigma, self.A, self.ridge
         )
         n = F * D
@@ -472,8 +186,8 @@ class LinearTheory:
         with threadpool_limits(limits=1, user_api="blas"):
             ev_p = np.linalg.eigvalsh(self.cov_g_proxy.reshape(n, n))
             ev_m = np.linalg.eigvalsh(self.cov_g_misfit.reshape(n, n))
-        _check_psd(ev_p, "cov_g_proxy (Cov(vec g), proxy part)", float(ev_p[-1]))
-        _check_psd(ev_m, "cov_g_misfit (Cov(vec g), misfit part)", float(ev_m[-1] + eg @ eg))
+        check_psd(ev_p, "cov_g_proxy (Cov(vec g), proxy part)", float(ev_p[-1]))
+        check_psd(ev_m, "cov_g_misfit (Cov(vec g), misfit part)", float(ev_m[-1] + eg @ eg))
         self.eigenvalue_range = {
             "proxy": (float(ev_p[0]), float(ev_p[-1])),
             "misfit": (float(ev_m[0]), float(ev_m[-1])),
@@ -631,12 +345,9 @@ class LinearTheory:
         c = self.score_factor(times)
         return np.ascontiguousarray(out * (c[:, None] * c[None, :])[None, :, :, None, None] / P)
 
-    def _space_features(self, x: np.ndarray) -> np.ndarray:
-        out = np.ones((x.shape[0], 1))
-        for d, ax in enumerate(self.features.space):
-            v = ax.evaluate(x[:, d])
-            out = (out[:, :, None] * v[:, None, :]).reshape(x.shape[0], -1)
-        return out
+    def space_features(self, x: object) -> np.ndarray:
+        """Spatial features ``phi_space(x)`` at points ``x`` (n, D): (n, F_space)."""
+        return self.features.evaluate_space(x)
 
     def markov_intensity(self, x: object, t: object, P: float, part: str = "total") -> np.ndarray:
         """White-noise intensity ``Q(x, t) = int_eps^T V(x, t; x, t') dt'``, symmetrized: (n, D, D).
@@ -648,7 +359,7 @@ class LinearTheory:
         xx, tt, phi = self._query((x, t), "z")
         lam_t = self.score_factor(self.t_nodes) * self.t_weights * (self.schedule.T - self.eps)
         h = lam_t @ self.features.time.evaluate(self.t_nodes)  # (F_t,)
-        psi2 = (self._space_features(xx)[:, :, None] * h[None, None, :]).reshape(xx.shape[0], -1)
+        psi2 = (self.space_features(xx)[:, :, None] * h[None, None, :]).reshape(xx.shape[0], -1)
         Q = self._blocks(phi, psi2, self._unit_cov4(part), True) / P
         Q = (Q + Q.transpose(0, 2, 1)) / 2
         return Q * self.score_factor(tt)[:, None, None]
@@ -658,7 +369,7 @@ class LinearTheory:
         self,
         P: float,
         n_models: int,
-        seed: int = 0,
+        seed: int | np.random.SeedSequence = 0,
         part: str = "total",
         mean_shift: np.ndarray | None = None,
         extra_cov: np.ndarray | None = None,
@@ -668,11 +379,12 @@ class LinearTheory:
         Without the optional terms this is the first-order Gaussian field; the second-order one
         passes ``(mean_shift, extra_cov)`` from
         :meth:`gtv.numerics.linear.second_order.SecondOrderMoments.weight_moments` (``D x F``
-        and ``FD x FD`` in the ``vec`` convention of the module docstring). Model ``n`` uses
-        ``SeedSequence(seed).spawn(N)[n]``; the covariance is factorized by an eigendecomposition
+        and ``FD x FD`` in the ``vec`` convention of the module docstring). Model ``n`` draws from
+        ``stream(seed, "field").spawn(N)[n]``; the covariance is factorized by an eigendecomposition
         (round-off negative eigenvalues clipped to 0; anything more negative raises).
         """
         n_models = check_count(n_models, "n_models")
+        seed = check_seed(seed)
         F, D = self.n_features, self.dim
         C = self.cov_W(P, part).reshape(F * D, F * D)
         mean = self.W_inf
@@ -687,7 +399,7 @@ class LinearTheory:
                 raise ValueError(f"mean_shift must have shape {(D, F)}, got {mean_shift.shape}")
             mean = mean + mean_shift
         ev, vecs = np.linalg.eigh(C)
-        if ev[0] < -_PSD_RTOL * max(ev[-1], np.finfo(float).tiny):
+        if ev[0] < -PSD_RTOL * max(ev[-1], np.finfo(float).tiny):
             raise ValueError(
                 f"Cov(vec W) at P = {float(P):g} is not positive semi-definite (smallest "
                 f"eigenvalue {ev[0]:.3e} vs largest {ev[-1]:.3e}); with a second-order extra_cov "
@@ -695,7 +407,7 @@ class LinearTheory:
             )
         L = vecs * np.sqrt(np.clip(ev, 0.0, None))[None, :]
         out = np.empty((n_models, D, F))
-        for n, rng in enumerate(model_rngs(seed, n_models)):
+        for n, rng in enumerate(model_rngs(seed, "field", n_models)):
             v = L @ rng.standard_normal(L.shape[1])
             out[n] = mean + v.reshape(F, D).T
         return out
@@ -739,79 +451,6 @@ class LinearTheory:
             n_hermite=cfg["n_hermite"],
             **arrays,
         )
-
-
-# -- computation --------------------------------------------------------------------------------
-def _moments_numpy(features, data, sched, t_nodes, t_w, xi, xw, W_inf):
-    """Plain-numpy reference: full feature vectors, posterior via posterior_stats, direct sums.
-
-    Returns ``(Sigma, A, A_x0, proxy2, misfit2, direct2)``: ``sum_k t_w[k] lam_k E[. | t_k]`` of
-    ``phi phi^T``, ``mu_bar phi^T``, ``x0 phi^T`` and (times ``lam_k`` again, (F, D, F, D)) of
-    ``phi phi^T (x) Sigma_post``, ``phi phi^T (x) m m^T`` and ``phi phi^T (x) r r^T`` with
-    ``m = mu_bar - D_bar``, ``r = x0 - D_bar`` (the last two only when ``W_inf`` is given).
-    """
-    M, D = data.shape
-    F = features.n_features
-    S1 = np.zeros((F, F))
-    A1 = np.zeros((D, F))
-    A01 = np.zeros((D, F))
-    Kp = np.zeros((F, D, F, D))
-    Km = np.zeros((F, D, F, D))
-    Kt = np.zeros((F, D, F, D))
-    for tk, wk in zip(t_nodes, t_w, strict=True):
-        a, s = float(sched.alpha(tk)), float(np.sqrt(sched.sigma2(tk)))
-        x = (a * data[:, None, :] + s * xi[None, :, :]).reshape(-1, D)
-        x0 = np.repeat(data, xi.shape[0], axis=0)
-        w = np.tile(xw, M) * (wk / M)
-        phi = features.evaluate_reference(x, np.full(x.shape[0], tk))
-        post = posterior_stats(data, x, tk, sched, full_cov=True, backend="numpy")
-        lam = float(sched.dsm_weight(tk))
-        S1 += lam * (phi * w[:, None]).T @ phi
-        A1 += lam * (post.mean * w[:, None]).T @ phi
-        A01 += lam * (x0 * w[:, None]).T @ phi
-        Kp += lam**2 * np.einsum("n,nf,nde,ng->fdge", w, phi, post.cov, phi, optimize=True)
-        if W_inf is not None:
-            m = post.mean - phi @ W_inf.T
-            r = x0 - phi @ W_inf.T
-            Km += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, m, m, phi, optimize=True)
-            Kt += lam**2 * np.einsum("n,nf,nd,ne,ng->fdge", w, phi, r, r, phi, optimize=True)
-    return S1, A1, A01, Kp, Km, Kt
-
-
-def _moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2, W_inf=None):
-    """Time-weighted moments from the numba kernel, over chunks of time nodes (bounded memory;
-    chunks are summed in a fixed order, so the result does not depend on the thread count).
-
-    Without ``W_inf``: ``(Sigma, A, A_x0, proxy second moment)``; with it: the misfit second
-    moment ``E[lam**2 phi phi^T (x) m m^T]``.
-    """
-    kinds, sizes, los, his = (a[:-1].copy() for a in features._arrays())
-    D = data.shape[1]
-    fs, ft = features.n_space_features, features.time.size
-    F = fs * ft
-    n_t = alpha.size
-    chunk = max(1, min(n_t, _CHUNK_BYTES // (8 * fs * fs * D * D)))
-    misfit = W_inf is not None
-    if misfit:
-        wt_all = np.einsum("dia,ka->kdi", W_inf.reshape(D, fs, ft), phit)
-        out = np.zeros((F, D, F, D))
-    else:
-        dummy = np.zeros((1, D, 1))
-        Sig, A, A_x0, prox = np.zeros((F, F)), np.zeros((D, F)), np.zeros((D, F)), 0.0
-    for k0 in range(0, n_t, chunk):
-        sl = slice(k0, min(n_t, k0 + chunk))
-        wt = np.ascontiguousarray(wt_all[sl]) if misfit else dummy
-        S, Ab, A0, Kp, Km = _spatial_moments_numba(
-            kinds, sizes, los, his, data, alpha[sl], sigma[sl], xi, xw, wt, misfit
-        )
-        if misfit:
-            out += _assemble4(c2[sl], Km, phit[sl])
-        else:
-            Sig += _assemble4(c1[sl], S[:, :, None, :, None], phit[sl]).reshape(F, F)
-            A += _assemble2(c1[sl], Ab, phit[sl])
-            A_x0 += _assemble2(c1[sl], A0, phit[sl])
-            prox = prox + _assemble4(c2[sl], Kp, phit[sl])
-    return out if misfit else (Sig, A, A_x0, prox)
 
 
 def linear_model_theory(
@@ -868,20 +507,14 @@ def linear_model_theory(
     if features.dim != data.shape[1]:
         raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
     eps = check_eps(eps, sched.T)
-    try:
-        ridge = float(ridge)
-    except (TypeError, ValueError):
-        raise ValueError(f"ridge (rho) must be a number >= 0, got {ridge!r}") from None
-    if not (np.isfinite(ridge) and ridge >= 0):
-        raise ValueError(f"ridge (rho) must be finite and >= 0, got {ridge!r}")
+    ridge = check_ridge(ridge)
     n_t = check_count(n_t, "n_t")
-    if backend not in ("numba", "numpy"):
-        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+    check_choice(backend, "backend", ("numba", "numpy"))
     T = sched.T
-    t_nodes, t_w = time_quadrature(eps, T, n_t, _time_scale(features, eps, T))
+    t_nodes, t_w = time_quadrature(eps, T, n_t, time_panel_width(features, eps, T))
     alpha = np.asarray(sched.alpha(t_nodes), dtype=float)
     sigma = np.sqrt(np.asarray(sched.sigma2(t_nodes), dtype=float))
-    lam = np.asarray(sched.dsm_weight(t_nodes), dtype=float)
+    lam = dsm_weights(sched, t_nodes)
     if n_hermite is None:
         n_hermite = default_n_hermite(features, float(sigma.max()))
     n_hermite = check_count(n_hermite, "n_hermite")
@@ -892,15 +525,16 @@ def linear_model_theory(
     diag = {}
     if backend == "numba":
         phit = features.time.evaluate(t_nodes)
-        Sig, A, A_x0, proxy2 = _moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2)
+        Sig, A, A_x0, proxy2 = moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2)
     else:
-        Sig, A, A_x0, proxy2 = _moments_numpy(features, data, sched, t_nodes, t_w, xi, xw, None)[:4]
+        res = moments_reference(features, data, sched, t_nodes, t_w, xi, xw, None)
+        Sig, A, A_x0, proxy2 = res[:4]
     Sig = (Sig + Sig.T) / 2
-    _, _, W_inf = _population_solution(Sig, A, ridge)
+    _, _, W_inf = population_solution(Sig, A, ridge)
     if backend == "numba":
-        misfit2 = _moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2, W_inf)
+        misfit2 = moments_numba(features, data, alpha, sigma, xi, xw, phit, c1, c2, W_inf)
     else:
-        res = _moments_numpy(features, data, sched, t_nodes, t_w, xi, xw, W_inf)
+        res = moments_reference(features, data, sched, t_nodes, t_w, xi, xw, W_inf)
         misfit2 = res[4]
     n = F * D
     eg = (ridge * W_inf).T.reshape(-1)  # vec(E g), column stacking

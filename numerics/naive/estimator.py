@@ -1,4 +1,6 @@
-"""The naive estimator (docs/math/naive_estimator.md): a solvable model of generalization through variance.
+"""The naive estimator: a solvable model of generalization through variance.
+
+docs/math/naive_estimator.md.
 
 At every Euler step of the PF-ODE a fresh clean point ``x0`` is drawn from the posterior over the
 training points at the current ``(x, t)`` and the score estimate is
@@ -19,8 +21,9 @@ module provides all three routes:
 * :func:`naive_density`: the Fokker-Planck density (deterministic, no sampling noise).
 
 ``kappa`` has units of time; ``kappa = 0`` is the PF-ODE with the exact score (memorization).
-Random numbers come from one generator ``default_rng(SeedSequence([seed, 2]))`` drawn step by
-step, so results do not depend on the thread count.
+Random numbers come from one generator on the stream ``stream(seed, "naive")``
+(:mod:`gtv.numerics.streams`), ``x_T`` first and then step by step, so results do not depend on
+the thread count.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gtv.numerics.checks import check_points
-from gtv.numerics.fokker_planck.solver import (
+from gtv.numerics.checks import check_count, check_kappa, check_points
+from gtv.numerics.fokker_planck import (
     FokkerPlanckResult,
     gaussian_cell_averages,
     schedule_drift,
@@ -39,23 +42,14 @@ from gtv.numerics.fokker_planck.solver import (
 from gtv.numerics.pfode import pf_ode_time_grid
 from gtv.numerics.posterior import posterior_stats, posterior_weights_into
 from gtv.numerics.schedules import resolve_schedule
+from gtv.numerics.streams import stream_rng
 
-__all__ = ["check_kappa", "naive_density", "sample_naive_estimator", "sample_naive_sde"]
-
-
-def check_kappa(kappa: object) -> float:
-    """Return ``kappa`` as a float; ``ValueError`` unless it is finite and ``>= 0``."""
-    try:
-        k = float(kappa)
-    except (TypeError, ValueError):
-        raise ValueError(f"kappa must be a finite number >= 0, got {kappa!r}") from None
-    if not (np.isfinite(k) and k >= 0):
-        raise ValueError(f"kappa must be a finite number >= 0, got {kappa!r}")
-    return k
-
-
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
+__all__ = [
+    "naive_density",
+    "naive_initial_points",
+    "sample_naive_estimator",
+    "sample_naive_sde",
+]
 
 
 def naive_initial_points(
@@ -63,14 +57,13 @@ def naive_initial_points(
 ) -> np.ndarray:
     """Starting points of a naive-estimator sampler: ``x_T`` (checked, copied) or
     ``N(0, sigma_T**2 I)`` drawn from ``rng``; shape (n_samples, dim)."""
-    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    n_samples = check_count(n_samples, "n_samples")
     if x_T is not None:
         x = check_points(x_T, "x_T", dim=dim).copy()
         if x.shape[0] != n_samples:
             raise ValueError(f"x_T must have {n_samples} rows, got {x.shape[0]}")
         return x
-    return np.sqrt(schedule.sigma2(schedule.T)) * rng.standard_normal((int(n_samples), dim))
+    return np.sqrt(schedule.sigma2(schedule.T)) * rng.standard_normal((n_samples, dim))
 
 
 def _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T):
@@ -79,7 +72,7 @@ def _setup(data, n_samples, eps, kappa, schedule, n_steps, seed, x_T):
     mu = check_points(data, "data")
     kappa = check_kappa(kappa)
     ts = pf_ode_time_grid(sched, eps, n_steps)
-    rng = _rng(seed)
+    rng = stream_rng(seed, "naive")
     return sched, mu, kappa, ts, rng, naive_initial_points(mu.shape[1], n_samples, sched, rng, x_T)
 
 
@@ -121,7 +114,7 @@ def sample_naive_estimator(
     schedule: object = "vp-linear",
     *,
     n_steps: int = 1000,
-    seed: int = 0,
+    seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
 ) -> np.ndarray:
     """Samples of the interleaved naive estimator (a fresh posterior draw at every Euler step).
@@ -139,7 +132,7 @@ def sample_naive_estimator(
     n_steps : int, default 1000
         Euler steps on ``linspace(T, eps, n_steps + 1)``; the scheme converges to the effective
         SDE as the step shrinks.
-    seed : int, default 0
+    seed : int or SeedSequence, default 0
     x_T : ndarray, shape (n_samples, D), optional
         Initial points (default ``N(0, sigma_T**2 I)``).
 
@@ -198,7 +191,7 @@ def sample_naive_sde(
     schedule: object = "vp-linear",
     *,
     n_steps: int = 1000,
-    seed: int = 0,
+    seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
 ) -> np.ndarray:
     """Euler-Maruyama samples of the naive estimator's effective SDE.
@@ -256,7 +249,7 @@ def naive_density(
     eps, kappa, schedule
         As :func:`sample_naive_estimator`.
     bounds : pair or list of pairs, default (-5, 5)
-        Domain per axis (see :func:`gtv.numerics.fokker_planck.solver.uniform_grid`).
+        Domain per axis (see :func:`gtv.numerics.fokker_planck.uniform_grid`).
     n_cells : int or list, optional
         Cells per axis (solver default).
     n_steps : int, default 400

@@ -1,14 +1,13 @@
-"""PF-ODE sampling of an ensemble of two-layer networks (docs/math/conventions.md; issue 6 item 4).
+"""PF-ODE sampling of an ensemble of two-layer networks (docs/math/conventions.md).
 
-The same sampler as :func:`gtv.numerics.pfode.sample_linear_ensemble`: Euler (default) or Heun
-on the uniform grid :func:`gtv.numerics.pfode.pf_ode_time_grid` from ``t = T`` to ``t = eps``,
-drift ``pf_x_coeff(t) x - pf_mean_coeff(t) D^(x, t)``, initial points
-``x_T ~ N(0, sigma_T**2 I)`` drawn per model from
-:func:`gtv.numerics.pfode.sampling_rngs` (``SeedSequence([seed, 1]).spawn(N)``). The network is
-evaluated exactly at every sample and stage with the compiled forward pass of
-:mod:`gtv.numerics.two_layer.network`; the time embedding uses the networks' training ``eps`` even when
-sampling stops at another one. Work is split into (model, block of samples) jobs; each job's
-arithmetic is fixed, so results do not depend on the thread count.
+The sampler of every model class (:mod:`gtv.numerics.pfode`): Euler (default) or Heun on the
+uniform grid :func:`gtv.numerics.pfode.pf_ode_time_grid` from ``t = T`` to ``t = eps``, drift
+``pf_x_coeff(t) x - pf_mean_coeff(t) D^(x, t)``, initial points ``x_T ~ N(0, sigma_T**2 I)`` drawn
+per model from stream ``"sampling"`` (:func:`gtv.numerics.pfode.initial_points`). The one stepper
+(:func:`gtv.numerics.pfode.make_pf_ode`) calls the compiled forward pass of
+:mod:`gtv.numerics.two_layer.network` on blocks of samples, at every sample and stage; the time
+embedding uses the networks' training ``eps`` even when sampling stops at another one. Results do
+not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -16,85 +15,64 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from gtv.numerics.checks import check_count
 from gtv.numerics.kernel.inputs import embed_time
 from gtv.numerics.pfode import (
-    _check_method,
-    _check_n_samples,
-    _euler_step,
-    _heun_correct,
+    BLOCK,
+    check_method,
+    drift_coefficients,
     initial_points,
+    make_pf_ode,
+    pf_ode_reference,
     pf_ode_time_grid,
 )
-from gtv.numerics.two_layer.network import (
-    _FASTMATH,
-    BLOCK,
-    N_BUF,
-    TwoLayerNetworks,
-    _forward_into,
-    check_activation,
-    forward_reference,
-)
+from gtv.numerics.two_layer.ensemble import TwoLayerNetworks
+from gtv.numerics.two_layer.network import FASTMATH, N_BUF, activation_code, forward_into
+from gtv.numerics.two_layer.reference import forward_reference
 
 __all__ = ["sample_two_layer_ensemble", "sample_two_layer_reference"]
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _pf_ode_two_layer(x, W, A, emb, bias, ts, ax, bx, heun, act):
-    """Integrate ``x`` (N, S, D) in place; ``emb`` (K+1,) is the time embedding on the grid."""
-    n_models, n_samples, d = x.shape
-    d_in = W.shape[2]
-    n_steps = ts.shape[0] - 1
-    n_blocks = (n_samples + BLOCK - 1) // BLOCK
-    for job in numba.prange(n_models * n_blocks):
-        mdl = job // n_blocks
-        s0 = (job % n_blocks) * BLOCK
-        m = min(n_samples, s0 + BLOCK) - s0
-        zc = np.empty((d_in, BLOCK))  # rows 0..D-1: the current points; then e(t), bias
-        zt = np.empty((d_in, BLOCK))  # Heun's predicted points
-        buf = np.empty((N_BUF, BLOCK))
-        dn = np.empty((d, BLOCK))
-        dn2 = np.empty((d, BLOCK))
-        tmp = np.empty((d, BLOCK))
-        for c in range(d):
-            for s in range(m):
-                zc[c, s] = x[mdl, s0 + s, c]
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
+def _two_layer_block(args, n, k, z, m, out, ws):
+    """``out[:, :m] = D^_n(z[:, :m], ts[k])``: the block denoiser of :func:`make_pf_ode`.
+
+    ``args = (W, A, emb, bias, act)``; the workspace holds the network inputs ``zc`` (d_in, BLOCK)
+    (rows ``0..D-1`` the points, then ``e(t_k)`` and ``bias``) and the forward pass's scratch.
+    """
+    W, A, emb, bias, act = args
+    zc, buf, tmp = ws
+    d = z.shape[0]
+    for c in range(d):
         for s in range(m):
-            zc[d + 1, s] = bias
-            zt[d + 1, s] = bias
-        for k in range(n_steps):
-            dt = ts[k + 1] - ts[k]
-            for s in range(m):
-                zc[d, s] = emb[k]
-            _forward_into(W[mdl], A[mdl], zc, m, act, buf, dn, tmp)
-            if heun:
-                for c in range(d):
-                    _euler_step(zc[c], dn[c], ax[k], bx[k], dt, zt[c], m)
-                for s in range(m):
-                    zt[d, s] = emb[k + 1]
-                _forward_into(W[mdl], A[mdl], zt, m, act, buf, dn2, tmp)
-                for c in range(d):
-                    _heun_correct(
-                        zc[c], zt[c], dn[c], dn2[c], ax[k], bx[k], ax[k + 1], bx[k + 1], dt, m
-                    )
-            else:
-                for c in range(d):
-                    _euler_step(zc[c], dn[c], ax[k], bx[k], dt, zc[c], m)
-        for c in range(d):
-            for s in range(m):
-                x[mdl, s0 + s, c] = zc[c, s]
+            zc[c, s] = z[c, s]
+    e = emb[k]
+    for s in range(m):
+        zc[d, s] = e
+        zc[d + 1, s] = bias
+    forward_into(W[n], A[n], zc, m, act, buf, out, tmp)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _two_layer_workspace(args, d):
+    """Inputs (d_in, BLOCK), forward-pass buffers (N_BUF, BLOCK) and (D, BLOCK) of one job."""
+    return np.empty((d + 2, BLOCK)), np.empty((N_BUF, BLOCK)), np.empty((d, BLOCK))
+
+
+_pf_ode_two_layer = make_pf_ode(_two_layer_block, _two_layer_workspace, fastmath=FASTMATH)
 
 
 def _setup(networks, n_samples, eps, n_steps, method, seed, x_T):
     if not isinstance(networks, TwoLayerNetworks):
         raise TypeError("networks must be a TwoLayerNetworks")
-    _check_method(method)
+    check_method(method)
     sched = networks.schedule
     ts = pf_ode_time_grid(sched, networks.eps if eps is None else eps, n_steps)
-    n_samples = _check_n_samples(n_samples)
+    n_samples = check_count(n_samples, "n_samples")
     n_models, d = networks.n_models, networks.dim
     x = initial_points(x_T, seed, n_models, n_samples, d, sched)
     emb = embed_time(ts, networks.eps, sched, networks.embedding)
-    return x, ts, emb, sched.pf_x_coeff(ts), sched.pf_mean_coeff(ts)
+    return x, ts, emb, *drift_coefficients(sched, ts)
 
 
 def sample_two_layer_ensemble(
@@ -104,7 +82,7 @@ def sample_two_layer_ensemble(
     eps: float | None = None,
     n_steps: int = 30,
     method: str = "euler",
-    seed: int = 0,
+    seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sample every network of an ensemble with the PF-ODE (numba).
@@ -120,8 +98,9 @@ def sample_two_layer_ensemble(
     n_steps : int, default 30
         Steps on ``linspace(T, eps, n_steps + 1)``.
     method : {"euler", "heun"}
-    seed : int
-        Model ``m`` draws ``x_T`` from ``SeedSequence([seed, 1]).spawn(N)[m]``.
+    seed : int or SeedSequence
+        Model ``m`` draws ``x_T`` from ``model_rngs(seed, "sampling", N)[m]``
+        (:func:`gtv.numerics.pfode.initial_points`).
     x_T : ndarray, shape (N, n_samples, D), optional
         Initial points (overrides ``seed``).
 
@@ -131,10 +110,9 @@ def sample_two_layer_ensemble(
         Samples at ``t = eps``.
     """
     x, ts, emb, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T)
-    act = check_activation(networks.activation)
-    _pf_ode_two_layer(
-        x, networks.W, networks.A, emb, networks.bias, ts, ax, bx, method == "heun", act
-    )
+    act = activation_code(networks.activation)
+    args = (networks.W, networks.A, emb, float(networks.bias), act)
+    _pf_ode_two_layer(x, ts, ax, bx, method == "heun", args)
     return x
 
 
@@ -145,26 +123,14 @@ def sample_two_layer_reference(
     eps: float | None = None,
     n_steps: int = 30,
     method: str = "euler",
-    seed: int = 0,
+    seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
 ) -> np.ndarray:
     """Plain-numpy :func:`sample_two_layer_ensemble` (a loop over models and steps)."""
     x, ts, _, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T)
 
-    def denoise(m, xs, k):  # inputs through the public ntk_inputs path
+    def denoise(m: int, xs: np.ndarray, k: int) -> np.ndarray:  # through the public ntk_inputs
         z = networks.inputs(xs, ts[k])
         return forward_reference(networks.W[m], networks.A[m], z, networks.activation)
 
-    for m in range(networks.n_models):
-        xs = x[m]
-        for k in range(ts.shape[0] - 1):
-            dt = ts[k + 1] - ts[k]
-            f0 = ax[k] * xs - bx[k] * denoise(m, xs, k)
-            if method == "heun":
-                xt = xs + dt * f0
-                f1 = ax[k + 1] * xt - bx[k + 1] * denoise(m, xt, k + 1)
-                xs = xs + 0.5 * dt * (f0 + f1)
-            else:
-                xs = xs + dt * f0
-        x[m] = xs
-    return x
+    return pf_ode_reference(denoise, x, ts, ax, bx, method == "heun")

@@ -1,4 +1,5 @@
-"""Linear-model features (docs/math/linear.md, §4): numba kernels vs numpy reference, and both vs
+"""Linear-model features (docs/math/linear.md, docs/engineering.md): numba kernels vs numpy
+reference, and both vs
 independent definitions.
 
 Comparison scale. Kernel and reference are compared entry by entry with an error bound of

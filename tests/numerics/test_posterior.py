@@ -1,4 +1,5 @@
-"""Posterior over training points, exact score and proxy-score covariance (docs/math/conventions.md, §4).
+"""Posterior over training points, exact score and proxy-score covariance
+(docs/math/conventions.md, docs/engineering.md).
 
 The streaming numba kernel is checked against the plain-numpy reference, against independent
 computations (scipy Gaussian densities, finite differences of log p, Monte Carlo draws of the
@@ -236,8 +237,8 @@ def test_streaming_large_point_cloud():
 
 
 def test_results_identical_for_any_thread_count():
-    """Bit-identical results with 1 and 2 numba threads (docs/engineering.md). N = 200 queries span 13
-    query blocks of 16, so the blocks are split differently between threads."""
+    """Bit-identical results with 1 and 2 numba threads (docs/engineering.md). N = 200 queries
+    span 13 query blocks of 16, so the blocks are split differently between threads."""
     rng = np.random.default_rng(11)
     mu = rng.normal(size=(500, 3))
     x = rng.normal(size=(200, 3))
@@ -318,3 +319,29 @@ def test_bad_input_raises_value_error_naming_argument(func, kwargs, pattern):
     fn = {"posterior_stats": posterior_stats, "posterior_weights": posterior_weights}[func]
     with pytest.raises(ValueError, match=pattern):
         fn(args["mu"], args["x"], args["t"], args["schedule"], backend=args["backend"])
+
+
+def test_both_backends_match_mpmath_where_logits_are_large():
+    """At t ~ 4.5e-3 the logits are ~1e3 and the posterior variance 2.4e-32 comes from weights of
+    1e-32: the weights' differences of large logits lose ~|logit| ulps in plain float64. Both
+    backends must still give the trace to 1e-12 of a 60-digit mpmath evaluation (the numpy
+    reference works in long double for this; found with numpy 2.4 / numba 0.68)."""
+    mp = pytest.importorskip("mpmath")
+    D, M = 5, 7
+    mu, x, tq = _data(1000 * D + M, D, M, 40, "per-query", "vp-linear")
+    i = 23
+    sched = get_schedule("vp-linear")
+    with mp.workdps(60):
+        al, s2 = mp.mpf(float(sched.alpha(tq[i]))), mp.mpf(float(sched.sigma2(tq[i])))
+        xi = [mp.mpf(float(v)) for v in x[i]]
+        mus = [[mp.mpf(float(v)) for v in row] for row in mu]
+        logits = [-sum((xi[d] - al * m[d]) ** 2 for d in range(D)) / (2 * s2) for m in mus]
+        top = max(logits)
+        w = [mp.e ** (v - top) for v in logits]
+        w = [v / sum(w) for v in w]
+        mbar = [sum(w[m] * mus[m][d] for m in range(M)) for d in range(D)]
+        exact = float(sum(w[m] * (mus[m][d] - mbar[d]) ** 2 for m in range(M) for d in range(D)))
+    assert 1e-33 < exact < 1e-31  # the regime this test is about
+    for backend in ("numba", "numpy"):
+        got = posterior_stats(mu, x[i : i + 1], tq[i], "vp-linear", backend=backend).cov_trace[0]
+        assert abs(got - exact) <= 1e-12 * exact, (backend, got, exact)

@@ -1,5 +1,7 @@
-"""Numeric schedules (docs/math/conventions.md, §4): lookup and validation, the forward ODEs checked by finite
-differences (independently of sympy), and the rule that ``numerics`` never imports sympy."""
+"""Numeric schedules (docs/math/conventions.md, docs/engineering.md): lookup and validation, the
+forward ODEs
+checked by finite differences (independently of sympy), and the rule that ``numerics`` never
+imports sympy."""
 
 import subprocess
 import sys
@@ -77,7 +79,8 @@ def test_forward_odes_by_central_differences(name):
 
 @pytest.mark.parametrize("name", SCHEDULE_NAMES)
 def test_derived_coefficients_are_consistent(name):
-    """The derived coefficients are the stated combinations of alpha, sigma2, beta, D (§2)."""
+    """The derived coefficients are the stated combinations of alpha, sigma2, beta, D
+    (docs/math/conventions.md)."""
     s = get_schedule(name)
     tv = np.array([0.01, 0.2, 0.7]) * s.T
     a, s2, b, d = s.alpha(tv), s.sigma2(tv), s.beta(tv), s.diffusion(tv)

@@ -1,4 +1,4 @@
-"""Code generation sympy -> numba (docs/architecture.md, §4).
+"""Code generation sympy -> numba (docs/architecture.md, docs/engineering.md).
 
 The committed ``numerics/_generated/schedules.py`` must be exactly what the generator produces
 today (golden test), and every generated function must equal sympy's value of the same quantity
@@ -12,7 +12,11 @@ import pytest
 import sympy as sp
 
 from gtv.numerics._generated.schedules import SCHEDULES
-from gtv.theory.codegen import generated_schedules_path, generated_schedules_source
+from gtv.theory.codegen import (
+    function_source,
+    generated_schedules_path,
+    generated_schedules_source,
+)
 from gtv.theory.schedules import QUANTITIES, SCHEDULE_NAMES, named_schedule, t
 
 RTOL = 1e-12
@@ -116,3 +120,15 @@ def test_generated_functions_are_callable_from_njit(name):
     got = table(ts)
     expected = np.array([[fn(float(tv)) for fn in f] for tv in ts])
     np.testing.assert_array_equal(got, expected)
+
+
+def test_function_source_checks_arguments_and_broadcasts():
+    """Every argument must be a symbol of the expression's; unused ones are padded with 0.0 * arg
+    so that the result broadcasts (a constant over every argument), unless broadcast=False."""
+    x, t2 = sp.Symbol("x", real=True), sp.Symbol("t2", positive=True)
+    with pytest.raises(ValueError, match="not arguments"):
+        function_source("f", x * t2, (x, t))
+    assert "0.0 * x" in function_source("f", sp.Integer(3), (x, t))
+    assert "0.0 * t" in function_source("f", sp.Integer(3))
+    src = function_source("f", sp.sech(x), (x, t), broadcast=False)
+    assert "sech" not in src and "cosh" in src and "0.0" not in src

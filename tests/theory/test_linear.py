@@ -1,4 +1,6 @@
-"""Symbolic derivation of the first-order linear-model theory (theory/linear.py, docs/math/linear.md).
+"""Symbolic derivation of the first-order linear-model theory (gtv.theory.linear).
+
+The mathematics is docs/math/linear.md.
 
 Each identity of the derivation is checked by sympy simplification on small explicit matrices;
 wrong variants (a missing rho W_inf, a transposed Kronecker factor, E g's outer product left out

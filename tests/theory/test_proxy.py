@@ -1,4 +1,4 @@
-"""Proxy-score covariance for point data (docs/math/conventions.md, §3.6).
+"""Proxy-score covariance for point data (docs/math/conventions.md, docs/math/closed_forms.md).
 
 For p_data = (1/M) sum delta(x - mu_m), three expressions of C(x, t) = Cov[s_tilde | x, t] must
 agree: Tweedie's identity ``1/sigma**2 + d**2/dx**2 log p(x|t)`` (density form), the posterior

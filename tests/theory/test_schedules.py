@@ -3,9 +3,9 @@
 A schedule is the forward SDE ``dx = -beta x dt + G dW`` with ``D = G**2/2``; its marginal is
 ``x_t | x_0 ~ N(alpha_t x_0, sigma_t**2 I)`` with ``d alpha/dt = -beta alpha``, ``alpha_0 = 1`` and
 ``d sigma2/dt = -2 beta sigma2 + 2 D``, ``sigma2_0 = 0``. These tests check the named schedules
-against those ODEs and against the definitions written in DESIGN.md, the two derivation directions
-(``beta, D -> alpha, sigma2`` and back), input validation, and the compiled numeric form of a custom
-schedule against sympy evaluated at 50 digits.
+against those ODEs and against the definitions in docs/math/conventions.md, the two derivation
+directions (``beta, D -> alpha, sigma2`` and back), input validation, and the compiled numeric
+form of a custom schedule against sympy evaluated at 50 digits.
 """
 
 import math

@@ -1,15 +1,15 @@
-"""Three-way checks of the exactly solvable cases (docs/math/closed_forms.md): sympy = numeric theory = Monte
-Carlo. Run with ``-s`` to see the three numbers of every comparison.
+"""Three-way checks of the exactly solvable cases (docs/math/closed_forms.md): sympy = numeric
+theory = Monte Carlo. Run with ``-s`` to see the three numbers of every comparison.
 
 1. Gaussian data, naive estimator: sympy closed form, Fokker-Planck density, interleaved sampler
    (20 000 iid samples in 20 chunks; the chunk is the unit). The sampler's own time-step bias is
-   known exactly (gtv.numerics.closed_forms.naive_gaussian_euler_moments) and asserted to be far
+   known exactly (gtv.numerics.naive.naive_gaussian_euler_moments) and asserted to be far
    below the CI.
 2. Gaussian data, binned affine model: sympy closed forms + delta method, the same by quadrature,
    and N = 20 000 trained models, each mapped exactly (x_eps = G x_T + H; the model is the unit,
    model-level bootstrap CIs). Also printed: the Gaussian field at theta_inf without the O(1/P)
-   mean shift (what docs/math/linear.md's first-order formula alone gives) and the white-noise (Markov)
-   approximation of the same noise.
+   mean shift (what docs/math/linear.md's first-order formula alone gives) and the white-noise
+   (Markov) approximation of the same noise.
 3. One training point: no proxy noise; ridge-only variance; samples = p(x|eps) up to ridge bias.
 4. Two points +-a: symbolic C and frac = the kernel (1e-12); naive Fokker-Planck density from the
    symbolic SDE = from the posterior kernel; density = interleaved sampler.
@@ -28,34 +28,32 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from gtv.numerics.binned_affine.model import (
-    affine_ensemble_moments_ci,
+from gtv.numerics.binned_affine import (
     affine_flow,
     binned_affine_theory,
     train_binned_affine_ensemble,
 )
-from gtv.numerics.closed_forms import (
+from gtv.numerics.exact import sample_exact_denoiser
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.fokker_planck import (
+    gaussian_cell_averages,
+    solve_fokker_planck,
+    uniform_grid,
+)
+from gtv.numerics.linear import linear_model_theory, sample_linear_ensemble, train_linear_ensemble
+from gtv.numerics.naive import (
     density_moments,
     naive_gaussian_density,
     naive_gaussian_euler_moments,
     sample_naive_gaussian,
 )
-from gtv.numerics.features import ProductFeatures
-from gtv.numerics.fokker_planck.solver import (
-    gaussian_cell_averages,
-    solve_fokker_planck,
-    uniform_grid,
-)
-from gtv.numerics.linear.model import train_linear_ensemble
-from gtv.numerics.linear.theory import linear_model_theory
 from gtv.numerics.naive.estimator import naive_density, sample_naive_estimator
-from gtv.numerics.pfode import sample_exact_denoiser, sample_linear_ensemble
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import get_schedule
 from gtv.theory import closed_forms as tcf
 from gtv.theory.proxy import evaluate
 from gtv.theory.schedules import named_schedule
-from gtv.validation.ensembles import bootstrap_ci
+from gtv.validation.stats import affine_ensemble_moments_ci, bootstrap_ci
 
 CONF = 0.999
 M_DATA, S2_DATA, EPS = 0.5, 0.25, 0.01
@@ -70,7 +68,7 @@ def _sym_schedule(name: str, T: float):
 # (schedule, T, sampler steps, FP bounds and cells): the step counts keep the exactly known Euler
 # bias below a quarter of the CI half-width (asserted); the FP cells (width 0.006 and 0.005) keep
 # its error below 1e-4 (measured 3e-5; second-order convergence is tested in
-# tests/numerics/test_closed_forms.py).
+# tests/numerics/naive/test_gaussian.py).
 NAIVE = [
     ("linear-variance", 0.9, 1000, (-6.0, 6.0), 2000),
     ("ve", 0.7, 4000, (-20.0, 20.0), 8000),
@@ -337,7 +335,8 @@ def test_two_points_naive_density_three_ways():
 def test_binned_affine_large_ensembles(name):
     """N = 100 000 models. P = 1600 and 6400: the first-order theory is inside the (5x narrower
     than default) CIs. P = 100 (about 4.5 triples expected in the first bin): it is not -- the
-    known weakness of the first-order theory at small counts (docs/math/linear.md), recorded here."""
+    known weakness of the first-order theory at small counts (docs/math/linear.md), recorded
+    here."""
     T, edges = BINNED[name]
     sched = get_schedule(name, T=T)
     th = _binned_theories(name)

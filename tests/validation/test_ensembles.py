@@ -1,21 +1,18 @@
-"""Ensemble results (docs/engineering.md): per-model histograms, gap mass, model-level bootstrap CIs,
-saving/loading, ensemble mean and quantile bands."""
+"""Ensemble results (docs/engineering.md): per-model histograms, gap mass, saving/loading,
+ensemble mean and quantile bands. (Bootstrap CIs: test_stats.py.)"""
 
 import json
-import types
 
 import numpy as np
 import pytest
-from scipy import stats
 
-import gtv.validation.ensembles as ens_mod
 from gtv.validation.ensembles import (
     EnsembleResult,
-    bootstrap_ci,
     gap_mass,
     per_model_histograms,
     summarize_ensemble,
 )
+from gtv.validation.stats import bootstrap_ci
 
 
 # -- per-model histograms -----------------------------------------------------------------------
@@ -110,68 +107,6 @@ def test_gap_mass_bad_input():
         gap_mass(samples, np.zeros((2, 2)), 0.1)
     with pytest.raises(ValueError, match="data"):
         gap_mass(samples, np.array([[np.nan]]), 0.1)
-
-
-# -- bootstrap CI -------------------------------------------------------------------------------
-def test_bootstrap_ci_coverage():
-    """1000 repetitions of 30 N(2, 1.5^2) draws; BCa 95 % intervals must cover the true mean
-    2.0 in a fraction in [0.895, 0.975]. (BCa slightly under-covers at n = 30: an independent
-    1000-repetition simulation gave 0.927 +- 0.008.) The number covered is Binomial(1000, p):
-    for p = 0.927 the chance of falling outside the window is ~5e-5, for p = 0.92 it is ~0.2 %,
-    for p = 0.95 ~2e-4. A 90 % (or 99 %) interval, a wrong centre or a CI that ignores the
-    sample size fails."""
-    covered, width_ratio = 0, []
-    tcrit = stats.t.ppf(0.975, df=29)
-    for r in range(1000):
-        v = np.random.default_rng(50_000 + r).normal(2.0, 1.5, 30)
-        est, lo, hi = bootstrap_ci(v, seed=r)
-        assert lo <= est <= hi
-        np.testing.assert_allclose(est, v.mean(), rtol=1e-15)
-        covered += lo <= 2.0 <= hi
-        width_ratio.append((hi - lo) / (2 * tcrit * v.std(ddof=1) / np.sqrt(30)))
-    coverage = covered / 1000
-    print(
-        f"coverage {coverage:.3f} (nominal 0.95); mean width / t-interval width "
-        f"{np.mean(width_ratio):.3f}"
-    )
-    assert 0.895 <= coverage <= 0.975
-    # For normal data the bootstrap interval is close to the t-interval: about
-    # (1.96/2.045) sqrt(29/30) = 0.94 of its width.
-    assert 0.85 < np.mean(width_ratio) < 1.02
-
-
-def test_bootstrap_ci_degenerate_and_bad_input():
-    assert bootstrap_ci(np.full(10, 0.3)) == (0.3, 0.3, 0.3)
-    est, lo, hi = bootstrap_ci(np.array([0.0, 1.0]))
-    assert lo <= est == 0.5 <= hi
-    with pytest.raises(ValueError, match="values"):
-        bootstrap_ci(np.array([1.0]))
-    with pytest.raises(ValueError, match="confidence"):
-        bootstrap_ci(np.arange(5.0), confidence=1.5)
-    with pytest.raises(ValueError, match="confidence"):
-        bootstrap_ci(np.arange(5.0), confidence=0.0)
-
-
-def test_bootstrap_ci_reproducible_and_confidence_ordered():
-    v = np.random.default_rng(8).exponential(size=40)
-    assert bootstrap_ci(v, seed=3) == bootstrap_ci(v, seed=3)
-    _, lo90, hi90 = bootstrap_ci(v, confidence=0.90)
-    _, lo99, hi99 = bootstrap_ci(v, confidence=0.99)
-    assert lo99 < lo90 < v.mean() < hi90 < hi99
-
-
-def test_bootstrap_ci_percentile_fallback(monkeypatch):
-    """If BCa returns a non-finite interval the percentile bootstrap is used; for normal data
-    it is close to the normal-theory interval mean +- 1.96 s/sqrt(n)."""
-    fake = types.SimpleNamespace(
-        bootstrap=lambda *a, **k: types.SimpleNamespace(confidence_interval=(np.nan, np.nan))
-    )
-    monkeypatch.setattr(ens_mod, "stats", fake)
-    v = np.random.default_rng(9).normal(0.0, 1.0, 200)
-    est, lo, hi = bootstrap_ci(v, n_resamples=4000)
-    half = 1.96 * v.std() / np.sqrt(200)
-    assert np.isfinite(lo) and np.isfinite(hi) and lo < est < hi
-    np.testing.assert_allclose([lo, hi], [est - half, est + half], atol=0.15 * half)
 
 
 # -- EnsembleResult -----------------------------------------------------------------------------

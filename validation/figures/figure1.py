@@ -1,7 +1,8 @@
-"""Figures of the paper, remade from saved data (docs/math/conventions.md; Vastola 2025, Fig. 1).
+"""The paper's Figure 1: the proxy-score variance fraction of four 2-D data sets
+(docs/math/conventions.md; Vastola 2025, Fig. 1).
 
-Each figure has a ``compute_figureN`` function that returns a result object (arrays + full
-configuration, saveable and reloadable) and a ``plot`` method that writes PNG and PDF files.
+:func:`compute_figure1` returns a :class:`Figure1Result` (arrays + full configuration,
+saveable and reloadable) whose ``plot`` method writes PNG and/or PDF files.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from tqdm import tqdm
 
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import get_schedule
-from gtv.validation.results import load_result, save_figure, save_result
+from gtv.validation.figures.base import new_figure, write_figure
+from gtv.validation.results import load_result, save_result
 
-__all__ = ["FIGURE1_DATASETS", "Figure1Result", "compute_figure1"]
+__all__ = ["FIGURE1_DATASETS", "FIGURE1_TIMES", "Figure1Result", "compute_figure1"]
 
 
 def _hexagon() -> np.ndarray:
@@ -83,13 +85,9 @@ class Figure1Result:
 
     def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Draw the grid of heat maps (rows: data sets, columns: times) and save it."""
-        from matplotlib.figure import Figure
-
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         names = list(self.datasets)
         nrow, ncol = len(names), len(self.times)
-        fig = Figure(figsize=(2.2 * ncol + 0.8, 2.2 * nrow))
+        fig = new_figure((2.2 * ncol + 0.8, 2.2 * nrow))
         axes = fig.subplots(nrow, ncol, squeeze=False)
         lo, hi = float(self.grid[0]), float(self.grid[-1])
         im = None
@@ -115,7 +113,7 @@ class Figure1Result:
                     ax.set_ylabel(name, fontsize=10)
         fig.colorbar(im, ax=axes, shrink=0.8, label=r"tr$\,C$ / (tr$\,C$ + $\|s\|^2$)")
         fig.suptitle(f"Proxy-score variance fraction ({self.config.get('schedule', '')})")
-        return save_figure(fig, out_dir / "figure1", formats, dpi=150)
+        return write_figure(fig, out_dir, "figure1", formats, dpi=150)
 
 
 def compute_figure1(

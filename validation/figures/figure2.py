@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import ProductFeatures
-from gtv.numerics.linear.model import train_linear_ensemble
-from gtv.numerics.pfode import sample_exact_denoiser, sample_linear_ensemble
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.ensembles import EnsembleResult, summarize_ensemble
-from gtv.validation.results import JsonConfig, load_result, save_figure, save_result
+from gtv.validation.figures.base import new_figure, panel_seed, sample_linear_panel, write_figure
+from gtv.validation.results import JsonConfig, load_result, save_result
 
 __all__ = [
     "FIGURE2_DATA",
@@ -42,7 +42,7 @@ class Figure2Config(JsonConfig):
     """
 
     eps_values: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
-    P_values: tuple[int, ...] = (64, 128, 256, 512, 1024)  # at most 999 values (seed layout)
+    P_values: tuple[int, ...] = (64, 128, 256, 512, 1024)
     n_space: int = 16
     n_time: int = 16
     x_range: tuple[float, float] = (-1.5, 1.5)
@@ -87,12 +87,17 @@ class Figure2Result:
     def edges(self) -> np.ndarray:
         return self.ensembles[0][0].edges[0]
 
-    def gap_table(self) -> list[dict]:
-        """Gap mass with model-level 95 % bootstrap CIs for every panel."""
+    def gap_table(self, seed: int | None = None) -> list[dict]:
+        """Gap mass with model-level 95 % bootstrap CIs for every panel.
+
+        Panel ``(i, j)`` resamples from ``stream(panel_seed(seed, i, j), "bootstrap")``
+        (``seed`` defaults to the run's).
+        """
+        seed = self.config.seed if seed is None else seed
         rows = []
         for i, eps in enumerate(self.config.eps_values):
             for j, P in enumerate(self.config.P_values):
-                est, lo, hi = self.ensembles[i][j].gap_mass_ci()
+                est, lo, hi = self.ensembles[i][j].gap_mass_ci(seed=panel_seed(seed, i, j))
                 F = self.config.n_space * self.config.n_time
                 rows.append({"eps": eps, "P": P, "F/P": F / P, "gap": est, "lo": lo, "hi": hi})
         return rows
@@ -140,13 +145,9 @@ class Figure2Result:
 
     def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Draw the eps x P grid of panels and save ``figure2.<fmt>``."""
-        from matplotlib.figure import Figure
-
         cfg = self.config
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         nrow, ncol = len(cfg.eps_values), len(cfg.P_values)
-        fig = Figure(figsize=(3.0 * ncol, 2.4 * nrow))
+        fig = new_figure((3.0 * ncol, 2.4 * nrow))
         axes = fig.subplots(nrow, ncol, sharex=True, squeeze=False)
         centres = (self.edges[1:] + self.edges[:-1]) / 2
         F = cfg.n_space * cfg.n_time
@@ -189,15 +190,17 @@ class Figure2Result:
             fontsize=10,
         )
         fig.tight_layout()
-        return save_figure(fig, out_dir / "figure2", formats, dpi=150)
+        return write_figure(fig, out_dir, "figure2", formats, dpi=150)
 
 
 def compute_figure2(config: Figure2Config | None = None, progress: bool = True) -> Figure2Result:
     """Train, sample and summarize every (eps, P) ensemble of Figure 2.
 
-    Model ``n`` of panel ``(i, j)`` trains on stream ``SeedSequence(seed_ij).spawn(N)[n]`` and
-    samples from ``SeedSequence([seed_ij, 1]).spawn(N)[n]`` with ``seed_ij = seed + 1000 i + j``;
-    the exact-denoiser reference of row ``i`` uses ``seed + 1000 i + 999``.
+    Panel ``(i, j)`` (eps_values[i], P_values[j]) has the seed
+    ``s_ij = stream(seed, "panel", i, j)`` (:func:`gtv.validation.figures.base.panel_seed`): its
+    model ``n`` trains on ``stream(s_ij, "training").spawn(N)[n]`` and samples from
+    ``stream(s_ij, "sampling").spawn(N)[n]``; the exact-denoiser reference of row ``i`` samples
+    from ``stream(stream(seed, "panel", i), "bayes-sampling")``.
     """
     cfg = config or Figure2Config()
     sched = get_schedule(cfg.schedule)
@@ -214,39 +217,23 @@ def compute_figure2(config: Figure2Config | None = None, progress: bool = True) 
         )
         row = []
         for j, P in enumerate(cfg.P_values):
-            seed_ij = cfg.seed + 1000 * i + j
-            ens = train_linear_ensemble(
-                FIGURE2_DATA,
-                feats,
-                cfg.n_models,
-                P,
-                eps,
-                sched,
-                ridge=cfg.ridge,
-                seed=seed_ij,
-                keep_normal_equations=False,
-            )
-            samples = sample_linear_ensemble(
-                ens,
-                cfg.n_samples,
-                n_steps=cfg.n_steps,
-                method=cfg.method,
-                lookup=cfg.lookup,
-                seed=seed_ij,
-            )
+            samples, _ = sample_linear_panel(
+                FIGURE2_DATA, feats, cfg.n_models, P, eps, sched, ridge=cfg.ridge,
+                n_samples=cfg.n_samples, n_steps=cfg.n_steps, method=cfg.method,
+                lookup=cfg.lookup, seed=panel_seed(cfg.seed, i, j),
+            )  # fmt: skip
             row.append(
                 summarize_ensemble(
                     samples,
                     FIGURE2_DATA,
                     [edges],
                     cfg.gap_distance,
-                    {"eps": eps, "P": P, "seed": seed_ij},
+                    {"eps": eps, "P": P, "seed": cfg.seed, "panel": [i, j]},
                 )
             )
             del samples
             bar.update()
         ensembles.append(row)
-        # seed + 1000 i + 999 is no panel's seed, so this run shares no stream with a model.
         xb = sample_exact_denoiser(
             FIGURE2_DATA,
             cfg.n_bayes_samples,
@@ -254,7 +241,7 @@ def compute_figure2(config: Figure2Config | None = None, progress: bool = True) 
             sched,
             n_steps=cfg.n_steps,
             method=cfg.method,
-            seed=cfg.seed + 1000 * i + 999,
+            seed=panel_seed(cfg.seed, i),
         )
         counts, _ = np.histogram(xb[:, 0], bins=edges)
         bayes[i] = counts / (xb.shape[0] * np.diff(edges))

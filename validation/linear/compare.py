@@ -1,13 +1,16 @@
-"""Trained linear ensembles vs the theory (issue 4, items 5-6; docs/math/linear.md, §3.4, §4).
+"""Trained linear ensembles vs the theory (docs/math/linear.md, docs/math/predictions.md).
 
 For one configuration (1-D data ``{-1, 0, 1}``, ``vp-linear``, ``F = n_space x n_time`` Gaussian
 features, eps, P) :func:`compare_linear` trains N models, computes the first-order theory
-(:func:`gtv.numerics.linear.theory.linear_model_theory`) and its density predictions
-(:mod:`gtv.validation.predictions`), and reports
+(:func:`gtv.numerics.linear.linear_model_theory`, bound to P as a
+:class:`gtv.numerics.linear.FirstOrderLinear`) -- or takes any other theory of the same
+configuration through the contract :class:`gtv.numerics.contract.EnsembleTheory` -- and its
+density predictions (:mod:`gtv.validation.predictions`), and reports
 
 1. **denoiser moments** at query points ``(x, t)``: the across-model mean and variance of
    ``D^(x, t)`` (model-level bootstrap CIs: BCa for the mean, percentile for the variance) vs
-   the predicted ``D_bar = W_inf phi`` and ``Var D^ = phi^T Cov W(P) phi``, and their ratio;
+   the predicted mean and variance (first order: ``D_bar = W_inf phi`` and
+   ``Var D^ = phi^T Cov W(P) phi``), and their ratio;
 2. **densities**: the ensemble-mean histogram vs each prediction (Gaussian-field ensemble,
    white-noise Fokker-Planck, ``p(x|eps)``, exact-Bayes PF-ODE): total variation
    ``TV = 1/2 sum |p - q|`` and Hellinger ``H = sqrt(1 - sum sqrt(p q))`` over the bin masses
@@ -20,7 +23,8 @@ features, eps, P) :func:`compare_linear` trains N models, computes the first-ord
    ``floor / sqrt 2`` and ``floor / 2`` respectively;
 3. **gap mass** (fraction farther than ``gap_distance`` from every training point) of each.
 
-The trained model is the unit: no samples are pooled across models.
+The trained model is the unit: no samples are pooled across models (statistics:
+:mod:`gtv.validation.stats`).
 """
 
 from __future__ import annotations
@@ -32,18 +36,18 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.numerics.contract import EnsembleTheory
 from gtv.numerics.features import ProductFeatures
-from gtv.numerics.linear.model import train_linear_ensemble
-from gtv.numerics.linear.theory import linear_model_theory
-from gtv.numerics.pfode import sample_linear_ensemble
-from gtv.numerics.schedules import get_schedule
-from gtv.validation.ensembles import bootstrap_ci, gap_mass, per_model_histograms
-from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
-from gtv.validation.predictions import (
-    TheoryPredictions,
-    compute_theory_predictions,
-    gaussian_field_ensemble,
+from gtv.numerics.linear import (
+    FirstOrderLinear,
+    linear_model_theory,
+    sample_linear_ensemble,
+    train_linear_ensemble,
 )
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
+from gtv.validation.predictions import TheoryPredictions, compute_theory_predictions
 from gtv.validation.results import (
     JsonConfig,
     figure_stem,
@@ -51,14 +55,15 @@ from gtv.validation.results import (
     save_figure,
     save_result,
 )
+from gtv.validation.stats import (
+    DISTANCES,
+    bootstrap_ci,
+    interval_masses,
+    resampling_rng,
+    variance_ci,
+)
 
-__all__ = [
-    "LinearCompareConfig",
-    "LinearComparison",
-    "compare_linear",
-    "hellinger",
-    "total_variation",
-]
+__all__ = ["LinearCompareConfig", "LinearComparison", "compare_linear"]
 
 THEORIES = (
     "gaussian_field",
@@ -119,40 +124,6 @@ class LinearCompareConfig(JsonConfig):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
 
 
-# -- distances ------------------------------------------------------------------------------------
-def _masses(density: np.ndarray, width: float, outside: np.ndarray | float) -> np.ndarray:
-    """Bin masses with the outside mass appended as one more bin (last axis)."""
-    d = np.asarray(density, dtype=float)
-    m = d * width
-    out = np.broadcast_to(np.asarray(outside, dtype=float), m.shape[:-1])[..., None]
-    return np.concatenate([m, np.clip(out, 0.0, None)], axis=-1)
-
-
-def total_variation(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``1/2 sum |p - q|`` over the last axis (probability vectors)."""
-    return 0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum(axis=-1)
-
-
-def hellinger(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``sqrt(1 - sum sqrt(p q))`` over the last axis (in [0, 1])."""
-    bc = np.sqrt(np.clip(np.asarray(p), 0, None) * np.clip(np.asarray(q), 0, None)).sum(axis=-1)
-    return np.sqrt(np.clip(1.0 - bc, 0.0, None))
-
-
-DISTANCES = {"tv": total_variation, "hellinger": hellinger}
-
-
-def _variance_ci(values: np.ndarray, n_boot: int, rng: np.random.Generator, confidence=0.95):
-    """Across-model variance (ddof 1) per column with a percentile model-level bootstrap CI."""
-    n = values.shape[0]
-    est = values.var(axis=0, ddof=1)
-    idx = rng.integers(0, n, (n_boot, n))
-    boots = values[idx].var(axis=1, ddof=1)  # (n_boot, k)
-    a = (1 - confidence) / 2
-    lo, hi = np.quantile(boots, [a, 1 - a], axis=0)
-    return est, lo, hi
-
-
 # -- result ---------------------------------------------------------------------------------------
 @dataclass
 class LinearComparison:
@@ -206,7 +177,8 @@ class LinearComparison:
         lines = [
             f"== eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} (F/P={F / c.P:.3g})  "
             f"N={c.n_models} models x {c.n_samples} samples  seed={c.seed} ==",
-            "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs first-order theory",
+            "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs "
+            + self.meta.get("theory_kind", "first-order theory"),
             f"{'x':>6} {'t':>6} | {'mean emp [CI]':>30} {'pred':>9} | "
             f"{'Var emp [CI]':>33} {'pred':>10} {'ratio':>6} {'Var GF':>10}",
         ]
@@ -330,19 +302,57 @@ class LinearComparison:
 
 
 # -- computation ----------------------------------------------------------------------------------
+def _check_theory(theory: object, c: LinearCompareConfig) -> EnsembleTheory:
+    if not isinstance(theory, EnsembleTheory):
+        raise TypeError("theory must implement gtv.numerics.contract.EnsembleTheory (or be None)")
+    same = (
+        theory.dim == 1
+        and float(theory.P) == float(c.P)
+        and float(theory.eps) == float(c.eps)
+        and theory.schedule.name == c.schedule
+        and np.array_equal(theory.data, FIGURE2_DATA)
+    )
+    if not same:
+        raise ValueError(
+            "theory: must be a theory of this configuration (data {-1, 0, 1}, the config's "
+            "schedule, eps and P)"
+        )
+    return theory
+
+
 def compare_linear(
-    config: LinearCompareConfig | None = None, progress: bool = False
+    config: LinearCompareConfig | None = None,
+    progress: bool = False,
+    theory: EnsembleTheory | None = None,
 ) -> LinearComparison:
     """Train, sample, compute the theory and compare (module docstring).
 
-    Seeds: models train on ``SeedSequence(seed).spawn(N)`` and sample from
-    ``SeedSequence([seed, 1]).spawn(N)``; the predictions use the streams documented in
-    :mod:`gtv.validation.predictions`; bootstraps use ``default_rng([seed, 3])``.
+    Parameters
+    ----------
+    config : LinearCompareConfig, optional
+    progress : bool
+        Progress bar while training.
+    theory : EnsembleTheory, optional
+        The theory compared with (any implementation of
+        :class:`gtv.numerics.contract.EnsembleTheory` for this configuration, e.g. a
+        :class:`~gtv.numerics.linear.prediction.SecondOrderLinear`). Default: the first-order
+        theory :class:`~gtv.numerics.linear.prediction.FirstOrderLinear` of
+        :func:`gtv.numerics.linear.theory.linear_model_theory` with the config's features.
+
+    Notes
+    -----
+    Streams (:mod:`gtv.numerics.streams`): models train on ``stream(seed, "training")`` and
+    sample from ``stream(seed, "sampling")`` (per-model children); the predictions use the
+    streams documented in :mod:`gtv.validation.predictions`; bootstrap intervals
+    ``stream(seed, "bootstrap")`` and the resampling tables (variance intervals, density
+    bootstraps, half-vs-half splits) ``stream(seed, "bootstrap", 1)``.
     """
     c = config or LinearCompareConfig()
     sched = get_schedule(c.schedule)
     if not (0 < c.eps < sched.T):
         raise ValueError(f"eps must lie in (0, T) = (0, {sched.T:g}), got {c.eps!r}")
+    if theory is not None:
+        theory = _check_theory(theory, c)
     timings = {}
     feats = ProductFeatures.uniform("gaussian", 1, c.n_space, c.n_time, (c.eps, sched.T), c.x_range)
     edges = np.linspace(c.hist_range[0], c.hist_range[1], c.n_bins + 1)
@@ -371,12 +381,20 @@ def compare_linear(
     timings["sample_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    theory = linear_model_theory(FIGURE2_DATA, feats, c.eps, sched, ridge=c.ridge)
+    theory_meta: dict = {}
+    if theory is None:
+        population = linear_model_theory(FIGURE2_DATA, feats, c.eps, sched, ridge=c.ridge)
+        theory = FirstOrderLinear(population, c.P)
+        theory_meta = {
+            "theory_eigenvalue_range": population.eigenvalue_range,
+            "theory_n_hermite": population.n_hermite,
+        }
+    else:
+        theory_meta = {"theory_kind": str(theory.config().get("kind", type(theory).__name__))}
     timings["theory_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     preds = compute_theory_predictions(
         theory,
-        c.P,
         c.n_models,
         c.n_samples,
         edges,
@@ -391,10 +409,10 @@ def compare_linear(
     timings["predictions_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    rng = np.random.default_rng([c.seed, 3])
+    rng = resampling_rng(c.seed)
     # 1. denoiser moments at the query points
-    # the same Gaussian-field weights as the predictions (same stream), for its Var D^
-    gf = gaussian_field_ensemble(theory, c.P, c.n_models, np.random.SeedSequence([c.seed, 2]))
+    # the same Gaussian-field members as the predictions (same stream), for its Var D^
+    gf = theory.gaussian_field(c.n_models, c.seed)
     rows = []
     qx = np.asarray(c.query_x, dtype=float)
     for t in c.query_t:
@@ -403,8 +421,8 @@ def compare_linear(
         vals = ens.denoise(qx[:, None], t)[:, :, 0]  # (N, n_x)
         gvals = gf.denoise(qx[:, None], t)[:, :, 0]
         pm = theory.mean_denoiser(qx, t)[:, 0]
-        pv = theory.denoiser_covariance((qx, t), P=c.P, paired=True)[:, 0, 0]
-        v, vlo, vhi = _variance_ci(vals, c.n_boot, rng)
+        pv = theory.denoiser_covariance((qx, t), paired=True)[:, 0, 0]
+        v, vlo, vhi = variance_ci(vals, c.n_boot, rng)
         for k, x in enumerate(qx):
             m, mlo, mhi = bootstrap_ci(vals[:, k], n_resamples=c.n_boot, seed=c.seed)
             rows.append(
@@ -425,16 +443,18 @@ def compare_linear(
             )
 
     # 2. densities
-    pm_trained = _masses(hist.mean(axis=0), width, outside.mean())
+    pm_trained = interval_masses(hist.mean(axis=0), width, outside.mean())
     n = c.n_models
     idx = rng.integers(0, n, (c.n_boot, n))
     boot_masses = np.empty((c.n_boot, c.n_bins + 1))
     for b0 in range(0, c.n_boot, 100):
         sl = idx[b0 : b0 + 100]
-        boot_masses[b0 : b0 + 100] = _masses(hist[sl].mean(axis=1), width, outside[sl].mean(1))
+        boot_masses[b0 : b0 + 100] = interval_masses(
+            hist[sl].mean(axis=1), width, outside[sl].mean(1)
+        )
     density_rows = []
     for name, (dens, out) in preds.densities().items():
-        q = _masses(dens, width, out)
+        q = interval_masses(dens, width, out)
         row = {"theory": name}
         for dn, fn in DISTANCES.items():
             bs = fn(boot_masses, q[None, :])
@@ -445,8 +465,8 @@ def compare_linear(
     for _ in range(c.n_splits):
         perm = rng.permutation(n)
         a, b = perm[: n // 2], perm[n // 2 : 2 * (n // 2)]
-        pa = _masses(hist[a].mean(0), width, outside[a].mean())
-        pb = _masses(hist[b].mean(0), width, outside[b].mean())
+        pa = interval_masses(hist[a].mean(0), width, outside[a].mean())
+        pb = interval_masses(hist[b].mean(0), width, outside[b].mean())
         for dn, fn in DISTANCES.items():
             floor[f"{dn}_splits"].append(float(fn(pa, pb)))
     for dn in DISTANCES:
@@ -468,8 +488,7 @@ def compare_linear(
     timings["statistics_s"] = time.perf_counter() - t0
     meta = {
         "timings": timings,
-        "theory_eigenvalue_range": theory.eigenvalue_range,
-        "theory_n_hermite": theory.n_hermite,
+        **theory_meta,
         "fp_info": preds.fp_info,
         "trained_outside_mean": float(outside.mean()),
     }

@@ -1,9 +1,9 @@
 """Where the first-order linear theory holds: one summary row per (eps, F/P) configuration.
 
-:func:`validity_row` condenses a :class:`~gtv.validation.linear.compare.LinearComparison` into the numbers
-issue 4 asks for (item 7): the ratio of empirical to predicted ``Var D^`` over the query points
-whose variance exceeds ``var_floor`` (minimum, median, maximum, and how many are within
-``tolerance``), the Gaussian-field density's distance to the trained ensemble against the
+:func:`validity_row` condenses a :class:`~gtv.validation.linear.compare.LinearComparison` into
+the numbers issue 4 asks for (item 7): the ratio of empirical to predicted ``Var D^`` over the
+query points whose variance exceeds ``var_floor`` (minimum, median, maximum, and how many are
+within ``tolerance``), the Gaussian-field density's distance to the trained ensemble against the
 half-vs-half noise floor, and the gap masses. :func:`format_validity_table` prints the rows.
 
 Reading the noise floor: the floor is the distance between the two halves of the trained

@@ -1,0 +1,135 @@
+"""The linear compare table (gtv.validation.linear.compare) and ``gtv validate linear``.
+Small sizes: the whole module runs in seconds. (The predictions: tests/validation/
+test_predictions.py; the bound theories: tests/numerics/linear/test_prediction.py.)"""
+
+import numpy as np
+import pytest
+
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear import (
+    FirstOrderLinear,
+    SecondOrderLinear,
+    linear_model_theory,
+    second_order_moments,
+)
+from gtv.numerics.schedules import get_schedule
+from gtv.validation.cli import main
+from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.linear import LinearCompareConfig, LinearComparison, compare_linear
+
+EPS = 1e-2
+P = 400
+
+
+def _one_line_error(err):
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gtv: error:"), err
+    assert "Traceback" not in err
+
+
+def _tiny(**kw):
+    base = dict(
+        eps=EPS,
+        P=P,
+        n_space=5,
+        n_time=4,
+        n_models=6,
+        n_samples=300,
+        n_bins=40,
+        n_boot=40,
+        n_splits=3,
+        fp_steps=60,
+        fp_refine=1,
+        n_bayes_samples=2000,
+    )
+    base.update(kw)
+    return LinearCompareConfig(**base)
+
+
+def _finite_rows(rows):
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, float):
+                assert np.isfinite(v), (r, k)
+
+
+def test_compare_table_end_to_end(tmp_path):
+    res = compare_linear(_tiny())
+    assert len(res.denoiser_rows) == 15
+    assert {r["theory"] for r in res.density_rows} == set(res.theory.densities())
+    _finite_rows(res.denoiser_rows)
+    _finite_rows(res.density_rows)
+    _finite_rows(res.gap_rows)
+    for r in res.density_rows:
+        assert 0 <= r["tv"] <= 1 and 0 <= r["hellinger"] <= 1
+        assert r["tv_lo"] <= r["tv_hi"]
+    assert np.isfinite(res.floor["tv"]) and np.isfinite(res.floor["hellinger"])
+    text = res.format_table()
+    assert "gaussian_field" in text and "noise floor" in text and "nan" not in text
+    npz, js = res.save(tmp_path / "cmp")
+    assert js.exists()
+    back = LinearComparison.load(npz)
+    assert back.format_table() == text
+    paths = res.plot(tmp_path / "cmp", formats=("png",))
+    assert paths[0].stat().st_size > 0
+
+
+def test_compare_is_reproducible():
+    a, b = compare_linear(_tiny(n_models=4)), compare_linear(_tiny(n_models=4))
+    assert a.density_rows == b.density_rows and a.denoiser_rows == b.denoiser_rows
+
+
+def test_cli_validate_linear_runs(tmp_path, capsys):
+    args = ["validate", "linear", "--models", "4", "--samples", "200", "--P", "400",
+            "--n-space", "5", "--n-time", "4", "--bins", "40", "--boot", "20",
+            "--query-x", "-0.4", "0.7", "--query-t", "0.05", "0.3",
+            "--out", str(tmp_path), "--formats", "png", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "eps=0.01" in out and "Hellinger" in out
+    assert " -0.40  0.050 |" in out and "  0.70  0.300 |" in out and "  0.50 " not in out
+    assert "validity of the first-order theory" in out and "| 0.01 | 400 | 0.05 | 4 |" in out
+    assert (tmp_path / "linear_eps0.01_P400.npz").exists()
+    assert (tmp_path / "linear_eps0.01_P400.json").exists()
+    assert (tmp_path / "linear_eps0.01_P400.png").exists()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--eps", "-1"], ["--models", "1"], ["--P", "0"], ["--eps", "x"], ["--formats", "gif"]],
+)
+def test_cli_validate_bad_args_one_line(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "linear", *bad])
+    assert exc.value.code == 2
+    _one_line_error(capsys.readouterr().err)
+
+
+def test_cli_validate_eps_above_T_one_line(tmp_path, capsys):
+    assert main(["validate", "linear", "--eps", "2", "--out", str(tmp_path)]) == 1
+    _one_line_error(capsys.readouterr().err)
+
+
+def test_compare_takes_any_theory_through_the_contract():
+    """The default is the first-order theory of the config's features; the same theory passed
+    explicitly gives the same tables; a second-order theory changes the predicted moments and
+    names itself in the table; a theory of another configuration is refused."""
+    cfg = _tiny(n_models=4)
+    sched = get_schedule(cfg.schedule)
+    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (EPS, sched.T), cfg.x_range)
+    th = linear_model_theory(FIGURE2_DATA, feats, EPS, sched, ridge=cfg.ridge)
+    default = compare_linear(cfg)
+    first = compare_linear(cfg, theory=FirstOrderLinear(th, P))
+    assert first.denoiser_rows == default.denoiser_rows
+    assert first.density_rows == default.density_rows
+    second = compare_linear(cfg, theory=SecondOrderLinear(th, second_order_moments(th), P))
+    assert [r["var_pred"] for r in second.denoiser_rows] != [
+        r["var_pred"] for r in default.denoiser_rows
+    ]
+    assert [r["mean"] for r in second.denoiser_rows] == [r["mean"] for r in default.denoiser_rows]
+    assert "second_order_linear" in second.format_table()
+    with pytest.raises(ValueError, match="theory"):
+        compare_linear(cfg, theory=FirstOrderLinear(th, P + 1))
+    with pytest.raises(TypeError, match="EnsembleTheory"):
+        compare_linear(cfg, theory=th)

@@ -1,0 +1,82 @@
+"""What the paper's figures share: panel seeds, one trained-and-sampled linear panel, drawing.
+
+Every figure has a ``compute_figureN`` function returning a result object (arrays + full
+configuration, saveable and reloadable) and a ``plot`` method writing PNG and/or PDF files
+(through :func:`gtv.validation.results.save_figure`, the one place that writes figures).
+
+Streams (:mod:`gtv.numerics.streams`): a panel ``(i, j)`` of a figure is a part of a larger run,
+so it gets ``stream(seed, "panel", i, j)`` (:func:`panel_seed`) as its own seed and derives the
+named streams from it (its models train on ``"training"``, sample from ``"sampling"``); a row or
+column baseline (the exact-Bayes sampler of row ``i``) gets ``stream(seed, "panel", i)`` and
+samples from ``"bayes-sampling"``. Two panels, two seeds, or a panel and a baseline never share
+a stream.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear import sample_linear_ensemble, train_linear_ensemble
+from gtv.numerics.schedules import NumericSchedule
+from gtv.numerics.streams import stream
+from gtv.validation.results import save_figure
+
+__all__ = ["new_figure", "panel_seed", "sample_linear_panel", "write_figure"]
+
+
+def panel_seed(seed: int | np.random.SeedSequence, *coords: int) -> np.random.SeedSequence:
+    """The seed of a part of a figure: ``stream(seed, "panel", *coords)``."""
+    return stream(seed, "panel", *coords)
+
+
+def sample_linear_panel(
+    data: np.ndarray,
+    features: ProductFeatures,
+    n_models: int,
+    P: int,
+    eps: float,
+    schedule: NumericSchedule,
+    *,
+    ridge: float,
+    n_samples: int,
+    n_steps: int,
+    method: str,
+    lookup: str,
+    seed: int | np.random.SeedSequence,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Train ``n_models`` linear models on ``P`` DSM triples each and sample them with the PF-ODE.
+
+    Model ``n`` trains on ``stream(seed, "training").spawn(N)[n]`` and samples from
+    ``stream(seed, "sampling").spawn(N)[n]``. Returns the samples (N, n_samples, D) and the
+    timings ``{"train": seconds, "sample": seconds}``.
+    """
+    t0 = time.perf_counter()
+    ens = train_linear_ensemble(
+        data, features, n_models, P, eps, schedule, ridge=ridge, seed=seed,
+        keep_normal_equations=False,
+    )  # fmt: skip
+    t1 = time.perf_counter()
+    samples = sample_linear_ensemble(
+        ens, n_samples, n_steps=n_steps, method=method, lookup=lookup, seed=seed
+    )
+    return samples, {"train": t1 - t0, "sample": time.perf_counter() - t1}
+
+
+def new_figure(figsize: tuple[float, float]):
+    """A matplotlib ``Figure`` (no pyplot state; matplotlib is imported only when drawing)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def write_figure(
+    fig, out_dir: str | Path, name: str, formats: tuple[str, ...], dpi: int = 150
+) -> list[Path]:
+    """Save ``fig`` as ``out_dir/name.<fmt>`` (folder created) for every format."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return save_figure(fig, out_dir / name, formats, dpi=dpi)

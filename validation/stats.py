@@ -1,0 +1,201 @@
+"""Model-level statistics: bootstrap confidence intervals, distances between densities, masses.
+
+The trained model is the statistical unit (docs/engineering.md): uncertainty comes from
+resampling *models*, never from pooling samples. This module is the one home of
+
+* :func:`bootstrap_ci` -- the mean of per-model values with a BCa bootstrap interval
+  (``scipy.stats.bootstrap``; works on SciPy >= 1.11, whose ``bootstrap`` takes
+  ``random_state=`` where SciPy >= 1.15 takes ``rng=``: the same generator gives the same
+  numbers either way);
+* :func:`variance_ci` -- the across-model variance with a percentile bootstrap interval;
+* :func:`interval_masses` -- bin masses of a density with the mass outside the grid as one
+  more bin, and the distances :func:`total_variation` and :func:`hellinger` between such
+  probability vectors;
+* :func:`resampling_rng` -- the generator of a comparison's resampling tables;
+* :func:`scipy_bootstrap` -- ``scipy.stats.bootstrap`` on a named stream, and
+  :func:`affine_ensemble_moments_ci` built on it (the binned affine model's ``[q]`` moments).
+
+Random streams (:mod:`gtv.numerics.streams`): :func:`bootstrap_ci` resamples from
+``stream(seed, "bootstrap")``; a comparison's tables (variance intervals, density bootstraps,
+half-vs-half splits, drawn in sequence from one generator) use ``stream(seed, "bootstrap", 1)``
+(:func:`resampling_rng`).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import scipy.stats as scipy_stats
+
+from gtv.numerics.binned_affine import affine_ensemble_moments
+from gtv.numerics.streams import stream_rng
+
+__all__ = [
+    "DISTANCES",
+    "affine_ensemble_moments_ci",
+    "bootstrap_ci",
+    "hellinger",
+    "interval_masses",
+    "resampling_rng",
+    "scipy_bootstrap",
+    "total_variation",
+    "variance_ci",
+]
+
+
+def _rng_keyword() -> str:
+    """``"rng"`` (SciPy >= 1.15) or ``"random_state"`` (SciPy 1.11 - 1.14)."""
+    params = inspect.signature(scipy_stats.bootstrap).parameters
+    return "rng" if "rng" in params else "random_state"
+
+
+def scipy_bootstrap(data: tuple, statistic, seed: int | np.random.SeedSequence, **kwargs):
+    """``scipy.stats.bootstrap(data, statistic, **kwargs)`` with resamples drawn from
+    ``stream(seed, "bootstrap")``, on any supported SciPy (``rng=`` or ``random_state=``)."""
+    return scipy_stats.bootstrap(
+        data, statistic, **kwargs, **{_rng_keyword(): stream_rng(seed, "bootstrap")}
+    )
+
+
+def bootstrap_ci(
+    values: np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int | np.random.SeedSequence = 0,
+) -> tuple[float, float, float]:
+    """Mean of per-model values with a model-level bootstrap CI (BCa).
+
+    Parameters
+    ----------
+    values : array_like
+        One value per model (at least 2).
+    confidence : float, default 0.95
+    n_resamples : int, default 2000
+    seed : int or SeedSequence, default 0
+        Resamples come from ``stream(seed, "bootstrap")``.
+
+    Returns
+    -------
+    (estimate, low, high)
+        If BCa returns a non-finite interval (extreme skew) the percentile interval of the same
+        stream is returned instead; if all values agree, ``(v, v, v)``.
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size < 2:
+        raise ValueError(f"values must hold at least 2 models for a bootstrap CI, got {v.size}")
+    if not (0 < confidence < 1):
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if np.ptp(v) == 0:
+        # All models agree: the mean is exactly that value (np.mean can be off by an ulp).
+        return float(v[0]), float(v[0]), float(v[0])
+    est = float(v.mean())
+    res = scipy_bootstrap(
+        (v,), np.mean, seed, confidence_level=confidence, n_resamples=n_resamples, method="BCa"
+    )
+    lo, hi = res.confidence_interval
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa can fail on extreme skew
+        lo, hi = np.quantile(
+            stream_rng(seed, "bootstrap").choice(v, (n_resamples, v.size)).mean(axis=1),
+            [(1 - confidence) / 2, (1 + confidence) / 2],
+        )
+    return est, float(lo), float(hi)
+
+
+def resampling_rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
+    """The generator of a comparison's resampling tables: ``stream(seed, "bootstrap", 1)``.
+
+    Variance intervals, density bootstraps and half-vs-half splits of one comparison are drawn
+    from it in sequence (so one table's resamples do not repeat another's).
+    """
+    return stream_rng(seed, "bootstrap", 1)
+
+
+def variance_ci(
+    values: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Across-model variance (ddof 1) per column with a percentile model-level bootstrap CI.
+
+    ``values`` is (N models, k columns); every column uses the same ``n_boot`` model resamples
+    drawn from ``rng``. Returns ``(estimate, low, high)``, each (k,).
+    """
+    values = np.asarray(values, dtype=float)
+    n = values.shape[0]
+    est = values.var(axis=0, ddof=1)
+    idx = rng.integers(0, n, (n_boot, n))
+    boots = values[idx].var(axis=1, ddof=1)  # (n_boot, k)
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(boots, [a, 1 - a], axis=0)
+    return est, lo, hi
+
+
+def interval_masses(density: np.ndarray, width: float, outside: np.ndarray | float) -> np.ndarray:
+    """Bin masses ``density * width`` with the mass outside the grid appended as one more bin.
+
+    ``density`` is (..., B) bin densities on a uniform grid of bin width ``width``; ``outside``
+    (broadcast to the leading axes) is clipped at 0. Returns (..., B + 1).
+    """
+    d = np.asarray(density, dtype=float)
+    m = d * width
+    out = np.broadcast_to(np.asarray(outside, dtype=float), m.shape[:-1])[..., None]
+    return np.concatenate([m, np.clip(out, 0.0, None)], axis=-1)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``1/2 sum |p - q|`` over the last axis (probability vectors)."""
+    return 0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum(axis=-1)
+
+
+def hellinger(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``sqrt(1 - sum sqrt(p q))`` over the last axis (in [0, 1])."""
+    bc = np.sqrt(np.clip(np.asarray(p), 0, None) * np.clip(np.asarray(q), 0, None)).sum(axis=-1)
+    return np.sqrt(np.clip(1.0 - bc, 0.0, None))
+
+
+#: Distances between probability vectors, by the names used in tables.
+DISTANCES = {"tv": total_variation, "hellinger": hellinger}
+
+
+def affine_ensemble_moments_ci(
+    G: np.ndarray,
+    H: np.ndarray,
+    sigma_T2: float,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int | np.random.SeedSequence = 0,
+) -> dict[str, tuple[float, float, float]]:
+    """Model-level bootstrap CIs of ``[q]``'s mean and variance: ``{"mean": (est, lo, hi),
+    "var": (est, lo, hi)}``.
+
+    Models are resampled in pairs ``(G_n, H_n)`` (the model is the unit); percentile intervals
+    (BCa's jackknife costs ``N**2`` here, and with thousands of models the statistic is close to
+    normal). Resamples come from the stream ``stream(seed, "bootstrap")``.
+    """
+    G, H = np.asarray(G, dtype=float), np.asarray(H, dtype=float)
+    out = {}
+    for i, name in enumerate(("mean", "var")):
+
+        def stat(g, h, axis=-1, _i=i):
+            mu = np.mean(h, axis=axis)
+            if _i == 0:
+                return mu
+            return sigma_T2 * np.mean(g * g, axis=axis) + np.mean(
+                (h - np.expand_dims(mu, axis)) ** 2, axis=axis
+            )
+
+        res = scipy_bootstrap(
+            (G, H),
+            stat,
+            seed,
+            paired=True,
+            vectorized=True,
+            confidence_level=confidence,
+            n_resamples=n_resamples,
+            method="percentile",
+        )
+        est = affine_ensemble_moments(G, H, sigma_T2)[i]
+        out[name] = (est, float(res.confidence_interval.low), float(res.confidence_interval.high))
+    return out
