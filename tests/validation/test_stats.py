@@ -83,12 +83,16 @@ def test_bootstrap_ci_percentile_fallback(monkeypatch):
     np.testing.assert_allclose([lo, hi], [est - half, est + half], atol=0.15 * half)
 
 
+#: The generator keyword of the installed SciPy (``rng`` from 1.15 on, ``random_state`` before).
+SCIPY_RNG = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+
+
 def test_bootstrap_ci_resamples_from_the_bootstrap_stream():
     """The resamples come from ``stream(seed, "bootstrap")``: the same interval as
     ``scipy.stats.bootstrap`` given that generator, and a different one for another seed."""
     v = np.random.default_rng(10).exponential(size=25)
     ref = stats.bootstrap(
-        (v,), np.mean, n_resamples=500, method="BCa", rng=stream_rng(4, "bootstrap")
+        (v,), np.mean, n_resamples=500, method="BCa", **{SCIPY_RNG: stream_rng(4, "bootstrap")}
     ).confidence_interval
     assert bootstrap_ci(v, n_resamples=500, seed=4)[1:] == (ref.low, ref.high)
     assert bootstrap_ci(v, n_resamples=500, seed=5) != bootstrap_ci(v, n_resamples=500, seed=4)
@@ -106,7 +110,7 @@ def test_bootstrap_ci_on_scipy_without_rng_keyword(monkeypatch):
                       method="BCa", random_state=None):  # fmt: skip
         calls.append(random_state)
         return real(data, statistic, n_resamples=n_resamples, confidence_level=confidence_level,
-                    method=method, rng=random_state)  # fmt: skip
+                    method=method, **{SCIPY_RNG: random_state})  # fmt: skip
 
     assert "rng" not in inspect.signature(old_bootstrap).parameters
     v = np.random.default_rng(11).normal(size=40)
@@ -120,8 +124,9 @@ def test_bootstrap_ci_on_scipy_without_rng_keyword(monkeypatch):
 def test_bootstrap_ci_random_state_gives_the_rng_numbers():
     """On this SciPy both keywords exist; a Generator passed either way gives the same interval
     (what makes the SciPy 1.11-1.14 path reproduce the numbers of SciPy >= 1.15)."""
-    if "random_state" not in inspect.signature(stats.bootstrap).parameters:
-        pytest.skip("this SciPy has no random_state keyword")
+    params = inspect.signature(stats.bootstrap).parameters
+    if "random_state" not in params or "rng" not in params:
+        pytest.skip("this SciPy does not have both the rng and the random_state keyword")
     v = np.random.default_rng(12).normal(size=30)
     kw = dict(n_resamples=400, method="BCa")
     a = stats.bootstrap((v,), np.mean, rng=stream_rng(1, "bootstrap"), **kw)

@@ -136,9 +136,9 @@ def test_gaussian_field_at_the_edge_of_the_noise_floor(accepted):
     """At N = 2000 the second-order Gaussian field sits at the half-vs-half noise floor, not
     resolvably beyond it. Measured TV(trained, 2nd-order field) / floor: 0.0110 / 0.0091 with the
     streams before issue 10 (seed arithmetic), 0.0075 / 0.0083 (seed 0), 0.0097 / 0.0092
-    (seed 1) and 0.0071 / 0.0091 (seed 2) with the named streams. So whether the field is "within the floor" depends on the
-    seed; this records the robust part: within 1.5 floors (and it was recorded as a strict xfail
-    of "within 1 floor" before, which seed 0 now passes)."""
+    (seed 1) and 0.0071 / 0.0091 (seed 2) with the named streams. So whether the field is
+    "within the floor" depends on the seed; this records the robust part: within 1.5 floors (it
+    was recorded as a strict xfail of "within 1 floor" before, which seed 0 now passes)."""
     res, mom = accepted
     tv2 = _gaussian_field_tv(res, mom, 2)
     print(f"\nTV(trained, 2nd-order field) {tv2:.4f}, floor {res.floor['tv']:.4f}")
