@@ -121,12 +121,13 @@ def test_bootstrap_ci_on_scipy_without_rng_keyword(monkeypatch):
     assert old == new
 
 
+@pytest.mark.skipif(
+    not {"rng", "random_state"} <= set(inspect.signature(stats.bootstrap).parameters),
+    reason="this SciPy does not have both the rng and the random_state keyword",
+)
 def test_bootstrap_ci_random_state_gives_the_rng_numbers():
-    """On this SciPy both keywords exist; a Generator passed either way gives the same interval
+    """Where SciPy has both keywords, a Generator passed either way gives the same interval
     (what makes the SciPy 1.11-1.14 path reproduce the numbers of SciPy >= 1.15)."""
-    params = inspect.signature(stats.bootstrap).parameters
-    if "random_state" not in params or "rng" not in params:
-        pytest.skip("this SciPy does not have both the rng and the random_state keyword")
     v = np.random.default_rng(12).normal(size=30)
     kw = dict(n_resamples=400, method="BCa")
     a = stats.bootstrap((v,), np.mean, rng=stream_rng(1, "bootstrap"), **kw)
