@@ -25,6 +25,13 @@ they all forward unchanged:
   ``O(1/P)`` and covariance to ``O(1/P**2)``;
 * :class:`gtv.numerics.kernel.prediction.KernelTheoryAt` ``(theory, tau, P)`` -- lazy NTK
   ensembles after training time ``tau``.
+* :class:`gtv.numerics.linear.prediction.CavityLinear` ``(theory, moments, field)`` -- the
+  finite-P cavity moments, with a Gaussian or the non-Gaussian cavity field
+  (docs/math/finite_fp.md);
+* :class:`gtv.numerics.linear.exact_target.ExactTargetLinear` ``(theory, P)`` -- first order for
+  models trained on the exact (noise-free) target;
+* :class:`gtv.numerics.kernel.finite_prediction.FiniteKernelTheoryAt` -- the finite-P lazy NTK
+  theory (docs/math/kernel.md).
 
 A new theory (e.g. a finite-F/P theory) plugs in by implementing the members below; nothing in
 :mod:`gtv.validation` needs to change. ``isinstance(obj, EnsembleTheory)`` checks that every

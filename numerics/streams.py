@@ -47,6 +47,8 @@ STREAMS: dict[str, int] = {
     # ``stream(seed, "panel", i, j)`` as its own seed and derives the named streams above from it.
     "panel": 11,
     "configuration": 12,
+    "moment-field": 13,  # moment-matched Gaussian-field weights (a trained ensemble's own moments)
+    "moment-field-sampling": 14,  # PF-ODE start points of a moment-matched Gaussian field
 }
 
 _RECORD: list[list] = []

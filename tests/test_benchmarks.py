@@ -49,3 +49,8 @@ def test_bench_serial_quick_runs(tmp_path: Path):
     assert len(rows) == 2
     for row in rows:
         assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-10
+
+
+def test_bench_finite_fp_quick_runs(tmp_path: Path):
+    out = _run_quick("bench_finite_fp.py", tmp_path)
+    assert "cavity solve" in out and "cavity field" in out

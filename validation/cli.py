@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gtv.validation.linear.validity_map_cli import add_validity_map_parser, run_validity_map
 from gtv.validation.serial.cli import add_serial_parser, run_serial
 
 __all__ = ["NTK_DEFAULTS", "build_parser", "main"]
@@ -197,8 +198,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--formats", type=_formats, default="png,pdf", help="comma-separated: png, pdf"
     )
     lin.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    lin.add_argument(
+        "--target",
+        dest="dsm_target",
+        choices=["noisy", "exact", "both"],
+        default="noisy",
+        help="DSM regression target: noisy = x0 (the paper's DSM loss); exact = the posterior "
+        "mean E[x0|x,t] at the same design points, compared with the misfit-only first-order "
+        "theory (saves DIR/linear_eps<eps>_P<P>_exact.*); both = train both on the same design "
+        "points, sample both from the same start points and print the paired comparison (gap "
+        "mass difference, TV between the mean densities vs the noise floors, Var D^ vs theory; "
+        "saves DIR/target_noise_eps<eps>_P<P>.{npz,json})",
+    )
+    lin.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --target both: also write the summaries of all configurations to FILE",
+    )
+    lin.add_argument(
+        "--theory",
+        choices=["first_order", "second_order", "cavity", "cavity_field", "occupancy_field"],
+        default="first_order",
+        help="the theory compared with: first order in 1/P; second order (mean to O(1/P), "
+        "covariance to O(1/P^2)); cavity = the finite-P cavity moments with a Gaussian field; "
+        "cavity_field = the same moments with the non-Gaussian cavity field; occupancy_field = "
+        "the small-occupancy field, heavy triples exact and light ones by their cavity "
+        "equivalent (docs/math/finite_fp.md); only first_order with --target exact",
+    )
+    lin.add_argument(
+        "--diagnostics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="moment error vs closure error: sample a moment-matched Gaussian field (the trained "
+        "ensemble's own mean and covariance of W, as many members as --models) and print its "
+        "distances and gap masses to the theory's field and to the trained ensemble, and the "
+        "across-model distribution of D^ at the query points (skewness, excess kurtosis, "
+        "quantiles, top 1 %% variance share); saved in the .json/.npz (not used with --target "
+        "both)",
+    )
     _add_ntk_parser(vsub, fmt)
     add_serial_parser(sub, fmt, _positive_int, _positive_float, _formats)
+    add_validity_map_parser(sub, fmt, _positive_int, _positive_float, _formats)
     return parser
 
 
@@ -221,6 +263,7 @@ NTK_DEFAULTS = {
     "theory_n_t": 10,
     "theory_n_hermite": 10,
     "fp_steps": 300,
+    "theory": "first-order",
     "seed": 0,
 }
 
@@ -325,6 +368,12 @@ def _add_ntk_parser(vsub, fmt) -> None:
         default=None,
         help="Fokker-Planck domain [-h, h] (default: [-2, 2] extended to +-6 sigma_T; widen it "
         "if the solver reports mass at the boundary, e.g. for small P)",
+    )
+    ntk.add_argument(
+        "--theory",
+        choices=("first-order", "finite-p"),
+        default=d.theory,
+        help="kernel theory: first order in 1/P or the finite-P cavity equivalent",
     )
     ntk.add_argument("--seed", type=int, default=d.seed, help="random seed")
     ntk.add_argument(
@@ -455,6 +504,7 @@ def _cmd_validate_ntk(args: argparse.Namespace) -> int:
         theory_n_hermite=args.theory_nodes[1],
         fp_steps=args.fp_steps,
         fp_half_width=args.fp_half_width,
+        theory=args.theory,
         seed=args.seed,
     )
     result = compare_ntk(cfg, progress=not args.no_progress, cache_dir=args.cache)
@@ -474,6 +524,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         raise _CliError(f"--out {out} exists and is not a directory")
     if args.target == "ntk":
         return _cmd_validate_ntk(args)
+    if args.dsm_target == "both":
+        return _cmd_validate_targets(args)
+    if args.json is not None:
+        raise _CliError("--json is only used with --target both")
     from gtv.validation.linear.compare import LinearCompareConfig, compare_linear
     from gtv.validation.linear.validity import format_validity_table, validity_row
 
@@ -491,15 +545,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             seed=args.seed,
             query_x=tuple(args.query_x),
             query_t=tuple(args.query_t),
+            target=args.dsm_target,
+            diagnostics=args.diagnostics,
+            theory=args.theory,
         )
         for eps in args.eps
         for P in args.P
     ]
     rows = []
+    suffix = "_exact" if args.dsm_target == "exact" else ""
     for cfg in configs:
         result = compare_linear(cfg, progress=not args.no_progress)
         print(result.format_table())
-        stem = out / f"linear_eps{cfg.eps:g}_P{cfg.P}"
+        stem = out / f"linear_eps{cfg.eps:g}_P{cfg.P}{suffix}"
         paths = [*result.save(stem), *result.plot(stem, formats=args.formats)]
         t = result.meta["timings"]
         print("timings [s]: " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in t.items()))
@@ -507,8 +565,57 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(p)
         print()
         rows.append(validity_row(result))
-    print("validity of the first-order theory (Var D^ ratios over query points with Var > 1e-4)")
+    print(
+        f"validity of the {args.theory.replace('_', '-')} theory (Var D^ ratios over query points "
+        "with Var > 1e-4)"
+    )
     print(format_validity_table(rows))
+    return 0
+
+
+def _cmd_validate_targets(args: argparse.Namespace) -> int:
+    """``gtv validate linear --target both``: noisy vs exact target, paired."""
+    import json
+
+    from gtv.validation.linear.target_noise import (
+        TargetNoiseConfig,
+        compare_targets,
+        format_target_noise_summary,
+    )
+
+    configs = [
+        TargetNoiseConfig(
+            eps=eps,
+            P=P,
+            n_space=args.n_space,
+            n_time=args.n_time,
+            n_models=args.models,
+            n_samples=args.samples,
+            n_bins=args.bins,
+            n_steps=args.steps,
+            n_boot=args.boot,
+            seed=args.seed,
+            query_x=tuple(args.query_x),
+            query_t=tuple(args.query_t),
+        )
+        for eps in args.eps
+        for P in args.P
+    ]
+    results = []
+    for cfg in configs:
+        result = compare_targets(cfg, progress=not args.no_progress)
+        print(result.format_table())
+        t = result.meta["timings"]
+        print("timings [s]: " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in t.items()))
+        for p in result.save(args.out / f"target_noise_eps{cfg.eps:g}_P{cfg.P}"):
+            print(p)
+        print()
+        results.append(result)
+    print(format_target_noise_summary(results))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([r.summary() for r in results], indent=1))
+        print(args.json)
     return 0
 
 
@@ -521,6 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "figure": _cmd_figure,
         "validate": _cmd_validate,
         "serial": run_serial,
+        "validity-map": run_validity_map,
     }
     try:
         return handlers[args.command](args)

@@ -7,7 +7,8 @@ model (:mod:`.regression`), ensembles of trained models and their PF-ODE sampler
 (:mod:`.ensemble`, :mod:`.sampler`), and the first-order-in-1/P population theory
 (:mod:`.theory`, built on the Nystrom nodes of :mod:`.nystrom`), and the theory bound to one
 training time and budget as an :class:`gtv.numerics.contract.EnsembleTheory` with its
-Gaussian-field ensemble (:mod:`.prediction`). The mathematics is in docs/math/kernel.md.
+Gaussian-field ensemble (:mod:`.prediction`); the finite-P (cavity) moments and their bound
+theory (:mod:`.finite_p`, :mod:`.finite_prediction`). The mathematics is in docs/math/kernel.md.
 """
 
 from gtv.numerics.kernel.checks import (
@@ -26,6 +27,8 @@ from gtv.numerics.kernel.checks import (
 )
 from gtv.numerics.kernel.divided_differences import lazy_divided_differences, lazy_filter
 from gtv.numerics.kernel.ensemble import KernelEnsemble, train_kernel_ensemble
+from gtv.numerics.kernel.finite_p import FiniteKernelMoments, filter_poles
+from gtv.numerics.kernel.finite_prediction import FiniteKernelTheoryAt
 from gtv.numerics.kernel.gram import gram_reference, ntk_gram, serial_blas
 from gtv.numerics.kernel.inputs import EMBEDDINGS, check_embedding, embed_time, ntk_inputs
 from gtv.numerics.kernel.nystrom import ntk_theory
@@ -38,6 +41,8 @@ __all__ = [
     "ACTIVATIONS",
     "EMBEDDINGS",
     "FLOWS",
+    "FiniteKernelMoments",
+    "FiniteKernelTheoryAt",
     "KERNELS",
     "PARTS",
     "KernelEnsemble",
@@ -56,6 +61,7 @@ __all__ = [
     "check_scalar_tau",
     "check_tau",
     "embed_time",
+    "filter_poles",
     "fit_kernel_regression",
     "gd_stability_limit",
     "gd_step_count",

@@ -6,18 +6,40 @@ an ensemble (:mod:`.model`); PF-ODE sampling on the shared driver of
 (:mod:`.population`) and the first-order-in-1/P theory built on them (:mod:`.theory`); the
 second-order terms (:mod:`.second_order`); the closed form of a one-point ensemble
 (:mod:`.single_point`); and the theories bound to a budget ``P`` as a
-:class:`gtv.numerics.contract.EnsembleTheory` (:mod:`.prediction`). The mathematics is in
-docs/math/linear.md.
+:class:`gtv.numerics.contract.EnsembleTheory` (:mod:`.prediction`; for the exact, noise-free
+regression target :mod:`.exact_target`). The mathematics is in docs/math/linear.md.
 """
 
+from gtv.numerics.linear.cavity import (
+    CavityMoments,
+    PopulationNodes,
+    cavity_moments,
+    cavity_moments_reference,
+    population_nodes,
+    sample_cavity_weights,
+)
+from gtv.numerics.linear.exact_target import ExactTargetLinear
 from gtv.numerics.linear.model import (
+    TARGETS,
     LinearEnsemble,
     normal_equations,
     normal_equations_reference,
+    regression_targets,
     train_linear_ensemble,
 )
+from gtv.numerics.linear.occupancy import (
+    HEAVY_LEVERAGE,
+    OccupancySplit,
+    occupancy_split,
+    sample_occupancy_weights,
+)
 from gtv.numerics.linear.population import population_solution, time_panel_width
-from gtv.numerics.linear.prediction import FirstOrderLinear, LinearField, SecondOrderLinear
+from gtv.numerics.linear.prediction import (
+    CavityLinear,
+    FirstOrderLinear,
+    LinearField,
+    SecondOrderLinear,
+)
 from gtv.numerics.linear.sampler import LOOKUPS, sample_linear_ensemble, time_contracted_weights
 from gtv.numerics.linear.second_order import (
     TERM_NAMES,
@@ -30,9 +52,22 @@ from gtv.numerics.linear.single_point import constant_feature_index, single_poin
 from gtv.numerics.linear.theory import PARTS, LinearTheory, linear_model_theory, v_kernel_factor
 
 __all__ = [
+    "HEAVY_LEVERAGE",
+    "OccupancySplit",
+    "occupancy_split",
+    "sample_occupancy_weights",
+    "CavityLinear",
+    "CavityMoments",
+    "PopulationNodes",
+    "cavity_moments",
+    "cavity_moments_reference",
+    "population_nodes",
+    "sample_cavity_weights",
     "LOOKUPS",
     "PARTS",
+    "TARGETS",
     "TERM_NAMES",
+    "ExactTargetLinear",
     "FirstOrderLinear",
     "LinearEnsemble",
     "LinearField",
@@ -45,6 +80,7 @@ __all__ = [
     "normal_equations",
     "normal_equations_reference",
     "population_solution",
+    "regression_targets",
     "sample_linear_ensemble",
     "second_order_denoiser_moments",
     "second_order_moments",

@@ -11,6 +11,14 @@ and the denoiser is ``D^(x, t) = W phi(x, t)``. An ensemble is N independent dra
 triples, each from its own random stream, the ``n``-th child of ``stream(seed, "training")``
 (:func:`gtv.numerics.dsm.draw_dsm_triples`).
 
+**Target.** The DSM target is the noisy ``x0`` (``target="noisy"``, the default). With
+``target="exact"`` the regression target is the posterior mean ``mu_bar(x_j, t_j)`` over the
+training points (:func:`gtv.numerics.posterior.posterior_stats`) at the same design points
+``(x_j, t_j)`` (drawn from the same streams, so model ``n`` sees the same design under both
+targets): ``A_P = (1/P) sum_j lambda~_j mu_bar(x_j, t_j) phi_j^T``. The population solution is
+the same (``E[x0 | x, t] = mu_bar``) but the label noise is gone; to first order in 1/P the
+covariance is the misfit part only (docs/math/linear.md, "Does the target's noise matter?").
+
 The Gram matrices are accumulated in numba (parallel over models, a fixed summation order per
 model, so results do not depend on the thread count); the solves are batched Cholesky
 factorizations in numpy/LAPACK.
@@ -26,19 +34,25 @@ from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_count, check_eps, check_points, check_ridge
+from gtv.numerics.checks import check_choice, check_count, check_eps, check_points, check_ridge
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.features import ProductFeatures, product_features_serial
+from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 from gtv.numerics.streams import check_seed, model_rngs, seed_to_config
 
 __all__ = [
+    "TARGETS",
     "LinearEnsemble",
     "normal_equations",
     "normal_equations_reference",
     "solve_spd",
+    "regression_targets",
     "train_linear_ensemble",
 ]
+
+#: Regression targets of DSM training: the noisy ``x0`` or the posterior mean ``E[x0 | x, t]``.
+TARGETS = ("noisy", "exact")
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -137,6 +151,8 @@ class LinearEnsemble:
         The seed of the training streams.
     gram, rhs : ndarray or None
         Per-model ``Sigma_P`` (N, F, F, ridge included) and ``A_P`` (N, D, F), if kept.
+    target : {"noisy", "exact"}
+        The regression target: ``x0`` or the posterior mean ``mu_bar(x, t)`` (module docstring).
     """
 
     W: np.ndarray
@@ -149,6 +165,7 @@ class LinearEnsemble:
     seed: int | np.random.SeedSequence
     gram: np.ndarray | None = field(default=None, repr=False)
     rhs: np.ndarray | None = field(default=None, repr=False)
+    target: str = "noisy"
 
     @property
     def n_models(self) -> int:
@@ -172,7 +189,44 @@ class LinearEnsemble:
             "n_samples": self.n_samples,
             "ridge": self.ridge,
             "seed": seed_to_config(self.seed),
+            "target": self.target,
         }
+
+
+def regression_targets(
+    data: np.ndarray,
+    t: np.ndarray,
+    x0: np.ndarray,
+    x: np.ndarray,
+    schedule: NumericSchedule,
+    target: str,
+    backend: str = "numba",
+) -> np.ndarray:
+    """The regression targets of a batch of DSM triples: ``x0``, or ``mu_bar(x, t)``.
+
+    Parameters
+    ----------
+    data : ndarray, shape (M, D)
+        Training points.
+    t : ndarray, shape (N, P)
+    x0, x : ndarray, shape (N, P, D)
+    schedule : NumericSchedule
+    target : {"noisy", "exact"}
+        ``"noisy"`` returns ``x0`` itself; ``"exact"`` the posterior mean over ``data`` at each
+        design point ``(x, t)`` (:func:`gtv.numerics.posterior.posterior_stats`).
+    backend : {"numba", "numpy"}, default "numba"
+        Backend of :func:`~gtv.numerics.posterior.posterior_stats` (``"numpy"``: the reference).
+
+    Returns
+    -------
+    ndarray, shape (N, P, D)
+    """
+    target = check_choice(target, "target", TARGETS)
+    if target == "noisy":
+        return x0
+    n, p, d = x.shape
+    stats = posterior_stats(data, x.reshape(n * p, d), t.reshape(n * p), schedule, backend=backend)
+    return stats.mean.reshape(n, p, d)
 
 
 def _chunk_size(n_features: int, budget_bytes: int = 256 * 2**20) -> int:
@@ -190,6 +244,7 @@ def train_linear_ensemble(
     seed: int | np.random.SeedSequence = 0,
     keep_normal_equations: bool = True,
     progress: bool = False,
+    target: str = "noisy",
 ) -> LinearEnsemble:
     """Train N linear-feature denoisers on independent DSM draws (closed-form weighted ridge).
 
@@ -214,6 +269,10 @@ def train_linear_ensemble(
         Keep ``Sigma_P`` and ``A_P`` (memory ``N F**2``).
     progress : bool, default False
         Show a progress bar over chunks of models.
+    target : {"noisy", "exact"}, default "noisy"
+        Regression target (:func:`regression_targets`): the DSM target ``x0``, or the posterior
+        mean ``mu_bar(x, t)`` at the same design points (same streams: model ``n`` has the same
+        ``(x_j, t_j)`` under both).
 
     Returns
     -------
@@ -230,6 +289,7 @@ def train_linear_ensemble(
     eps = check_eps(eps, sched.T)
     ridge = check_ridge(ridge)
     seed = check_seed(seed)
+    target = check_choice(target, "target", TARGETS)
     F, D = features.n_features, data.shape[1]
     if ridge == 0 and n_samples < F:
         # Sigma_P is a sum of P rank-one terms: rank <= P < F. Cholesky does not reliably detect
@@ -250,13 +310,16 @@ def train_linear_ensemble(
         t = np.stack([d[0] for d in draws])
         x0 = np.stack([d[1] for d in draws])
         x = np.stack([d[2] for d in draws])
-        gram, rhs = normal_equations(features, t, x0, x, dsm_weights(sched, t))
+        y = regression_targets(data, t, x0, x, sched, target)
+        gram, rhs = normal_equations(features, t, y, x, dsm_weights(sched, t))
         gram[:, np.arange(F), np.arange(F)] += ridge
         W[c0:c1] = solve_spd(gram, rhs)
         if keep_normal_equations:
             grams[c0:c1] = gram
             rhss[c0:c1] = rhs
-    return LinearEnsemble(W, features, data, sched, eps, n_samples, ridge, seed, grams, rhss)
+    return LinearEnsemble(
+        W, features, data, sched, eps, n_samples, ridge, seed, grams, rhss, target
+    )
 
 
 def solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

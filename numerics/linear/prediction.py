@@ -31,14 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_query_pair, check_samples_per_model
+from gtv.numerics.checks import check_choice, check_query_pair, check_samples_per_model
 from gtv.numerics.contract import BoundTheory
 from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.linear.cavity import CavityMoments, sample_cavity_weights
 from gtv.numerics.linear.model import LinearEnsemble
+from gtv.numerics.linear.occupancy import sample_occupancy_weights
 from gtv.numerics.linear.second_order import SecondOrderMoments
 from gtv.numerics.linear.theory import LinearTheory
 
-__all__ = ["FirstOrderLinear", "LinearField", "SecondOrderLinear"]
+__all__ = ["FIELDS", "CavityLinear", "FirstOrderLinear", "LinearField", "SecondOrderLinear"]
+
+#: The fields :class:`CavityLinear` can predict.
+FIELDS = ("gaussian", "cavity", "occupancy")
 
 
 class LinearField:
@@ -252,7 +257,30 @@ class FirstOrderLinear(BoundTheory):
         return cls(LinearTheory.load(Path(path).with_name(cfg["theory_file"])), cfg["P"])
 
 
-class SecondOrderLinear(FirstOrderLinear):
+class _CorrectedLinear(FirstOrderLinear):
+    """Shared by the theories whose mean and covariance replace the first order's: the score and
+    the V-kernel follow from their :meth:`mean_denoiser` and :meth:`denoiser_covariance`."""
+
+    def mean_score(self, x: object, t: object) -> np.ndarray:
+        xx, tt = check_query_pair((x, t), "z", self.dim, self.schedule)
+        s = self.schedule
+        return s.score_mean_coeff(tt)[:, None] * self.mean_denoiser(xx, tt) - (
+            s.inv_sigma2(tt)[:, None] * xx
+        )
+
+    def v_kernel(
+        self, z: object, z2: object = None, *, part: str = "total", paired: bool = False
+    ) -> np.ndarray:
+        cov = self.denoiser_covariance(z, z2, part=part, paired=paired)
+        _, t1 = check_query_pair(z, "z", self.dim, self.schedule)
+        t2 = t1 if z2 is None else check_query_pair(z2, "z2", self.dim, self.schedule)[1]
+        c1, c2 = self.score_factor(t1), self.score_factor(t2)
+        if paired:
+            return cov * (c1 * c2)[:, None, None]
+        return cov * c1[:, None, None, None] * c2[None, :, None, None]
+
+
+class SecondOrderLinear(_CorrectedLinear):
     """:class:`LinearTheory` at ``P`` with the ``O(1/P**2)`` corrections (module docstring).
 
     Parameters
@@ -301,13 +329,6 @@ class SecondOrderLinear(FirstOrderLinear):
         corr = self.moments.denoiser_moments((x, t), self.P)[0]
         return self.theory.mean_denoiser(x, t) + corr
 
-    def mean_score(self, x: object, t: object) -> np.ndarray:
-        xx, tt = check_query_pair((x, t), "z", self.dim, self.schedule)
-        s = self.schedule
-        return s.score_mean_coeff(tt)[:, None] * self.mean_denoiser(xx, tt) - (
-            s.inv_sigma2(tt)[:, None] * xx
-        )
-
     def denoiser_covariance(
         self, z: object, z2: object = None, *, part: str = "total", paired: bool = False
     ) -> np.ndarray:
@@ -328,17 +349,6 @@ class SecondOrderLinear(FirstOrderLinear):
         if paired:
             return first + np.einsum("if,fg,ig->i", phi1, C2, phi2)[:, None, None]
         return first + (phi1 @ C2 @ phi2.T)[:, :, None, None]
-
-    def v_kernel(
-        self, z: object, z2: object = None, *, part: str = "total", paired: bool = False
-    ) -> np.ndarray:
-        cov = self.denoiser_covariance(z, z2, part=part, paired=paired)
-        _, t1 = check_query_pair(z, "z", self.dim, self.schedule)
-        t2 = t1 if z2 is None else check_query_pair(z2, "z2", self.dim, self.schedule)[1]
-        c1, c2 = self.score_factor(t1), self.score_factor(t2)
-        if paired:
-            return cov * (c1 * c2)[:, None, None]
-        return cov * c1[:, None, None, None] * c2[None, :, None, None]
 
     def markov_intensity(self, x: object, t: object, *, part: str = "total") -> np.ndarray:
         """First-order ``Q`` plus ``c_t phi(x, t)^T C2 (phi_space(x) (x) h)`` (D = 1)."""
@@ -377,3 +387,119 @@ class SecondOrderLinear(FirstOrderLinear):
         theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
         moments = SecondOrderMoments.load(Path(path).with_name(cfg["moments_file"]))
         return cls(theory, moments, cfg["P"])
+
+
+class CavityLinear(_CorrectedLinear):
+    """:class:`LinearTheory` at ``P`` with the finite-P cavity moments (D = 1).
+
+    ``E W = W_bar`` and ``Cov(vec W) = cov_W`` of a
+    :class:`~gtv.numerics.linear.cavity.CavityMoments` (docs/math/finite_fp.md); every
+    prediction is built on them. The field it predicts is either the Gaussian
+    ``W ~ N(W_bar, cov_W)`` (``field="gaussian"``, the same sampler and streams as the other
+    theories), the non-Gaussian cavity field of
+    :func:`~gtv.numerics.linear.cavity.sample_cavity_weights` (``field="cavity"``: each member a
+    sum of ``P`` saturated single-triple terms) or the small-occupancy field of
+    :func:`~gtv.numerics.linear.occupancy.sample_occupancy_weights` (``field="occupancy"``: heavy
+    triples exact, light ones by their cavity equivalent). The moments (mean, covariance,
+    V-kernel, Markov intensity) are the cavity moments whatever the field. The covariance has no
+    proxy/misfit split: ``part`` must be ``"total"``.
+
+    Parameters
+    ----------
+    theory : LinearTheory
+    moments : CavityMoments
+        :func:`gtv.numerics.linear.cavity.cavity_moments` of ``theory`` (its ``P`` is used).
+    field : {"gaussian", "cavity", "occupancy"}, default "gaussian"
+    """
+
+    _KIND = "cavity_linear"
+
+    def __init__(self, theory: LinearTheory, moments: CavityMoments, field: str = "gaussian"):
+        super().__init__(theory, moments.P if isinstance(moments, CavityMoments) else 1)
+        if not isinstance(moments, CavityMoments):
+            raise TypeError("moments must be a CavityMoments")
+        _check_1d(theory)
+        if moments.W_bar.shape != (1, theory.n_features):
+            raise ValueError("moments: moments of a different feature set")
+        self.field = check_choice(field, "field", FIELDS)
+        self.moments = moments
+
+    def __repr__(self) -> str:
+        return (
+            f"CavityLinear(LinearTheory(F={self.theory.n_features}), P={self.P!r}, "
+            f"field={self.field!r})"
+        )
+
+    @staticmethod
+    def _total(part: str) -> None:
+        if part != "total":
+            raise ValueError(f"part must be 'total' for the cavity theory, got {part!r}")
+
+    def weight_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W_bar, cov_W)``."""
+        return self.moments.W_bar, self.moments.cov_W
+
+    def _phi(self, z: object, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x, t = check_query_pair(z, name, 1, self.schedule)
+        return x, t, self.theory.features.evaluate(x, t)
+
+    def mean_denoiser(self, x: object, t: object) -> np.ndarray:
+        _, _, phi = self._phi((x, t), "z")
+        return (phi @ self.moments.W_bar[0])[:, None]
+
+    def denoiser_covariance(
+        self, z: object, z2: object = None, *, part: str = "total", paired: bool = False
+    ) -> np.ndarray:
+        """``phi(z)^T cov_W phi(z2)``: (n, 1, 1) when ``paired``, else (n, n2, 1, 1)."""
+        self._total(part)
+        _, _, phi1 = self._phi(z, "z")
+        phi2 = phi1 if z2 is None else self._phi(z2, "z2")[2]
+        C = self.moments.cov_W
+        if paired:
+            if phi1.shape != phi2.shape:
+                raise ValueError("z2: paired=True needs as many points as z")
+            return np.einsum("if,fg,ig->i", phi1, C, phi2)[:, None, None]
+        return (phi1 @ C @ phi2.T)[:, :, None, None]
+
+    def markov_intensity(self, x: object, t: object, *, part: str = "total") -> np.ndarray:
+        """``Q(x, t)`` from ``cov_W`` (the product-structure evaluation of the other theories)."""
+        self._total(part)
+        xx, tt, _ = self._phi((x, t), "z")
+        fast = _SeparableCoefficients(self.theory, *self.weight_moments())
+        out = np.array([fast.markov_intensity(xx[i : i + 1], tt[i])[0] for i in range(len(tt))])
+        return out[:, None, None]
+
+    def gaussian_field(
+        self, n_models: int, seed: int | np.random.SeedSequence = 0, part: str = "total"
+    ) -> LinearField:
+        """The predicted field (class docstring); member ``n`` draws from
+        ``stream(seed, "field").spawn(N)[n]``."""
+        self._total(part)
+        if self.field == "cavity":
+            W = sample_cavity_weights(self.theory, self.moments, n_models, seed)
+            return _field(self.theory, W, self.P, seed)
+        if self.field == "occupancy":
+            W = sample_occupancy_weights(self.theory, self.moments, n_models, seed)
+            return _field(self.theory, W, self.P, seed)
+        W_bar, C = self.weight_moments()
+        W = self.theory.sample_weights(
+            self.P, n_models, seed=seed, mean_shift=W_bar - self.theory.W_inf,
+            extra_cov=C - self.theory.cov_W(self.P),
+        )  # fmt: skip
+        return _field(self.theory, W, self.P, seed)
+
+    def config(self) -> dict:
+        return {**super().config(), "field": self.field}
+
+    def save(self, path: str | Path) -> Path:
+        """``path.npz``, the theory in ``path_theory.npz``, the moments in ``path_moments.npz``."""
+        stem, cfg = self._files(path)
+        mom = self.moments.save(stem.with_name(stem.name + "_moments.npz"))
+        return save_result(stem, {}, {**cfg, "moments_file": mom.name, "field": self.field})
+
+    @classmethod
+    def load(cls, path: str | Path) -> CavityLinear:
+        _, cfg = load_result_of_kind(path, cls._KIND, f"a {cls.__name__}")
+        theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
+        moments = CavityMoments.load(Path(path).with_name(cfg["moments_file"]))
+        return cls(theory, moments, cfg["field"])

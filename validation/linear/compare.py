@@ -21,7 +21,13 @@ density predictions (:mod:`gtv.validation.predictions`), and reports
    difference has twice the variance of trained(N)-vs-Gaussian-field(N) and four times that of
    trained(N)-vs-deterministic, so for a distance dominated by noise expect about
    ``floor / sqrt 2`` and ``floor / 2`` respectively;
-3. **gap mass** (fraction farther than ``gap_distance`` from every training point) of each.
+3. **gap mass** (fraction farther than ``gap_distance`` from every training point) of each;
+4. with ``diagnostics=True`` (the default), the **moment error and closure error**
+   (:mod:`gtv.validation.linear.diagnostics`): the moment-matched Gaussian field (the trained
+   ensemble's own mean and covariance of ``W``, same sampler) against the theory's Gaussian field
+   (moment error) and against the trained ensemble (closure error), and the across-model
+   distribution of ``D^(x, t)`` at the query points (skewness, excess kurtosis, quantiles, top
+   1 % variance share) next to the theory's.
 
 The trained model is the unit: no samples are pooled across models (statistics:
 :mod:`gtv.validation.stats`).
@@ -39,14 +45,26 @@ import numpy as np
 from gtv.numerics.contract import EnsembleTheory
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
+    CavityLinear,
+    ExactTargetLinear,
     FirstOrderLinear,
+    SecondOrderLinear,
+    cavity_moments,
     linear_model_theory,
     sample_linear_ensemble,
+    second_order_moments,
     train_linear_ensemble,
 )
 from gtv.numerics.schedules import get_schedule
+from gtv.numerics.streams import stream_rng
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
+from gtv.validation.linear.diagnostics import (
+    closure_rows,
+    distribution_rows,
+    format_diagnostics,
+    moment_matched_histograms,
+)
 from gtv.validation.predictions import TheoryPredictions, compute_theory_predictions
 from gtv.validation.results import (
     JsonConfig,
@@ -64,6 +82,16 @@ from gtv.validation.stats import (
 )
 
 __all__ = ["LinearCompareConfig", "LinearComparison", "compare_linear"]
+
+#: The theories compare_linear builds itself (LinearCompareConfig.theory) and their titles.
+DEFAULT_THEORIES = ("first_order", "second_order", "cavity", "cavity_field", "occupancy_field")
+THEORY_TITLES = {
+    "first_order": "first-order theory",
+    "second_order": "second-order theory",
+    "cavity": "finite-P cavity moments (Gaussian field)",
+    "cavity_field": "finite-P cavity field (non-Gaussian)",
+    "occupancy_field": "small-occupancy field (heavy triples exact, light ones cavity)",
+}
 
 THEORIES = (
     "gaussian_field",
@@ -100,8 +128,31 @@ class LinearCompareConfig(JsonConfig):
     fp_steps: int = 400
     fp_refine: int = 2
     n_bayes_samples: int | None = None
+    #: DSM regression target, "noisy" (x0) or "exact" (the posterior mean at the same design
+    #: points; default theory then the misfit-only first order, docs/math/linear.md).
+    target: str = "noisy"
+    #: Moment error / closure error diagnostics (gtv.validation.linear.diagnostics).
+    diagnostics: bool = True
+    #: Members of the moment-matched Gaussian field (default: n_models).
+    n_moment_members: int | None = None
+    #: The default theory (when compare_linear gets none): "first_order", "second_order",
+    #: "cavity" (finite-P cavity moments, Gaussian field), "cavity_field" (the non-Gaussian
+    #: cavity field) or "occupancy_field" (heavy triples exact; docs/math/finite_fp.md). Only
+    #: "first_order" with target="exact".
+    theory: str = "first_order"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.diagnostics, bool):
+            raise TypeError(f"diagnostics must be a bool, got {self.diagnostics!r}")
+        m = self.n_moment_members
+        if m is not None and (isinstance(m, bool) or int(m) != m or m < 4):
+            raise ValueError(f"n_moment_members must be None or an integer >= 4, got {m!r}")
+        if self.target not in ("noisy", "exact"):
+            raise ValueError(f"target must be 'noisy' or 'exact', got {self.target!r}")
+        if self.theory not in DEFAULT_THEORIES:
+            raise ValueError(f"theory must be one of {DEFAULT_THEORIES}, got {self.theory!r}")
+        if self.target == "exact" and self.theory != "first_order":
+            raise ValueError("theory: with target='exact' only 'first_order' is available")
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "fp_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
@@ -151,6 +202,17 @@ class LinearComparison:
         name, estimate, lo, hi (lo = hi = estimate for deterministic densities).
     meta : dict
         Timings and diagnostics (FP clipping, theory eigenvalue range...).
+    closure_rows : list of dict
+        With ``config.diagnostics``: the comparisons ``total`` (theory's Gaussian field vs
+        trained), ``moment`` (theory's field vs moment-matched field) and ``closure``
+        (moment-matched field vs trained), each with TV, Hellinger, both gap masses and
+        ``gap_ratio = gap_a / gap_b - 1`` (95 % CIs;
+        :func:`gtv.validation.linear.diagnostics.closure_rows`). Empty otherwise.
+    distribution_rows : list of dict
+        With ``config.diagnostics``: one row per query point, the across-model distribution of
+        ``D^(x, t)`` (:func:`gtv.validation.linear.diagnostics.distribution_rows`).
+    mm_histograms, mm_outside, mm_gap : ndarray or None
+        Per-member histograms, outside mass and gap mass of the moment-matched field.
     """
 
     config: LinearCompareConfig
@@ -163,6 +225,11 @@ class LinearComparison:
     floor: dict
     gap_rows: list
     meta: dict = field(default_factory=dict)
+    closure_rows: list = field(default_factory=list)
+    distribution_rows: list = field(default_factory=list)
+    mm_histograms: np.ndarray | None = None
+    mm_outside: np.ndarray | None = None
+    mm_gap: np.ndarray | None = None
 
     @property
     def edges(self) -> np.ndarray:
@@ -218,6 +285,12 @@ class LinearComparison:
             f"most negative Q/max Q = {fp['min_Q_rel']:.3g}); FCT limiter max "
             f"{fp['max_limited_mass']:.2g} of mass per step"
         )
+        if self.closure_rows:
+            lines.append(
+                format_diagnostics(
+                    self.closure_rows, self.distribution_rows, fl["tv"], fl["hellinger"]
+                )
+            )
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
@@ -234,12 +307,16 @@ class LinearComparison:
             "gap_rows": self.gap_rows,
             "meta": self.meta,
             "theory_file": theory_path.name,
+            "closure_rows": self.closure_rows,
+            "distribution_rows": self.distribution_rows,
         }
-        npz = save_result(
-            stem,
-            {"histograms": self.histograms, "outside": self.outside, "gap": self.gap},
-            summary,
-        )
+        arrays = {"histograms": self.histograms, "outside": self.outside, "gap": self.gap}
+        if self.mm_histograms is not None:
+            arrays.update(
+                {"mm_histograms": self.mm_histograms, "mm_outside": self.mm_outside,
+                 "mm_gap": self.mm_gap}
+            )  # fmt: skip
+        npz = save_result(stem, arrays, summary)
         js = stem.with_suffix(".json") if stem.suffix == "" else Path(str(stem) + ".json")
         js.write_text(json.dumps(summary, indent=1, sort_keys=True))
         return npz, js
@@ -248,8 +325,10 @@ class LinearComparison:
     def load(cls, path: str | Path) -> LinearComparison:
         arrays, s = load_result_of_kind(path, "linear_comparison", "a LinearComparison")
         theory = TheoryPredictions.load(Path(path).with_name(s["theory_file"]))
+        # Results saved before the diagnostics existed have none (and no "diagnostics" key).
+        cfg = {"diagnostics": "closure_rows" in s, **s["config"]}
         return cls(
-            LinearCompareConfig.from_dict(s["config"]),
+            LinearCompareConfig.from_dict(cfg),
             arrays["histograms"],
             arrays["outside"],
             arrays["gap"],
@@ -259,6 +338,11 @@ class LinearComparison:
             s["floor"],
             s["gap_rows"],
             s.get("meta", {}),
+            s.get("closure_rows", []),
+            s.get("distribution_rows", []),
+            arrays.get("mm_histograms"),
+            arrays.get("mm_outside"),
+            arrays.get("mm_gap"),
         )
 
     def plot(self, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
@@ -284,6 +368,15 @@ class LinearComparison:
         ax.plot(ctr, th.bayes_density, color="0.55", lw=0.8, label="PF-ODE, exact Bayes")
         ax.plot(ctr, self.mean_density(), color="tab:red", lw=1.4, label="trained ensemble mean")
         ax.plot(ctr, th.gf_mean, color="tab:blue", lw=1.1, ls="--", label="Gaussian-field ens.")
+        if self.mm_histograms is not None:
+            ax.plot(
+                ctr,
+                self.mm_histograms.mean(axis=0),
+                color="tab:orange",
+                lw=1.0,
+                ls=(0, (5, 1, 1, 1)),
+                label="moment-matched GF",
+            )
         ax.plot(ctr, th.markov_density, color="tab:green", lw=1.1, ls="-.", label="white-noise FP")
         ax.plot(ctr, th.mean_fp_density, color="tab:purple", lw=0.8, ls=":", label="FP, Q = 0")
         top = 1.3 * max(np.max(hi), np.max(th.gf_mean), np.max(th.markov_density))
@@ -345,7 +438,10 @@ def compare_linear(
     sample from ``stream(seed, "sampling")`` (per-model children); the predictions use the
     streams documented in :mod:`gtv.validation.predictions`; bootstrap intervals
     ``stream(seed, "bootstrap")`` and the resampling tables (variance intervals, density
-    bootstraps, half-vs-half splits) ``stream(seed, "bootstrap", 1)``.
+    bootstraps, half-vs-half splits) ``stream(seed, "bootstrap", 1)``; the diagnostics'
+    moment-matched field ``stream(seed, "moment-field")`` (weights) and
+    ``stream(seed, "moment-field-sampling")`` (start points), their intervals
+    ``stream(seed, "bootstrap", 2)``.
     """
     c = config or LinearCompareConfig()
     sched = get_schedule(c.schedule)
@@ -370,6 +466,7 @@ def compare_linear(
         seed=c.seed,
         keep_normal_equations=False,
         progress=progress,
+        target=c.target,
     )
     timings["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -385,10 +482,21 @@ def compare_linear(
     if theory is None:
         population = linear_model_theory(FIGURE2_DATA, feats, c.eps, sched, ridge=c.ridge)
         theory = FirstOrderLinear(population, c.P)
+        if c.target == "exact":
+            theory = ExactTargetLinear(population, c.P)
+        elif c.theory == "second_order":
+            theory = SecondOrderLinear(population, second_order_moments(population), c.P)
+        elif c.theory in ("cavity", "cavity_field", "occupancy_field"):
+            field_kind = {"cavity": "gaussian", "cavity_field": "cavity"}.get(c.theory, "occupancy")
+            theory = CavityLinear(population, cavity_moments(population, c.P), field_kind)
         theory_meta = {
             "theory_eigenvalue_range": population.eigenvalue_range,
             "theory_n_hermite": population.n_hermite,
         }
+        if c.target == "exact":
+            theory_meta["theory_kind"] = "first-order theory, misfit part only (exact target)"
+        elif c.theory != "first_order":
+            theory_meta["theory_kind"] = THEORY_TITLES[c.theory]
     else:
         theory_meta = {"theory_kind": str(theory.config().get("kind", type(theory).__name__))}
     timings["theory_s"] = time.perf_counter() - t0
@@ -492,4 +600,33 @@ def compare_linear(
         "fp_info": preds.fp_info,
         "trained_outside_mean": float(outside.mean()),
     }
-    return LinearComparison(c, hist, outside, gap, preds, rows, density_rows, floor, gap_rows, meta)
+    result = LinearComparison(
+        c, hist, outside, gap, preds, rows, density_rows, floor, gap_rows, meta
+    )
+    if c.diagnostics:
+        t0 = time.perf_counter()
+        mm, mm_hist, mm_out, mm_gap = moment_matched_histograms(
+            ens,
+            c.n_samples,
+            edges,
+            c.gap_distance,
+            n_members=c.n_moment_members,
+            n_steps=c.n_steps,
+            method=c.method,
+            seed=c.seed,
+        )
+        drng = stream_rng(c.seed, "bootstrap", 2)
+        result.closure_rows = closure_rows(
+            (hist, outside, gap),
+            (preds.gf_histograms, preds.gf_outside, preds.gf_gap),
+            (mm_hist, mm_out, mm_gap),
+            width,
+            c.n_boot,
+            drng,
+        )
+        result.distribution_rows = distribution_rows(
+            ens, theory, gf, mm, c.query_x, c.query_t, c.n_boot, drng
+        )
+        result.mm_histograms, result.mm_outside, result.mm_gap = mm_hist, mm_out, mm_gap
+        timings["diagnostics_s"] = time.perf_counter() - t0
+    return result

@@ -10,6 +10,12 @@ Reading the noise floor: the floor is the distance between the two halves of the
 ensemble (N/2 models each); the trained-vs-Gaussian-field distance compares two means of N
 (random) models each, whose pure-noise level is about ``floor / sqrt(2)``. A Gaussian-field
 distance at or below the floor is "within the noise floor"; above it the theory is resolvably off.
+
+The **closure** columns (when the comparison ran its diagnostics,
+:mod:`gtv.validation.linear.diagnostics`) give the distance between the trained ensemble and the
+moment-matched Gaussian field (the ensemble's own mean and covariance of ``W``) and that field's
+gap mass: a closure TV above the floor means no Gaussian field, whatever its moments, reproduces
+the trained density (docs/math/predictions.md, "Moment error and closure error").
 """
 
 from __future__ import annotations
@@ -73,9 +79,26 @@ def validity_row(
             gaps["gaussian_field"]["hi"],
         ),
         "gap_white_noise": gaps["white_noise_fp"]["estimate"],
+        **_closure_columns(result),
         "var_floor": var_floor,
         "tolerance": tolerance,
     }
+
+
+def _closure_columns(result: LinearComparison) -> dict:
+    """``closure_tv`` (estimate, lo, hi) and ``gap_mm`` (estimate, lo, hi), or None each."""
+    rows = {r["comparison"]: r for r in result.closure_rows}
+    if "closure" not in rows:
+        return {"closure_tv": None, "gap_mm": None}
+    r = rows["closure"]
+    return {
+        "closure_tv": (r["tv"], r["tv_lo"], r["tv_hi"]),
+        "gap_mm": (r["gap_a"], r["gap_a_lo"], r["gap_a_hi"]),
+    }
+
+
+def _ci(v: tuple | None) -> str:
+    return "n/a" if v is None else f"{v[0]:.4f} [{v[1]:.4f}, {v[2]:.4f}]"
 
 
 def format_validity_table(rows: list[dict]) -> str:
@@ -86,9 +109,10 @@ def format_validity_table(rows: list[dict]) -> str:
     head = (
         f"| eps | P | F/P | N | Var emp/pred: min / median / max | within {100 * tol:g} % | "
         "worst (x, t) | TV(trained, GF) [CI] | floor | TV white-noise FP | "
-        "gap trained [CI] | gap GF [CI] | gap white-noise |"
+        "gap trained [CI] | gap GF [CI] | gap white-noise | closure: TV(trained, MM GF) [CI] | "
+        "gap MM GF [CI] |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         w = r["worst_point"]
         gt, gg = r["gap_trained"], r["gap_gf"]
@@ -100,6 +124,7 @@ def format_validity_table(rows: list[dict]) -> str:
             f"{r['gf_tv']:.4f} [{r['gf_tv_lo']:.4f}, {r['gf_tv_hi']:.4f}] | "
             f"{r['floor_tv']:.4f} | {r['white_noise_tv']:.4f} | "
             f"{gt[0]:.4f} [{gt[1]:.4f}, {gt[2]:.4f}] | {gg[0]:.4f} [{gg[1]:.4f}, {gg[2]:.4f}] | "
-            f"{r['gap_white_noise']:.4f} |"
+            f"{r['gap_white_noise']:.4f} | {_ci(r.get('closure_tv'))} | "
+            f"{_ci(r.get('gap_mm'))} |"
         )
     return "\n".join(lines)

@@ -20,7 +20,8 @@ of training times ``tau``, :func:`compare_ntk`
    bound to each ``tau`` and P as a :class:`gtv.numerics.kernel.KernelTheoryAt`, the theory
    contract): the ensemble-mean denoiser, the across-model (co)variance split into its
    proxy-noise and misfit parts, the Gaussian-field ensemble and the white-noise Fokker-Planck
-   density of [q];
+   density of [q]; with ``theory="finite-p"`` the finite-P cavity equivalent
+   (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`, docs/math/kernel.md "Finite P") instead;
 4. compares, per ``tau``: (a) the across-model mean and variance of ``D^(x, t)`` at query points
    (model-level bootstrap CIs) and their relative errors vs width; (b) the learned distributions:
    every network sampled with the PF-ODE (per-model histograms and gap masses), the gap-mass curve
@@ -97,7 +98,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.kernel import KernelEnsemble, KernelTheoryAt, fit_kernel_regression, ntk_theory
+from gtv.numerics.kernel import (
+    FiniteKernelTheoryAt,
+    KernelEnsemble,
+    KernelTheoryAt,
+    fit_kernel_regression,
+    ntk_theory,
+)
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.two_layer import (
     TwoLayerInit,
@@ -259,7 +266,8 @@ def compare_ntk(
     )
     qx, qt = c.query_points()
     K, Q = taus.size, qx.size
-    bound = [KernelTheoryAt(theory, tau, c.P) for tau in taus]  # the theory contract
+    bound_cls = FiniteKernelTheoryAt if c.theory == "finite-p" else KernelTheoryAt
+    bound = [bound_cls(theory, tau, c.P) for tau in taus]  # the theory contract
     th = {k: np.empty((K, Q)) for k in ("mean", "var", "var_proxy", "var_misfit")}
     for k, b in enumerate(bound):
         th["mean"][k] = b.mean_denoiser(qx, qt)[:, 0]

@@ -11,10 +11,14 @@ from gtv.numerics.kernel import ACTIVATIONS, check_embedding
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.results import JsonConfig
 
-__all__ = ["DENSITIES", "NTKCompareConfig"]
+__all__ = ["DENSITIES", "THEORIES", "NTKCompareConfig"]
 
 #: Densities compared with the trained networks' ensemble mean (names used in tables and files).
 DENSITIES = ("kernel", "gaussian_field", "white_noise_fp", "mean_score_fp_Q0", "p(x|eps)", "bayes")
+
+
+#: Kernel theories the comparison can use (:attr:`NTKCompareConfig.theory`).
+THEORIES = ("first-order", "finite-p")
 
 
 def _is_int(v: object) -> bool:
@@ -71,6 +75,9 @@ class NTKCompareConfig(JsonConfig):
         Exact-Bayes PF-ODE samples (default ``N * n_samples`` capped at 10**6).
     embedding, bias
         Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
+    theory : {"first-order", "finite-p"}
+        The kernel theory: first order in 1/P (:class:`gtv.numerics.kernel.KernelTheoryAt`) or
+        the finite-P cavity equivalent (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`).
     seed : int
     """
 
@@ -101,6 +108,7 @@ class NTKCompareConfig(JsonConfig):
     n_bayes_samples: int | None = None
     embedding: str = "linear"
     bias: float = 1.0
+    theory: str = "first-order"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -182,6 +190,8 @@ class NTKCompareConfig(JsonConfig):
             raise ValueError(
                 f"n_bayes_samples must be an integer >= 1, got {self.n_bayes_samples!r}"
             )
+        if self.theory not in THEORIES:
+            raise ValueError(f"theory must be one of {THEORIES}, got {self.theory!r}")
         if self.method not in ("euler", "heun"):
             raise ValueError(f"method must be 'euler' or 'heun', got {self.method!r}")
         check_embedding(self.embedding)

@@ -128,7 +128,7 @@ class NTKComparison:
             )
             lines.append(
                 f"D^(x,t) across models: trained width {wmax} and infinite-width kernel regression "
-                "on the same triples (95 % model-bootstrap CI) vs first-order theory"
+                f"on the same triples (95 % model-bootstrap CI) vs {c.theory} theory"
             )
             lines.append(
                 f"{'x':>6} {'t':>5} | {'mean trained [CI]':>27} {'kernel':>8} {'theory':>8} | "
@@ -217,7 +217,7 @@ class NTKComparison:
         lines = [
             "summary: per-model finite-width error vs width (distance to the infinite-width "
             f"network on the same triples) and its log-log slope; relative errors of width {wmax} "
-            "vs kernel regression (ker) and vs the first-order theory (th; '(inf)' = infinite "
+            f"vs kernel regression (ker) and vs the {c.theory} theory (th; '(inf)' = infinite "
             "width; 'noise' = expected from N models alone)",
             head,
         ]

@@ -1,0 +1,430 @@
+"""Finite-P moments of linear-feature ensembles: the cavity (leave-one-out) equivalent.
+
+docs/math/finite_fp.md. With ``w = lam~(t)``, ridge ``rho`` and ``P`` triples, a trained model is
+``W = A_P Sigma_P^{-1}`` (:mod:`gtv.numerics.linear.model`). Removing triple ``j`` from
+``Sigma_P`` (Sherman-Morrison) turns its contribution into
+``w_j x0_j phi_j^T Sigma_{-j}^{-1} / (P (1 + q_j))`` with the leverage
+``q_j = w_j phi_j^T Sigma_{-j}^{-1} phi_j / P``. Replacing ``Sigma_{-j}^{-1}`` by a deterministic
+matrix ``M^{-1}`` but keeping each triple's own ``q`` -- which is what saturates the rare, heavy
+early-time triples -- gives three equations over the population of triples ``z = (x, t)``:
+
+1. ``q(z) = w(z) phi(z)^T M^{-1} phi(z) / P``,
+   ``M = rho I + S_q - (rho/P) S_q M^{-1}``, ``S_q = E_z[w phi phi^T / (1 + q)]``
+   (a fixed point in ``M``; the last term is the mean of ``Sigma_{-j}`` having ``P - 1`` triples,
+   and the variance of the other triples' sum -- a finite-F term, ``O(1/P)`` against the
+   ``O(F/P)`` of the leverages, that makes the ``1/P`` term of ``W_bar`` exact);
+2. ``W_bar = A~ M^{-1}``, ``A~ = E_z[w mu_bar phi^T / (1 + q)]``;
+3. ``C = (1/P) M^{-1} (E_z[w**2 (c + v) phi phi^T / (1 + q)**2] - g_bar^T g_bar) M^{-1}``
+   with ``c(z) = Sigma_post(z) + (mu_bar - W_bar phi)**2`` and ``v(z) = phi^T C phi``
+   and ``g_bar = E_z[w (x0 - W_bar phi) phi^T / (1 + q)] = W_bar (M - S_q)``
+   (a linear fixed point in ``C``: the model's own scatter acts as extra label noise).
+
+``E W ~ W_bar`` and ``Cov W ~ C``. As ``P -> inf``, ``q -> 0`` and ``v -> 0``: the first-order
+theory (:mod:`gtv.numerics.linear.theory`); the ``1/P`` term of ``W_bar`` is the second-order mean
+shift of :mod:`gtv.numerics.linear.second_order` exactly; with the same ``q`` for every triple
+and without the finite-F term the equations are the effective-ridge equation
+``kappa = rho + (kappa/P) tr Sigma (Sigma+kappa)^-1`` (both derived in
+:mod:`gtv.theory.deterministic_equivalent`). D = 1.
+
+Quadrature: the population expectations run on the nodes of the
+:class:`~gtv.numerics.linear.theory.LinearTheory` they refine (its Gauss-Legendre time nodes; per
+node and mixture component its Gauss-Hermite rule in ``x``). The solver uses the product
+structure ``phi = phi_space (x) phi_time`` (spatial Gram blocks per time node, one matrix product
+over time nodes); :func:`cavity_moments_reference` forms every full feature vector (the check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from gtv.numerics.checks import check_choice, check_count, check_samples_per_model
+from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
+from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.linear.theory import LinearTheory
+from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.quadrature import hermite_quadrature
+from gtv.numerics.streams import model_rngs
+
+#: Feature-block size (doubles) of the cavity-field sampler.
+_FIELD_CHUNK = 4_000_000
+
+__all__ = [
+    "CavityMoments",
+    "PopulationNodes",
+    "cavity_moments",
+    "cavity_moments_reference",
+    "population_nodes",
+    "sample_cavity_weights",
+]
+
+
+@dataclass(frozen=True)
+class PopulationNodes:
+    """Quadrature nodes of the DSM triple population, grouped by time node, with the
+    product-structure sums over them (:meth:`gram`, :meth:`quadratic`, :meth:`vector`,
+    :meth:`apply`; per time node a spatial block, then one product over time nodes).
+
+    ``x`` (n_t, n_x) points, ``prob`` (n_t, n_x) probabilities (summing to 1), ``w`` (n_t,) DSM
+    weights, ``mu``/``s2`` (n_t, n_x) posterior mean and variance, ``phi_s`` (n_t, n_x, F_s) and
+    ``phi_t`` (n_t, F_t) the two feature factors.
+    """
+
+    t: np.ndarray
+    x: np.ndarray
+    prob: np.ndarray
+    w: np.ndarray
+    mu: np.ndarray
+    s2: np.ndarray
+    phi_s: np.ndarray
+    phi_t: np.ndarray
+
+    def gram(self, a: np.ndarray) -> np.ndarray:
+        """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x)."""
+        ps, pt = self.phi_s, self.phi_t
+        S = np.matmul(ps.transpose(0, 2, 1), ps * a[:, :, None])  # (n_t, F_s, F_s)
+        n_t, fs, ft = S.shape[0], S.shape[1], pt.shape[1]
+        T = (pt[:, :, None] * pt[:, None, :]).reshape(n_t, ft * ft)
+        out = (S.reshape(n_t, fs * fs).T @ T).reshape(fs, fs, ft, ft).transpose(0, 2, 1, 3)
+        out = out.reshape(fs * ft, fs * ft)
+        return (out + out.T) / 2
+
+    def quadratic(self, B: np.ndarray) -> np.ndarray:
+        """``phi_n^T B phi_n`` at every node (n_t, n_x) for a symmetric (F, F) matrix ``B``."""
+        ps, pt = self.phi_s, self.phi_t
+        fs, ft = ps.shape[2], pt.shape[1]
+        B4 = B.reshape(fs, ft, fs, ft)
+        Bt = np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=True)  # (n_t, F_s, F_s)
+        return np.einsum("kxi,kij,kxj->kx", ps, Bt, ps, optimize=True)
+
+    def vector(self, a: np.ndarray) -> np.ndarray:
+        """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x)."""
+        v = np.einsum("kx,kxi->ki", a, self.phi_s)
+        return np.einsum("ki,ka->ia", v, self.phi_t).reshape(-1)
+
+    def apply(self, W: np.ndarray) -> np.ndarray:
+        """``W phi`` at every node (n_t, n_x) for a weight vector ``W`` (F,)."""
+        fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
+        Wt = W.reshape(fs, ft) @ self.phi_t.T  # (F_s, n_t)
+        return np.einsum("kxi,ik->kx", self.phi_s, Wt)
+
+    def full_features(self) -> np.ndarray:
+        """Every node's full feature vector, (n_t * n_x, F) (index ``i F_t + a``)."""
+        n_t, n_x, fs = self.phi_s.shape
+        out = self.phi_s[:, :, :, None] * self.phi_t[:, None, None, :]
+        return out.reshape(n_t * n_x, fs * self.phi_t.shape[1])
+
+
+def population_nodes(theory: LinearTheory) -> PopulationNodes:
+    """The nodes of ``theory``'s quadrature (1-D data), with features and posterior moments."""
+    if not isinstance(theory, LinearTheory):
+        raise TypeError("theory must be a LinearTheory")
+    if theory.dim != 1:
+        raise ValueError(f"theory: only 1-D data is supported, got D = {theory.dim}")
+    s = theory.schedule
+    t = theory.t_nodes
+    xi, xw = hermite_quadrature(theory.n_hermite, 1)
+    data = theory.data[:, 0]
+    alpha, sigma = np.asarray(s.alpha(t)), np.sqrt(np.asarray(s.sigma2(t)))
+    x = alpha[:, None, None] * data[None, :, None] + sigma[:, None, None] * xi[None, None, :, 0]
+    n_t = t.size
+    x = x.reshape(n_t, -1)
+    prob = np.broadcast_to(
+        theory.t_weights[:, None, None] * xw[None, None, :] / data.size,
+        (n_t, data.size, xw.size),
+    ).reshape(n_t, -1)
+    tt = np.broadcast_to(t[:, None], x.shape).ravel()
+    post = posterior_stats(theory.data, x.reshape(-1, 1), tt, s)
+    phi_s = theory.features.evaluate_space(x.reshape(-1, 1)).reshape(n_t, x.shape[1], -1)
+    return PopulationNodes(
+        t=t,
+        x=x,
+        prob=np.ascontiguousarray(prob),
+        w=dsm_weights(s, t),
+        mu=post.mean[:, 0].reshape(x.shape),
+        s2=post.cov_trace.reshape(x.shape),
+        phi_s=phi_s,
+        phi_t=theory.features.time.evaluate(t),
+    )
+
+
+def _anderson(g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: int = 5):
+    """Fixed point ``x = g(x)`` by Anderson mixing, safeguarded by the plain iteration.
+
+    Both cavity maps are monotone, so the plain iteration alone converges (monotonically from
+    the start points used here); the mixing only shortens it. Whenever the residual grows the
+    history is dropped, and after three such restarts the plain iteration takes over for good
+    (an extrapolated step can leave the monotone region and cycle).
+    """
+    x = x0
+    xs, fs = [], []
+    last = np.inf
+    restarts = 0
+    for it in range(1, max_iter + 1):
+        gx = g(x)
+        f = gx - x
+        err = np.max(np.abs(f)) / max(np.finfo(float).tiny, np.max(np.abs(gx)))
+        if err < tol:
+            return gx, it
+        if err > last:
+            xs, fs = [], []
+            restarts += 1
+        last = err
+        if restarts >= 3:
+            x = gx
+            continue
+        xs.append(gx.ravel())
+        fs.append(f.ravel())
+        xs, fs = xs[-depth:], fs[-depth:]
+        if len(fs) > 1:
+            dF = np.diff(np.array(fs), axis=0).T
+            dG = np.diff(np.array(xs), axis=0).T
+            coef = np.linalg.lstsq(dF, f.ravel(), rcond=None)[0]
+            x = (gx.ravel() - dG @ coef).reshape(x.shape)
+        else:
+            x = gx
+    raise ValueError(f"{name}: the cavity fixed point did not converge in {max_iter} iterations")
+
+
+@dataclass
+class CavityMoments:
+    """Solution of the cavity equations at one ``P`` (module docstring).
+
+    Attributes
+    ----------
+    P : float
+    W_bar : ndarray (1, F)
+        ``E W``.
+    cov_W : ndarray (F, F)
+        ``Cov W``.
+    M : ndarray (F, F)
+        The deterministic equivalent of ``Sigma_P`` seen by one triple.
+    q_max, q_mean : float
+        Largest leverage and its population mean (``E q`` is the number of effectively learned
+        directions per triple).
+    iterations : dict
+        Iterations of the two fixed points.
+    mean_gradient : ndarray (1, F)
+        ``E[w (x0 - W_bar phi) phi^T / (1 + q)] = W_bar (M - S_q)`` (``rho W_bar`` up to the
+        finite-F term), subtracted in the covariance and in the cavity field.
+    """
+
+    P: float
+    W_bar: np.ndarray
+    cov_W: np.ndarray
+    M: np.ndarray
+    q_max: float
+    q_mean: float
+    iterations: dict
+    mean_gradient: np.ndarray
+
+    @property
+    def M_inv(self) -> np.ndarray:
+        inv = np.linalg.inv(self.M)
+        return (inv + inv.T) / 2
+
+    def leverage(self, phi: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``q = w phi^T M^{-1} phi / P`` for triples with features ``phi`` (n, F), weights ``w``
+        (n,)."""
+        return w * np.einsum("nf,fg,ng->n", phi, self.M_inv, phi) / self.P
+
+    def save(self, path) -> object:
+        arrays = {
+            "W_bar": self.W_bar,
+            "cov_W": self.cov_W,
+            "M": self.M,
+            "mean_gradient": self.mean_gradient,
+        }
+        cfg = {
+            "kind": "cavity_moments",
+            "P": self.P,
+            "q_max": self.q_max,
+            "q_mean": self.q_mean,
+            "iterations": self.iterations,
+        }
+        return save_result(path, arrays, cfg)
+
+    @classmethod
+    def load(cls, path) -> CavityMoments:
+        arrays, cfg = load_result_of_kind(path, "cavity_moments", "a CavityMoments")
+        return cls(
+            cfg["P"], arrays["W_bar"], arrays["cov_W"], arrays["M"], cfg["q_max"], cfg["q_mean"],
+            cfg["iterations"], arrays["mean_gradient"],
+        )  # fmt: skip
+
+
+def _solve(ops, nodes, ridge: float, P: float, tol: float, max_iter: int) -> CavityMoments:
+    """The three cavity equations with ``ops = (gram, quadratic, vector, apply)`` on ``nodes``."""
+    gram, quad, vec, apply = ops
+    F = nodes.phi_s.shape[2] * nodes.phi_t.shape[1]
+    wp = nodes.w[:, None] * nodes.prob
+    eye = np.eye(F)
+
+    def leverage(M):
+        Mi = np.linalg.inv(M)
+        Mi = (Mi + Mi.T) / 2
+        return Mi, np.clip(nodes.w[:, None] * quad(Mi) / P, 0.0, None)
+
+    def m_map(M):
+        Mi, q = leverage(M)
+        Sq = gram(wp / (1 + q))
+        # the finite-F term (rho/P) S_q M^-1 makes the 1/P term of W_bar exact (docstring)
+        corr = Sq @ Mi
+        return ridge * eye + Sq - ridge / P * (corr + corr.T) / 2
+
+    # from q = 0 (M = Sigma + rho I) the iterates of M decrease monotonically
+    M, it_q = _anderson(m_map, ridge * eye + gram(wp), tol, max_iter, "M")
+    Mi, q = leverage(M)
+    W_bar = vec(wp * nodes.mu / (1 + q)) @ Mi
+    c = nodes.s2 + (nodes.mu - apply(W_bar)) ** 2
+    base = nodes.w[:, None] ** 2 * nodes.prob / (1 + q) ** 2
+    eg = W_bar @ (M - gram(wp / (1 + q)))
+
+    def c_map(C):
+        K = gram(base * (c + quad(C))) - np.outer(eg, eg)
+        out = Mi @ K @ Mi / P
+        return (out + out.T) / 2
+
+    C, it_c = _anderson(c_map, np.zeros((F, F)), tol, max_iter, "covariance")
+    return CavityMoments(
+        float(P), W_bar[None, :], C, M, float(q.max()), float(np.sum(nodes.prob * q)),
+        {"M": it_q, "covariance": it_c}, eg[None, :],
+    )  # fmt: skip
+
+
+def cavity_moments(
+    theory: LinearTheory,
+    P: float,
+    *,
+    nodes: PopulationNodes | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 3000,
+    backend: str = "product",
+) -> CavityMoments:
+    """Solve the cavity equations (module docstring) for ``theory``'s configuration at ``P``.
+
+    Parameters
+    ----------
+    theory : LinearTheory
+        Supplies features, data, schedule, eps, ridge and the quadrature (1-D data).
+    P : float
+        DSM triples per model (``>= 1``).
+    nodes : PopulationNodes, optional
+        :func:`population_nodes` of ``theory`` (pass it to solve several ``P`` on one node set).
+    tol : float, default 1e-10
+        Relative sup-norm change at which the fixed points stop.
+    max_iter : int, default 3000
+        Iteration cap per fixed point (non-convergence raises ``ValueError``).
+    backend : {"product", "full"}
+        ``"full"`` forms every full feature vector (:func:`cavity_moments_reference`).
+
+    Returns
+    -------
+    CavityMoments
+    """
+    P = check_samples_per_model(P, required=True)
+    check_choice(backend, "backend", ("product", "full"))
+    max_iter = check_count(max_iter, "max_iter")
+    if not (np.isfinite(tol) and 0 < tol < 1):
+        raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
+    if nodes is None:
+        nodes = population_nodes(theory)
+    elif not isinstance(nodes, PopulationNodes):
+        raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
+    if backend == "full":
+        return cavity_moments_reference(theory, P, nodes=nodes, tol=tol, max_iter=max_iter)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve(
+            (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply),
+            nodes, theory.ridge, P, tol, max_iter,
+        )  # fmt: skip
+
+
+def cavity_moments_reference(
+    theory: LinearTheory,
+    P: float,
+    *,
+    nodes: PopulationNodes | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 3000,
+) -> CavityMoments:
+    """Plain version of :func:`cavity_moments`: full feature vectors at every node."""
+    if nodes is None:
+        nodes = population_nodes(theory)
+    phi = nodes.full_features()
+    shape = nodes.prob.shape
+
+    def gram(a):
+        g = (phi * a.reshape(-1, 1)).T @ phi
+        return (g + g.T) / 2
+
+    def quad(B):
+        return ((phi @ B) * phi).sum(axis=1).reshape(shape)
+
+    def vec(a):
+        return a.reshape(-1) @ phi
+
+    def apply(W):
+        return (phi @ W).reshape(shape)
+
+    return _solve((gram, quad, vec, apply), nodes, theory.ridge, float(P), tol, max_iter)
+
+
+def sample_cavity_weights(
+    theory: LinearTheory,
+    moments: CavityMoments,
+    n_models: int,
+    seed: int | np.random.SeedSequence = 0,
+) -> np.ndarray:
+    """Weights of the *cavity field*: the non-Gaussian ensemble of the cavity equations.
+
+    Member ``n`` draws its own ``P`` DSM triples ``(t_j, x0_j, x_j)`` and standard normals
+    ``zeta_j`` from ``stream(seed, "field").spawn(N)[n]`` and is
+
+        ``W_n = W_bar + ((1/P) sum_j w_j r_j phi_j^T / (1 + q_j) - g_bar) M^{-1}``,
+        ``r_j = x0_j - W_bar phi_j + sqrt(v(z_j)) zeta_j``,
+
+    (``g_bar``: :attr:`CavityMoments.mean_gradient`), the cavity form of one trained model with
+    ``Sigma_{-j}^{-1}`` replaced by ``M^{-1}``: a sum of ``P`` independent saturated terms, so its
+    law is the ``P``-fold convolution of one triple's (heavy-tailed where few triples reach a
+    feature), with mean ``W_bar`` and covariance ``cov_W`` exactly (docs/math/finite_fp.md).
+    ``P`` must be an integer here.
+
+    Returns
+    -------
+    ndarray, shape (N, 1, F)
+    """
+    if not isinstance(moments, CavityMoments):
+        raise TypeError("moments must be a CavityMoments")
+    n_models = check_count(n_models, "n_models")
+    P = moments.P
+    if P != int(P):
+        raise ValueError(f"moments.P must be an integer to draw triples, got {P!r}")
+    P = int(P)
+    feats, s = theory.features, theory.schedule
+    Mi = moments.M_inv
+    W_bar = moments.W_bar[0]
+    t = np.empty((n_models, P))
+    x0 = np.empty((n_models, P))
+    x = np.empty((n_models, P))
+    zeta = np.empty((n_models, P))
+    for n, rng in enumerate(model_rngs(seed, "field", n_models)):
+        tn, x0n, xn = draw_dsm_triples(rng, theory.data, P, theory.eps, s)
+        t[n], x0[n], x[n] = tn, x0n[:, 0], xn[:, 0]
+        zeta[n] = rng.standard_normal(P)
+    w = dsm_weights(s, t)
+    out = np.empty((n_models, 1, W_bar.size))
+    chunk = max(1, _FIELD_CHUNK // (P * W_bar.size))  # bounded memory for the feature block
+    for m0 in range(0, n_models, chunk):
+        sl = slice(m0, min(n_models, m0 + chunk))
+        k = sl.stop - sl.start
+        phi = feats.evaluate(x[sl].reshape(-1, 1), t[sl].reshape(-1))  # (k P, F)
+        q = w[sl].reshape(-1) * np.einsum("nf,nf->n", phi @ Mi, phi) / P
+        v = np.einsum("nf,nf->n", phi @ moments.cov_W, phi)
+        r = x0[sl].reshape(-1) - phi @ W_bar + np.sqrt(np.clip(v, 0.0, None)) * zeta[sl].reshape(-1)
+        coef = (w[sl].reshape(-1) * r / (1 + q)).reshape(k, P)
+        g = np.einsum("mn,mnf->mf", coef, phi.reshape(k, P, -1)) / P - moments.mean_gradient[0]
+        out[sl, 0] = W_bar + g @ Mi
+    return out

@@ -1,0 +1,138 @@
+"""The small-occupancy field: heavy triples exactly, light triples by their cavity equivalent.
+
+docs/math/finite_fp.md. The cavity equations (:mod:`gtv.numerics.linear.cavity`) give every
+triple ``z`` a leverage ``q(z) = w phi^T M^{-1} phi / P``. Split the population at
+``q_star`` (default 1, where a triple's own weight equals that of all the others along its
+feature direction):
+
+* **light** triples (``q <= q_star``) are many per feature and each matters little; their sums
+  concentrate, so they are replaced by the deterministic equivalent
+  ``M_L = rho I + E[1_L w phi phi^T / (1 + q)]``, ``A_L = E[1_L w mu_bar phi^T / (1 + q)]`` plus a
+  Gaussian fluctuation of ``A`` with covariance
+  ``K_L / P = (E[1_L w**2 (c + v) phi phi^T / (1 + q)**2] - g_L^T g_L) / P``
+  (``c``, ``v`` as in the cavity covariance, ``g_L = A_L - W_bar (M_L - rho I)``);
+* **heavy** triples (``q > q_star``) are few per model -- their number is binomial -- and are
+  kept exactly, with their own labels ``x0``, so that the few triples that reach an early-time
+  feature share one random inverse as they do in a trained model.
+
+Member ``n`` draws ``P`` triples from ``stream(seed, "field").spawn(N)[n]`` (then ``F`` normals
+for the light fluctuation), keeps the heavy ones and is
+
+    ``W_n = (A_L + (1/P) sum_H w_j x0_j phi_j^T + xi_n)``
+    ``      (M_L + (1/P) sum_H w_j phi_j phi_j^T)^{-1}``.
+
+As ``P -> inf`` no triple is heavy and this is the Gaussian field of the first-order theory. The
+field uses no trained model; its cost is one cavity solve plus, per member, ``P`` feature
+evaluations and one ``F x F`` solve. D = 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gtv.numerics.checks import check_count
+from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
+from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, population_nodes
+from gtv.numerics.linear.theory import LinearTheory
+from gtv.numerics.streams import model_rngs
+
+__all__ = ["HEAVY_LEVERAGE", "OccupancySplit", "occupancy_split", "sample_occupancy_weights"]
+
+#: Default leverage above which a triple is treated exactly.
+HEAVY_LEVERAGE = 1.0
+
+
+@dataclass(frozen=True)
+class OccupancySplit:
+    """The light part of the population at one ``P`` (module docstring).
+
+    Attributes
+    ----------
+    q_star : float
+    M_light : ndarray (F, F)
+    A_light : ndarray (F,)
+    fluctuation : ndarray (F, F)
+        A square root of ``K_L / P`` (``xi = fluctuation @ normals``).
+    heavy_probability : float
+        Population probability of a heavy triple (``P`` times it: the mean heavy count).
+    """
+
+    q_star: float
+    M_light: np.ndarray
+    A_light: np.ndarray
+    fluctuation: np.ndarray
+    heavy_probability: float
+
+
+def occupancy_split(
+    theory: LinearTheory,
+    moments: CavityMoments,
+    *,
+    nodes: PopulationNodes | None = None,
+    q_star: float = HEAVY_LEVERAGE,
+) -> OccupancySplit:
+    """The light-part equivalent of ``theory``'s population at ``moments.P``."""
+    if not isinstance(theory, LinearTheory):
+        raise TypeError("theory must be a LinearTheory")
+    if not isinstance(moments, CavityMoments):
+        raise TypeError("moments must be a CavityMoments")
+    if not (np.isfinite(q_star) and q_star > 0):
+        raise ValueError(f"q_star must be a finite number > 0, got {q_star!r}")
+    nodes = population_nodes(theory) if nodes is None else nodes
+    prob, mu, s2 = nodes.prob, nodes.mu, nodes.s2
+    w = nodes.w[:, None]
+    P = moments.P
+    q = w * nodes.quadratic(moments.M_inv) / P
+    light = q <= q_star
+    F = moments.W_bar.shape[1]
+    a = prob * w / (1 + q) * light
+    M_light = theory.ridge * np.eye(F) + nodes.gram(a)
+    A_light = nodes.vector(a * mu)
+    W_bar = moments.W_bar[0]
+    c = s2 + (mu - nodes.apply(W_bar)) ** 2
+    v = nodes.quadratic(moments.cov_W)
+    g = A_light - W_bar @ (M_light - theory.ridge * np.eye(F))
+    K = nodes.gram(prob * w**2 * (c + v) / (1 + q) ** 2 * light) - np.outer(g, g)
+    ev, U = np.linalg.eigh((K + K.T) / (2 * P))
+    return OccupancySplit(
+        float(q_star), M_light, A_light, U * np.sqrt(np.clip(ev, 0.0, None)),
+        float(prob[~light].sum()),
+    )  # fmt: skip
+
+
+def sample_occupancy_weights(
+    theory: LinearTheory,
+    moments: CavityMoments,
+    n_models: int,
+    seed: int | np.random.SeedSequence = 0,
+    *,
+    split: OccupancySplit | None = None,
+    q_star: float = HEAVY_LEVERAGE,
+) -> np.ndarray:
+    """Weights (N, 1, F) of the small-occupancy field (module docstring); ``P`` must be an
+    integer. ``split`` (from :func:`occupancy_split`) is computed when not given."""
+    n_models = check_count(n_models, "n_models")
+    if not isinstance(moments, CavityMoments):
+        raise TypeError("moments must be a CavityMoments")
+    if moments.P != int(moments.P):
+        raise ValueError(f"moments.P must be an integer to draw triples, got {moments.P!r}")
+    if split is None:
+        split = occupancy_split(theory, moments, q_star=q_star)
+    P = int(moments.P)
+    feats, s = theory.features, theory.schedule
+    Mi = moments.M_inv
+    F = split.A_light.size
+    out = np.empty((n_models, 1, F))
+    for n, rng in enumerate(model_rngs(seed, "field", n_models)):
+        t, x0, x = draw_dsm_triples(rng, theory.data, P, theory.eps, s)
+        xi = split.fluctuation @ rng.standard_normal(F)
+        w = dsm_weights(s, t)
+        phi = feats.evaluate(x, t)
+        heavy = w * np.einsum("nf,fg,ng->n", phi, Mi, phi) / P > split.q_star
+        ph, wh = phi[heavy], w[heavy]
+        M = split.M_light + (ph * wh[:, None]).T @ ph / P
+        A = split.A_light + (wh * x0[heavy, 0]) @ ph / P + xi
+        out[n, 0] = np.linalg.solve(M, A)
+    return out

@@ -1,0 +1,149 @@
+"""The validity map of linear-ensemble theories (gtv.validation.linear.validity_map) and its CLI."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from gtv.numerics.features import ProductFeatures
+from gtv.numerics.linear import (
+    CavityLinear,
+    FirstOrderLinear,
+    cavity_moments,
+    linear_model_theory,
+)
+from gtv.numerics.schedules import get_schedule
+from gtv.numerics.streams import stream
+from gtv.validation.cli import main
+from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.linear.validity_map import (
+    THEORY_NAMES,
+    ValidityMap,
+    ValidityMapConfig,
+    validity_map,
+)
+from gtv.validation.linear.validity_map_cli import VALIDITY_MAP_DEFAULTS
+from gtv.validation.predictions import gaussian_field_histograms
+
+SMALL = {
+    "eps_values": (1e-2,),
+    "f_over_p": (1 / 4, 4.0),
+    "n_space": 4,
+    "n_time": 4,
+    "n_models": 24,
+    "n_samples": 200,
+    "n_boot": 100,
+    "n_splits": 4,
+    "fp_steps": 100,
+}
+
+
+@pytest.fixture(scope="module")
+def small_map():
+    return validity_map(ValidityMapConfig(**SMALL))
+
+
+def test_rows_cover_every_cell_and_theory(small_map):
+    c = small_map.config
+    assert len(small_map.rows) == len(c.f_over_p) * len(THEORY_NAMES)
+    for r in small_map.rows:
+        assert r["P"] == round(16 / r["f_over_p"])
+        if r["error"]:
+            # the only theory allowed to fail is the 1/P**2 expansion at absurdly small P
+            assert r["theory"] == "second_order" and "positive semi-definite" in r["error"]
+            continue
+        assert r["tv"] > 0 and np.isfinite(r["gap_z"]) and r["floor"] > 0
+        assert r["tv_over_floor"] == pytest.approx(r["tv"] / r["floor"])
+        assert r["gap_lo"] <= r["gap"] <= r["gap_hi"]
+        if r["theory"] != "paper":
+            assert r["var_median_abs"] is not None and r["n_points"] > 0
+    grid = small_map.grid("tv_over_floor", "cavity")
+    assert grid.shape == (1, 2) and np.all(np.isfinite(grid))
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("first_order", None), ("cavity", "gaussian"), ("cavity_field", "cavity"),
+     ("occupancy_field", "occupancy")],
+)  # fmt: skip
+def test_rows_are_the_named_fields(small_map, name, field):
+    """Wiring check: each field row's gap mass is that of the named field drawn with the cell's
+    own seed (stream(seed, "panel", i, j))."""
+    c = small_map.config
+    sched = get_schedule(c.schedule)
+    feats = ProductFeatures.uniform("gaussian", 1, 4, 4, (1e-2, sched.T), c.x_range)
+    population = linear_model_theory(FIGURE2_DATA, feats, 1e-2, sched)
+    P = c.budget(4.0)
+    if field is None:
+        th = FirstOrderLinear(population, P)
+    else:
+        th = CavityLinear(population, cavity_moments(population, P), field)
+    edges = np.linspace(*c.hist_range, c.n_bins + 1)
+    _, _, gap = gaussian_field_histograms(
+        th, c.n_models, c.n_samples, edges, c.gap_distance, seed=stream(c.seed, "panel", 0, 1)
+    )
+    row = next(r for r in small_map.rows if r["theory"] == name and r["f_over_p"] == 4)
+    assert row["gap"] == pytest.approx(gap.mean(), rel=1e-12)
+
+
+def test_save_load_plot_and_table(small_map, tmp_path):
+    path = small_map.save(tmp_path / "vm")
+    back = ValidityMap.load(path)
+    assert back.rows == small_map.rows and back.config == small_map.config
+    files = small_map.plot(tmp_path / "vm", formats=("png",))
+    assert files[0].stat().st_size > 1000
+    text = small_map.format_table()
+    assert "cavity_field" in text and "TV/floor" in text
+    assert json.loads(small_map.to_json())["rows"] == small_map.rows
+
+
+@pytest.mark.parametrize(
+    ("kw", "word"),
+    [
+        ({"eps_values": (2.0,)}, "eps_values"),
+        ({"f_over_p": (0.0,)}, "f_over_p"),
+        ({"f_over_p": (100.0,)}, "f_over_p"),
+        ({"theories": ("exact",)}, "theories"),
+        ({"n_models": 2}, "n_models"),
+        ({"var_floor": -1.0}, "var_floor"),
+    ],
+)
+def test_bad_config(kw, word):
+    with pytest.raises(ValueError, match=word):
+        ValidityMapConfig(**{**SMALL, **kw})
+
+
+def test_cli_defaults_agree_with_the_config():
+    c = ValidityMapConfig()
+    d = VALIDITY_MAP_DEFAULTS
+    assert d["eps"] == c.eps_values and d["theories"] == c.theories
+    ratios = tuple(float(Fraction(r)) for r in d["f_over_p"])
+    assert ratios == pytest.approx(c.f_over_p)
+    assert (d["n_space"], d["n_time"], d["models"], d["samples"], d["seed"]) == (
+        c.n_space, c.n_time, c.n_models, c.n_samples, c.seed,
+    )  # fmt: skip
+
+
+def test_cli_runs_and_writes(tmp_path, capsys):
+    js = tmp_path / "vm.json"
+    args = [
+        "validity-map", "--eps", "0.01", "--f-over-p", "1/4", "--n-space", "3", "--n-time", "3",
+        "--models", "8", "--samples", "100", "--theories", "paper", "cavity_field",
+        "--out", str(tmp_path), "--json", str(js), "--formats", "png", "--no-progress",
+    ]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "cavity_field" in out
+    assert (tmp_path / "validity_map.npz").exists() and (tmp_path / "validity_map.png").exists()
+    assert len(json.loads(js.read_text())["rows"]) == 2
+
+
+def test_cli_bad_ratio_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["validity-map", "--f-over-p", "1/0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "F/P" in err

@@ -1,0 +1,117 @@
+"""``gtv validity-map``: where each theory of linear ensembles holds (docs/math/finite_fp.md).
+
+:func:`add_validity_map_parser` adds the subcommand (building it imports no numerics);
+:func:`run_validity_map` runs :func:`gtv.validation.linear.validity_map.validity_map`, prints
+the table, writes ``DIR/validity_map.{npz,png,pdf}`` and, with ``--json FILE``, the rows as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["VALIDITY_MAP_DEFAULTS", "add_validity_map_parser", "run_validity_map"]
+
+#: The defaults of ``gtv validity-map`` (= ValidityMapConfig's; a test checks that they agree).
+VALIDITY_MAP_DEFAULTS = {
+    "eps": (1e-4, 1e-3, 1e-2),
+    "f_over_p": ("1/64", "1/16", "1/4", "1", "4"),
+    "n_space": 16,
+    "n_time": 16,
+    "models": 200,
+    "samples": 2000,
+    "theories": (
+        "paper",
+        "first_order",
+        "second_order",
+        "cavity",
+        "cavity_field",
+        "occupancy_field",
+    ),
+    "seed": 0,
+}
+
+
+def _ratio(value: str) -> float:
+    try:
+        if "/" in value:
+            a, b = value.split("/")
+            r = float(a) / float(b)
+        else:
+            r = float(value)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(
+            f"F/P must be a number or a fraction a/b, got {value!r}"
+        ) from None
+    if not (r > 0 and r < float("inf")):
+        raise argparse.ArgumentTypeError(f"F/P must be > 0, got {value!r}")
+    return r
+
+
+def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Callable, formats):
+    """Add ``validity-map`` to the ``gtv`` subcommands."""
+    d = VALIDITY_MAP_DEFAULTS
+    p = sub.add_parser(
+        "validity-map",
+        help="map TV/floor and gap-mass z of every linear-ensemble theory over eps x F/P",
+        description="Train one ensemble per (eps, F/P) cell and score each theory against it: "
+        "'paper' (white-noise Fokker-Planck of the first-order theory), 'first_order', "
+        "'second_order', 'cavity' (Gaussian fields with those moments), 'cavity_field' (the "
+        "non-Gaussian cavity field) and 'occupancy_field' (heavy triples exact). Prints a table; "
+        "writes DIR/validity_map.npz (reload with gtv.validation.linear.ValidityMap.load) and a "
+        "heat map DIR/validity_map.{png,pdf}.",
+        formatter_class=fmt,
+    )
+    p.add_argument(
+        "--eps", type=positive_float("--eps"), nargs="+", default=list(d["eps"]),
+        help="smallest training times",
+    )  # fmt: skip
+    p.add_argument(
+        "--f-over-p", type=_ratio, nargs="+", default=[_ratio(r) for r in d["f_over_p"]],
+        metavar="F/P", help="feature-to-sample ratios (numbers or fractions a/b); P = F/(F/P)",
+    )  # fmt: skip
+    p.add_argument("--n-space", type=positive_int("--n-space"), default=d["n_space"],
+                   help="spatial Gaussian features")  # fmt: skip
+    p.add_argument("--n-time", type=positive_int("--n-time"), default=d["n_time"],
+                   help="time Gaussian features")  # fmt: skip
+    p.add_argument("--models", type=positive_int("--models", 4), default=d["models"],
+                   help="trained models per cell (and members per theory field)")  # fmt: skip
+    p.add_argument("--samples", type=positive_int("--samples"), default=d["samples"],
+                   help="PF-ODE samples per model")  # fmt: skip
+    p.add_argument("--theories", nargs="+", choices=d["theories"], default=list(d["theories"]),
+                   help="theories to score")  # fmt: skip
+    p.add_argument("--seed", type=positive_int("--seed", 0), default=d["seed"], help="seed")
+    p.add_argument("--out", type=Path, default=Path("gtv-output"), help="output directory")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE",
+                   help="write the printed rows as JSON")  # fmt: skip
+    p.add_argument("--formats", type=formats, default="png,pdf", help="comma-separated: png, pdf")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def run_validity_map(args: argparse.Namespace) -> int:
+    """Run ``gtv validity-map`` (module docstring)."""
+    from gtv.validation.linear.validity_map import ValidityMapConfig, validity_map
+
+    config = ValidityMapConfig(
+        eps_values=tuple(args.eps),
+        f_over_p=tuple(args.f_over_p),
+        n_space=args.n_space,
+        n_time=args.n_time,
+        n_models=args.models,
+        n_samples=args.samples,
+        theories=tuple(args.theories),
+        seed=args.seed,
+    )
+    result = validity_map(config, progress=not args.no_progress)
+    print(result.format_table())
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(result.save(args.out / "validity_map"))
+    for path in result.plot(args.out / "validity_map", formats=args.formats):
+        print(path)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.to_json())
+        print(args.json)
+    return 0
