@@ -228,7 +228,7 @@ class CavityMoments:
     def leverage(self, phi: np.ndarray, w: np.ndarray) -> np.ndarray:
         """``q = w phi^T M^{-1} phi / P`` for triples with features ``phi`` (n, F), weights ``w``
         (n,)."""
-        return w * np.einsum("nf,fg,ng->n", phi, self.M_inv, phi) / self.P
+        return w * np.einsum("nf,nf->n", phi @ self.M_inv, phi) / self.P
 
     def save(self, path) -> object:
         arrays = {

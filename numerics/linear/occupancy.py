@@ -130,7 +130,7 @@ def sample_occupancy_weights(
         xi = split.fluctuation @ rng.standard_normal(F)
         w = dsm_weights(s, t)
         phi = feats.evaluate(x, t)
-        heavy = w * np.einsum("nf,fg,ng->n", phi, Mi, phi) / P > split.q_star
+        heavy = w * np.einsum("nf,nf->n", phi @ Mi, phi) / P > split.q_star
         ph, wh = phi[heavy], w[heavy]
         M = split.M_light + (ph * wh[:, None]).T @ ph / P
         A = split.A_light + (wh * x0[heavy, 0]) @ ph / P + xi

@@ -34,9 +34,13 @@ import numpy as np
 from gtv.numerics.checks import check_choice, check_query_pair, check_samples_per_model
 from gtv.numerics.contract import BoundTheory
 from gtv.numerics.io import load_result_of_kind, save_result
-from gtv.numerics.linear.cavity import CavityMoments, sample_cavity_weights
+from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, sample_cavity_weights
 from gtv.numerics.linear.model import LinearEnsemble
-from gtv.numerics.linear.occupancy import sample_occupancy_weights
+from gtv.numerics.linear.occupancy import (
+    OccupancySplit,
+    occupancy_split,
+    sample_occupancy_weights,
+)
 from gtv.numerics.linear.second_order import SecondOrderMoments
 from gtv.numerics.linear.theory import LinearTheory
 
@@ -410,11 +414,20 @@ class CavityLinear(_CorrectedLinear):
     moments : CavityMoments
         :func:`gtv.numerics.linear.cavity.cavity_moments` of ``theory`` (its ``P`` is used).
     field : {"gaussian", "cavity", "occupancy"}, default "gaussian"
+    nodes : PopulationNodes, optional
+        The quadrature nodes of ``theory`` (:func:`~gtv.numerics.linear.cavity.population_nodes`),
+        reused by the occupancy field instead of being recomputed.
     """
 
     _KIND = "cavity_linear"
 
-    def __init__(self, theory: LinearTheory, moments: CavityMoments, field: str = "gaussian"):
+    def __init__(
+        self,
+        theory: LinearTheory,
+        moments: CavityMoments,
+        field: str = "gaussian",
+        nodes: PopulationNodes | None = None,
+    ):
         super().__init__(theory, moments.P if isinstance(moments, CavityMoments) else 1)
         if not isinstance(moments, CavityMoments):
             raise TypeError("moments must be a CavityMoments")
@@ -423,6 +436,10 @@ class CavityLinear(_CorrectedLinear):
             raise ValueError("moments: moments of a different feature set")
         self.field = check_choice(field, "field", FIELDS)
         self.moments = moments
+        if nodes is not None and not isinstance(nodes, PopulationNodes):
+            raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
+        self._nodes = nodes
+        self._split: OccupancySplit | None = None
 
     def __repr__(self) -> str:
         return (
@@ -479,7 +496,11 @@ class CavityLinear(_CorrectedLinear):
             W = sample_cavity_weights(self.theory, self.moments, n_models, seed)
             return _field(self.theory, W, self.P, seed)
         if self.field == "occupancy":
-            W = sample_occupancy_weights(self.theory, self.moments, n_models, seed)
+            if self._split is None:  # once per bound theory
+                self._split = occupancy_split(self.theory, self.moments, nodes=self._nodes)
+            W = sample_occupancy_weights(
+                self.theory, self.moments, n_models, seed, split=self._split
+            )
             return _field(self.theory, W, self.P, seed)
         W_bar, C = self.weight_moments()
         W = self.theory.sample_weights(

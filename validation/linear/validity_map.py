@@ -386,8 +386,10 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                 else:
                     if "nodes" not in cache:
                         cache["nodes"] = population_nodes(population)
-                    mom = cavity_moments(population, P, nodes=cache["nodes"])
-                    th = CavityLinear(population, mom, _FIELD_KINDS[name])
+                    if ("moments", P) not in cache:  # one solve for the three cavity theories
+                        cache[("moments", P)] = cavity_moments(population, P, nodes=cache["nodes"])
+                    mom = cache[("moments", P)]
+                    th = CavityLinear(population, mom, _FIELD_KINDS[name], cache["nodes"])
                 fh, fo, fg = gaussian_field_histograms(
                     th, c.n_models, c.n_samples, edges, c.gap_distance, n_steps=c.n_steps,
                     method=c.method, seed=seed,
