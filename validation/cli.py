@@ -518,6 +518,22 @@ def _cmd_validate_ntk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _linear_config_options(args: argparse.Namespace) -> dict:
+    """The options of ``gtv validate linear`` shared by its comparison configurations."""
+    return {
+        "n_space": args.n_space,
+        "n_time": args.n_time,
+        "n_models": args.models,
+        "n_samples": args.samples,
+        "n_bins": args.bins,
+        "n_steps": args.steps,
+        "n_boot": args.boot,
+        "seed": args.seed,
+        "query_x": tuple(args.query_x),
+        "query_t": tuple(args.query_t),
+    }
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
@@ -535,16 +551,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         LinearCompareConfig(
             eps=eps,
             P=P,
-            n_space=args.n_space,
-            n_time=args.n_time,
-            n_models=args.models,
-            n_samples=args.samples,
-            n_bins=args.bins,
-            n_steps=args.steps,
-            n_boot=args.boot,
-            seed=args.seed,
-            query_x=tuple(args.query_x),
-            query_t=tuple(args.query_t),
+            **_linear_config_options(args),
             target=args.dsm_target,
             diagnostics=args.diagnostics,
             theory=args.theory,
@@ -584,20 +591,7 @@ def _cmd_validate_targets(args: argparse.Namespace) -> int:
     )
 
     configs = [
-        TargetNoiseConfig(
-            eps=eps,
-            P=P,
-            n_space=args.n_space,
-            n_time=args.n_time,
-            n_models=args.models,
-            n_samples=args.samples,
-            n_bins=args.bins,
-            n_steps=args.steps,
-            n_boot=args.boot,
-            seed=args.seed,
-            query_x=tuple(args.query_x),
-            query_t=tuple(args.query_t),
-        )
+        TargetNoiseConfig(eps=eps, P=P, **_linear_config_options(args))
         for eps in args.eps
         for P in args.P
     ]
