@@ -7,25 +7,141 @@ before any expensive work starts (docs/engineering.md).
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
+import os
+import re
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 __all__ = [
+    "QUERY_LIMIT",
+    "WORK_LIMIT",
     "check_bin_edges",
+    "check_budget",
     "check_choice",
     "check_count",
+    "check_positive",
     "check_eps",
+    "check_field_types",
     "check_gaussian_1d",
     "check_gaussian_data",
     "check_kappa",
+    "check_output_dir",
     "check_points",
+    "check_query_values",
     "check_query_pair",
     "check_query_points",
     "check_ridge",
     "check_samples_per_model",
+    "memory_limit",
     "set_checked_arrays",
 ]
+
+#: Default cap on the elementary operations (multiply-adds) one call may imply: 1e15, about a day
+#: on a 2-core machine. The environment variable ``GTV_WORK_LIMIT`` overrides it.
+WORK_LIMIT = 1e15
+
+
+#: Largest ``|x|`` of a denoiser-table query (``query_x``): the tables compare denoisers near
+#: the data, and far beyond it squared norms in kernels and features overflow or lose all digits.
+QUERY_LIMIT = 1e6
+
+
+def check_query_values(values: object, argname: str, limit: float = QUERY_LIMIT) -> np.ndarray:
+    """Return ``values`` as a non-empty 1-D float array or raise ``ValueError`` naming
+    ``argname`` unless every entry is finite with ``|v| <= limit``."""
+    try:
+        v = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argname} must be a sequence of numbers, got {values!r}") from None
+    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"{argname} must be a non-empty sequence of finite numbers")
+    if np.any(np.abs(v) > limit):
+        raise ValueError(f"{argname} must lie in [-{limit:g}, {limit:g}], got {v.tolist()}")
+    return v
+
+
+def memory_limit() -> float:
+    """The memory one call may allocate, in bytes: half the physical memory (``os.sysconf``),
+    8 GiB where that is unknown; the environment variable ``GTV_MEMORY_LIMIT_GIB`` overrides it."""
+    env = os.environ.get("GTV_MEMORY_LIMIT_GIB")
+    if env:
+        return float(env) * 2**30
+    try:
+        return 0.5 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30
+
+
+def _work_limit() -> float:
+    env = os.environ.get("GTV_WORK_LIMIT")
+    return float(env) if env else WORK_LIMIT
+
+
+def check_budget(
+    argname: str, value: object, *, n_bytes: float = 0.0, n_ops: float = 0.0, what: str = "the run"
+) -> None:
+    """Raise ``ValueError`` naming ``argname`` when the sizes imply more memory than
+    :func:`memory_limit` or more operations than :data:`WORK_LIMIT` (before any work).
+
+    Parameters
+    ----------
+    argname : str
+        The size argument(s) responsible, e.g. ``"--models"`` or ``"n_models, n_samples"``.
+    value : object
+        Its value(s), shown in the message after ``argname`` (``None``: ``argname`` says all).
+    n_bytes, n_ops : float
+        Estimated peak memory in bytes and elementary operations (pass floats: products of sizes
+        overflow int64).
+    what : str
+        What needs them, e.g. ``"the samples"``.
+    """
+    mem, work = memory_limit(), _work_limit()
+    label = argname if value is None else f"{argname} {value}"
+    if not n_bytes <= mem:  # also catches NaN / inf estimates
+        raise ValueError(
+            f"{label}: {what} would need ~{n_bytes / 2**30:.3g} GiB of memory (limit "
+            f"{mem / 2**30:.3g} GiB; set GTV_MEMORY_LIMIT_GIB to change it)"
+        )
+    if not n_ops <= work:
+        raise ValueError(
+            f"{label}: {what} would need ~{n_ops:.3g} operations (limit {work:.3g}, about "
+            "a day on 2 cores; set GTV_WORK_LIMIT to change it)"
+        )
+
+
+def check_output_dir(path: object, argname: str = "--out") -> Path:
+    """Create the output folder ``path`` if needed and check that a file can be written there.
+
+    Raises ``ValueError`` naming ``argname`` when ``path`` is a file, cannot be created or is not
+    writable, so that a long computation never ends in an unwritable folder.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{argname} {p}: exists and is not a directory")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".gtv-write-test-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{argname} {p}: not writable ({exc.strerror or exc})") from None
+    return p
+
+
+def check_positive(value: object, argname: str) -> float:
+    """``value`` as a float, or ``ValueError`` naming ``argname`` unless it is finite and > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argname} must be a finite number > 0, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{argname} must be a finite number > 0, got {value!r}")
+    return v
 
 
 def check_count(value: object, argname: str, minimum: int = 1) -> int:
@@ -243,3 +359,61 @@ def check_gaussian_1d(mean: object, s2: object) -> tuple[float, float]:
     if m.size != 1:
         raise ValueError("mean must be a scalar: the model is 1-D")
     return float(m[0]), float(S[0, 0])
+
+
+_SCALAR_TYPES = {
+    "int": (numbers.Integral, "an integer"),
+    "float": (numbers.Real, "a number"),
+    "str": (str, "a string"),
+    "bool": (bool, "a bool"),
+}
+
+
+def _type_error(name: str, what: str, value: object) -> ValueError:
+    # ValueError like check_count (a float count is a bad value, not only a bad type)
+    return ValueError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
+
+
+def check_field_types(obj: object, skip: Sequence[str] = ("seed",)) -> None:
+    """``ValueError`` naming the field when a dataclass field has the wrong type for its annotation
+    (``TypeError`` for a non-bool in a ``bool`` field).
+
+    Understood annotations: ``int``, ``float``, ``str``, ``bool``, ``tuple[T, ...]`` and
+    ``tuple[T, T]`` of those, each optionally ``| None``; other fields are left to the class's own
+    checks. ``bool`` is not accepted for ``int``/``float`` (``True`` is not a count), numpy
+    scalars are; sequences may be tuples, lists or 1-D arrays. Fields in ``skip`` are left to the
+    class (``seed`` by default: :func:`gtv.numerics.streams.check_seed` checks it by name). Called
+    first in the ``__post_init__`` of the configuration classes, so that junk (``n_models="a"``,
+    ``hist_range=None``) fails by name instead of inside ``int()``.
+    """
+    for f in dataclasses.fields(obj):
+        if f.name in skip:
+            continue
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if not isinstance(f.type, (str, type)):
+            ann = str(f.type)
+        ann = ann.replace(" ", "")
+        optional = ann.endswith("|None")
+        ann = ann.removesuffix("|None")
+        value = getattr(obj, f.name)
+        if value is None and optional:
+            continue
+        if ann in _SCALAR_TYPES:
+            cls, what = _SCALAR_TYPES[ann]
+            if ann == "bool" and not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{f.name} must be a bool, got {type(value).__name__} {value!r}")
+            if not isinstance(value, cls) or (ann != "bool" and isinstance(value, bool)):
+                raise _type_error(f.name, what, value)
+            continue
+        m = re.fullmatch(r"tuple\[(int|float|str)(,\.\.\.|(?:,\1)+)\]", ann)
+        if m is None:
+            continue
+        cls, what = _SCALAR_TYPES[m.group(1)]
+        n = None if m.group(2) == ",..." else m.group(2).count(",") + 1
+        want = f"a sequence of {'' if n is None else f'{n} '}{what.split(' ', 1)[1]}s"
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            value = value.tolist()
+        if not isinstance(value, (tuple, list)) or (n is not None and len(value) != n):
+            raise _type_error(f.name, want, value)
+        if any(not isinstance(v, cls) or isinstance(v, bool) for v in value):
+            raise _type_error(f.name, want, value)

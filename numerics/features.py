@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from gtv.numerics.checks import check_budget
+
 __all__ = [
     "EXP_MINUS_4",
     "FEATURE_KINDS",
@@ -134,6 +136,12 @@ class ProductFeatures:
         if not isinstance(self.time, AxisBasis):
             raise ValueError("time must be an AxisBasis")
         object.__setattr__(self, "space", space)
+        n = math.prod(a.size for a in space) * self.time.size  # Python ints: no overflow
+        # every trainer forms the F x F normal equations (docs/reliability.md)
+        sizes = "x".join(str(a.size) for a in (*space, self.time))
+        check_budget(
+            "n_features", f"{n} (= {sizes})", n_bytes=8.0 * n * n, what="the F x F Gram matrix"
+        )
 
     @classmethod
     def uniform(
@@ -174,7 +182,7 @@ class ProductFeatures:
     @property
     def n_space_features(self) -> int:
         """Number of spatial product features ``prod(F_a)`` over the spatial axes."""
-        return int(np.prod([a.size for a in self.space]))
+        return math.prod(a.size for a in self.space)
 
     @property
     def n_features(self) -> int:
@@ -272,7 +280,9 @@ def axis_values_fast(kind, size, p0, p1, p2, u, out):
     """
     if kind == 0:
         lo, inv_h, norm = p0, p1, p2
-        z = (u - lo) * inv_h
+        # Beyond 40 spacings from the ends every value underflows to 0 (exp(-2 * 40**2)); the
+        # clamp keeps int() and exp(4 v) finite for huge |u| (no 0 * inf = NaN).
+        z = min(max((u - lo) * inv_h, -40.0), size + 39.0)
         k0 = int(math.floor(z + 0.5)) if size > 1 else 0
         k0 = min(max(k0, 0), size - 1)
         v = z - k0

@@ -32,18 +32,22 @@ import inspect
 import math
 import re
 import types
+import warnings
 from collections.abc import Callable
 
 import numba
 import numpy as np
 
-from gtv.numerics.checks import check_choice, check_eps
+from gtv.numerics.checks import check_budget, check_choice, check_eps
 from gtv.numerics.schedules import NumericSchedule
 from gtv.numerics.streams import model_rngs
 
 __all__ = [
     "BLOCK",
     "METHODS",
+    "DivergenceWarning",
+    "divergence_bound",
+    "warn_if_diverged",
     "check_method",
     "drift_coefficients",
     "euler_step",
@@ -59,6 +63,55 @@ METHODS = ("euler", "heun")
 
 #: Samples advanced together through every step (one parallel job = one model x one block).
 BLOCK = 256
+
+
+class DivergenceWarning(RuntimeWarning):
+    """A PF-ODE sampler left samples far outside the data (see :func:`warn_if_diverged`)."""
+
+
+def divergence_bound(radius: float, schedule: NumericSchedule) -> float:
+    """``10 (radius + sigma_T)``: no sample of a working sampler ends this far out.
+
+    ``radius`` is ``max |x|`` over the data (or the region the model was fitted on). The PF-ODE
+    carries ``N(0, sigma_T**2)`` to the data, so final samples stay within a few ``sigma_T`` of
+    it; a factor 10 leaves room for poorly trained models (docs/reliability.md).
+    """
+    return 10.0 * (float(radius) + math.sqrt(float(schedule.sigma2(schedule.T))))
+
+
+def warn_if_diverged(
+    x: np.ndarray,
+    radius: float,
+    schedule: NumericSchedule,
+    method: str,
+    n_steps: int,
+    start: float = 0.0,
+) -> int:
+    """Warn (:class:`DivergenceWarning`) when samples ``x`` (N, S, D) ended non-finite or beyond
+    ``max(divergence_bound(radius, schedule), 2 start)``; returns the number of such samples.
+
+    ``start`` is ``max |x_T|`` of the start points: explicit far-out start points (``x_T``) may
+    legitimately end far out, so they widen the bound; random ones (``|x_T| ~ 4.5 sigma_T``) do not.
+
+    The samples are returned unchanged (a warning, not an error, so that a run can be inspected);
+    statistics of non-finite samples (gap mass, histograms in :mod:`gtv.validation.ensembles`)
+    raise instead of counting them.
+    """
+    bound = max(divergence_bound(radius, schedule), 2.0 * float(start))
+    with np.errstate(invalid="ignore"):
+        far = ~(np.abs(x) <= bound).all(axis=-1)  # NaN compares False: counted as diverged
+    n_far = int(np.count_nonzero(far))
+    if n_far:
+        advice = "use more steps" + (", or method='euler'" if method == "heun" else "")
+        warnings.warn(
+            f"the {method} PF-ODE sampler ({n_steps} steps) diverged: {n_far} of {far.size} "
+            f"samples ({n_far / far.size:.2%}) ended beyond |x| = {bound:.3g} (10 x (data "
+            f"radius {float(radius):.3g} + sigma_T), or 2 max|x_T|) or non-finite; "
+            f"{advice}",
+            DivergenceWarning,
+            stacklevel=3,
+        )
+    return n_far
 
 
 def check_method(method: object) -> str:
@@ -96,6 +149,8 @@ def initial_points(
     draws ``N(0, sigma_T**2 I)`` (an (n_samples, dim) standard-normal array times ``sigma_T``)
     from ``model_rngs(seed, stream, n_models)[n]``, the ``n``-th child of the named stream.
     """
+    n_bytes = 8.0 * n_models * n_samples * dim
+    check_budget("n_samples", n_samples, n_bytes=3 * n_bytes, what=f"{n_models} models' samples")
     if x_T is None:
         sigma_T = math.sqrt(float(schedule.sigma2(schedule.T)))
         rngs = model_rngs(seed, stream, n_models)

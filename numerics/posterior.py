@@ -32,6 +32,7 @@ from gtv.numerics.fastexp import exp_block
 from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
+    "MU_LIMIT",
     "PosteriorStats",
     "frac_proxy_variance",
     "posterior_stats",
@@ -321,33 +322,62 @@ def posterior_weights_into(mu, x, alpha, inv_two_sigma2, out):
     return total
 
 
+#: Training points per block of :func:`posterior_mean_into` (logits, then one vectorized exp).
+MEAN_BLOCK = 256
+
+
 @numba.njit(cache=True, error_model="numpy")
-def posterior_mean_into(mu, x, alpha, inv_two_sigma2, out):
+def posterior_mean_into(mu_t, x, alpha, inv_two_sigma2, out):
     """Write the posterior mean ``mu_bar`` at one point ``x`` (D,) into ``out`` (D,).
 
-    One pass with an online softmax (the running maximum rescales the accumulated sums).
+    ``mu_t`` is the *transposed* training set, shape (D, M), so the inner loops run over
+    contiguous rows. One pass over blocks of :data:`MEAN_BLOCK` training points: the block's
+    logits, a running maximum that rescales the accumulated sums when it grows (online softmax),
+    and the block's weights by the vectorizable :func:`gtv.numerics.fastexp.exp_block`; weights
+    below ``exp(-708)`` relative to the maximum are 0.
     """
     d = x.shape[0]
+    n_mu = mu_t.shape[1]
+    lg = np.empty(MEAN_BLOCK)
+    w = np.empty(MEAN_BLOCK)
+    scratch = np.empty(MEAN_BLOCK)
     runmax = -np.inf
     wsum = 0.0
     for j in range(d):
         out[j] = 0.0
-    for m in range(mu.shape[0]):
-        d2 = 0.0
+    for b0 in range(0, n_mu, MEAN_BLOCK):
+        nb = min(MEAN_BLOCK, n_mu - b0)
+        for m in range(nb):
+            lg[m] = 0.0
         for j in range(d):
-            diff = x[j] - alpha * mu[m, j]
-            d2 += diff * diff
-        logit = -d2 * inv_two_sigma2
-        if logit > runmax:
-            c = np.exp(runmax - logit)
+            row = mu_t[j, b0 : b0 + nb]
+            xj = x[j]
+            for m in range(nb):
+                diff = xj - alpha * row[m]
+                lg[m] += diff * diff
+        bmax = -np.inf
+        for m in range(nb):
+            lg[m] *= -inv_two_sigma2
+            bmax = max(bmax, lg[m])
+        if bmax > runmax:
+            c = np.exp(runmax - bmax)
             wsum *= c
             for j in range(d):
                 out[j] *= c
-            runmax = logit
-        w = np.exp(logit - runmax)
-        wsum += w
+            runmax = bmax
+        for m in range(nb):
+            lg[m] = max(lg[m] - runmax, -708.0)
+        exp_block(lg, w, scratch, nb)
+        for m in range(nb):
+            if lg[m] <= -708.0:
+                w[m] = 0.0
+            wsum += w[m]
         for j in range(d):
-            out[j] += w * mu[m, j]
+            row = mu_t[j, b0 : b0 + nb]
+            acc = 0.0
+            for m in range(nb):
+                acc += w[m] * row[m]
+            out[j] += acc
     for j in range(d):
         out[j] /= wsum
 
@@ -430,15 +460,29 @@ def posterior_stats(
     Raises
     ------
     ValueError
-        For wrongly shaped or non-finite ``mu``/``x``, ``t`` outside ``(0, T]``, an unknown
-        schedule name or backend.
+        For wrongly shaped or non-finite ``mu``/``x``, ``|mu|`` above :data:`MU_LIMIT`, ``t``
+        outside ``(0, T]``, an unknown schedule name or backend.
+
+    Notes
+    -----
+    For every accepted input ``mean``, ``cov_trace`` and ``frac`` are finite (``frac`` in
+    [0, 1]): ``frac`` is formed with the common ``1/sigma**4`` cancelled and scaled by its largest
+    term, and queries far from the data (or whose logits all underflow) take expanded logits
+    (docs/reliability.md). ``score`` and ``proxy_cov_trace`` are ``+-inf`` exactly when their
+    true value exceeds the float64 range (e.g. ``tr C ~ 1/t**2`` for ``t < 1e-154``), never NaN.
     """
     sched = resolve_schedule(schedule)
     mu = check_points(mu, "mu")
+    if np.abs(mu).max() > MU_LIMIT:
+        raise ValueError(
+            f"mu must have entries of magnitude <= {MU_LIMIT:g} (squared distances between "
+            f"training points must be representable), got {np.abs(mu).max():g}"
+        )
     x = check_points(x, "x", dim=mu.shape[1])
     n = x.shape[0]
     tq, alpha, sigma2 = _query_times(sched, t, n)
-    inv_two_sigma2 = 0.5 / sigma2
+    with np.errstate(over="ignore"):  # subnormal sigma2: inf, handled by _far_moments below
+        inv_two_sigma2 = 0.5 / sigma2
     smc, isg, pcs = _coefficients(sched, tq)
     if backend == "numba":
         mean, trace, cov, score, proxy_trace, frac = _posterior_moments_numba(
@@ -458,14 +502,76 @@ def posterior_stats(
         full = [np.broadcast_to(v, (n,)) for v in (alpha, inv_two_sigma2, smc, isg, pcs)]
         alpha, inv_two_sigma2, smc, isg, pcs = full
         mean, trace, cov = _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, bool(full_cov))
-        score = smc[:, None] * mean - isg[:, None] * x
-        proxy_trace = pcs * trace
-        total = proxy_trace + np.einsum("nd,nd->n", score, score)
-        frac = np.divide(proxy_trace, total, out=np.zeros_like(total), where=total > 0)
+        with np.errstate(over="ignore", invalid="ignore"):  # frac is recomputed scaled below
+            score = smc[:, None] * mean - isg[:, None] * x
+            proxy_trace = pcs * trace
     else:
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+    a_all = np.broadcast_to(alpha, (n,))
+    far_x = np.abs(x).max(axis=1) > _FAR * (1.0 + a_all * np.abs(mu).max())
+    bad = far_x | ~(np.isfinite(mean).all(axis=1) & np.isfinite(trace))
+    if bad.any():
+        # |x| so large that |x - a mu|**2 loses the differences between training points (or
+        # overflows): recompute those rows from the expanded logits
+        a_b = np.broadcast_to(alpha, (n,))[bad]
+        s2_b = np.broadcast_to(sigma2, (n,))[bad]
+        mean[bad], trace[bad] = _far_moments(mu, x[bad], a_b, s2_b)
+        with np.errstate(over="ignore", invalid="ignore"):  # |s| beyond float64: inf
+            score = smc[:, None] * mean - isg[:, None] * x
+    with np.errstate(over="ignore", invalid="ignore"):  # tr C beyond float64 (t -> 0): inf
+        proxy_trace = np.where(trace > 0, pcs * trace, 0.0)
+        nan_score = np.isnan(score).any(axis=1)
+        if nan_score.any():  # smc mu_bar - isg x = inf - inf: use (a mu_bar - x) / sigma2
+            u = a_all[nan_score, None] * mean[nan_score] - x[nan_score]
+            isg_b = np.broadcast_to(isg, (n,))[nan_score, None]
+            score[nan_score] = np.where(u == 0, 0.0, u * isg_b)
+    frac = _scaled_frac(mean, trace, x, a_all)
     proxy_cov = pcs[:, None, None] * cov if full_cov else None
     return PosteriorStats(mean, trace, cov, score, proxy_trace, proxy_cov, frac)
+
+
+#: Largest training-point entry accepted by :func:`posterior_stats` (squared distances between
+#: training points, up to ``D (2 MU_LIMIT)**2``, stay finite).
+MU_LIMIT = 1e150
+
+#: Queries with ``|x| > _FAR (1 + alpha max|mu|)`` take the expanded logits (:func:`_far_moments`).
+_FAR = 1e6
+
+
+def _scaled_frac(mean, trace, x, alpha) -> np.ndarray:
+    """``frac = a**2 tr / (a**2 tr + |a mu_bar - x|**2)``: ``tr C / (tr C + |s|**2)`` with the
+    common factor ``1 / sigma**4`` cancelled (``C = a**2 / sigma**4 Sigma_post``, ``s = (a mu_bar
+    - x) / sigma**2``), so it is finite for every t > 0, and both terms scaled by their maximum
+    so that nothing overflows for large |x| (docs/reliability.md)."""
+    r = alpha * np.sqrt(trace)  # sqrt of the numerator, computed without overflow/underflow
+    u = alpha[:, None] * mean - x
+    c = np.maximum(r, np.abs(u).max(axis=1))
+    ok = c > 0
+    cs = np.where(ok, c, 1.0)
+    num_s = (r / cs) ** 2
+    den = num_s + np.einsum("nd,nd->n", u / cs[:, None], u / cs[:, None])
+    return np.where(ok & (den > 0), num_s / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _far_moments(mu, x, alpha, sigma2) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and ``tr Sigma_post`` where the logits overflow (huge |x| or tiny sigma2).
+
+    The logits minus their common ``-|x|**2 / (2 sigma2)`` are ``f g_m`` with
+    ``g_m = (x/s) . a mu_m - a**2 |mu_m|**2 / (2 s)`` (finite: ``s = max(|x|_max, a |mu|_max)``)
+    and ``f = s / sigma2`` (may be inf); ``exp(f (g_m - max g))`` is 1 at the maximum and 0 (not
+    NaN) elsewhere when ``f`` overflows.
+    """
+    s = np.maximum(np.abs(x).max(axis=1), alpha * np.abs(mu).max())
+    s = np.where(s > 0, s, 1.0)  # x = 0 and alpha mu = 0: every logit is 0
+    amu = alpha[:, None] * np.linalg.norm(mu, axis=1)[None, :]  # a |mu_m|, (n, M)
+    g = (x / s[:, None]) @ mu.T * alpha[:, None] - 0.5 * (amu / s[:, None]) * amu
+    d = g - g.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.where(d == 0, 1.0, np.exp((s / sigma2)[:, None] * d))
+    w /= w.sum(axis=1, keepdims=True)
+    mean = w @ mu
+    trace = np.einsum("nm,nmd->n", w, (mu[None, :, :] - mean[:, None, :]) ** 2)
+    return mean, trace
 
 
 def posterior_weights(

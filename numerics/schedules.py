@@ -56,6 +56,51 @@ class NumericSchedule:
     proxy_cov_scale: Callable
     dsm_weight: Callable
 
+    def __post_init__(self) -> None:
+        T = float(self.T)
+        if not (np.isfinite(T) and T > 0):
+            raise ValueError(f"T must be a finite positive number, got {self.T!r}")
+        named = _GENERATED.get(self.name)
+        if named is not None and all(self.__dict__[q] is named[q] for q in named if q != "T"):
+            return  # a generated named schedule: checked symbolically in tests/theory
+        self.check_signs()
+
+    def check_signs(self, n_points: int = 500) -> None:
+        """``ValueError`` unless ``sigma2(t) > 0`` (finite) on ``(0, T]`` and ``diffusion(t) >= 0``
+        on ``[0, T]``, on a dense grid: ``n_points`` uniform points plus ``1e-12 T ... 0.1 T``.
+
+        Run on construction for every schedule but the generated named ones (a custom schedule
+        from ``gtv.theory.schedules.Schedule.to_numeric`` was also checked symbolically there,
+        but possibly for another ``T``). A non-finite ``diffusion`` at ``t = 0`` or ``t = T``
+        (a divergence at an end point) is allowed.
+        """
+        T = float(self.T)
+        grid = np.concatenate([T * 10.0 ** -np.arange(12, 0, -1), np.linspace(0, T, n_points + 1)])
+        grid = np.unique(grid)
+        bad_s2, bad_d = [], []
+        with np.errstate(all="ignore"):
+            for tv in grid:
+                if tv > 0:
+                    s2 = float(self.sigma2(float(tv)))
+                    if not (np.isfinite(s2) and s2 > 0):
+                        bad_s2.append(tv)
+                d = float(self.diffusion(float(tv)))
+                if (np.isfinite(d) and d < 0) or (np.isnan(d) and 0 < tv < T):
+                    bad_d.append(tv)
+        n = grid.size
+        if bad_d:
+            raise ValueError(
+                f"diffusion: D_t of schedule {self.name!r} must be >= 0 on [0, T] = [0, {T:g}], "
+                f"but it is negative for t in [{min(bad_d):g}, {max(bad_d):g}] "
+                f"(dense grid: {len(bad_d)} of {n} points)"
+            )
+        if bad_s2:
+            raise ValueError(
+                f"sigma2: sigma_t**2 of schedule {self.name!r} must be finite and > 0 on (0, T] = "
+                f"(0, {T:g}], but it is not for t in [{min(bad_s2):g}, {max(bad_s2):g}] "
+                f"(dense grid: {len(bad_s2)} of {n} points)"
+            )
+
     def check_times(self, t: object, argname: str = "t") -> np.ndarray:
         """Return ``t`` as a float64 array; ``ValueError`` unless every entry is in (0, T]."""
         arr = np.asarray(t, dtype=np.float64)
@@ -99,7 +144,15 @@ def get_schedule(name: str, T: float | None = None) -> NumericSchedule:
         raise ValueError(f"T must be a finite positive number, got {T!r}")
     if name == "linear-variance" and T > 1:
         raise ValueError(f"T must be in (0, 1] for linear-variance, got {T!r}")
-    return NumericSchedule(name=name, T=T, **entry)
+    sched = NumericSchedule(name=name, T=T, **entry)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a_T, s2_T = float(sched.alpha(T)), float(sched.sigma2(T))
+    if not (np.isfinite(a_T) and np.isfinite(s2_T)):
+        raise ValueError(
+            f"T = {T!r} is too large for {name!r}: alpha(T) = {a_T!r}, sigma2(T) = {s2_T!r} "
+            "overflow float64"
+        )
+    return sched
 
 
 def resolve_schedule(schedule: object) -> NumericSchedule:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from gtv.numerics.checks import check_budget, check_count
+
 __all__ = [
     "STREAMS",
     "check_seed",
@@ -49,6 +51,10 @@ STREAMS: dict[str, int] = {
     "configuration": 12,
     "moment-field": 13,  # moment-matched Gaussian-field weights (a trained ensemble's own moments)
     "moment-field-sampling": 14,  # PF-ODE start points of a moment-matched Gaussian field
+    "memory-data": 15,  # training sets of K points drawn for memorization experiments
+    "memory-starts": 16,  # start points of an attractor search
+    "memory-renoise": 17,  # re-noising draws of the critical-time (basin size) search
+    "population-mc": 18,  # Monte Carlo triples of a theory's population moments
 }
 
 _RECORD: list[list] = []
@@ -117,8 +123,14 @@ def stream_rng(seed: object, name: str, *coords: int) -> np.random.Generator:
 
 
 def model_rngs(seed: object, name: str, n_models: int, *coords: int) -> list[np.random.Generator]:
-    """One generator per model: the children ``stream(seed, name, *coords).spawn(n_models)``."""
-    return [np.random.default_rng(s) for s in stream(seed, name, *coords).spawn(int(n_models))]
+    """One generator per model: the children ``stream(seed, name, *coords).spawn(n_models)``.
+
+    ``n_models`` is checked first (:func:`gtv.numerics.checks.check_budget`): each generator
+    takes ~1 KB and ~0.1 ms, so 10**9 models fail at once instead of hanging.
+    """
+    n = check_count(n_models, "n_models", 0)
+    check_budget("n_models", n, n_bytes=1100.0 * n, what="one random generator per model")
+    return [np.random.default_rng(s) for s in stream(seed, name, *coords).spawn(n)]
 
 
 @contextmanager

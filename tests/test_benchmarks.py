@@ -54,3 +54,11 @@ def test_bench_serial_quick_runs(tmp_path: Path):
 def test_bench_finite_fp_quick_runs(tmp_path: Path):
     out = _run_quick("bench_finite_fp.py", tmp_path)
     assert "cavity solve" in out and "small-occupancy field" in out
+
+
+def test_bench_memorization_quick_runs(tmp_path: Path):
+    out = _run_quick("bench_memorization.py", tmp_path)
+    assert "| case | gtv s | numpy s | speedup | max abs dy | iters | notes |" in out
+    assert "| case | gtv s | numpy s | speedup | indices | max abs d diff | notes |" in out
+    assert "| yes |" in out and "| NO |" not in out
+    assert "one transition curve" in out and "| all 3 |" in out

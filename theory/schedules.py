@@ -151,7 +151,7 @@ class Schedule:
         T = sp.sympify(T)
         alpha, sigma2 = _real_form(alpha, T, "alpha"), _real_form(sigma2, T, "sigma2")
         sched = cls(name, alpha, sigma2, beta, diffusion, T)
-        sched.check_valid()
+        sched.check_valid(source=("beta", "diffusion"))
         return sched
 
     @classmethod
@@ -164,19 +164,41 @@ class Schedule:
         beta = sp.simplify(-sp.diff(alpha, t) / alpha)
         diffusion = sp.simplify((sp.diff(sigma2, t) + 2 * beta * sigma2) / 2)
         sched = cls(name, alpha, sigma2, beta, diffusion, sp.sympify(T))
-        sched.check_valid()
+        sched.check_valid(source=("alpha", "sigma2"))
         return sched
 
     # -- checks ---------------------------------------------------------------------------------
-    def check_valid(self, n_points: int = 64) -> None:
-        """Raise ``ValueError`` unless ``T > 0`` and ``sigma_t**2, alpha_t > 0`` on ``(0, T)``.
+    def check_valid(
+        self, n_points: int = 64, source: tuple[str, str] = ("beta", "diffusion")
+    ) -> None:
+        """Raise ``ValueError`` unless ``T > 0``, ``sigma_t**2 > 0`` on ``(0, T]``,
+        ``D_t >= 0`` on ``[0, T]`` and ``alpha_t > 0`` on ``(0, T)``.
 
-        The check evaluates the expressions at ``n_points`` points spread over ``(0, T)``,
-        including points close to 0 (where a schedule most often goes wrong).
+        The sign conditions on ``sigma_t**2`` and ``D_t`` are decided symbolically by
+        ``sympy.solveset`` on the interval when it can (it returns the set where the condition
+        fails); when it cannot (an unsolved ``ConditionSet`` or an error), on a dense grid of
+        2000 points plus points close to 0 and both end points (:func:`_sign_failures`).
+        ``alpha_t`` and ``sigma_t**2`` are also evaluated at ``n_points`` points spread over
+        ``(0, T)``, including points close to 0 (where a schedule most often goes wrong).
+        ``source`` names the arguments the schedule was built from, for the error message.
         """
         T = float(self.T)
         if not (T > 0 and T < float("inf")):
             raise ValueError(f"T must be a finite positive number, got {self.T}")
+        args = "/".join(source)
+        bad = _sign_failures(self.diffusion, self.T, "diffusion")
+        if bad is not None:
+            name = "diffusion" if "diffusion" in source else args
+            raise ValueError(
+                f"{name}: D_t = {self.diffusion} must be >= 0 on [0, T] = [0, {T:g}], "
+                f"but it is negative for t in {bad}"
+            )
+        bad = _sign_failures(self.sigma2, self.T, "sigma2")
+        if bad is not None:
+            raise ValueError(
+                f"{args}: sigma_t**2 = {self.sigma2} must be > 0 on (0, T] = (0, {T:g}], "
+                f"but it is <= 0 for t in {bad}"
+            )
         fracs = [10.0 ** (-k) for k in range(8, 0, -1)] + [
             (i + 1) / (n_points + 1) for i in range(n_points)
         ]
@@ -258,6 +280,57 @@ class Schedule:
 
         funcs = compile_schedule_functions(self)
         return NumericSchedule(name=self.name, T=float(self.T if T is None else T), **funcs)
+
+
+def _format_set(found: sp.Set) -> str:
+    if isinstance(found, sp.Interval):
+        lo = "(" if found.left_open else "["
+        hi = ")" if found.right_open else "]"
+        return f"{lo}{found.start}, {found.end}{hi}"
+    if isinstance(found, sp.FiniteSet):
+        return "{" + ", ".join(map(str, found)) + "}"
+    if isinstance(found, sp.Union):
+        return " U ".join(_format_set(a) for a in found.args)
+    return str(found)
+
+
+def _sign_failures(expr: sp.Expr, T: sp.Expr, which: str) -> str | None:
+    """Where ``expr`` breaks its sign condition, as text, or ``None`` if nowhere.
+
+    ``which = "sigma2"``: ``expr > 0`` on ``(0, T]``; ``which = "diffusion"``: ``expr >= 0`` on
+    ``[0, T]`` (a divergence to ``+oo`` at an end point, as for linear-variance at ``T = 1``, is
+    allowed). Symbolic (``solveset``) where sympy decides it, else a dense grid.
+    """
+    x = sp.Dummy("x", real=True)
+    e = expr.subs(t, x)
+    if which == "sigma2":
+        cond, domain = e <= 0, sp.Interval.Lopen(0, T)
+    else:
+        cond, domain = e < 0, sp.Interval(0, T)
+    try:
+        found = sp.solveset(cond, x, domain)
+        if not isinstance(found, sp.ConditionSet) and not found.has(sp.ConditionSet):
+            return None if found is sp.S.EmptySet else _format_set(found)
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        pass
+    # Dense grid: sympy could not decide the sign on the interval.
+    Tf = float(T)
+    pts = [10.0 ** (-k) * Tf for k in range(12, 0, -1)] + [Tf * i / 2000 for i in range(2001)]
+    f = sp.lambdify(x, e, "mpmath")
+    bad = []
+    for tv in pts:
+        if which == "sigma2" and tv == 0.0:
+            continue
+        try:
+            val = complex(f(tv))
+        except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+            continue  # a singular point (e.g. D -> oo at T) is not a sign failure
+        re = val.real
+        if abs(val.imag) > 1e-12 * max(1.0, abs(re)) or (re <= 0 if which == "sigma2" else re < 0):
+            bad.append(tv)
+    if not bad:
+        return None
+    return f"[{min(bad):g}, {max(bad):g}] (dense grid: {len(bad)} of {len(pts)} points)"
 
 
 def _vp_linear(beta_min: sp.Expr, beta_d: sp.Expr, name: str, half: bool) -> Schedule:

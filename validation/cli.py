@@ -13,7 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gtv.validation.cli_limits import check_cli_budget, check_cli_outputs
 from gtv.validation.linear.validity_map_cli import add_validity_map_parser, run_validity_map
+from gtv.validation.memory.cli import add_memorization_parser, run_memorization
 from gtv.validation.serial.cli import add_serial_parser, run_serial
 
 __all__ = ["NTK_DEFAULTS", "build_parser", "main"]
@@ -240,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_ntk_parser(vsub, fmt)
     add_serial_parser(sub, fmt, _positive_int, _positive_float, _formats)
+    add_memorization_parser(sub, fmt, _positive_int, _positive_float, _formats)
     add_validity_map_parser(sub, fmt, _positive_int, _positive_float, _formats)
     return parser
 
@@ -622,13 +625,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "figure": _cmd_figure,
         "validate": _cmd_validate,
         "serial": run_serial,
+        "memorization": run_memorization,
         "validity-map": run_validity_map,
     }
     try:
+        check_cli_budget(args)  # sizes and output folders before any work (docs/reliability.md)
+        check_cli_outputs(args)
         return handlers[args.command](args)
     except (_CliError, ValueError, TypeError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         sys.stderr.write(f"gtv: error: {msg}\n")
+        return 1
+    except (MemoryError, OverflowError) as exc:  # a last resort: the budget checks come first
+        msg = str(exc).splitlines()[0] if str(exc) else "no detail"
+        sys.stderr.write(f"gtv: error: {type(exc).__name__}: {msg}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("gtv: interrupted\n")

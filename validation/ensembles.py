@@ -15,7 +15,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_points
 from gtv.numerics.histograms import gap_fraction, uniform_histogram_counts
-from gtv.validation.results import load_result, save_result
+from gtv.validation.results import load_result_of_kind, require_finite, result_file, save_result
 from gtv.validation.stats import bootstrap_ci
 
 __all__ = [
@@ -28,10 +28,25 @@ __all__ = [
 ]
 
 
-def _check_histogram_args(samples: np.ndarray, edges: list[np.ndarray]):
+def _check_samples(samples: object) -> np.ndarray:
+    """Samples (N, S, D), all finite: a NaN or infinite sample is a diverged sampler, never gap
+    or outside mass (docs/reliability.md)."""
     samples = np.asarray(samples, dtype=float)
     if samples.ndim != 3:
         raise ValueError(f"samples must have shape (N, S, D), got {samples.shape}")
+    bad = ~np.isfinite(samples).all(axis=2)
+    if bad.any():
+        models = int(np.count_nonzero(bad.any(axis=1)))
+        raise ValueError(
+            f"samples must be finite: {int(np.count_nonzero(bad))} of {bad.size} samples (in "
+            f"{models} of {samples.shape[0]} models) are NaN or infinite; the sampler diverged "
+            "(use more steps, or method='euler')"
+        )
+    return samples
+
+
+def _check_histogram_args(samples: np.ndarray, edges: list[np.ndarray]):
+    samples = _check_samples(samples)
     d = samples.shape[2]
     if len(edges) != d:
         raise ValueError(f"edges must give one array per dimension (D = {d}), got {len(edges)}")
@@ -87,9 +102,7 @@ def per_model_histograms_reference(samples: np.ndarray, edges: list[np.ndarray])
 
 
 def _check_gap_args(samples, data, distance):
-    samples = np.asarray(samples, dtype=float)
-    if samples.ndim != 3:
-        raise ValueError(f"samples must have shape (N, S, D), got {samples.shape}")
+    samples = _check_samples(samples)
     data = check_points(data, "data", dim=samples.shape[-1])
     if not (np.isfinite(distance) and distance > 0):
         raise ValueError(f"distance must be a finite positive number, got {distance!r}")
@@ -110,6 +123,12 @@ def gap_mass(samples: np.ndarray, data: np.ndarray, distance: float) -> np.ndarr
     -------
     ndarray, shape (N,)
         Computed by the numba kernel :func:`gtv.numerics.histograms.gap_fraction`.
+
+    Raises
+    ------
+    ValueError
+        Naming ``samples`` (with the count) if any sample is NaN or infinite: such samples are
+        never counted as gap mass (previously a diverged sampler inflated it).
     """
     samples, data = _check_gap_args(samples, data, distance)
     return gap_fraction(samples, data, distance)
@@ -178,13 +197,36 @@ class EnsembleResult:
         arrays = {"histograms": self.histograms, "gap": self.gap}
         arrays.update({f"edges{i}": e for i, e in enumerate(self.edges)})
         cfg = dict(self.config, gap_distance=self.gap_distance, n_axes=len(self.edges))
-        return save_result(path, arrays, cfg)
+        return save_result(path, arrays, cfg, kind="ensemble_result")
 
     @classmethod
     def load(cls, path: str | Path) -> EnsembleResult:
-        arrays, cfg = load_result(path)
-        edges = [arrays[f"edges{i}"] for i in range(cfg["n_axes"])]
-        return cls(arrays["histograms"], edges, arrays["gap"], cfg["gap_distance"], cfg)
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is corrupt,
+        of another kind, or inconsistent (histogram shape against the edges, non-finite values,
+        a gap distance that is not positive)."""
+        arrays, cfg = load_result_of_kind(
+            path,
+            "ensemble_result",
+            "an EnsembleResult",
+            legacy=lambda c: {"gap_distance", "n_axes"} <= set(c),
+        )
+        with result_file(path, "EnsembleResult"):
+            n_axes = cfg["n_axes"]
+            if type(n_axes) is not int or n_axes < 1:
+                raise ValueError(f"n_axes must be a positive integer, got {n_axes!r}")
+            edges = [arrays[f"edges{i}"] for i in range(n_axes)]
+            hist, gap = arrays["histograms"], arrays["gap"]
+            shape = (gap.shape[0] if gap.ndim == 1 else -1, *(e.size - 1 for e in edges))
+            if gap.ndim != 1 or hist.shape != shape or any(e.ndim != 1 for e in edges):
+                raise ValueError(
+                    f"histograms of shape {hist.shape} and gap of shape {gap.shape} do not match "
+                    f"{n_axes} axes of edges with {[e.size for e in edges]} entries"
+                )
+            require_finite(arrays, "histograms", "gap", *(f"edges{i}" for i in range(n_axes)))
+            dist = float(cfg["gap_distance"])
+            if not (np.isfinite(dist) and dist > 0):
+                raise ValueError(f"gap_distance must be finite and > 0, got {dist!r}")
+            return cls(hist, edges, gap, dist, cfg)
 
 
 def summarize_ensemble(

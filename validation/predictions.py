@@ -47,7 +47,7 @@ from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.fokker_planck import solve_clipped_white_noise
 from gtv.numerics.streams import check_seed
 from gtv.validation.ensembles import gap_mass, per_model_histograms
-from gtv.validation.results import load_result_of_kind, save_result
+from gtv.validation.results import load_result_of_kind, result_file, save_result
 
 __all__ = [
     "TheoryPredictions",
@@ -346,22 +346,23 @@ class TheoryPredictions:
     @classmethod
     def load(cls, path: str | Path) -> TheoryPredictions:
         a, cfg = load_result_of_kind(path, "theory_predictions", "a TheoryPredictions")
-        return cls(
-            a["edges"],
-            a["gf_histograms"],
-            a["gf_outside"],
-            a["gf_gap"],
-            a["fp_edges"],
-            a["fp_density"],
-            a["markov_density"],
-            a["mean_fp_density"],
-            a["exact_density"],
-            a["bayes_density"],
-            cfg["outside"],
-            cfg["gap"],
-            cfg["fp_info"],
-            cfg["config"],
-        )
+        with result_file(path, "TheoryPredictions"):
+            return cls(
+                a["edges"],
+                a["gf_histograms"],
+                a["gf_outside"],
+                a["gf_gap"],
+                a["fp_edges"],
+                a["fp_density"],
+                a["markov_density"],
+                a["mean_fp_density"],
+                a["exact_density"],
+                a["bayes_density"],
+                cfg["outside"],
+                cfg["gap"],
+                cfg["fp_info"],
+                cfg["config"],
+            )
 
 
 def compute_theory_predictions(

@@ -9,13 +9,31 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from gtv.numerics.io import load_result, load_result_of_kind, save_result
+from gtv.numerics.io import (
+    FORMAT_VERSION,
+    CacheEntryWarning,
+    LegacyResultWarning,
+    ResultFileError,
+    load_cache_entry,
+    load_result,
+    load_result_of_kind,
+    require_finite,
+    result_file,
+    save_result,
+)
 
 __all__ = [
+    "FORMAT_VERSION",
+    "CacheEntryWarning",
     "JsonConfig",
+    "LegacyResultWarning",
+    "ResultFileError",
     "figure_stem",
+    "load_cache_entry",
     "load_result",
     "load_result_of_kind",
+    "require_finite",
+    "result_file",
     "save_figure",
     "save_result",
 ]

@@ -29,6 +29,7 @@ import numpy as np
 import scipy.stats as scipy_stats
 
 from gtv.numerics.binned_affine import affine_ensemble_moments
+from gtv.numerics.checks import check_budget, check_count
 from gtv.numerics.streams import stream_rng
 
 __all__ = [
@@ -75,17 +76,39 @@ def bootstrap_ci(
     seed : int or SeedSequence, default 0
         Resamples come from ``stream(seed, "bootstrap")``.
 
+    Raises
+    ------
+    ValueError
+        Naming ``values`` when any value is NaN or infinite (a statistic of non-finite values is
+        never returned), fewer than 2 values; naming ``confidence`` or ``n_resamples``.
+
     Returns
     -------
     (estimate, low, high)
         If BCa returns a non-finite interval (extreme skew) the percentile interval of the same
         stream is returned instead; if all values agree, ``(v, v, v)``.
     """
-    v = np.asarray(values, dtype=float).ravel()
+    try:
+        v = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ValueError("values must be an array of numbers (one per model)") from None
     if v.size < 2:
         raise ValueError(f"values must hold at least 2 models for a bootstrap CI, got {v.size}")
+    bad = int(np.count_nonzero(~np.isfinite(v)))
+    if bad:
+        raise ValueError(f"values must be finite: {bad} of {v.size} are NaN or infinite")
+    with np.errstate(over="ignore"):
+        overflow = not (np.isfinite(v.mean()) and np.isfinite(np.ptp(v)))
+    if overflow:
+        raise ValueError("values are too large: their mean or spread overflows float64")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)):
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
     if not (0 < confidence < 1):
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    n_resamples = check_count(n_resamples, "n_resamples", 2)
+    check_budget(
+        "n_resamples", n_resamples, n_bytes=3.0 * n_resamples * v.size * 8, what="resampling"
+    )
     if np.ptp(v) == 0:
         # All models agree: the mean is exactly that value (np.mean can be off by an ulp).
         return float(v[0]), float(v[0]), float(v[0])

@@ -21,13 +21,14 @@ import numpy as np
 
 from gtv.numerics.checks import (
     check_bin_edges,
+    check_budget,
     check_choice,
     check_count,
     check_gaussian_1d,
     check_ridge,
 )
 from gtv.numerics.dsm import draw_gaussian_dsm_triples, dsm_weights
-from gtv.numerics.io import load_result, save_result
+from gtv.numerics.io import load_result_of_kind, require_finite, result_file, save_result
 from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
 from gtv.numerics.streams import check_seed, model_rngs, seed_from_config, seed_to_config
 
@@ -177,23 +178,42 @@ class BinnedAffineEnsemble:
 
     def save(self, path: str | Path) -> Path:
         """Write ``theta`` and ``counts`` with the configuration (npz + JSON, no pickle)."""
-        return save_result(path, {"theta": self.theta, "counts": self.counts}, self.config())
+        arrays = {"theta": self.theta, "counts": self.counts}
+        return save_result(path, arrays, self.config(), kind="binned_affine_ensemble")
 
     @classmethod
     def load(cls, path: str | Path) -> BinnedAffineEnsemble:
-        """Read a file written by :meth:`save` (named schedules only)."""
-        arrays, cfg = load_result(path)
-        return cls(
-            theta=arrays["theta"],
-            counts=arrays["counts"],
-            bin_edges=np.asarray(cfg["bin_edges"], dtype=float),
-            mean=cfg["mean"],
-            s2=cfg["s2"],
-            schedule=get_schedule(cfg["schedule"], cfg["T"]),
-            n_samples=cfg["n_samples"],
-            ridge=cfg["ridge"],
-            seed=seed_from_config(cfg["seed"]),
+        """Read a file written by :meth:`save` (named schedules only); ``ValueError`` naming the
+        file if it is corrupt, of another kind, or inconsistent (shapes, non-finite ``theta``,
+        bin edges that do not partition ``[eps, T]``)."""
+        arrays, cfg = load_result_of_kind(
+            path,
+            "binned_affine_ensemble",
+            "a BinnedAffineEnsemble",
+            legacy=lambda c: {"bin_edges", "s2", "n_samples"} <= set(c),
         )
+        with result_file(path, "BinnedAffineEnsemble"):
+            sched = get_schedule(cfg["schedule"], cfg["T"])
+            edges = check_bin_edges(cfg["bin_edges"], sched)
+            theta, counts = arrays["theta"], arrays["counts"]
+            K = edges.size - 1
+            if theta.ndim != 3 or theta.shape[1:] != (K, 2) or counts.shape != theta.shape[:2]:
+                raise ValueError(
+                    f"theta {theta.shape} and counts {counts.shape} do not match {K} bins"
+                )
+            require_finite(arrays, "theta")
+            mean, s2 = check_gaussian_1d(cfg["mean"], cfg["s2"])
+            return cls(
+                theta=theta,
+                counts=counts,
+                bin_edges=edges,
+                mean=mean,
+                s2=s2,
+                schedule=sched,
+                n_samples=check_count(cfg["n_samples"], "n_samples"),
+                ridge=check_ridge(cfg["ridge"]),
+                seed=seed_from_config(cfg["seed"]),
+            )
 
 
 def train_binned_affine_ensemble(
@@ -232,6 +252,11 @@ def train_binned_affine_ensemble(
     check_choice(backend, "backend", ("numba", "numpy"))
     seed = check_seed(seed)
     eps = float(edges[0])
+    check_budget(
+        "n_models (N), n_samples (P)", f"{n_models}, {n_samples}",
+        n_bytes=8.0 * (4 * n_samples + 8 * n_models * edges.size),
+        n_ops=float(n_models) * n_samples, what="training",
+    )  # fmt: skip
     rngs = model_rngs(seed, "training", n_models)
     K = edges.size - 1
     theta = np.empty((n_models, K, 2))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from gtv.numerics.fokker_planck.grid import FVGrid, grid_from_edges
-from gtv.numerics.io import load_result, save_result
+from gtv.numerics.io import load_result_of_kind, require_finite, result_file, save_result
 
 __all__ = ["FokkerPlanckResult", "load_fokker_planck"]
 
@@ -92,19 +92,47 @@ class FokkerPlanckResult:
         config = dict(
             self.config, n_fallback=int(self.n_fallback), noise_dropped=float(self.noise_dropped)
         )
-        return save_result(path, arrays, config)
+        return save_result(path, arrays, config, kind="fokker_planck_result")
+
+    _ARRAYS = ("density", "times", "mass", "boundary_mass", "limited_mass", "save_times")
 
     @classmethod
     def load(cls, path: str | Path) -> FokkerPlanckResult:
-        """Read a file written by :meth:`save` (never unpickles)."""
-        arrays, config = load_result(path)
-        edges = [arrays.pop(f"edges_{k}") for k in range(2) if f"edges_{k}" in arrays]
-        grid = grid_from_edges(*edges)
-        n_fallback = int(config.pop("n_fallback", 0))
-        noise_dropped = float(config.pop("noise_dropped", 0.0))
-        return cls(
-            grid=grid, n_fallback=n_fallback, noise_dropped=noise_dropped, config=config, **arrays
+        """Read a file written by :meth:`save` (never unpickles); ``ValueError`` naming the file
+        if it is corrupt, of another kind, or inconsistent (shapes against the grid, non-finite
+        values)."""
+        arrays, config = load_result_of_kind(
+            path,
+            "fokker_planck_result",
+            "a FokkerPlanckResult",
+            legacy=lambda c: "n_fallback" in c and "noise_dropped" in c,
         )
+        with result_file(path, "FokkerPlanckResult"):
+            edges = [arrays.pop(f"edges_{k}") for k in range(2) if f"edges_{k}" in arrays]
+            grid = grid_from_edges(*edges)
+            require_finite(arrays, *cls._ARRAYS, "snapshots")
+            K1, S = arrays["times"].shape[0], arrays["save_times"].shape[0]
+            shapes = {
+                "density": grid.shape,
+                "times": (K1,),
+                "mass": (K1,),
+                "boundary_mass": (K1,),
+                "limited_mass": (K1 - 1,),
+                "save_times": (S,),
+                "snapshots": (S, *grid.shape),
+            }
+            for name, shape in shapes.items():
+                if arrays[name].shape != shape:
+                    raise ValueError(f"array {name!r} has shape {arrays[name].shape}, not {shape}")
+            n_fallback = int(config.pop("n_fallback", 0))
+            noise_dropped = float(config.pop("noise_dropped", 0.0))
+            return cls(
+                grid=grid,
+                n_fallback=n_fallback,
+                noise_dropped=noise_dropped,
+                config=config,
+                **{k: arrays[k] for k in shapes},
+            )
 
 
 def load_fokker_planck(path: str | Path) -> FokkerPlanckResult:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_count, check_eps, check_points, check_ridge
+from gtv.numerics.checks import check_budget, check_count, check_eps, check_points, check_ridge
 from gtv.numerics.dsm import draw_dsm_triples
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.kernel.checks import (
     check_activation,
     check_flow,
@@ -209,18 +209,19 @@ class KernelEnsemble:
     @classmethod
     def load(cls, path: str | Path) -> KernelEnsemble:
         a, cfg = load_result_of_kind(path, "kernel_ensemble", "a KernelEnsemble")
-        return cls(
-            a["centres"],
-            a["coeffs"],
-            a["taus"],
-            cfg["activation"],
-            a["data"],
-            get_schedule(cfg["schedule"], cfg["T"]),
-            cfg["eps"],
-            cfg["embedding"],
-            cfg["bias"],
-            cfg["config"],
-        )
+        with result_file(path, "KernelEnsemble"):
+            return cls(
+                a["centres"],
+                a["coeffs"],
+                a["taus"],
+                cfg["activation"],
+                a["data"],
+                get_schedule(cfg["schedule"], cfg["T"]),
+                cfg["eps"],
+                cfg["embedding"],
+                cfg["bias"],
+                cfg["config"],
+            )
 
 
 @serial_blas
@@ -286,6 +287,11 @@ def train_kernel_ensemble(
     check_embedding(embedding)
     seed = check_seed(seed)
     D = data.shape[1]
+    check_budget(
+        "n_models, n_train (P)", f"{n_models}, {n_train}",
+        n_bytes=8.0 * (n_models * n_train * (2 * D + 3) + 3.0 * n_train**2),
+        n_ops=float(n_models) * float(n_train) ** 3, what="the kernel regressions",
+    )  # fmt: skip
     centres = np.empty((n_models, n_train, D + 2))
     coeffs = np.empty((n_models, taus.size, n_train, D))
     lr_max = np.empty(n_models)

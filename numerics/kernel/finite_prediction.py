@@ -20,7 +20,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_count, check_query_pair, check_query_points
 from gtv.numerics.contract import BoundTheory
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.kernel.ensemble import KernelEnsemble
 from gtv.numerics.kernel.finite_p import FiniteKernelMoments
 from gtv.numerics.kernel.gram import ntk_gram, serial_blas
@@ -212,5 +212,6 @@ class FiniteKernelTheoryAt(BoundTheory):
     @classmethod
     def load(cls, path: str | Path) -> FiniteKernelTheoryAt:
         _, cfg = load_result_of_kind(path, "finite_kernel_theory_at", "a FiniteKernelTheoryAt")
-        theory = NTKTheory.load(Path(path).with_name(cfg["theory_file"]))
-        return cls(theory, cfg["tau"], cfg["P"], n_poles=cfg["n_poles"])
+        with result_file(path, "FiniteKernelTheoryAt"):
+            theory = NTKTheory.load(Path(path).with_name(cfg["theory_file"]))
+            return cls(theory, cfg["tau"], cfg["P"], n_poles=cfg["n_poles"])

@@ -20,7 +20,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_count, check_samples_per_model
 from gtv.numerics.contract import BoundTheory
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.kernel.ensemble import KernelEnsemble
 from gtv.numerics.kernel.gram import ntk_gram, serial_blas
 from gtv.numerics.kernel.theory import NTKTheory, check_part
@@ -236,5 +236,6 @@ class KernelTheoryAt(BoundTheory):
     @classmethod
     def load(cls, path: str | Path) -> KernelTheoryAt:
         _, cfg = load_result_of_kind(path, "kernel_theory_at", "a KernelTheoryAt")
-        theory = NTKTheory.load(Path(path).with_name(cfg["theory_file"]))
-        return cls(theory, cfg["tau"], cfg["P"])
+        with result_file(path, "KernelTheoryAt"):
+            theory = NTKTheory.load(Path(path).with_name(cfg["theory_file"]))
+            return cls(theory, cfg["tau"], cfg["P"])

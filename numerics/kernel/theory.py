@@ -102,7 +102,7 @@ from gtv.numerics.checks import (
     check_ridge,
     check_samples_per_model,
 )
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.kernel.checks import (
     FLOWS,
     check_activation,
@@ -491,18 +491,19 @@ class NTKTheory:
     @classmethod
     def load(cls, path: str | Path) -> NTKTheory:
         a, cfg = load_result_of_kind(path, "ntk_theory", "an NTKTheory")
-        return cls(
-            data=np.array(cfg["data"], dtype=float),
-            schedule=get_schedule(cfg["schedule"], cfg["T"]),
-            eps=cfg["eps"],
-            activation=cfg["activation"],
-            embedding=cfg["embedding"],
-            bias=cfg["bias"],
-            ridge=cfg["ridge"],
-            lr=cfg["lr"],
-            flow=cfg["flow"],
-            n_t=cfg["n_t"],
-            n_hermite=cfg["n_hermite"],
-            rcond=cfg["rcond"],
-            **a,
-        )
+        with result_file(path, "NTKTheory"):
+            return cls(
+                data=np.array(cfg["data"], dtype=float),
+                schedule=get_schedule(cfg["schedule"], cfg["T"]),
+                eps=cfg["eps"],
+                activation=cfg["activation"],
+                embedding=cfg["embedding"],
+                bias=cfg["bias"],
+                ridge=cfg["ridge"],
+                lr=cfg["lr"],
+                flow=cfg["flow"],
+                n_t=cfg["n_t"],
+                n_hermite=cfg["n_hermite"],
+                rcond=cfg["rcond"],
+                **a,
+            )

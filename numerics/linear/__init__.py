@@ -3,7 +3,8 @@
 Product features over space and time (:mod:`gtv.numerics.features`); closed-form DSM training of
 an ensemble (:mod:`.model`); PF-ODE sampling on the shared driver of
 :mod:`gtv.numerics.pfode` (:mod:`.sampler`); the population moments by deterministic quadrature
-(:mod:`.population`) and the first-order-in-1/P theory built on them (:mod:`.theory`); the
+(:mod:`.population`; by Monte Carlo for many training points, :mod:`.monte_carlo`) and the
+first-order-in-1/P theory built on them (:mod:`.theory`); the
 second-order terms (:mod:`.second_order`); the closed form of a one-point ensemble
 (:mod:`.single_point`); and the theories bound to a budget ``P`` as a
 :class:`gtv.numerics.contract.EnsembleTheory` (:mod:`.prediction`; for the exact, noise-free
@@ -27,6 +28,7 @@ from gtv.numerics.linear.model import (
     regression_targets,
     train_linear_ensemble,
 )
+from gtv.numerics.linear.monte_carlo import linear_model_theory_mc, population_triples
 from gtv.numerics.linear.occupancy import (
     HEAVY_LEVERAGE,
     OccupancySplit,
@@ -62,6 +64,7 @@ __all__ = [
     "cavity_moments",
     "cavity_moments_reference",
     "population_nodes",
+    "population_triples",
     "sample_cavity_weights",
     "LOOKUPS",
     "PARTS",
@@ -77,6 +80,7 @@ __all__ = [
     "constant_feature_index",
     "design_moments",
     "linear_model_theory",
+    "linear_model_theory_mc",
     "normal_equations",
     "normal_equations_reference",
     "population_solution",

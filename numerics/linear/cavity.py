@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from gtv.numerics.checks import check_choice, check_count, check_samples_per_model
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.quadrature import hermite_quadrature
@@ -249,10 +249,11 @@ class CavityMoments:
     @classmethod
     def load(cls, path) -> CavityMoments:
         arrays, cfg = load_result_of_kind(path, "cavity_moments", "a CavityMoments")
-        return cls(
-            cfg["P"], arrays["W_bar"], arrays["cov_W"], arrays["M"], cfg["q_max"], cfg["q_mean"],
-            cfg["iterations"], arrays["mean_gradient"],
-        )  # fmt: skip
+        with result_file(path, "CavityMoments"):
+            return cls(
+                cfg["P"], arrays["W_bar"], arrays["cov_W"], arrays["M"], cfg["q_max"],
+                cfg["q_mean"], cfg["iterations"], arrays["mean_gradient"],
+            )  # fmt: skip
 
 
 def _solve(ops, nodes, ridge: float, P: float, tol: float, max_iter: int) -> CavityMoments:

@@ -34,7 +34,14 @@ from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_choice, check_count, check_eps, check_points, check_ridge
+from gtv.numerics.checks import (
+    check_budget,
+    check_choice,
+    check_count,
+    check_eps,
+    check_points,
+    check_ridge,
+)
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.features import ProductFeatures, product_features_serial
 from gtv.numerics.posterior import posterior_stats
@@ -291,6 +298,11 @@ def train_linear_ensemble(
     seed = check_seed(seed)
     target = check_choice(target, "target", TARGETS)
     F, D = features.n_features, data.shape[1]
+    check_budget(
+        "n_models (N), n_samples (P)", f"{n_models}, {n_samples}",
+        n_bytes=8.0 * (3 * n_models * F * D + n_samples * (F + 2 * D + 1) + 2 * F * F),
+        n_ops=float(n_models) * (n_samples * F * F + F**3), what=f"training (F = {F} features)",
+    )  # fmt: skip
     if ridge == 0 and n_samples < F:
         # Sigma_P is a sum of P rank-one terms: rank <= P < F. Cholesky does not reliably detect
         # this (rounding can leave tiny positive pivots and a finite, meaningless W).

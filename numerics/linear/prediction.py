@@ -33,7 +33,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_choice, check_query_pair, check_samples_per_model
 from gtv.numerics.contract import BoundTheory
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, sample_cavity_weights
 from gtv.numerics.linear.model import LinearEnsemble
 from gtv.numerics.linear.occupancy import (
@@ -258,7 +258,8 @@ class FirstOrderLinear(BoundTheory):
     @classmethod
     def load(cls, path: str | Path) -> FirstOrderLinear:
         _, cfg = load_result_of_kind(path, cls._KIND, f"a {cls.__name__}")
-        return cls(LinearTheory.load(Path(path).with_name(cfg["theory_file"])), cfg["P"])
+        with result_file(path, cls.__name__):
+            return cls(LinearTheory.load(Path(path).with_name(cfg["theory_file"])), cfg["P"])
 
 
 class _CorrectedLinear(FirstOrderLinear):
@@ -388,9 +389,10 @@ class SecondOrderLinear(_CorrectedLinear):
     @classmethod
     def load(cls, path: str | Path) -> SecondOrderLinear:
         _, cfg = load_result_of_kind(path, cls._KIND, f"a {cls.__name__}")
-        theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
-        moments = SecondOrderMoments.load(Path(path).with_name(cfg["moments_file"]))
-        return cls(theory, moments, cfg["P"])
+        with result_file(path, cls.__name__):
+            theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
+            moments = SecondOrderMoments.load(Path(path).with_name(cfg["moments_file"]))
+            return cls(theory, moments, cfg["P"])
 
 
 class CavityLinear(_CorrectedLinear):
@@ -521,6 +523,7 @@ class CavityLinear(_CorrectedLinear):
     @classmethod
     def load(cls, path: str | Path) -> CavityLinear:
         _, cfg = load_result_of_kind(path, cls._KIND, f"a {cls.__name__}")
-        theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
-        moments = CavityMoments.load(Path(path).with_name(cfg["moments_file"]))
-        return cls(theory, moments, cfg["field"])
+        with result_file(path, cls.__name__):
+            theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
+            moments = CavityMoments.load(Path(path).with_name(cfg["moments_file"]))
+            return cls(theory, moments, cfg["field"])

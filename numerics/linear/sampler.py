@@ -39,6 +39,7 @@ from gtv.numerics.pfode import (
     initial_points,
     make_pf_ode,
     pf_ode_time_grid,
+    warn_if_diverged,
 )
 
 __all__ = ["LOOKUPS", "sample_linear_ensemble", "time_contracted_weights"]
@@ -271,6 +272,7 @@ def sample_linear_ensemble(
                 f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}"
             )
     x = initial_points(x_T, seed, n_models, n_samples, d, sched)
+    start = np.abs(x).max()
     ax, bx = drift_coefficients(sched, ts)
     wts = time_contracted_weights(ensemble, ts)
     heun = method == "heun"
@@ -293,4 +295,7 @@ def sample_linear_ensemble(
         phi_s = feats.evaluate_space(pts)  # (G**D, Fs)
         tables = np.ascontiguousarray(np.einsum("nkds,gs->nkgd", wts, phi_s))
         _pf_ode_grid(x, ts, ax, bx, heun, (tables, lo, (hi - lo) / (g - 1), g))
+    # the data lie inside the features' x_range
+    radius = max(max(abs(a.lo), abs(a.hi)) for a in feats.space)
+    warn_if_diverged(x, radius, sched, method, ts.size - 1, start)
     return x

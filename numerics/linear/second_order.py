@@ -106,10 +106,15 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gtv.numerics.checks import check_query_pair, check_samples_per_model, set_checked_arrays
+from gtv.numerics.checks import (
+    check_query_pair,
+    check_ridge,
+    check_samples_per_model,
+    set_checked_arrays,
+)
 from gtv.numerics.dsm import dsm_weights
 from gtv.numerics.features import ProductFeatures
-from gtv.numerics.io import load_result, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.quadrature import hermite_quadrature
@@ -212,18 +217,35 @@ class SecondOrderMoments:
             "schedule": None if self.schedule is None else self.schedule.name,
             "T": None if self.schedule is None else self.schedule.T,
         }
-        return save_result(path, {k: getattr(self, k) for k in self._ARRAYS}, cfg)
+        arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        return save_result(path, arrays, cfg, kind="second_order_moments")
 
     @classmethod
     def load(cls, path: str | Path) -> SecondOrderMoments:
-        arrays, cfg = load_result(path)
-        feats = cfg["features"]
-        return cls(
-            ridge=cfg["ridge"],
-            features=None if feats is None else ProductFeatures.from_config(feats),
-            schedule=None if cfg["schedule"] is None else get_schedule(cfg["schedule"], cfg["T"]),
-            **{k: arrays[k] for k in cls._ARRAYS},
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is corrupt,
+        of another kind, or inconsistent (shapes, non-finite arrays, a negative ridge)."""
+        arrays, cfg = load_result_of_kind(
+            path,
+            "second_order_moments",
+            "a SecondOrderMoments",
+            legacy=lambda c: {"ridge", "features", "schedule"} <= set(c) and len(c) == 4,
         )
+        with result_file(path, "SecondOrderMoments"):
+            feats = cfg["features"]
+            feats = None if feats is None else ProductFeatures.from_config(feats)
+            sched = cfg["schedule"]
+            out = cls(
+                ridge=check_ridge(cfg["ridge"]),
+                features=feats,
+                schedule=None if sched is None else get_schedule(sched, cfg["T"]),
+                **{k: np.asarray(arrays[k]) for k in cls._ARRAYS},
+            )
+            if feats is not None and feats.n_features != out.n_features:
+                raise ValueError(
+                    f"features have {feats.n_features} functions but sigma is "
+                    f"{out.n_features} x {out.n_features}"
+                )
+            return out
 
     # -- per-query terms ------------------------------------------------------------------------
     def terms_from_phi(self, phi: object) -> dict:

@@ -70,7 +70,7 @@ from gtv.numerics.checks import (
 )
 from gtv.numerics.dsm import dsm_weights
 from gtv.numerics.features import ProductFeatures
-from gtv.numerics.io import load_result, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.population import (
     PSD_RTOL,
     check_psd,
@@ -427,30 +427,34 @@ class LinearTheory:
 
     def save(self, path: str | Path) -> Path:
         """Save to ``.npz`` (arrays + JSON configuration; loading never unpickles)."""
-        arrays = {
-            "sigma": self.sigma,
-            "A": self.A,
-            "A_x0": self.A_x0,
-            "cov_g_proxy": self.cov_g_proxy,
-            "cov_g_misfit": self.cov_g_misfit,
-            "t_nodes": self.t_nodes,
-            "t_weights": self.t_weights,
-        }
-        return save_result(path, arrays, self.config())
+        arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        return save_result(path, arrays, self.config(), kind=self._KIND)
+
+    _KIND = "linear_theory"
+    _ARRAYS = ("sigma", "A", "A_x0", "cov_g_proxy", "cov_g_misfit", "t_nodes", "t_weights")
 
     @classmethod
     def load(cls, path: str | Path) -> LinearTheory:
-        arrays, cfg = load_result(path)
-        return cls(
-            features=ProductFeatures.from_config(cfg["features"]),
-            data=np.array(cfg["data"], dtype=float),
-            schedule=get_schedule(cfg["schedule"], cfg["T"]),
-            eps=cfg["eps"],
-            ridge=cfg["ridge"],
-            n_t=cfg["n_t"],
-            n_hermite=cfg["n_hermite"],
-            **arrays,
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is corrupt,
+        of another kind, or inconsistent (shapes, non-finite arrays, ``eps`` outside (0, T))."""
+        arrays, cfg = load_result_of_kind(
+            path, cls._KIND, "a LinearTheory", legacy=lambda c: {"features", "n_hermite"} <= set(c)
         )
+        with result_file(path, "LinearTheory"):
+            schedule = get_schedule(cfg["schedule"], cfg["T"])
+            tn, tw = arrays["t_nodes"], arrays["t_weights"]
+            if tn.ndim != 1 or tw.shape != tn.shape or not np.all(np.isfinite(tn + tw)):
+                raise ValueError("t_nodes and t_weights must be finite 1-D arrays of one length")
+            return cls(
+                features=ProductFeatures.from_config(cfg["features"]),
+                data=check_points(cfg["data"], "data"),
+                schedule=schedule,
+                eps=check_eps(cfg["eps"], schedule.T),
+                ridge=check_ridge(cfg["ridge"]),
+                n_t=check_count(cfg["n_t"], "n_t"),
+                n_hermite=check_count(cfg["n_hermite"], "n_hermite"),
+                **{k: arrays[k] for k in cls._ARRAYS},
+            )
 
 
 def linear_model_theory(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gtv.numerics.checks import check_count, check_eps, check_points
+from gtv.numerics.checks import check_budget, check_count, check_eps, check_points
 from gtv.numerics.dsm import draw_dsm_triples
 from gtv.numerics.kernel.checks import check_activation
 from gtv.numerics.kernel.inputs import check_embedding, ntk_inputs
@@ -185,6 +185,11 @@ def init_two_layer_ensemble(
     D = data.shape[1]
     d_in = D + 2
     seed = check_seed(seed)
+    check_budget(
+        "n_models (N), width, n_samples (P)", f"{n_models}, {width}, {n_samples}",
+        n_bytes=8.0 * n_models * (2 * width * (d_in + D) + 4 * n_samples * (D + 1)),
+        n_ops=float(n_models) * width * n_samples * d_in, what="the initial networks",
+    )  # fmt: skip
     rngs = model_rngs(seed, "training", n_models)
     W0 = np.empty((n_models, width, d_in))
     A0 = np.empty((n_models, width, D))

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_count
-from gtv.numerics.io import load_result, save_result
+from gtv.numerics.checks import check_budget, check_count, check_eps
+from gtv.numerics.io import load_result_of_kind, require_finite, result_file, save_result
 from gtv.numerics.kernel.inputs import ntk_inputs
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.two_layer.checks import check_learning_rate, taus_to_steps
@@ -92,13 +92,44 @@ class TwoLayerTrajectory:
         }  # fmt: skip
         if self.limit is not None:
             arrays["limit"] = self.limit
-        return save_result(path, arrays, self.config())
+        return save_result(path, arrays, self.config(), kind="two_layer_trajectory")
 
     @classmethod
     def load(cls, path: str | Path) -> TwoLayerTrajectory:
-        """Load a trajectory written by :meth:`save` (named schedules only)."""
-        arr, cfg = load_result(path)
+        """Load a trajectory written by :meth:`save` (named schedules only).
+
+        Raises ``ValueError`` naming the file if it is corrupt, of another kind, or inconsistent
+        (array shapes against ``n_models``, ``width``, ``n_samples``; non-finite parameters;
+        ``eps`` outside (0, T); a non-positive learning rate).
+        """
+        arr, cfg = load_result_of_kind(
+            path,
+            "two_layer_trajectory",
+            "a TwoLayerTrajectory",
+            legacy=lambda c: {"width", "activation", "learning_rate"} <= set(c),
+        )
+        with result_file(path, "TwoLayerTrajectory"):
+            return cls._from_arrays(arr, cfg)
+
+    @classmethod
+    def _from_arrays(cls, arr: dict, cfg: dict) -> TwoLayerTrajectory:
         sched = get_schedule(cfg["schedule"], cfg["T"])
+        check_eps(cfg["eps"], sched.T)
+        check_learning_rate(cfg["learning_rate"])
+        N, n, P = (check_count(cfg[k], k) for k in ("n_models", "width", "n_samples"))
+        K, D, d_in = arr["steps"].shape[0], arr["data"].shape[1], arr["W0"].shape[-1]
+        shapes = {
+            "W0": (N, n, d_in), "A0": (N, n, D), "t": (N, P), "x0": (N, P, D), "x": (N, P, D),
+            "steps": (K,), "W": (K, N, n, d_in), "A": (K, N, n, D), "train_loss": (K, N),
+        }  # fmt: skip
+        if "limit" in arr:
+            shapes["limit"] = (N,)
+        for name, shape in shapes.items():
+            if arr[name].shape != shape:
+                raise ValueError(f"array {name!r} has shape {arr[name].shape}, expected {shape}")
+        require_finite(arr, "W0", "A0", "t", "x0", "x", "data", "W", "A", "train_loss")
+        if arr["steps"].dtype.kind not in "iu" or np.any(np.diff(arr["steps"]) < 0):
+            raise ValueError("array 'steps' must hold non-decreasing integers")
         z = np.stack(
             [
                 ntk_inputs(
@@ -167,6 +198,11 @@ def train_two_layer(
         raise TypeError("init must be a TwoLayerInit (see init_two_layer_ensemble)")
     eta = check_learning_rate(learning_rate)
     steps = taus_to_steps(taus, eta)
+    n_models, width, d_in = init.W0.shape
+    check_budget(
+        "taus", f"(up to {int(steps[-1])} gradient steps at learning_rate = {eta:.3g})",
+        n_ops=4.0 * float(steps[-1]) * n_models * width * d_in * init.x.shape[1], what="training",
+    )  # fmt: skip
     chunk_steps = check_count(chunk_steps, "chunk_steps")
     limit = None
     if check_stability:

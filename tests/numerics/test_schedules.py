@@ -104,3 +104,40 @@ def test_numerics_does_not_import_sympy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+# -- sign conditions at construction (issue 14, "Schedules"; docs/reliability.md) ----------------
+def _fields(name, **override):
+    s = get_schedule(name)
+    keys = ("alpha", "sigma2", "beta", "diffusion", "pf_x_coeff", "pf_mean_coeff")
+    keys += ("score_mean_coeff", "inv_sigma2", "proxy_cov_scale", "dsm_weight")
+    return {**{k: getattr(s, k) for k in keys}, **override}
+
+
+def test_custom_numeric_schedule_with_negative_diffusion_is_rejected():
+    """A NumericSchedule built from plain callables is checked on a dense grid: D = 1 - 2 t is
+    negative on (1/2, 1] (the grid reports [0.502, 1]); sigma2 = 2 t (1 - t) vanishes at T."""
+    with pytest.raises(ValueError, match=r"^diffusion: .*negative for t in \[0\.502, 1\]"):
+        NumericSchedule(name="mine", T=1.0, **_fields("vp-linear", diffusion=lambda t: 1 - 2 * t))
+    with pytest.raises(ValueError, match=r"^sigma2: .*not for t in \[1, 1\]"):
+        NumericSchedule(
+            name="mine", T=1.0, **_fields("vp-linear", sigma2=lambda t: 2 * t * (1 - t))
+        )
+    with pytest.raises(ValueError, match="T must be"):
+        NumericSchedule(name="mine", T=-1.0, **_fields("vp-linear"))
+
+
+def test_custom_schedule_used_beyond_its_valid_range_is_rejected():
+    """Valid symbolically for T = 1 (D = 1 - t/2 >= 0 there), but compiled for T = 3: the numeric
+    check catches D < 0 for t > 2."""
+    from gtv.theory.schedules import Schedule, t
+
+    sched = Schedule.from_drift_diffusion(0, 1 - t / 2, T=1)
+    assert sched.to_numeric().T == 1.0
+    with pytest.raises(ValueError, match=r"^diffusion: .*negative for t in \[2\.0\d*, 3\]"):
+        sched.to_numeric(T=3)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_named_numeric_schedules_pass_the_sign_check(name):
+    get_schedule(name).check_signs()

@@ -162,3 +162,39 @@ def test_custom_schedule_to_numeric_matches_sympy():
             ref = float(sp.N(expr.subs(t, sp.Float(float(tv), 50)), 50))
             got = float(fn(float(tv)))
             assert abs(got - ref) <= 1e-12 * abs(ref), (q, tv, got, ref)
+
+
+# -- sign conditions at construction (issue 14, "Schedules") -----------------------------------
+def test_negative_diffusion_is_rejected_with_its_interval():
+    """Audit: ``from_drift_diffusion(0, 1 - 2 t, T=1)`` (sigma2(T) = 0, D < 0 for t > 1/2) was
+    accepted. sympy decides it: the error names ``diffusion`` and the interval (1/2, 1]."""
+    with pytest.raises(ValueError, match=r"^diffusion: .*negative for t in \(1/2, 1\]"):
+        Schedule.from_drift_diffusion(0, 1 - 2 * t, T=1)
+    with pytest.raises(ValueError, match=r"^diffusion: .*negative for t in \[0, 1\]"):
+        Schedule.from_drift_diffusion(1, -1 - t, T=1)
+
+
+def test_sigma2_not_positive_is_rejected_naming_the_arguments():
+    """``D = 0`` gives ``sigma2 = 0`` on all of (0, T] (named beta/diffusion); ``alpha = 1``,
+    ``sigma2 = 4 t (1 - t)`` (zero at T) implies ``D = 2 - 4 t < 0`` after 1/2 (named
+    alpha/sigma2, the arguments it was built from)."""
+    with pytest.raises(ValueError, match=r"^beta/diffusion: sigma_t\*\*2 = 0 must be > 0"):
+        Schedule.from_drift_diffusion(1, 0, T=1)
+    with pytest.raises(ValueError, match=r"^alpha/sigma2: D_t = 2 - 4\*t .*\(1/2, 1\]"):
+        Schedule.from_alpha_sigma2(1, 4 * t * (1 - t), T=1)
+
+
+def test_undecidable_sign_falls_back_to_a_dense_grid():
+    """``t - sin(3 t) < 0`` is a ConditionSet for sympy: the dense grid finds where D < 0
+    (independently: t - sin(3t) < 0 exactly for 0 < t < 0.7596, the root of t = sin 3t)."""
+    with pytest.raises(ValueError, match=r"^diffusion: .*\[1e-12, 0\.759\d*\] \(dense grid"):
+        Schedule.from_drift_diffusion(0, t - sp.sin(3 * t), T=1)
+    ok = Schedule.from_drift_diffusion(0, 1 + t + sp.sin(3 * t) / 10, T=1)
+    assert ok.T == 1
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_named_schedules_pass_the_sign_checks(name):
+    """Every named schedule has sigma2 > 0 on (0, T] and D >= 0 on [0, T] (linear-variance's
+    D diverges to +oo at T = 1, which is allowed)."""
+    named_schedule(name).check_valid()

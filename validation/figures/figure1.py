@@ -16,7 +16,7 @@ from tqdm import tqdm
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.figures.base import new_figure, write_figure
-from gtv.validation.results import load_result, save_result
+from gtv.validation.results import load_result_of_kind, require_finite, result_file, save_result
 
 __all__ = ["FIGURE1_DATASETS", "FIGURE1_TIMES", "Figure1Result", "compute_figure1"]
 
@@ -68,20 +68,30 @@ class Figure1Result:
         """Save arrays and configuration to ``path`` (``.npz``)."""
         arrays = {"frac": self.frac, "grid": self.grid, "times": self.times}
         arrays.update({f"data:{k}": v for k, v in self.datasets.items()})
-        return save_result(path, arrays, self.config)
+        return save_result(path, arrays, self.config, kind="figure1_result")
 
     @classmethod
     def load(cls, path: str | Path) -> Figure1Result:
-        """Reload a result written by :meth:`save`."""
-        arrays, config = load_result(path)
-        names = config["datasets"]
-        return cls(
-            arrays["frac"],
-            arrays["grid"],
-            arrays["times"],
-            {k: arrays[f"data:{k}"] for k in names},
-            config,
+        """Reload a result written by :meth:`save`; ``ValueError`` naming the file if it is
+        corrupt, of another kind, or inconsistent (shapes against the configuration, non-finite
+        values or ``frac`` outside [0, 1], times outside (0, T])."""
+        arrays, config = load_result_of_kind(
+            path, "figure1_result", "a Figure 1 result", legacy=lambda c: c.get("figure") == 1
         )
+        with result_file(path, "Figure 1 result"):
+            names = list(config["datasets"])
+            frac, grid, times = arrays["frac"], arrays["grid"], arrays["times"]
+            get_schedule(config["schedule"], config["T"]).check_times(times, "times")
+            shape = (len(names), times.size, grid.size, grid.size)
+            if grid.shape != (config["n_grid"],) or times.ndim != 1 or frac.shape != shape:
+                raise ValueError(
+                    f"frac {frac.shape}, grid {grid.shape}, times {times.shape} do not match "
+                    f"{len(names)} data sets and n_grid = {config['n_grid']}"
+                )
+            require_finite(arrays, "frac", "grid", *(f"data:{k}" for k in names))
+            if frac.size and not (frac.min() >= 0 and frac.max() <= 1):
+                raise ValueError("frac must lie in [0, 1]")
+            return cls(frac, grid, times, {k: arrays[f"data:{k}"] for k in names}, config)
 
     def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Draw the grid of heat maps (rows: data sets, columns: times) and save it."""

@@ -16,12 +16,19 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gtv.numerics.checks import check_count, check_eps, check_field_types
 from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.ensembles import EnsembleResult, summarize_ensemble
 from gtv.validation.figures.base import new_figure, panel_seed, sample_linear_panel, write_figure
-from gtv.validation.results import JsonConfig, load_result, save_result
+from gtv.validation.results import (
+    JsonConfig,
+    load_result_of_kind,
+    require_finite,
+    result_file,
+    save_result,
+)
 
 __all__ = [
     "FIGURE2_DATA",
@@ -58,11 +65,37 @@ class Figure2Config(JsonConfig):
     n_bayes_samples: int = 100_000
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_field_types(self)
+
     @classmethod
     def fast(cls, **overrides) -> Figure2Config:
         base = {"n_models": 20, "n_samples": 10_000, "n_bayes_samples": 20_000}
         base.update(overrides)
         return cls(**base)
+
+
+def _check_arrays(config: Figure2Config, arrays: dict) -> None:
+    """``ValueError`` unless the arrays of a saved result fit ``config`` (shapes, finite)."""
+    T = get_schedule(config.schedule).T
+    for eps in config.eps_values:
+        check_eps(eps, T)
+    N, B = check_count(config.n_models, "n_models"), check_count(config.n_bins, "n_bins")
+    n_eps, n_fine = len(config.eps_values), arrays["x_fine"].size
+    shapes = {
+        "edges": (B + 1,),
+        "bayes_histograms": (n_eps, B),
+        "x_fine": (n_fine,),
+        "exact_density": (n_eps, n_fine),
+    }
+    for i in range(n_eps):
+        for j in range(len(config.P_values)):
+            shapes[f"hist_{i}_{j}"] = (N, B)
+            shapes[f"gap_{i}_{j}"] = (N,)
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape:
+            raise ValueError(f"array {name!r} has shape {arrays[name].shape}, expected {shape}")
+    require_finite(arrays, *shapes)
 
 
 def mixture_density(data: np.ndarray, x: np.ndarray, t: float, schedule) -> np.ndarray:
@@ -114,12 +147,19 @@ class Figure2Result:
                 arrays[f"hist_{i}_{j}"] = self.ensembles[i][j].histograms
                 arrays[f"gap_{i}_{j}"] = self.ensembles[i][j].gap
         cfg = {"figure": 2, "config": self.config.to_dict(), "meta": self.meta}
-        return save_result(path, arrays, cfg)
+        return save_result(path, arrays, cfg, kind="figure2_result")
 
     @classmethod
     def load(cls, path: str | Path) -> Figure2Result:
-        arrays, cfg = load_result(path)
-        config = Figure2Config.from_dict(cfg["config"])
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is corrupt,
+        of another kind, or inconsistent (shapes against the configuration, non-finite arrays,
+        an ``eps`` outside (0, T))."""
+        arrays, cfg = load_result_of_kind(
+            path, "figure2_result", "a Figure 2 result", legacy=lambda c: c.get("figure") == 2
+        )
+        with result_file(path, "Figure 2 result"):
+            config = Figure2Config.from_dict(cfg["config"])
+            _check_arrays(config, arrays)
         edges = arrays["edges"]
         ens = [
             [

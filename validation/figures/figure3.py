@@ -69,7 +69,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_eps
+from gtv.numerics.checks import check_eps, check_field_types
 from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import FEATURE_KINDS, ProductFeatures
 from gtv.numerics.pfode import METHODS
@@ -82,7 +82,14 @@ from gtv.validation.figures.bands import (
     square_data,
 )
 from gtv.validation.figures.base import panel_seed, sample_linear_panel
-from gtv.validation.results import JsonConfig, load_result, save_result
+from gtv.validation.results import (
+    JsonConfig,
+    load_cache_entry,
+    load_result_of_kind,
+    require_finite,
+    result_file,
+    save_result,
+)
 
 __all__ = [
     "FIGURE3_KINDS",
@@ -128,6 +135,7 @@ class Figure3Config(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         object.__setattr__(self, "rotations", tuple(float(r) for r in self.rotations))
         object.__setattr__(self, "kinds", tuple(self.kinds))
         object.__setattr__(self, "x_range", tuple(float(v) for v in self.x_range))
@@ -293,14 +301,32 @@ class Figure3Result:
             "bayes_region_areas": [[b.segment_area, b.diagonal_area] for b in self.bayes_regions],
             "meta": self.meta,
         }
-        return save_result(path, arrays, cfg)
+        return save_result(path, arrays, cfg, kind="figure3_result")
 
     @classmethod
     def load(cls, path: str | Path) -> Figure3Result:
-        arrays, cfg = load_result(path)
-        if cfg.get("figure") != 3:
-            raise ValueError(f"path {str(path)!r} does not hold a Figure 3 result")
-        config = Figure3Config.from_dict(cfg["config"])
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is corrupt,
+        of another kind, or inconsistent (shapes against the configuration, non-finite arrays)."""
+        arrays, cfg = load_result_of_kind(
+            path, "figure3_result", "a Figure 3 result", legacy=lambda c: c.get("figure") == 3
+        )
+        with result_file(path, "Figure 3 result"):
+            config = Figure3Config.from_dict(cfg["config"])
+            return cls._from_arrays(config, arrays, cfg)
+
+    @classmethod
+    def _from_arrays(cls, config: Figure3Config, arrays: dict, cfg: dict) -> Figure3Result:
+        B = config.n_bins
+        if arrays["edges"].shape != (B + 1,) or arrays["bayes_histograms"].shape[1:] != (B, B):
+            raise ValueError(f"edges / bayes_histograms do not match n_bins = {B}")
+        require_finite(arrays, *arrays)
+        for i in range(len(config.kinds)):
+            for j in range(len(config.rotations)):
+                p = f"_{i}_{j}"
+                _check_panel(
+                    config, arrays["hist" + p], arrays["gap" + p], arrays[f"reg{p}_seg"],
+                    arrays[f"reg{p}_diag"], cfg["region_areas"][i][j],
+                )  # fmt: skip
         edges = arrays["edges"]
         ens, regs = [], []
         for i, kind in enumerate(config.kinds):
@@ -368,6 +394,40 @@ class Figure3Result:
 
 
 # -- computation ----------------------------------------------------------------------------------
+def _check_panel(
+    cfg: Figure3Config, hist: object, gap: object, seg: object, diag: object, areas: object
+) -> None:
+    """``ValueError`` unless one panel's arrays fit ``cfg`` (shapes; finite; positive areas)."""
+    N, B = cfg.n_models, cfg.n_bins
+    shapes = {
+        "hist": (hist, (N, B, B)),
+        "gap": (gap, (N,)),
+        "seg": (seg, (N,)),
+        "diag": (diag, (N,)),
+    }
+    for name, (a, shape) in shapes.items():
+        if np.shape(a) != shape or not np.all(np.isfinite(a)):
+            raise ValueError(f"panel array {name!r} must be finite of shape {shape}")
+    a_s, a_g = (float(v) for v in areas)
+    if not (a_s > 0 and a_g > 0 and math.isfinite(a_s + a_g)):
+        raise ValueError(f"region areas must be finite and > 0, got {areas!r}")
+
+
+def _load_panel(path: Path, cfg: Figure3Config, key: str) -> tuple[dict, dict] | None:
+    """A cached panel's ``(arrays, config)``; ``None`` if its key differs (other settings). A
+    corrupt or inconsistent file raises ``ValueError`` naming it (for :func:`load_cache_entry`)."""
+    arrays, pcfg = load_result_of_kind(
+        path, "figure3_panel", "a Figure 3 panel cache", legacy=lambda c: "key" in c
+    )
+    if pcfg.get("key") != key:
+        return None
+    with result_file(path, "Figure 3 panel cache"):
+        _check_panel(
+            cfg, arrays["hist"], arrays["gap"], arrays["seg"], arrays["diag"], pcfg["areas"]
+        )
+    return arrays, pcfg
+
+
 def _panel_cache_path(cache_dir: Path, i: int, j: int) -> Path:
     return cache_dir / f"figure3_panel_{i}_{j}.npz"
 
@@ -424,22 +484,19 @@ def compute_figure3(
             about = {"kind": kind, "rotation": rot, "seed": cfg.seed, "panel": [i, j]}
             key = _panel_key(cfg, i, j)
             path = _panel_cache_path(cache, i, j) if cache is not None else None
-            if path is not None and path.exists():
-                arrays, pcfg = load_result(path)
-                if pcfg.get("key") == key:
-                    ensembles[i][j] = EnsembleResult(
-                        arrays["hist"],
-                        [edges, edges],
-                        arrays["gap"],
-                        cfg.point_radius,
-                        about,
-                    )
-                    regions[i][j] = SegmentDiagonalMass(
-                        arrays["seg"], arrays["diag"], *pcfg["areas"], cfg.delta, cfg.point_radius
-                    )
-                    timings.update(pcfg.get("timings", {}))
-                    bar.update()
-                    continue
+            hit = None
+            if path is not None:
+                hit = load_cache_entry(path, lambda p, k=key: _load_panel(p, cfg, k))
+            if hit is not None:
+                arrays, pcfg = hit
+                hist, gap = arrays["hist"], arrays["gap"]
+                ensembles[i][j] = EnsembleResult(hist, [edges, edges], gap, cfg.point_radius, about)
+                regions[i][j] = SegmentDiagonalMass(
+                    arrays["seg"], arrays["diag"], *pcfg["areas"], cfg.delta, cfg.point_radius
+                )
+                timings.update(pcfg.get("timings", {}))
+                bar.update()
+                continue
             bar.set_postfix_str(f"{kind}, rotation {rotation_label(rot)}")
             samples, took = sample_linear_panel(
                 data, feats, cfg.n_models, cfg.P, cfg.eps, sched, ridge=cfg.ridge,
@@ -478,6 +535,7 @@ def compute_figure3(
                         "areas": [reg.segment_area, reg.diagonal_area],
                         "timings": panel_t,
                     },
+                    kind="figure3_panel",
                 )
             bar.update()
     bayes = np.empty((nr, cfg.n_bins, cfg.n_bins))

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.numerics.checks import check_field_types, check_query_values
 from gtv.numerics.contract import EnsembleTheory
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
@@ -70,6 +71,7 @@ from gtv.validation.results import (
     JsonConfig,
     figure_stem,
     load_result_of_kind,
+    result_file,
     save_figure,
     save_result,
 )
@@ -142,6 +144,7 @@ class LinearCompareConfig(JsonConfig):
     theory: str = "first_order"
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if not isinstance(self.diagnostics, bool):
             raise TypeError(f"diagnostics must be a bool, got {self.diagnostics!r}")
         m = self.n_moment_members
@@ -168,9 +171,7 @@ class LinearCompareConfig(JsonConfig):
         if not (self.hist_range[0] < self.hist_range[1]):
             raise ValueError(f"hist_range must be (lo, hi) with lo < hi, got {self.hist_range}")
         for name in ("query_x", "query_t"):
-            v = np.asarray(getattr(self, name), dtype=float)
-            if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
-                raise ValueError(f"{name} must be a non-empty sequence of finite numbers")
+            check_query_values(getattr(self, name), name)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
 
@@ -324,26 +325,27 @@ class LinearComparison:
     @classmethod
     def load(cls, path: str | Path) -> LinearComparison:
         arrays, s = load_result_of_kind(path, "linear_comparison", "a LinearComparison")
-        theory = TheoryPredictions.load(Path(path).with_name(s["theory_file"]))
-        # Results saved before the diagnostics existed have none (and no "diagnostics" key).
-        cfg = {"diagnostics": "closure_rows" in s, **s["config"]}
-        return cls(
-            LinearCompareConfig.from_dict(cfg),
-            arrays["histograms"],
-            arrays["outside"],
-            arrays["gap"],
-            theory,
-            s["denoiser_rows"],
-            s["density_rows"],
-            s["floor"],
-            s["gap_rows"],
-            s.get("meta", {}),
-            s.get("closure_rows", []),
-            s.get("distribution_rows", []),
-            arrays.get("mm_histograms"),
-            arrays.get("mm_outside"),
-            arrays.get("mm_gap"),
-        )
+        with result_file(path, "LinearComparison"):
+            theory = TheoryPredictions.load(Path(path).with_name(s["theory_file"]))
+            # Results saved before the diagnostics existed have none (and no "diagnostics" key).
+            cfg = {"diagnostics": "closure_rows" in s, **s["config"]}
+            return cls(
+                LinearCompareConfig.from_dict(cfg),
+                arrays["histograms"],
+                arrays["outside"],
+                arrays["gap"],
+                theory,
+                s["denoiser_rows"],
+                s["density_rows"],
+                s["floor"],
+                s["gap_rows"],
+                s.get("meta", {}),
+                s.get("closure_rows", []),
+                s.get("distribution_rows", []),
+                arrays.get("mm_histograms"),
+                arrays.get("mm_outside"),
+                arrays.get("mm_gap"),
+            )
 
     def plot(self, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Overlay the ensemble-mean density (25-75 % band) and the four predictions."""

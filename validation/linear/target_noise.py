@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.numerics.checks import check_field_types
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
     FirstOrderLinear,
@@ -52,7 +53,7 @@ from gtv.numerics.schedules import get_schedule
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.predictions import exact_bayes_histogram
-from gtv.validation.results import JsonConfig, load_result_of_kind, save_result
+from gtv.validation.results import JsonConfig, load_result_of_kind, result_file, save_result
 from gtv.validation.stats import (
     DISTANCES,
     bootstrap_ci,
@@ -103,6 +104,7 @@ class TargetNoiseConfig(JsonConfig):
     n_bayes_samples: int | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in ("P", "n_space", "n_time", "n_samples", "n_bins", "n_steps", "n_splits"):
             _check_int(name, getattr(self, name), 1)
         _check_int("n_models", self.n_models, 4)
@@ -249,16 +251,17 @@ class TargetNoiseComparison:
     @classmethod
     def load(cls, path: str | Path) -> TargetNoiseComparison:
         a, s = load_result_of_kind(path, "target_noise_comparison", "a TargetNoiseComparison")
-        return cls(
-            TargetNoiseConfig.from_dict(s["config"]),
-            {tg: a[f"gap_{tg}"] for tg in TARGET_NAMES},
-            {tg: a[f"histograms_{tg}"] for tg in TARGET_NAMES},
-            {tg: a[f"outside_{tg}"] for tg in TARGET_NAMES},
-            s["gap_rows"],
-            s["density"],
-            s["denoiser_rows"],
-            s.get("meta", {}),
-        )
+        with result_file(path, "TargetNoiseComparison"):
+            return cls(
+                TargetNoiseConfig.from_dict(s["config"]),
+                {tg: a[f"gap_{tg}"] for tg in TARGET_NAMES},
+                {tg: a[f"histograms_{tg}"] for tg in TARGET_NAMES},
+                {tg: a[f"outside_{tg}"] for tg in TARGET_NAMES},
+                s["gap_rows"],
+                s["density"],
+                s["denoiser_rows"],
+                s.get("meta", {}),
+            )
 
 
 # -- computation ----------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ from gtv.validation.results import (
     JsonConfig,
     figure_stem,
     load_result_of_kind,
+    result_file,
     save_figure,
     save_result,
 )
@@ -247,7 +248,8 @@ class ValidityMap:
     @classmethod
     def load(cls, path: str | Path) -> ValidityMap:
         _, s = load_result_of_kind(path, "validity_map", "a ValidityMap")
-        return cls(ValidityMapConfig.from_dict(s["config"]), s["rows"], s.get("meta", {}))
+        with result_file(path, "ValidityMap"):
+            return cls(ValidityMapConfig.from_dict(s["config"]), s["rows"], s.get("meta", {}))
 
     def plot(self, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Heat maps of TV/floor (colour, log scale) annotated with the gap z-score and the median

@@ -98,6 +98,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gtv.numerics.checks import check_budget
 from gtv.numerics.kernel import (
     FiniteKernelTheoryAt,
     KernelEnsemble,
@@ -128,6 +129,7 @@ from gtv.validation.predictions import (
     gaussian_field_histograms,
     markov_fokker_planck,
 )
+from gtv.validation.results import load_cache_entry
 from gtv.validation.stats import bootstrap_ci, resampling_rng
 
 __all__ = ["NTKCompareConfig", "NTKComparison", "compare_ntk"]
@@ -155,8 +157,8 @@ def _train(
     if cache_dir is None:
         return train_two_layer(init, eta, taus, progress=progress), "trained"
     path = _cache_path(cache_dir, init)
-    if path.exists():
-        old = TwoLayerTrajectory.load(path)
+    old = load_cache_entry(path, TwoLayerTrajectory.load)  # None (and a warning) if corrupt
+    if old is not None:
         same = (
             old.learning_rate == eta
             and np.array_equal(old.init.W0, init.W0)
@@ -256,6 +258,10 @@ def compare_ntk(
             f"taus {req.tolist()} round to repeated step counts {steps.tolist()} at eta = "
             f"{eta:.6g}; use more widely spaced taus"
         )
+    check_budget(
+        "taus", f"{req.tolist()} (up to {int(steps.max())} gradient steps at eta = {eta:.3g})",
+        n_ops=4.0 * float(steps.max()) * c.n_models * sum(c.widths) * c.P, what="training",
+    )  # fmt: skip
     taus = eta * steps.astype(float)
     timings["setup_s"] = time.perf_counter() - t0
 

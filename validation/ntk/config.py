@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gtv.numerics.checks import check_field_types, check_query_values
 from gtv.numerics.kernel import ACTIVATIONS, check_embedding
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.results import JsonConfig
@@ -112,6 +113,7 @@ class NTKCompareConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self, skip=("seed", "widths"))
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         widths = tuple(self.widths) if isinstance(self.widths, (tuple, list)) else (self.widths,)
@@ -204,9 +206,7 @@ class NTKCompareConfig(JsonConfig):
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
         for name in ("query_x", "query_t"):
-            v = np.asarray(getattr(self, name), dtype=float)
-            if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
-                raise ValueError(f"{name} must be a non-empty sequence of finite numbers")
+            check_query_values(getattr(self, name), name)
         qt = np.asarray(self.query_t, dtype=float)
         if np.any(qt < self.eps) or np.any(qt > sched.T):
             raise ValueError(

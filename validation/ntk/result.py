@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gtv.validation.ntk.config import NTKCompareConfig
-from gtv.validation.results import load_result_of_kind, save_result
+from gtv.validation.results import load_result_of_kind, result_file, save_result
 
 __all__ = ["NTKComparison"]
 
@@ -317,36 +317,37 @@ class NTKComparison:
     @classmethod
     def load(cls, path: str | Path) -> NTKComparison:
         a, s = load_result_of_kind(path, "ntk_comparison", "an NTKComparison")
-        theory = {k[len("theory_") :]: v for k, v in a.items() if k.startswith("theory_")}
-        return cls(
-            NTKCompareConfig.from_dict(s["config"]),
-            s["learning_rate"],
-            a["steps"],
-            a["taus"],
-            a["denoiser"],
-            a["kernel_denoiser"],
-            theory,
-            a["histograms"],
-            a["outside"],
-            a["gap"],
-            a["kernel_histograms"],
-            a["kernel_outside"],
-            a["kernel_gap"],
-            a["gf_histograms"],
-            a["gf_outside"],
-            a["gf_gap"],
-            a["fp_density"],
-            a["fp_mean_density"],
-            a["fp_gap"],
-            a["fp_mean_gap"],
-            a["exact_density"],
-            a["bayes_density"],
-            s["denoiser_rows"],
-            s["error_rows"],
-            s["gap_rows"],
-            s["density_rows"],
-            s.get("meta", {}),
-        )
+        with result_file(path, "NTKComparison"):
+            theory = {k[len("theory_") :]: v for k, v in a.items() if k.startswith("theory_")}
+            return cls(
+                NTKCompareConfig.from_dict(s["config"]),
+                s["learning_rate"],
+                a["steps"],
+                a["taus"],
+                a["denoiser"],
+                a["kernel_denoiser"],
+                theory,
+                a["histograms"],
+                a["outside"],
+                a["gap"],
+                a["kernel_histograms"],
+                a["kernel_outside"],
+                a["kernel_gap"],
+                a["gf_histograms"],
+                a["gf_outside"],
+                a["gf_gap"],
+                a["fp_density"],
+                a["fp_mean_density"],
+                a["fp_gap"],
+                a["fp_mean_gap"],
+                a["exact_density"],
+                a["bayes_density"],
+                s["denoiser_rows"],
+                s["error_rows"],
+                s["gap_rows"],
+                s["density_rows"],
+                s.get("meta", {}),
+            )
 
     # -- figure ---------------------------------------------------------------------------------
     def plot(

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.serial import (
     AUTHORS_EPS,
     DiffusionChain,
@@ -169,12 +169,13 @@ class ExperimentResult:
     @classmethod
     def load(cls, path: str | Path) -> ExperimentResult:
         arrays, cfg = load_result_of_kind(path, _KIND, "a serial-experiment")
-        config = ExperimentConfig.from_dict(cfg["config"])
-        per = []
-        for i in range(len(config.conditions)):
-            suffix = f"_{i}"
-            per.append({k[: -len(suffix)]: v for k, v in arrays.items() if k.endswith(suffix)})
-        return cls(config, cfg["rows"], per, arrays["data"], cfg.get("meta", {}))
+        with result_file(path, "serial-experiment"):
+            config = ExperimentConfig.from_dict(cfg["config"])
+            per = []
+            for i in range(len(config.conditions)):
+                suffix = f"_{i}"
+                per.append({k[: -len(suffix)]: v for k, v in arrays.items() if k.endswith(suffix)})
+            return cls(config, cfg["rows"], per, arrays["data"], cfg.get("meta", {}))
 
 
 def format_rows(rows: list[dict], columns: tuple[str, ...] = METRICS) -> str:

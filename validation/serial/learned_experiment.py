@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gtv.numerics.checks import check_choice, check_count, check_ridge
-from gtv.numerics.io import load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.kernel import check_activation
 from gtv.numerics.serial import AUTHORS_EPS, DiffusionChain, kl_bits
 from gtv.numerics.streams import check_seed, stream
@@ -343,10 +343,11 @@ class LearnedResult:
     @classmethod
     def load(cls, path: str | Path) -> LearnedResult:
         arrays, cfg = load_result_of_kind(path, _KIND, "a serial-learned")
-        per = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
-        imgs = {k[6:]: v for k, v in arrays.items() if k.startswith("image/")}
-        config = LearnedConfig.from_dict(cfg["config"])
-        return cls(config, cfg["rows"], per, imgs, arrays["data"], cfg["data_gap"], cfg["meta"])
+        with result_file(path, "serial-learned"):
+            per = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
+            imgs = {k[6:]: v for k, v in arrays.items() if k.startswith("image/")}
+            config = LearnedConfig.from_dict(cfg["config"])
+            return cls(config, cfg["rows"], per, imgs, arrays["data"], cfg["data_gap"], cfg["meta"])
 
 
 def _ci(row: dict, stat: str) -> str:

@@ -309,7 +309,7 @@ def test_save_load_roundtrip_without_recomputation(small_result, tmp_path, monke
 def test_load_rejects_other_result_files(tmp_path):
     from gtv.validation.results import save_result
 
-    p = save_result(tmp_path / "other", {"x": np.zeros(2)}, {"figure": 2})
+    p = save_result(tmp_path / "other", {"x": np.zeros(2)}, {"figure": 2}, kind="figure2_result")
     with pytest.raises(ValueError, match="Figure 3"):
         Figure3Result.load(p)
 
@@ -348,6 +348,54 @@ def test_cache_dir_resumes_and_is_keyed_by_config(small_result, tmp_path, monkey
             progress=False,
             cache_dir=tmp_path,
         )
+
+
+def test_damaged_panel_cache_is_reported_and_recomputed(tmp_path):
+    """Audit (issue 14): a truncated or bit-flipped panel cache crashed with BadZipFile, and an
+    altered array inside a valid npz would have been used. Each is now one CacheEntryWarning
+    naming the file, the panel is recomputed (bit-identical to the first run) and rewritten."""
+    import json as _json
+
+    from gtv.validation.results import CacheEntryWarning
+
+    cfg = Figure3Config(
+        rotations=(0.0,), kinds=("fourier",), n_space=4, n_time=3, P=100, n_models=2,
+        n_samples=200, n_bins=10, n_bayes_samples=200, seed=2,
+    )  # fmt: skip
+    first = compute_figure3(cfg, progress=False, cache_dir=tmp_path)
+    path = tmp_path / "figure3_panel_0_0.npz"
+    good = path.read_bytes()
+    with np.load(path, allow_pickle=False) as f:
+        entries = {k: f[k] for k in f.files}
+    entries["gap"] = entries["gap"] * 1.5
+
+    def scaled(p):
+        with open(p, "wb") as fh:
+            np.savez(fh, **entries)
+
+    def legacy(p):
+        with open(p, "wb") as fh:
+            np.savez(fh, **{k: v for k, v in entries.items() if k != "__gtv__"})
+
+    damages = {
+        "truncated": lambda p: p.write_bytes(good[: len(good) // 2]),
+        "flipped": lambda p: p.write_bytes(good[:200] + bytes([good[200] ^ 0xFF]) + good[201:]),
+        "scaled": scaled,
+        "legacy": legacy,
+    }
+    for damage in damages.values():
+        path.write_bytes(good)
+        damage(path)
+        with pytest.warns(CacheEntryWarning, match="figure3_panel_0_0.npz") as rec:
+            again = compute_figure3(cfg, progress=False, cache_dir=tmp_path)
+        assert len([w for w in rec if w.category is CacheEntryWarning]) == 1
+        np.testing.assert_array_equal(again.ensembles[0][0].gap, first.ensembles[0][0].gap)
+        np.testing.assert_array_equal(
+            again.ensembles[0][0].histograms, first.ensembles[0][0].histograms
+        )
+        with np.load(path, allow_pickle=False) as f:  # the entry was rewritten, verified
+            assert _json.loads(str(f["__gtv__"]))["kind"] == "figure3_panel"
+            np.testing.assert_array_equal(f["gap"], first.ensembles[0][0].gap)
 
 
 @pytest.mark.parametrize("paper", [False, True])

@@ -298,6 +298,47 @@ def test_cache_reuses_and_resumes_training(tmp_path):
         np.testing.assert_array_equal(getattr(c, name), getattr(fresh, name), err_msg=name)
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "scaled",
+        pytest.param("truncated", marks=pytest.mark.slow),
+        pytest.param("flipped", marks=pytest.mark.slow),
+    ],
+)
+def test_damaged_training_cache_is_reported_and_retrained(tmp_path, damage):
+    """Audit (issue 14): a truncated or bit-flipped ``--cache`` trajectory crashed with
+    BadZipFile, and one whose array was changed inside a valid npz (W[-1] x 1.5) was used as
+    "cached" (it moved the gap mass by up to 0.40). Each is now one CacheEntryWarning naming the
+    file; the model is retrained, giving the numbers of the undamaged run, and the retrained
+    entry is saved and reused."""
+    from gtv.validation.results import CacheEntryWarning
+
+    cheap = dict(widths=(16,), sample_kernel=False, n_samples=40, n_bins=20, fp_steps=20)
+    cfg = _tiny(taus=(1.0, 3.0), **cheap)
+    a = compare_ntk(cfg, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("two_layer_*.npz")
+    good = path.read_bytes()
+    if damage == "scaled":
+        with np.load(path, allow_pickle=False) as f:
+            entries = {k: f[k] for k in f.files}
+        entries["W"] = entries["W"].copy()
+        entries["W"][-1] *= 1.5
+        with open(path, "wb") as fh:
+            np.savez(fh, **entries)
+    elif damage == "truncated":
+        path.write_bytes(good[: len(good) // 3])
+    else:
+        path.write_bytes(good[:300] + bytes([good[300] ^ 0x55]) + good[301:])
+    with pytest.warns(CacheEntryWarning, match=path.name):
+        b = compare_ntk(cfg, cache_dir=tmp_path)
+    assert b.meta["cache"] == ["trained"]
+    np.testing.assert_array_equal(b.denoiser, a.denoiser)
+    np.testing.assert_array_equal(b.gap, a.gap)
+    c = compare_ntk(cfg, cache_dir=tmp_path)
+    assert c.meta["cache"] == ["cached"]
+
+
 # -- bad input --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kw, match",
