@@ -1,10 +1,13 @@
-"""The machine description every benchmark prints above its table (date, platform, cores, CPU)."""
+"""What every benchmark shares: the machine description it prints above its table (date,
+platform, cores, CPU), the machine's load, and best-of-N timing."""
 
 from __future__ import annotations
 
 import datetime
 import os
 import platform
+import time
+from collections.abc import Callable
 
 
 def cpu_model() -> str:
@@ -23,3 +26,26 @@ def print_machine() -> None:
     """Print the ``date:`` and ``machine:`` lines of a benchmark report."""
     print(f"date: {datetime.date.today().isoformat()}")
     print(f"machine: {platform.platform()}; {os.cpu_count()} cores; {cpu_model()}")
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages (other processes on the machine distort timings)."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def best_time(
+    fn: Callable[[], object], repeats: int, label: str, record: dict[str, list[float]]
+) -> tuple[float, object]:
+    """Best wall time of ``repeats`` calls and the result of the last call; every timing is kept
+    in ``record[label]`` (for the spread printed under a table)."""
+    times = []
+    out = None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    record[label] = times
+    return min(times), out

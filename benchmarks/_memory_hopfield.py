@@ -30,7 +30,8 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from _machine import print_machine
+from _machine import best_time as _best_time
+from _machine import load_average, print_machine
 
 from gtv.numerics.memory.hopfield import hopfield_fixed_points
 
@@ -39,23 +40,8 @@ ALL_TIMES: dict[str, list[float]] = {}
 
 
 def best_time(fn: Callable[[], object], repeats: int, label: str) -> tuple[float, object]:
-    """Best wall time of ``repeats`` calls and the result of the last call."""
-    times = []
-    out = None
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    ALL_TIMES[label] = times
-    return min(times), out
-
-
-def load_average() -> str:
-    """The 1/5/15-minute load averages (other processes on the machine distort timings)."""
-    try:
-        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
+    """Best of ``repeats`` calls, every timing recorded in :data:`ALL_TIMES`."""
+    return _best_time(fn, repeats, label, ALL_TIMES)
 
 
 def run_case(name, n, k, d, t, repeats, numpy_starts, seed, rows) -> None:

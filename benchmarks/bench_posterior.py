@@ -34,6 +34,8 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+from _machine import best_time as _best_time
+from _machine import load_average
 
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import get_schedule
@@ -48,15 +50,8 @@ ALL_TIMES: dict[str, list[float]] = {}
 
 
 def best_time(fn: Callable[[], object], repeats: int, label: str) -> tuple[float, object]:
-    """Best wall time of ``repeats`` calls and the result of the last call."""
-    times = []
-    out = None
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    ALL_TIMES[label] = times
-    return min(times), out
+    """Best of ``repeats`` calls, every timing recorded in :data:`ALL_TIMES`."""
+    return _best_time(fn, repeats, label, ALL_TIMES)
 
 
 def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -86,14 +81,6 @@ def stats_diff(a, b) -> float:
         rel_diff(a.score, b.score),
         rel_diff(a.frac, b.frac),
     )
-
-
-def load_average() -> str:
-    """The 1/5/15-minute load averages (other processes on the machine distort timings)."""
-    try:
-        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def machine_info() -> dict[str, str]:
