@@ -71,15 +71,22 @@ def classify_all(config: TransitionConfig, denoiser, samples: np.ndarray, data: 
     return out, int(att.n_unconverged)
 
 
-def _proxy_frac(config: TransitionConfig, data: np.ndarray, seed) -> float:
+def _link_points(config: TransitionConfig, data: np.ndarray, seed) -> tuple:
+    """Weighted population draws ``(t, w, x)`` for the averages of ``proxy_frac`` and
+    ``v_kernel`` (the same draws for both)."""
     t, w, _, x = population_triples(data, N_LINK, config.eps, config.schedule, seed)
-    return float(np.sum(w * posterior_stats(data, x, t, config.schedule).frac) / np.sum(w))
+    return t, w / np.sum(w), x
 
 
-def _v_kernel(config: TransitionConfig, bound, data: np.ndarray, seed) -> float:
-    t, w, _, x = population_triples(data, N_LINK, config.eps, config.schedule, seed)
+def _proxy_frac(config: TransitionConfig, data: np.ndarray, points: tuple) -> float:
+    t, w, x = points
+    return float(np.sum(w * posterior_stats(data, x, t, config.schedule).frac))
+
+
+def _v_kernel(bound, data: np.ndarray, points: tuple) -> float:
+    t, w, x = points
     Q = bound.markov_intensity(x, t)
-    return float(np.sum(w * np.trace(Q, axis1=1, axis2=2)) / (np.sum(w) * data.shape[1]))
+    return float(np.sum(w * np.trace(Q, axis1=1, axis2=2)) / data.shape[1])
 
 
 @dataclass
@@ -371,7 +378,8 @@ def _run_pair(config: TransitionConfig, k: int, K: int, m: int, arrays: dict) ->
     arrays["fractions"][k, m], arrays["unconverged"][k, m, 0] = classify_all(
         config, den, samples, data, sub
     )
-    arrays["proxy_frac"][k, m] = _proxy_frac(config, data, sub)
+    points = _link_points(config, data, sub)
+    arrays["proxy_frac"][k, m] = _proxy_frac(config, data, points)
     if config.runs_theory:
         bound = linear_theory_field(config, data, sub)
         tden, tsamples, _ = fit_and_sample(config, data, sub, kind="linear-theory", theory=bound)
@@ -382,4 +390,4 @@ def _run_pair(config: TransitionConfig, k: int, K: int, m: int, arrays: dict) ->
         arrays["mean_fractions"][k, m], arrays["unconverged"][k, m, 2] = classify_all(
             config, mden, msamples, data, sub
         )
-        arrays["v_kernel"][k, m] = _v_kernel(config, bound, data, sub)
+        arrays["v_kernel"][k, m] = _v_kernel(bound, data, points)
