@@ -25,7 +25,6 @@ import numpy as np
 
 from gtv.numerics.checks import check_count, check_positive
 from gtv.numerics.memory.denoisers import DenoiserMap, ExactDenoiser, memory_radius
-from gtv.numerics.memory.hopfield import hopfield_fixed_points
 from gtv.numerics.pfode import check_method, drift_coefficients, initial_points, pf_ode_reference
 from gtv.numerics.streams import check_seed, stream_rng
 
@@ -113,10 +112,10 @@ def iterate_fixed_point(
     Vectorized over the starts; a start stops as soon as its residual (Euclidean norm) is at most
     ``tol``, and the point where that residual was measured is returned, so
     ``|G_t(y_i) - y_i| <= tol`` holds exactly for every converged ``y_i``. A start whose map
-    value turns non-finite stops unconverged. Arguments are assumed checked. For the exact
-    score with ``damping = 1`` (and a backend other than ``"numpy"``) the compiled
-    modern-Hopfield kernel :func:`gtv.numerics.memory.hopfield_fixed_points` runs the same
-    update; it returns the point after the last step.
+    value turns non-finite stops unconverged. Arguments are assumed checked. With
+    ``damping = 1`` a denoiser may run the iteration itself
+    (:meth:`gtv.numerics.memory.DenoiserMap.plain_iteration`: the exact score's compiled
+    modern-Hopfield kernel).
 
     Returns
     -------
@@ -128,16 +127,10 @@ def iterate_fixed_point(
     n_iter : ndarray of int (n,)
         Map evaluations of each start.
     """
-    if type(denoiser) is ExactDenoiser and damping == 1.0 and denoiser.backend != "numpy":
-        # The same CCCP update on the compiled kernel (per-start early exit, parallel over
-        # starts); its stopping rule |G(y) - y| <= tol is this loop's, measured one step earlier:
-        # the point returned is G(y) of the last point whose residual was <= tol.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = hopfield_fixed_points(
-                denoiser.memories, starts, t, denoiser.schedule, tol=tol, max_iter=max_iter
-            )
-        return res.points, res.converged, res.step, res.iterations
+    if damping == 1.0:
+        special = denoiser.plain_iteration(t, starts, tol=tol, max_iter=max_iter)
+        if special is not None:
+            return special
     alpha = float(denoiser.schedule.alpha(t))
     y = np.array(starts, dtype=np.float64, order="C")
     n = y.shape[0]

@@ -22,6 +22,7 @@ Jacobians default to central finite differences (:meth:`DenoiserMap.jacobian`).
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -34,6 +35,7 @@ from gtv.numerics.checks import (
     check_points,
     check_query_points,
 )
+from gtv.numerics.memory.hopfield import hopfield_fixed_points
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
@@ -166,6 +168,15 @@ class DenoiserMap(ABC):
             raise ValueError(f"the denoiser's Jacobian is not finite at t = {t:g}")
         return jac
 
+    def plain_iteration(
+        self, t: float, starts: np.ndarray, *, tol: float, max_iter: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """A specialized undamped iteration ``y <- G_t(y)`` from every start, or ``None`` (the
+        default): :func:`gtv.numerics.memory.attractors.iterate_fixed_point` then runs its
+        generic loop. Returns ``(points, converged, residual, n_iter)`` like that loop.
+        """
+        return None
+
     def map_jacobian(self, y: object, t: object) -> np.ndarray:
         """``J_G(y) = alpha_t (dD^/dx)(alpha_t y, t)``: shape (n, D, D)."""
         t = self.check_time(t)
@@ -219,6 +230,23 @@ class ExactDenoiser(DenoiserMap):
     def evaluate(self, x: np.ndarray, t: float) -> np.ndarray:
         b = self._backend(x.shape[0])
         return posterior_stats(self.memories, x, t, self.schedule, backend=b).mean
+
+    def plain_iteration(
+        self, t: float, starts: np.ndarray, *, tol: float, max_iter: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """The compiled modern-Hopfield kernel :func:`gtv.numerics.memory.hopfield_fixed_points`
+        (the same CCCP update; per-start early exit, parallel over starts) unless the backend is
+        ``"numpy"``. Its stopping rule is the generic loop's, measured one step earlier: the point
+        returned is ``G_t(y)`` of the last point whose residual was ``<= tol``.
+        """
+        if self.backend == "numpy":
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # unconverged starts are reported
+            res = hopfield_fixed_points(
+                self.memories, starts, t, self.schedule, tol=tol, max_iter=max_iter
+            )
+        return res.points, res.converged, res.step, res.iterations
 
     def jacobian(self, x: object, t: object) -> np.ndarray:
         """Exact ``dm/dx = (alpha_t / sigma_t**2) Sigma_post(x)`` (symmetric), shape (n, D, D).
