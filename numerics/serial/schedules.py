@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtv.numerics.checks import check_choice, check_count
+from gtv.numerics.checks import check_choice, check_count, check_positive
 
 __all__ = ["SCHEDULE_KINDS", "SCHEDULE_SHAPES", "schedule"]
 
@@ -35,13 +35,7 @@ SCHEDULE_KINDS = (*SCHEDULE_SHAPES, "fixed-total-variance")
 def _positive(value: object, argname: str, kind: str) -> float:
     if value is None:
         raise ValueError(f"{argname} is required for a {kind!r} schedule")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{argname} must be a finite number > 0, got {value!r}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{argname} must be a finite number > 0, got {value!r}")
-    return v
+    return check_positive(value, argname)
 
 
 def _shape(kind: str, T: int, start: float, stop: float) -> np.ndarray:
