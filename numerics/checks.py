@@ -374,20 +374,27 @@ def _type_error(name: str, what: str, value: object) -> ValueError:
     return ValueError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
 
 
-def check_field_types(obj: object, skip: Sequence[str] = ("seed",)) -> None:
+def check_field_types(obj: object, skip: Sequence[str] = ()) -> None:
     """``ValueError`` naming the field when a dataclass field has the wrong type for its annotation
     (``TypeError`` for a non-bool in a ``bool`` field).
 
     Understood annotations: ``int``, ``float``, ``str``, ``bool``, ``tuple[T, ...]`` and
     ``tuple[T, T]`` of those, each optionally ``| None``; other fields are left to the class's own
     checks. ``bool`` is not accepted for ``int``/``float`` (``True`` is not a count), numpy
-    scalars are; sequences may be tuples, lists or 1-D arrays. Fields in ``skip`` are left to the
-    class (``seed`` by default: :func:`gtv.numerics.streams.check_seed` checks it by name). Called
-    first in the ``__post_init__`` of the configuration classes, so that junk (``n_models="a"``,
-    ``hist_range=None``) fails by name instead of inside ``int()``.
+    scalars are; sequences may be tuples, lists or 1-D arrays. A field named ``seed`` is checked
+    by :func:`gtv.numerics.streams.check_seed` (a non-negative integer or a ``SeedSequence``;
+    ``TypeError`` for ``"a"``, ``None``, ``True``, ``1.7``), so that a junk seed fails when the
+    configuration is made, not when the first random stream is drawn. Fields in ``skip`` are left
+    to the class. Called first in the ``__post_init__`` of the configuration classes, so that junk
+    (``n_models="a"``, ``hist_range=None``) fails by name instead of inside ``int()``.
     """
+    from gtv.numerics.streams import check_seed  # streams imports this module
+
     for f in dataclasses.fields(obj):
         if f.name in skip:
+            continue
+        if f.name == "seed":
+            check_seed(getattr(obj, f.name))
             continue
         ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         if not isinstance(f.type, (str, type)):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -198,8 +199,10 @@ def save_result(
 # -- reading --------------------------------------------------------------------------------------
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict, dict | None]:
     """Arrays, configuration and header (None for a format-1 file); checks all but the kind."""
+    with open(path, "rb") as fh:  # read whole, so no handle stays open on a corrupt file
+        blob = io.BytesIO(fh.read())
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(blob, allow_pickle=False)
     except _NOT_CORRUPT:
         raise
     except _CORRUPT as exc:

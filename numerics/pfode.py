@@ -86,12 +86,15 @@ def warn_if_diverged(
     method: str,
     n_steps: int,
     start: float = 0.0,
+    sampler: str = "PF-ODE sampler",
 ) -> int:
     """Warn (:class:`DivergenceWarning`) when samples ``x`` (N, S, D) ended non-finite or beyond
     ``max(divergence_bound(radius, schedule), 2 start)``; returns the number of such samples.
 
     ``start`` is ``max |x_T|`` of the start points: explicit far-out start points (``x_T``) may
     legitimately end far out, so they widen the bound; random ones (``|x_T| ~ 4.5 sigma_T``) do not.
+    ``sampler`` names the sampler in the message (e.g. ``"PF-ODE sampler of the Gaussian-field
+    ensemble"``).
 
     The samples are returned unchanged (a warning, not an error, so that a run can be inspected);
     statistics of non-finite samples (gap mass, histograms in :mod:`gtv.validation.ensembles`)
@@ -104,7 +107,7 @@ def warn_if_diverged(
     if n_far:
         advice = "use more steps" + (", or method='euler'" if method == "heun" else "")
         warnings.warn(
-            f"the {method} PF-ODE sampler ({n_steps} steps) diverged: {n_far} of {far.size} "
+            f"the {method} {sampler} ({n_steps} steps) diverged: {n_far} of {far.size} "
             f"samples ({n_far / far.size:.2%}) ended beyond |x| = {bound:.3g} (10 x (data "
             f"radius {float(radius):.3g} + sigma_T), or 2 max|x_T|) or non-finite; "
             f"{advice}",

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from scipy.special import erf
 from gtv.numerics.contract import EnsembleTheory
 from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.fokker_planck import solve_clipped_white_noise
+from gtv.numerics.pfode import DivergenceWarning, check_method, warn_if_diverged
 from gtv.numerics.streams import check_seed
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.results import load_result_of_kind, result_file, save_result
@@ -97,11 +99,26 @@ def gaussian_field_histograms(
     (histograms (N, B), outside (N,), gap (N,))
         Per-member density histograms on ``edges`` (uniform), mass outside the edges and gap
         mass (fraction farther than ``gap_distance`` from every training point).
+
+    Warns
+    -----
+    DivergenceWarning
+        Once, when samples end non-finite or beyond
+        :func:`gtv.numerics.pfode.divergence_bound` of the training data (the field's own
+        sampler's warning is replaced by this one, which names the Gaussian field; any field,
+        also one that does not check itself, is checked). Non-finite samples then raise in the
+        histograms.
     """
     _check_1d(_check_theory(theory))
+    check_method(method)
     edges = np.asarray(edges, dtype=float)
     field = theory.gaussian_field(n_models, seed)
-    xs = field.sample(n_samples, n_steps=n_steps, method=method, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        xs = field.sample(n_samples, n_steps=n_steps, method=method, seed=seed)
+    radius = np.max(np.abs(theory.data), initial=0.0)
+    sampler = "PF-ODE sampler of the Gaussian-field ensemble"
+    warn_if_diverged(xs, radius, theory.schedule, method, n_steps, sampler=sampler)
     hist = per_model_histograms(xs, [edges])
     outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
     return hist, outside, gap_mass(xs, theory.data, gap_distance)

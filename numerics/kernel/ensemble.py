@@ -33,7 +33,7 @@ from gtv.numerics.kernel.gram import ntk_gram, serial_blas
 from gtv.numerics.kernel.inputs import check_embedding, embed_time, ntk_inputs
 from gtv.numerics.kernel.regression import fit_kernel_regression
 from gtv.numerics.kernel.sampler import integrate_kernel_ensemble
-from gtv.numerics.pfode import check_method, initial_points, pf_ode_time_grid
+from gtv.numerics.pfode import check_method, initial_points, pf_ode_time_grid, warn_if_diverged
 from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
 from gtv.numerics.streams import check_seed, model_rngs
 
@@ -165,6 +165,13 @@ class KernelEnsemble:
         x_T : ndarray (N, n_samples, D), optional
             Initial points (overrides ``seed``).
         backend : {"numba", "numpy"}
+
+        Warns
+        -----
+        DivergenceWarning
+            When samples end non-finite or beyond
+            :func:`gtv.numerics.pfode.divergence_bound` of the training data (e.g. Heun with
+            few steps at a tiny ``eps``, or huge coefficients); the share is in the message.
         """
         n_samples = check_count(n_samples, "n_samples")
         check_method(method)
@@ -180,11 +187,15 @@ class KernelEnsemble:
         bx = np.asarray(sched.pf_mean_coeff(ts), dtype=float)
         n, d = self.n_models, self.dim
         x = initial_points(x_T, seed, n, n_samples, d, sched)
+        start = np.abs(x).max()
         coeffs = np.ascontiguousarray(self.coeffs[:, k])
-        return integrate_kernel_ensemble(
+        x = integrate_kernel_ensemble(
             x, self.centres, coeffs, self.activation, emb, self.bias, ts, ax, bx,
             method == "heun", backend,
         )  # fmt: skip
+        radius = np.max(np.abs(self.data), initial=0.0)
+        warn_if_diverged(x, radius, sched, method, ts.size - 1, start)
+        return x
 
     def save(self, path: str | Path) -> Path:
         """Save to ``.npz`` (arrays + JSON configuration; loading never unpickles)."""

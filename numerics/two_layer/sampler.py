@@ -7,7 +7,9 @@ per model from stream ``"sampling"`` (:func:`gtv.numerics.pfode.initial_points`)
 (:func:`gtv.numerics.pfode.make_pf_ode`) calls the compiled forward pass of
 :mod:`gtv.numerics.two_layer.network` on blocks of samples, at every sample and stage; the time
 embedding uses the networks' training ``eps`` even when sampling stops at another one. Results do
-not depend on the thread count.
+not depend on the thread count. Samples that end beyond
+:func:`gtv.numerics.pfode.divergence_bound` of the data radius ``radius`` give a
+:class:`gtv.numerics.pfode.DivergenceWarning` (:func:`gtv.numerics.pfode.warn_if_diverged`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gtv.numerics.checks import check_count
+from gtv.numerics.checks import check_count, check_positive
 from gtv.numerics.kernel.inputs import embed_time
 from gtv.numerics.pfode import (
     BLOCK,
@@ -25,6 +27,7 @@ from gtv.numerics.pfode import (
     make_pf_ode,
     pf_ode_reference,
     pf_ode_time_grid,
+    warn_if_diverged,
 )
 from gtv.numerics.two_layer.ensemble import TwoLayerNetworks
 from gtv.numerics.two_layer.network import FASTMATH, N_BUF, activation_code, forward_into
@@ -62,10 +65,13 @@ def _two_layer_workspace(args, d):
 _pf_ode_two_layer = make_pf_ode(_two_layer_block, _two_layer_workspace, fastmath=FASTMATH)
 
 
-def _setup(networks, n_samples, eps, n_steps, method, seed, x_T):
+def _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius):
     if not isinstance(networks, TwoLayerNetworks):
         raise TypeError("networks must be a TwoLayerNetworks")
     check_method(method)
+    if isinstance(radius, str):
+        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+    check_positive(radius, "radius")
     sched = networks.schedule
     ts = pf_ode_time_grid(sched, networks.eps if eps is None else eps, n_steps)
     n_samples = check_count(n_samples, "n_samples")
@@ -84,6 +90,7 @@ def sample_two_layer_ensemble(
     method: str = "euler",
     seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
+    radius: float = 1.0,
 ) -> np.ndarray:
     """Sample every network of an ensemble with the PF-ODE (numba).
 
@@ -103,16 +110,27 @@ def sample_two_layer_ensemble(
         (:func:`gtv.numerics.pfode.initial_points`).
     x_T : ndarray, shape (N, n_samples, D), optional
         Initial points (overrides ``seed``).
+    radius : float, default 1.0
+        ``max |x|`` of the training data (the networks do not store it; 1 for data in
+        ``[-1, 1]``): sets the divergence bound.
 
     Returns
     -------
     ndarray, shape (N, n_samples, D)
         Samples at ``t = eps``.
+
+    Warns
+    -----
+    DivergenceWarning
+        When samples end non-finite or beyond :func:`gtv.numerics.pfode.divergence_bound`
+        (``radius``); the share is in the message.
     """
-    x, ts, emb, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T)
+    x, ts, emb, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius)
+    start = np.abs(x).max()
     act = activation_code(networks.activation)
     args = (networks.W, networks.A, emb, float(networks.bias), act)
     _pf_ode_two_layer(x, ts, ax, bx, method == "heun", args)
+    warn_if_diverged(x, radius, networks.schedule, method, ts.size - 1, start)
     return x
 
 
@@ -125,12 +143,16 @@ def sample_two_layer_reference(
     method: str = "euler",
     seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
+    radius: float = 1.0,
 ) -> np.ndarray:
-    """Plain-numpy :func:`sample_two_layer_ensemble` (a loop over models and steps)."""
-    x, ts, _, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T)
+    """Plain-numpy :func:`sample_two_layer_ensemble` (a loop over models and steps; the same
+    divergence warning)."""
+    x, ts, _, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius)
 
     def denoise(m: int, xs: np.ndarray, k: int) -> np.ndarray:  # through the public ntk_inputs
         z = networks.inputs(xs, ts[k])
         return forward_reference(networks.W[m], networks.A[m], z, networks.activation)
 
-    return pf_ode_reference(denoise, x, ts, ax, bx, method == "heun")
+    out = pf_ode_reference(denoise, x, ts, ax, bx, method == "heun")
+    warn_if_diverged(out, radius, networks.schedule, method, ts.size - 1, np.abs(x).max())
+    return out

@@ -106,3 +106,19 @@ def test_module_entry_point_has_no_traceback():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     _one_line_error(proc.stderr)
+
+
+def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt(monkeypatch, capsys):
+    """numba re-raises a KeyboardInterrupt from inside a kernel as a SystemError caused by it:
+    the CLI reports it as an interrupt (exit 130, one line), not as a traceback."""
+    import gtv.validation.cli as cli
+
+    def interrupted(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("<numba function> returned a result with an exception set") from exc
+
+    monkeypatch.setattr(cli, "_cmd_env", interrupted)
+    assert cli.main(["env"]) == 130
+    assert capsys.readouterr().err == "gtv: interrupted\n"

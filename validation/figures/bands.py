@@ -83,8 +83,10 @@ def _region_areas(square: np.ndarray, delta: float, radius: float) -> tuple[floa
     c = square - square.mean(axis=0)
     phi = 0.6 - math.atan2(c[0, 1], c[0, 0])
     rot = np.array([[math.cos(phi), -math.sin(phi)], [math.sin(phi), math.cos(phi)]])
-    square = c @ rot.T
-    key = (square.round(9).tobytes(), float(delta), float(radius))
+    # Rounded: the rotations of one square agree to ~1e-16 here, and the areas must be a function
+    # of the key alone (not of which rotation reached the cache first) to be reproducible.
+    square = (c @ rot.T).round(9)
+    key = (square.tobytes(), float(delta), float(radius))
     if key not in _AREA_CACHE:
         lo = square.min(axis=0) - delta
         hi = square.max(axis=0) + delta

@@ -20,6 +20,7 @@ from gtv.numerics.checks import check_count, check_eps, check_field_types
 from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.schedules import get_schedule
+from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import EnsembleResult, summarize_ensemble
 from gtv.validation.figures.base import new_figure, panel_seed, sample_linear_panel, write_figure
 from gtv.validation.results import (
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 FIGURE2_DATA = np.array([[-1.0], [0.0], [1.0]])
+_PARTIAL = "figure2-partial"
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,11 @@ class Figure2Result:
         return write_figure(fig, out_dir, "figure2", formats, dpi=150)
 
 
-def compute_figure2(config: Figure2Config | None = None, progress: bool = True) -> Figure2Result:
+def compute_figure2(
+    config: Figure2Config | None = None,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+) -> Figure2Result:
     """Train, sample and summarize every (eps, P) ensemble of Figure 2.
 
     Panel ``(i, j)`` (eps_values[i], P_values[j]) has the seed
@@ -241,50 +247,90 @@ def compute_figure2(config: Figure2Config | None = None, progress: bool = True) 
     model ``n`` trains on ``stream(s_ij, "training").spawn(N)[n]`` and samples from
     ``stream(s_ij, "sampling").spawn(N)[n]``; the exact-denoiser reference of row ``i`` samples
     from ``stream(stream(seed, "panel", i), "bayes-sampling")``.
+
+    Parameters
+    ----------
+    config : Figure2Config, optional
+        Default: the paper's settings.
+    progress : bool, default True
+        Show a progress bar over the panels and references.
+    checkpoint : path, optional
+        Resume file (:class:`gtv.validation.checkpoint.TaskCheckpoint`, kind
+        ``"figure2-partial"``): the summary of every finished panel (per-model histograms and
+        gap masses) and reference (its histogram) is written atomically, and read at the start,
+        so an interrupted run continues where it stopped and -- every panel drawing from its own
+        streams -- gives the same numbers as an uninterrupted one. A checkpoint of another
+        configuration raises ``ValueError``; a damaged one is reported in one warning line and
+        ignored. Removed when the run completes.
     """
     cfg = config or Figure2Config()
     sched = get_schedule(cfg.schedule)
     edges = np.linspace(cfg.x_range[0], cfg.x_range[1], cfg.n_bins + 1)
     x_fine = np.linspace(cfg.x_range[0], cfg.x_range[1], 2001)
-    ensembles: list[list[EnsembleResult]] = []
-    bayes = np.empty((len(cfg.eps_values), cfg.n_bins))
-    exact = np.empty((len(cfg.eps_values), x_fine.size))
-    jobs = [(i, j) for i in range(len(cfg.eps_values)) for j in range(len(cfg.P_values))]
-    bar = tqdm(total=len(jobs), desc="figure 2", disable=not progress, leave=False)
+    n_eps, n_P = len(cfg.eps_values), len(cfg.P_values)
+    N, B = check_count(cfg.n_models, "n_models"), check_count(cfg.n_bins, "n_bins")
+    # Tasks (i, j < n_P): panel (i, j); task (i, n_P): the exact-denoiser reference of row i.
+    ckpt = TaskCheckpoint(
+        checkpoint,
+        _PARTIAL,
+        cfg.to_dict(),
+        {
+            "hist": np.zeros((n_eps, n_P, N, B)),
+            "gap": np.zeros((n_eps, n_P, N)),
+            "bayes": np.zeros((n_eps, B)),
+        },
+        (n_eps, n_P + 1),
+    )
+    done, out = ckpt.done, ckpt.arrays
+    exact = np.empty((n_eps, x_fine.size))
+    bar = tqdm(total=done.size, desc="figure 2", disable=not progress, leave=False)
+    bar.update(ckpt.resumed)
     for i, eps in enumerate(cfg.eps_values):
         feats = ProductFeatures.uniform(
             "gaussian", 1, cfg.n_space, cfg.n_time, (eps, sched.T), cfg.x_range
         )
-        row = []
         for j, P in enumerate(cfg.P_values):
+            if done[i, j]:
+                continue
             samples, _ = sample_linear_panel(
                 FIGURE2_DATA, feats, cfg.n_models, P, eps, sched, ridge=cfg.ridge,
                 n_samples=cfg.n_samples, n_steps=cfg.n_steps, method=cfg.method,
                 lookup=cfg.lookup, seed=panel_seed(cfg.seed, i, j),
             )  # fmt: skip
-            row.append(
-                summarize_ensemble(
-                    samples,
-                    FIGURE2_DATA,
-                    [edges],
-                    cfg.gap_distance,
-                    {"eps": eps, "P": P, "seed": cfg.seed, "panel": [i, j]},
-                )
-            )
+            summary = summarize_ensemble(samples, FIGURE2_DATA, [edges], cfg.gap_distance)
             del samples
+            out["hist"][i, j], out["gap"][i, j] = summary.histograms, summary.gap
+            ckpt.mark_done((i, j))
             bar.update()
-        ensembles.append(row)
-        xb = sample_exact_denoiser(
-            FIGURE2_DATA,
-            cfg.n_bayes_samples,
-            eps,
-            sched,
-            n_steps=cfg.n_steps,
-            method=cfg.method,
-            seed=panel_seed(cfg.seed, i),
-        )
-        counts, _ = np.histogram(xb[:, 0], bins=edges)
-        bayes[i] = counts / (xb.shape[0] * np.diff(edges))
+        if not done[i, n_P]:
+            xb = sample_exact_denoiser(
+                FIGURE2_DATA,
+                cfg.n_bayes_samples,
+                eps,
+                sched,
+                n_steps=cfg.n_steps,
+                method=cfg.method,
+                seed=panel_seed(cfg.seed, i),
+            )
+            counts, _ = np.histogram(xb[:, 0], bins=edges)
+            out["bayes"][i] = counts / (xb.shape[0] * np.diff(edges))
+            ckpt.mark_done((i, n_P))
+            bar.update()
         exact[i] = mixture_density(FIGURE2_DATA, x_fine, eps, sched)
     bar.close()
-    return Figure2Result(cfg, ensembles, bayes, x_fine, exact)
+    ensembles = [
+        [
+            EnsembleResult(
+                out["hist"][i, j],
+                [edges],
+                out["gap"][i, j],
+                float(cfg.gap_distance),
+                {"eps": eps, "P": P, "seed": cfg.seed, "panel": [i, j]},
+            )
+            for j, P in enumerate(cfg.P_values)
+        ]
+        for i, eps in enumerate(cfg.eps_values)
+    ]
+    result = Figure2Result(cfg, ensembles, out["bayes"], x_fine, exact)
+    ckpt.finish()
+    return result

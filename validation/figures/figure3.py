@@ -74,6 +74,7 @@ from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import FEATURE_KINDS, ProductFeatures
 from gtv.numerics.pfode import METHODS
 from gtv.numerics.schedules import get_schedule
+from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import EnsembleResult, summarize_ensemble
 from gtv.validation.figures.bands import (
     SegmentDiagonalMass,
@@ -102,6 +103,8 @@ __all__ = [
 
 FIGURE3_ROTATIONS = (0.0, math.pi / 8, math.pi / 4)
 FIGURE3_KINDS = ("gaussian", "fourier")
+_PARTIAL = "figure3-partial"
+_TIMINGS = ("train", "sample", "summarize")
 
 
 # -- configuration and result ---------------------------------------------------------------------
@@ -443,6 +446,7 @@ def compute_figure3(
     config: Figure3Config | None = None,
     progress: bool = True,
     cache_dir: str | Path | None = None,
+    checkpoint: str | Path | None = None,
 ) -> Figure3Result:
     """Train, sample and summarize every (kind, rotation) ensemble of Figure 3.
 
@@ -462,6 +466,14 @@ def compute_figure3(
         If given, every finished panel is written there (``figure3_panel_i_j.npz``) and a later
         call with the same configuration (``n_bayes_samples`` aside) reloads it instead of
         recomputing (resume).
+    checkpoint : path, optional
+        Resume file of this run (:class:`gtv.validation.checkpoint.TaskCheckpoint`, kind
+        ``"figure3-partial"``): the summary of every finished panel (per-model histograms, gap
+        and band masses, band areas) is written atomically and read at the start, so an
+        interrupted run continues where it stopped and gives the same numbers as an
+        uninterrupted one. Unlike the panel cache it is tied to the whole configuration: a
+        checkpoint of another configuration raises ``ValueError``; a damaged one is reported in
+        one warning line and ignored. Removed when the run completes.
     """
     cfg = config or Figure3Config()
     sched = get_schedule(cfg.schedule)
@@ -470,18 +482,31 @@ def compute_figure3(
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     nk, nr = len(cfg.kinds), len(cfg.rotations)
-    ensembles = [[None] * nr for _ in range(nk)]
-    regions = [[None] * nr for _ in range(nk)]
-    timings: dict[str, float] = {}
+    N, B = cfg.n_models, cfg.n_bins
+    ckpt = TaskCheckpoint(
+        checkpoint,
+        _PARTIAL,
+        cfg.to_dict(),
+        {
+            "hist": np.zeros((nk, nr, N, B, B)),
+            **{name: np.zeros((nk, nr, N)) for name in ("gap", "seg", "diag")},
+            "areas": np.zeros((nk, nr, 2)),
+            # train, sample, summarize seconds (NaN: not recorded, e.g. an old cache entry)
+            "timings": np.full((nk, nr, 3), np.nan),
+        },
+        (nk, nr),
+    )
+    out = ckpt.arrays
     bar = tqdm(total=nk * nr + nr, desc="figure 3", disable=not progress, leave=False)
+    bar.update(ckpt.resumed)
     for i, kind in enumerate(cfg.kinds):
         feats = ProductFeatures.uniform(
             kind, 2, cfg.n_space, cfg.n_time, (cfg.eps, sched.T), cfg.x_range
         )
         for j, rot in enumerate(cfg.rotations):
+            if ckpt.done[i, j]:
+                continue
             data = square_data(rot)
-            seed_ij = panel_seed(cfg.seed, i, j)
-            about = {"kind": kind, "rotation": rot, "seed": cfg.seed, "panel": [i, j]}
             key = _panel_key(cfg, i, j)
             path = _panel_cache_path(cache, i, j) if cache is not None else None
             hit = None
@@ -489,55 +514,46 @@ def compute_figure3(
                 hit = load_cache_entry(path, lambda p, k=key: _load_panel(p, cfg, k))
             if hit is not None:
                 arrays, pcfg = hit
-                hist, gap = arrays["hist"], arrays["gap"]
-                ensembles[i][j] = EnsembleResult(hist, [edges, edges], gap, cfg.point_radius, about)
-                regions[i][j] = SegmentDiagonalMass(
-                    arrays["seg"], arrays["diag"], *pcfg["areas"], cfg.delta, cfg.point_radius
-                )
-                timings.update(pcfg.get("timings", {}))
+                for name in ("hist", "gap", "seg", "diag"):
+                    out[name][i, j] = arrays[name]
+                out["areas"][i, j] = pcfg["areas"]
+                t = pcfg.get("timings", {})
+                for m, what in enumerate(_TIMINGS):
+                    out["timings"][i, j, m] = t.get(f"{what}_{i}_{j}", np.nan)
+                ckpt.mark_done((i, j))
                 bar.update()
                 continue
             bar.set_postfix_str(f"{kind}, rotation {rotation_label(rot)}")
             samples, took = sample_linear_panel(
                 data, feats, cfg.n_models, cfg.P, cfg.eps, sched, ridge=cfg.ridge,
                 n_samples=cfg.n_samples, n_steps=cfg.n_steps, method=cfg.method,
-                lookup=cfg.lookup, seed=seed_ij,
+                lookup=cfg.lookup, seed=panel_seed(cfg.seed, i, j),
             )  # fmt: skip
             t2 = time.perf_counter()
-            ensembles[i][j] = summarize_ensemble(
-                samples,
-                data,
-                [edges, edges],
-                cfg.point_radius,
-                about,
-            )
-            regions[i][j] = segment_vs_diagonal_mass(samples, data, cfg.delta, cfg.point_radius)
+            ens = summarize_ensemble(samples, data, [edges, edges], cfg.point_radius)
+            reg = segment_vs_diagonal_mass(samples, data, cfg.delta, cfg.point_radius)
             t3 = time.perf_counter()
             del samples
-            panel_t = {
-                f"train_{i}_{j}": took["train"],
-                f"sample_{i}_{j}": took["sample"],
-                f"summarize_{i}_{j}": t3 - t2,
-            }
-            timings.update(panel_t)
+            out["hist"][i, j], out["gap"][i, j] = ens.histograms, ens.gap
+            out["seg"][i, j], out["diag"][i, j] = reg.segment_mass, reg.diagonal_mass
+            out["areas"][i, j] = reg.segment_area, reg.diagonal_area
+            out["timings"][i, j] = took["train"], took["sample"], t3 - t2
             if path is not None:
-                reg = regions[i][j]
+                panel_t = {
+                    f"{what}_{i}_{j}": float(v)
+                    for what, v in zip(_TIMINGS, out["timings"][i, j], strict=True)
+                }
                 save_result(
                     path,
-                    {
-                        "hist": ensembles[i][j].histograms,
-                        "gap": ensembles[i][j].gap,
-                        "seg": reg.segment_mass,
-                        "diag": reg.diagonal_mass,
-                    },
-                    {
-                        "key": key,
-                        "areas": [reg.segment_area, reg.diagonal_area],
-                        "timings": panel_t,
-                    },
+                    {"hist": ens.histograms, "gap": ens.gap, "seg": reg.segment_mass,
+                     "diag": reg.diagonal_mass},
+                    {"key": key, "areas": [reg.segment_area, reg.diagonal_area],
+                     "timings": panel_t},
                     kind="figure3_panel",
-                )
+                )  # fmt: skip
+            ckpt.mark_done((i, j))
             bar.update()
+    ensembles, regions, timings = _panels_from_arrays(cfg, edges, out)
     bayes = np.empty((nr, cfg.n_bins, cfg.n_bins))
     bayes_regions = []
     for j, rot in enumerate(cfg.rotations):
@@ -557,4 +573,42 @@ def compute_figure3(
         bar.update()
     bar.close()
     meta = {"timings_s": timings}
-    return Figure3Result(cfg, ensembles, regions, bayes, bayes_regions, meta)
+    result = Figure3Result(cfg, ensembles, regions, bayes, bayes_regions, meta)
+    ckpt.finish()
+    return result
+
+
+def _panels_from_arrays(
+    cfg: Figure3Config, edges: np.ndarray, out: dict[str, np.ndarray]
+) -> tuple[list, list, dict[str, float]]:
+    """The panels' ensembles, band masses and timings from the checkpoint arrays."""
+    ensembles, regions, timings = [], [], {}
+    for i, kind in enumerate(cfg.kinds):
+        ensembles.append([])
+        regions.append([])
+        for j, rot in enumerate(cfg.rotations):
+            about = {"kind": kind, "rotation": rot, "seed": cfg.seed, "panel": [i, j]}
+            ensembles[i].append(
+                EnsembleResult(
+                    out["hist"][i, j],
+                    [edges, edges],
+                    out["gap"][i, j],
+                    float(cfg.point_radius),
+                    about,
+                )
+            )
+            a_s, a_g = (float(a) for a in out["areas"][i, j])
+            regions[i].append(
+                SegmentDiagonalMass(
+                    out["seg"][i, j],
+                    out["diag"][i, j],
+                    a_s,
+                    a_g,
+                    float(cfg.delta),
+                    float(cfg.point_radius),
+                )
+            )
+            for m, what in enumerate(_TIMINGS):
+                if not np.isnan(out["timings"][i, j, m]):
+                    timings[f"{what}_{i}_{j}"] = float(out["timings"][i, j, m])
+    return ensembles, regions, timings

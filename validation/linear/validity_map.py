@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.numerics.checks import check_field_types
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
     CavityLinear,
@@ -117,6 +118,7 @@ class ValidityMapConfig(JsonConfig):
     fp_steps: int = 400
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         sched = get_schedule(self.schedule)
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "n_boot", "fp_steps"):
             v = getattr(self, name)

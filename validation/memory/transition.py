@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from gtv.numerics.io import load_cache_entry, load_result_of_kind, save_result
+from gtv.numerics.io import load_result_of_kind, save_result
 from gtv.numerics.linear import population_triples
 from gtv.numerics.memory import (
     LABEL_NAMES,
@@ -39,6 +39,7 @@ from gtv.numerics.memory import (
 )
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.streams import stream, stream_rng
+from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.memory.config import CRITERIA, TransitionConfig
 from gtv.validation.memory.datasets import training_set
 from gtv.validation.memory.models import fit_and_sample, linear_theory_field
@@ -286,30 +287,6 @@ def _empty_arrays(config: TransitionConfig) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _load_checkpoint(path: Path, config: TransitionConfig) -> dict[str, np.ndarray] | None:
-    """The arrays of a checkpoint written for ``config``; ``None`` (with one warning line) for a
-    damaged one; ``ValueError`` naming the file for one written by another configuration."""
-
-    def load(p: Path) -> tuple[dict, dict]:
-        arrays, cfg = load_result_of_kind(p, _PARTIAL, "a memorization checkpoint")
-        expected = _empty_arrays(TransitionConfig.from_dict(cfg["config"]))
-        for name, a in expected.items():
-            if name not in arrays or arrays[name].shape != a.shape:
-                raise ValueError(f"path {str(p)!r}: {name} is missing or has the wrong shape")
-        return arrays, cfg
-
-    entry = load_cache_entry(path, load)
-    if entry is None:
-        return None
-    arrays, cfg = entry
-    if TransitionConfig.from_dict(cfg["config"]) != config:
-        raise ValueError(
-            f"checkpoint {str(path)!r} was written by another configuration; remove it or use "
-            "the configuration it records"
-        )
-    return arrays
-
-
 def run_transition(
     config: TransitionConfig,
     *,
@@ -337,15 +314,10 @@ def run_transition(
     if not isinstance(config, TransitionConfig):
         raise TypeError("config must be a TransitionConfig")
     arrays = _empty_arrays(config)
-    path = None if checkpoint is None else Path(checkpoint)
-    if path is not None:
-        path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
-        restored = _load_checkpoint(path, config)
-        if restored is not None:
-            arrays = {name: restored[name] for name in arrays}
-    done = arrays["done"]
+    done_flags = arrays.pop("done")
+    ckpt = TaskCheckpoint(checkpoint, _PARTIAL, config.to_dict(), arrays, done_flags.shape)
+    arrays, done = ckpt.arrays, ckpt.done
     nK, N = done.shape
-    meta = {"kind": _PARTIAL, "config": config.to_dict()}
     bar = tqdm(total=nK * N, desc=f"{config.model} K-grid", disable=not progress, leave=False)
     bar.update(int(done.sum()))
     for k, K in enumerate(config.Ks):
@@ -355,9 +327,7 @@ def run_transition(
             t0 = time.perf_counter()
             _run_pair(config, k, K, m, arrays)
             arrays["seconds"][k] += time.perf_counter() - t0
-            done[k, m] = True
-            if path is not None:
-                save_result(path, arrays, meta)
+            ckpt.mark_done((k, m))
             bar.update()
     bar.close()
     result = TransitionResult(
@@ -365,8 +335,7 @@ def run_transition(
         arrays.get("mean_fractions"), arrays["proxy_frac"], arrays.get("v_kernel"),
         arrays["unconverged"], arrays["seconds"],
     )  # fmt: skip
-    if path is not None:
-        path.unlink(missing_ok=True)
+    ckpt.finish()
     return result
 
 

@@ -83,6 +83,18 @@ the exact-Bayes baseline ``stream(seed, "bayes-sampling")``; bootstrap intervals
 ``stream(seed, "bootstrap")`` and the resampling tables ``stream(seed, "bootstrap", 1)``
 (:mod:`gtv.validation.stats`).
 
+Resuming
+--------
+With ``checkpoint=`` (``gtv validate ntk`` passes
+``DIR/ntk_<activation>_eps<eps>_P<P>.partial.npz``) the run is a list of tasks -- per width,
+its N models (trained in chunks of ``model_chunk``, :mod:`gtv.validation.ntk.training`) and its
+K sampling runs; the K sampling runs of the infinite-width networks and the K of the Gaussian
+field -- whose outputs (parameters at every
+``tau``, histograms, outside and gap masses) are written atomically after each chunk or run
+(:class:`gtv.validation.checkpoint.TaskCheckpoint`). Every task draws from its own streams, so a
+rerun after an interruption skips the finished tasks and ends bit-identical to an uninterrupted
+run; setup, theory, kernel regression, Fokker-Planck and tables are recomputed (deterministic).
+
 Modules: :mod:`gtv.validation.ntk.config` (:class:`NTKCompareConfig`),
 :mod:`gtv.validation.ntk.tables` (the statistics), :mod:`gtv.validation.ntk.result`
 (:class:`NTKComparison`), :mod:`gtv.validation.ntk.plot` (its figure) and this one (the run).
@@ -90,15 +102,14 @@ Modules: :mod:`gtv.validation.ntk.config` (:class:`NTKCompareConfig`),
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_budget
+from gtv.numerics.checks import check_budget, check_count
 from gtv.numerics.kernel import (
     FiniteKernelTheoryAt,
     KernelEnsemble,
@@ -108,18 +119,17 @@ from gtv.numerics.kernel import (
 )
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.two_layer import (
-    TwoLayerInit,
-    TwoLayerTrajectory,
     init_two_layer_ensemble,
     sample_two_layer_ensemble,
     stability_limit,
-    train_two_layer,
 )
+from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.ntk.config import NTKCompareConfig
 from gtv.validation.ntk.result import NTKComparison
 from gtv.validation.ntk.tables import denoiser_rows, density_rows, error_rows
+from gtv.validation.ntk.training import train_width
 from gtv.validation.predictions import (
     bin_mixture_density,
     exact_bayes_histogram,
@@ -129,63 +139,50 @@ from gtv.validation.predictions import (
     gaussian_field_histograms,
     markov_fokker_planck,
 )
-from gtv.validation.results import load_cache_entry
 from gtv.validation.stats import bootstrap_ci, resampling_rng
 
 __all__ = ["NTKCompareConfig", "NTKComparison", "compare_ntk"]
 
 
 # -- computation --------------------------------------------------------------------------------
-def _subset(tr: TwoLayerTrajectory, steps: np.ndarray) -> TwoLayerTrajectory:
-    idx = [int(np.flatnonzero(tr.steps == s)[0]) for s in steps]
-    return TwoLayerTrajectory(
-        tr.init, tr.learning_rate, tr.steps[idx], tr.W[idx], tr.A[idx], tr.train_loss[idx], tr.limit
-    )
+_PARTIAL = "ntk-comparison-partial"
 
 
-def _cache_path(cache_dir: Path, init: TwoLayerInit) -> Path:
-    key = json.dumps({**init.config(), "data": init.data.tolist()}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"two_layer_{init.activation}_w{init.width}_{digest}.npz"
-
-
-def _train(
-    init: TwoLayerInit, eta: float, steps: np.ndarray, cache_dir: Path | None, progress: bool
-) -> tuple[TwoLayerTrajectory, str]:
-    """Train (or reuse/resume an on-disk trajectory of the same init and learning rate)."""
-    taus = eta * steps.astype(float)
-    if cache_dir is None:
-        return train_two_layer(init, eta, taus, progress=progress), "trained"
-    path = _cache_path(cache_dir, init)
-    old = load_cache_entry(path, TwoLayerTrajectory.load)  # None (and a warning) if corrupt
-    if old is not None:
-        same = (
-            old.learning_rate == eta
-            and np.array_equal(old.init.W0, init.W0)
-            and np.array_equal(old.init.A0, init.A0)
-            and np.array_equal(old.init.t, init.t)
-            and np.array_equal(old.init.x0, init.x0)
-        )
-        if same:
-            have = set(old.steps.tolist())
-            new = np.array([s for s in steps if s not in have], dtype=np.int64)
-            if new.size == 0:
-                return _subset(old, steps), "cached"
-            if new[0] > old.steps[-1]:
-                tr = train_two_layer(
-                    old.init, eta, eta * new.astype(float), resume_from=old, progress=progress
-                )
-                tr.save(path)
-                return _subset(tr, steps), "resumed"
-    tr = train_two_layer(init, eta, taus, progress=progress)
-    tr.save(path)
-    return tr, "trained"
+def _checkpoint(c: NTKCompareConfig, d_in: int, D: int, path) -> tuple[TaskCheckpoint, dict]:
+    """The run's resume file (module docstring, "Resuming") and where each task sits in it."""
+    W_, K, N, nb = len(c.widths), len(c.taus), c.n_models, c.n_bins
+    n_k = K if c.sample_kernel else 0
+    arrays = {}
+    for i, w in enumerate(c.widths):
+        arrays.update(
+            {f"W{i}": np.zeros((K, N, w, d_in)), f"A{i}": np.zeros((K, N, w, D)),
+             f"loss{i}": np.zeros((K, N))}
+        )  # fmt: skip
+    for pre, lead in (("", (W_, K)), ("k_", (n_k,)), ("g_", (K,))):
+        arrays.update(
+            {f"{pre}hist": np.zeros((*lead, N, nb)), f"{pre}out": np.zeros((*lead, N)),
+             f"{pre}gap": np.zeros((*lead, N))}
+        )  # fmt: skip
+    # tasks: per width its N models (training) then its K sampling runs; then the K sampling
+    # runs of the infinite-width networks and the K of the Gaussian field
+    per = N + K
+    tasks = {
+        "train": np.arange(W_ * per).reshape(W_, per)[:, :N],
+        "sample": np.arange(W_ * per).reshape(W_, per)[:, N:],
+        "kernel": W_ * per + np.arange(n_k),
+        "field": W_ * per + n_k + np.arange(K),
+    }
+    n_tasks = W_ * per + n_k + K
+    return TaskCheckpoint(path, _PARTIAL, c.to_dict(), arrays, n_tasks), tasks
 
 
 def compare_ntk(
     config: NTKCompareConfig | None = None,
     progress: bool = False,
     cache_dir: str | Path | None = None,
+    *,
+    checkpoint: str | Path | None = None,
+    model_chunk: int | None = None,
 ) -> NTKComparison:
     """Train, sample, compute the kernel theory and compare (module docstring).
 
@@ -197,6 +194,15 @@ def compare_ntk(
     cache_dir : path, optional
         Trained trajectories are saved here (one ``.npz`` per width, keyed by the training
         configuration) and reused or resumed (later ``tau``) by a later call.
+    checkpoint : path, optional
+        Resume file (kind ``"ntk-comparison-partial"``), written atomically after every chunk of
+        trained models and every sampling run and read at the start, so an interrupted run
+        (Ctrl-C, a killed process) continues where it stopped and gives the same numbers as an
+        uninterrupted one. A checkpoint of another configuration raises ``ValueError``; a
+        damaged one is reported in one warning line and ignored. Removed when the run completes.
+    model_chunk : int, optional
+        Models trained per call and per checkpoint write (default: twice the numba thread count;
+        it changes no number, :mod:`gtv.validation.ntk.training`).
 
     Raises
     ------
@@ -208,8 +214,12 @@ def compare_ntk(
     c = config or NTKCompareConfig()
     if not isinstance(c, NTKCompareConfig):
         raise TypeError("config must be an NTKCompareConfig")
+    chunk = 2 * numba.get_num_threads() if model_chunk is None else model_chunk
+    chunk = check_count(chunk, "model_chunk")
     sched = get_schedule(c.schedule)
     data = FIGURE2_DATA
+    D = data.shape[1]
+    ckpt, tasks = _checkpoint(c, D + 2, D, checkpoint)
     timings: dict[str, float] = {}
     kw = dict(activation=c.activation, embedding=c.embedding, bias=c.bias, seed=c.seed)
 
@@ -301,8 +311,11 @@ def compare_ntk(
     t0 = time.perf_counter()
     cache = None if cache_dir is None else Path(cache_dir)
     trajs, cache_status = [], []
-    for ini in inits:
-        tr, status = _train(ini, eta, steps, cache, progress)
+    for i, ini in enumerate(inits):
+        names = (f"W{i}", f"A{i}", f"loss{i}")
+        tr, status = train_width(
+            ini, eta, steps, ckpt, names, tasks["train"][i], chunk, cache, progress
+        )
         trajs.append(tr)
         cache_status.append(status)
     net = np.empty((len(c.widths), K, c.n_models, Q))
@@ -317,16 +330,11 @@ def compare_ntk(
     edges = np.linspace(c.hist_range[0], c.hist_range[1], c.n_bins + 1)
     bw = float(edges[1] - edges[0])
     W_ = len(c.widths)
-    hist = np.empty((W_, K, c.n_models, c.n_bins))
-    outside = np.empty((W_, K, c.n_models))
-    gap = np.empty((W_, K, c.n_models))
     n_k = K if c.sample_kernel else 0
-    k_hist = np.empty((n_k, c.n_models, c.n_bins))
-    k_out = np.empty((n_k, c.n_models))
-    k_gap = np.empty((n_k, c.n_models))
-    g_hist = np.empty((K, c.n_models, c.n_bins))
-    g_out = np.empty((K, c.n_models))
-    g_gap = np.empty((K, c.n_models))
+    arr = ckpt.arrays
+    hist, outside, gap = arr["hist"], arr["out"], arr["gap"]
+    k_hist, k_out, k_gap = arr["k_hist"], arr["k_out"], arr["k_gap"]
+    g_hist, g_out, g_gap = arr["g_hist"], arr["g_out"], arr["g_gap"]
     samp = dict(n_steps=c.n_steps, method=c.method)
     n_jobs = K * (W_ + 1 + int(c.sample_kernel))
     bar = tqdm(total=n_jobs, desc="sampling", disable=not progress, leave=False)
@@ -335,24 +343,36 @@ def compare_ntk(
         h = per_model_histograms(xs, [edges])
         return h, 1.0 - h.sum(axis=1) * bw, gap_mass(xs, data, c.gap_distance)
 
-    for i, tr in enumerate(trajs):
-        for k in range(K):
-            xs = sample_two_layer_ensemble(tr.networks(k), c.n_samples, seed=c.seed, **samp)
-            hist[i, k], outside[i, k], gap[i, k] = reduce(xs)
-            bar.update()
-    timings["sample_networks_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for k in range(n_k):
+    def run(task, fill) -> None:
+        if not ckpt.done[task]:
+            fill()
+            ckpt.mark_done(int(task))
+        bar.update()
+
+    def networks(i, k):
+        xs = sample_two_layer_ensemble(trajs[i].networks(k), c.n_samples, seed=c.seed, **samp)
+        hist[i, k], outside[i, k], gap[i, k] = reduce(xs)
+
+    def kernel(k):
         xs = kens.sample(c.n_samples, taus[k], seed=c.seed, **samp)
         k_hist[k], k_out[k], k_gap[k] = reduce(xs)
-        bar.update()
-    timings["sample_kernel_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for k in range(K):
+
+    def field(k):
         g_hist[k], g_out[k], g_gap[k] = gaussian_field_histograms(
             bound[k], c.n_models, c.n_samples, edges, c.gap_distance, seed=c.seed, **samp
         )
-        bar.update()
+
+    for i in range(W_):
+        for k in range(K):
+            run(tasks["sample"][i, k], lambda i=i, k=k: networks(i, k))
+    timings["sample_networks_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for k in range(n_k):
+        run(tasks["kernel"][k], lambda k=k: kernel(k))
+    timings["sample_kernel_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for k in range(K):
+        run(tasks["field"][k], lambda k=k: field(k))
     bar.close()
     timings["sample_gaussian_field_s"] = time.perf_counter() - t0
 
@@ -428,8 +448,10 @@ def compare_ntk(
         "fp_info": fp_info,
         "fp_grid": [lo, hi, int(n_cells)],
         "cache": cache_status,
+        "checkpoint_resumed": [ckpt.resumed, int(ckpt.done.size)],
         "timings": timings,
     }
+    ckpt.finish()
     return NTKComparison(
         c, float(eta), steps, taus, net, ker, th, hist, outside, gap, k_hist, k_out, k_gap,
         g_hist, g_out, g_gap, fp_d, fp0_d, fp_gap, fp0_gap, exact, bayes, d_rows,

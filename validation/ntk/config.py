@@ -113,7 +113,7 @@ class NTKCompareConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_field_types(self, skip=("seed", "widths"))
+        check_field_types(self, skip=("widths",))
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         widths = tuple(self.widths) if isinstance(self.widths, (tuple, list)) else (self.widths,)

@@ -3,7 +3,9 @@
 :func:`add_serial_parser` adds the subcommands to the ``gtv`` parser (building it imports no
 numerics, so ``gtv --help`` stays fast); :func:`run_serial` runs one. Every subcommand prints its
 table(s), writes ``DIR/serial_<experiment>_<grid>.{npz,png,pdf}`` and, with ``--json FILE``,
-every printed table as JSON.
+every printed table as JSON. While it runs, finished conditions are kept in
+``DIR/serial_<experiment>_<grid>.partial.npz`` (``serial_learned_<grid>_<variance>`` for
+``learned``): the same command started again after an interruption continues where it stopped.
 """
 
 from __future__ import annotations
@@ -230,6 +232,11 @@ def _write_json(path: Path | None, payload: dict) -> Path | None:
     return path
 
 
+def _partial(stem: Path) -> Path:
+    """The resume file of a run saved as ``stem`` (docs/reliability.md, "Resuming")."""
+    return stem.with_name(stem.name + ".partial.npz")
+
+
 def _run_exact(args: argparse.Namespace) -> tuple[list[dict], list[Path]]:
     from gtv.validation.serial.config import experiment_config
     from gtv.validation.serial.experiments import run_experiment
@@ -244,11 +251,11 @@ def _run_exact(args: argparse.Namespace) -> tuple[list[dict], list[Path]]:
     tables, paths = [], []
     for grid in grids:
         cfg = experiment_config(args.experiment, grid, args.h, **kwargs)
-        result = run_experiment(cfg, progress=not args.no_progress)
+        stem = args.out / f"serial_{args.experiment}_{grid}"
+        result = run_experiment(cfg, progress=not args.no_progress, checkpoint=_partial(stem))
         print(result.format_table())
         print(f"time: {result.meta['total_seconds']:.2f} s")
         print()
-        stem = args.out / f"serial_{args.experiment}_{grid}"
         paths.append(result.save(stem))
         paths += plot_experiment(result, stem, args.formats)
         tables.append({"grid": grid, "n": result.grid.n, "h": cfg.h, "rows": result.table()})
@@ -280,10 +287,10 @@ def _run_learned(args: argparse.Namespace) -> tuple[list[dict], list[Path]]:
         n_boot=args.boot,
         seed=args.seed,
     )
-    result = run_learned(cfg, progress=not args.no_progress)
+    stem = args.out / f"serial_learned_{cfg.grid}_{cfg.variance}"
+    result = run_learned(cfg, progress=not args.no_progress, checkpoint=_partial(stem))
     print(result.format_table())
     print(f"time: {result.meta['total_seconds']:.1f} s")
-    stem = args.out / f"serial_learned_{cfg.grid}_{cfg.variance}"
     paths = [result.save(stem), *plot_learned(result, stem, args.formats)]
     table = {"grid": cfg.grid, "data_gap": result.data_gap, "rows": result.table()}
     return [table], paths

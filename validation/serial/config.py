@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gtv.numerics.checks import check_choice
+from gtv.numerics.checks import check_choice, check_field_types
 from gtv.numerics.serial import schedule
 
 __all__ = [
@@ -103,6 +103,7 @@ class Condition:
     keep_trajectory: bool = False
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         check_choice(self.family, "family", FAMILIES)
         check_choice(self.schedule, "schedule", SCHEDULES)
         check_choice(self.terminal, "terminal", TERMINALS)
@@ -161,8 +162,9 @@ class ExperimentConfig:
     conditions: tuple[Condition, ...]
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         check_choice(self.grid, "grid", GRIDS)
-        if not (0 < self.h <= 0.5):
+        if not (math.isfinite(self.h) and 0 < self.h <= 0.5):
             raise ValueError(f"h must be in (0, 0.5] (grid size >= 2), got {self.h!r}")
         object.__setattr__(self, "conditions", tuple(self.conditions))
         if not self.conditions:

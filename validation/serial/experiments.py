@@ -39,6 +39,7 @@ from gtv.numerics.serial import (
     kl_bits,
     stationarity_score,
 )
+from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.serial.config import Condition, ExperimentConfig
 from gtv.validation.serial.data import density
 
@@ -55,6 +56,7 @@ __all__ = [
 #: The metric columns of a row, in table order.
 METRICS = ("error", "jsd", "tv", "complexity", "stationarity", "terminal")
 _KIND = "serial-experiment"
+_PARTIAL = "serial-experiment-partial"
 
 
 def make_grid(layout: str, h: float) -> Grid:
@@ -193,22 +195,63 @@ def format_rows(rows: list[dict], columns: tuple[str, ...] = METRICS) -> str:
     return "\n".join(lines)
 
 
-def run_experiment(config: ExperimentConfig, progress: bool = False) -> ExperimentResult:
+def _empty_arrays(config: ExperimentConfig, grid: Grid) -> dict[str, np.ndarray]:
+    """The outputs of every condition, zero (their shapes define a valid checkpoint)."""
+    n = len(config.conditions)
+    arrays = {"metrics": np.zeros((n, len(METRICS))), "seconds": np.zeros(n)}
+    for i, cond in enumerate(config.conditions):
+        arrays[f"sigmas_{i}"] = np.zeros(cond.sigmas().shape)
+        arrays[f"generated_{i}"] = np.zeros(grid.shape)
+        if cond.keep_trajectory:
+            arrays[f"q_{i}"] = np.zeros((cond.T + 1, *grid.shape))
+            arrays[f"p_{i}"] = np.zeros((cond.T + 1, *grid.shape))
+    return arrays
+
+
+def run_experiment(
+    config: ExperimentConfig, progress: bool = False, *, checkpoint: str | Path | None = None
+) -> ExperimentResult:
     """Run every condition of ``config`` with exact Bayesian denoisers.
 
     The data density is the Swiss roll (:func:`gtv.validation.serial.data.swiss_roll`) on the
     configuration's grid.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    progress : bool, default False
+        Show a progress bar over the conditions.
+    checkpoint : path, optional
+        Resume file (kind ``"serial-experiment-partial"``), written atomically after every
+        condition and read at the start, so an interrupted run (Ctrl-C, a killed process)
+        continues with the first unfinished condition; the chains are deterministic, so the
+        result equals an uninterrupted run's bit for bit. A checkpoint of another configuration
+        raises ``ValueError``; a damaged one is reported in one warning line and ignored.
+        Removed when the run completes.
     """
     if not isinstance(config, ExperimentConfig):
         raise TypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
     grid = make_grid(config.grid, config.h)
     data = density("swiss-roll", grid)
-    rows, arrays, seconds = [], [], []
+    n = len(config.conditions)
+    ckpt = TaskCheckpoint(checkpoint, _PARTIAL, config.to_dict(), _empty_arrays(config, grid), n)
+    arrays = ckpt.arrays
     t_all = time.perf_counter()
-    for cond in tqdm(config.conditions, desc=config.name, disable=not progress, leave=False):
+    bar = tqdm(total=n, initial=ckpt.resumed, desc=config.name, disable=not progress, leave=False)
+    for i, cond in enumerate(config.conditions):
+        if ckpt.done[i]:
+            continue
         t0 = time.perf_counter()
         metrics, arr = run_condition(cond, grid, data)
-        seconds.append(time.perf_counter() - t0)
+        arrays["metrics"][i] = [metrics[m] for m in METRICS]
+        for k, v in arr.items():
+            arrays[f"{k}_{i}"][...] = v
+        arrays["seconds"][i] = time.perf_counter() - t0
+        ckpt.mark_done(i)
+        bar.update()
+    bar.close()
+    rows, per = [], []
+    for i, cond in enumerate(config.conditions):
         rows.append(
             {
                 "label": cond.label,
@@ -217,9 +260,17 @@ def run_experiment(config: ExperimentConfig, progress: bool = False) -> Experime
                 "T": cond.T,
                 "sampler": "inject" if cond.inject_noise else "denoise-only",
                 "terminal_density": cond.terminal,
-                **metrics,
+                **{m: float(v) for m, v in zip(METRICS, arrays["metrics"][i], strict=True)},
             }
         )
-        arrays.append(arr)
-    meta = {"seconds": seconds, "total_seconds": time.perf_counter() - t_all}
-    return ExperimentResult(config, rows, arrays, data, meta)
+        keys = (
+            ("sigmas", "generated", "q", "p") if cond.keep_trajectory else ("sigmas", "generated")
+        )
+        per.append({k: arrays[f"{k}_{i}"] for k in keys})
+    meta = {
+        "seconds": [float(s) for s in arrays["seconds"]],
+        "total_seconds": time.perf_counter() - t_all,
+        "resumed_conditions": ckpt.resumed,
+    }
+    ckpt.finish()
+    return ExperimentResult(config, rows, per, data, meta)

@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_choice, check_count, check_ridge
+from gtv.numerics.checks import check_choice, check_count, check_field_types, check_ridge
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.kernel import check_activation
 from gtv.numerics.serial import AUTHORS_EPS, DiffusionChain, kl_bits
 from gtv.numerics.streams import check_seed, stream
+from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.results import JsonConfig
 from gtv.validation.serial.config import FAMILIES, GRIDS, Condition, paper_total
 from gtv.validation.serial.data import density, roll_mask
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 _KIND = "serial-learned"
+_PARTIAL = "serial-learned-partial"
 #: The schedule ``(start, stop)`` of each family in the family comparison (linear ramps; the
 #: paper's for Gaussian, bimodal and fade, the Gaussian ramp for Laplace and box).
 FAMILY_SCHEDULES = {
@@ -137,7 +139,10 @@ class LearnedConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         check_choice(self.grid, "grid", GRIDS)
+        if not (np.isfinite(self.h) and 0 < self.h <= 0.5):
+            raise ValueError(f"h must be in (0, 0.5] (grid size >= 2), got {self.h!r}")
         make_grid(self.grid, self.h)
         for T in self.steps:
             check_count(T, "steps")
@@ -357,48 +362,101 @@ def _ci(row: dict, stat: str) -> str:
     return f"{v:.4f} [{lo:.4f}, {hi:.4f}]"
 
 
-def run_learned(cfg: LearnedConfig, progress: bool = False) -> LearnedResult:
-    """Run both parts of the comparison (module docstring)."""
+def _denoiser_order(cfg: LearnedConfig) -> list[tuple[str, int]]:
+    """The denoisers of a condition in row order, with their number of models."""
+    names = ["exact"] if "exact" in cfg.denoisers else []
+    names += [d for d in cfg.denoisers if d != "exact"]
+    return [(d, cfg.n_models if d in ("linear", "kernel") else 1) for d in names]
+
+
+def _empty_arrays(cfg: LearnedConfig, n_cond: int, shape: tuple) -> dict[str, np.ndarray]:
+    """Per-model statistics and mean densities of every condition (zero), and its seconds."""
+    arrays = {"seconds": np.zeros(n_cond)}
+    for ci in range(n_cond):
+        for name, n in _denoiser_order(cfg):
+            arrays.update({f"{ci}/{name}/{s}": np.zeros(n) for s in STATS})
+            arrays[f"{ci}/{name}"] = np.zeros(shape)
+            arrays[f"{ci}/{name} stationary"] = np.zeros(shape)
+    return arrays
+
+
+def run_learned(
+    cfg: LearnedConfig, progress: bool = False, *, checkpoint: str | Path | None = None
+) -> LearnedResult:
+    """Run both parts of the comparison (module docstring).
+
+    Parameters
+    ----------
+    cfg : LearnedConfig
+    progress : bool, default False
+        Show a progress bar over the conditions.
+    checkpoint : path, optional
+        Resume file (kind ``"serial-learned-partial"``), written atomically after every
+        condition (its models trained, its chains run) and read at the start, so an interrupted
+        run (Ctrl-C, a killed process) continues with the first unfinished condition. Each
+        condition draws from its own streams (module docstring), so the result equals an
+        uninterrupted run's bit for bit. A checkpoint of another configuration raises
+        ``ValueError``; a damaged one is reported in one warning line and ignored. Removed when
+        the run completes.
+    """
     if not isinstance(cfg, LearnedConfig):
         raise TypeError(f"cfg must be a LearnedConfig, got {type(cfg).__name__}")
     grid = make_grid(cfg.grid, cfg.h)
     data = density("swiss-roll", grid)
     off = ~roll_mask(grid)
+    conds = learned_conditions(cfg)
+    seeds = [stream(cfg.seed, "panel", 0 if part == "steps" else 1, key) for part, key, _ in conds]
+    ckpt = TaskCheckpoint(
+        checkpoint, _PARTIAL, cfg.to_dict(), _empty_arrays(cfg, len(conds), grid.shape), len(conds)
+    )
+    arrays = ckpt.arrays
+    bar = tqdm(
+        total=len(conds), initial=ckpt.resumed, desc="learned", disable=not progress, leave=False
+    )
+    for ci, (_, _, cond) in enumerate(conds):
+        if ckpt.done[ci]:
+            continue
+        t0 = time.perf_counter()
+        res = _run_condition(cfg, cond, grid, data, off, seeds[ci])
+        for name, st in res["stats"].items():
+            for s in STATS:
+                arrays[f"{ci}/{name}/{s}"][...] = st[s]
+        for name, img in res["images"].items():
+            arrays[f"{ci}/{name}"][...] = img
+        arrays["seconds"][ci] = time.perf_counter() - t0
+        ckpt.mark_done(ci)
+        bar.update()
+    bar.close()
     rows: list[dict] = []
     per_model: dict[str, np.ndarray] = {}
     images: dict[str, np.ndarray] = {}
-    seconds = []
-    conds = learned_conditions(cfg)
-    for ci, (part, key, cond) in enumerate(
-        tqdm(conds, desc="learned", disable=not progress, leave=False)
-    ):
-        t0 = time.perf_counter()
-        seed = stream(cfg.seed, "panel", 0 if part == "steps" else 1, key)
-        res = _run_condition(cfg, cond, grid, data, off, seed)
-        for name, st in res["stats"].items():
+    for ci, (part, _, cond) in enumerate(conds):
+        for name, n in _denoiser_order(cfg):
             row = {
                 "part": part,
                 "label": cond.label,
                 "family": cond.family,
                 "T": cond.T,
                 "denoiser": name,
-                "n_models": int(st["error"].size),
+                "n_models": n,
             }
             for s in STATS:
-                vals = st[s]
+                vals = arrays[f"{ci}/{name}/{s}"]
                 per_model[f"{len(rows)}/{s}"] = vals
                 if vals.size >= 2:
-                    est, lo, hi = bootstrap_ci(vals, n_resamples=cfg.n_boot, seed=seed)
+                    est, lo, hi = bootstrap_ci(vals, n_resamples=cfg.n_boot, seed=seeds[ci])
                 else:
                     est = lo = hi = float(vals[0])
                 row.update({s: est, f"{s}_lo": lo, f"{s}_hi": hi})
             rows.append(row)
-        for name, img in res["images"].items():
-            images[f"{ci}/{name}"] = img
-        seconds.append(time.perf_counter() - t0)
+            for key in (name, name + " stationary"):
+                images[f"{ci}/{key}"] = arrays[f"{ci}/{key}"]
+    seconds = [float(s) for s in arrays["seconds"]]
     meta = {
         "conditions": [c.label for _, _, c in conds],
         "seconds": seconds,
         "total_seconds": float(sum(seconds)),
+        "resumed_conditions": ckpt.resumed,
     }
+    ckpt.finish()
     return LearnedResult(cfg, rows, per_model, images, data, float(data[off].sum()), meta)

@@ -1,9 +1,6 @@
 """Resuming an interrupted transition run gives the uninterrupted numbers (SIGKILL and SIGINT)."""
 
 import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import numpy as np
@@ -12,10 +9,13 @@ import pytest
 from gtv.numerics.io import CacheEntryWarning
 from gtv.validation.memory import TransitionConfig, run_transition
 
+from ..interrupt import interrupt_after_checkpoint
+
 CONFIG = {"model": "exact", "Ks": (3, 30, 300), "n_models": 3, "n_samples": 60, "n_steps": 10}
 CHILD = """
 import sys
 from gtv.validation.memory import TransitionConfig, run_transition
+
 run_transition(TransitionConfig(**{config!r}), checkpoint=sys.argv[1])
 """
 FIELDS = ("fractions", "proxy_frac", "unconverged")
@@ -26,21 +26,10 @@ def uninterrupted():
     return run_transition(TransitionConfig(**CONFIG))
 
 
-def _interrupt(path, sig):
-    """Start a child run, wait for its first checkpoint, then send ``sig``."""
-    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(config=CONFIG), str(path)])
-    deadline = time.monotonic() + 120
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
-    return proc.returncode
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_resume_after_a_real_interrupt_is_bit_identical(tmp_path, uninterrupted, sig):
     path = tmp_path / "run.partial.npz"
-    code = _interrupt(path, sig)
+    code = interrupt_after_checkpoint(CHILD.format(config=CONFIG), path, sig)
     assert code != 0, "the child finished before it was interrupted"
     assert path.exists()
     resumed = run_transition(TransitionConfig(**CONFIG), checkpoint=path)
@@ -51,7 +40,7 @@ def test_resume_after_a_real_interrupt_is_bit_identical(tmp_path, uninterrupted,
 
 def test_checkpoint_of_another_configuration_is_refused(tmp_path):
     path = tmp_path / "other.partial.npz"
-    _interrupt(path, signal.SIGKILL)
+    interrupt_after_checkpoint(CHILD.format(config=CONFIG), path, signal.SIGKILL)
     with pytest.raises(ValueError, match="another configuration"):
         run_transition(TransitionConfig(**{**CONFIG, "n_samples": 61}), checkpoint=path)
 
