@@ -55,6 +55,9 @@ STREAMS: dict[str, int] = {
     "memory-starts": 16,  # start points of an attractor search
     "memory-renoise": 17,  # re-noising draws of the critical-time (basin size) search
     "population-mc": 18,  # Monte Carlo triples of a theory's population moments
+    "sweep": 19,  # one task of a sweep, at hashed coordinates of its grid point
+    "occupancy-moments": 20,  # Monte Carlo members of the small-occupancy moments
+    "transport-qmc": 21,  # scrambles of the quasi-Monte Carlo start points of a model
 }
 
 _RECORD: list[list] = []

@@ -35,6 +35,12 @@ from gtv.numerics.linear.occupancy import (
     occupancy_split,
     sample_occupancy_weights,
 )
+from gtv.numerics.linear.occupancy_moments import (
+    OCCUPANCY_MEMBERS,
+    OccupancyLinear,
+    OccupancyMoments,
+    occupancy_moments,
+)
 from gtv.numerics.linear.population import population_solution, time_panel_width
 from gtv.numerics.linear.prediction import (
     CavityLinear,
@@ -58,6 +64,10 @@ __all__ = [
     "OccupancySplit",
     "occupancy_split",
     "sample_occupancy_weights",
+    "OCCUPANCY_MEMBERS",
+    "OccupancyLinear",
+    "OccupancyMoments",
+    "occupancy_moments",
     "CavityLinear",
     "CavityMoments",
     "PopulationNodes",

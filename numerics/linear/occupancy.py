@@ -38,10 +38,20 @@ from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, populatio
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs
 
-__all__ = ["HEAVY_LEVERAGE", "OccupancySplit", "occupancy_split", "sample_occupancy_weights"]
+__all__ = [
+    "HEAVY_LEVERAGE",
+    "OccupancySplit",
+    "member_chunk",
+    "occupancy_members",
+    "occupancy_split",
+    "sample_occupancy_weights",
+]
 
 #: Default leverage above which a triple is treated exactly.
 HEAVY_LEVERAGE = 1.0
+
+#: Feature-block size (doubles) of the member sampler.
+_MEMBER_CHUNK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -120,19 +130,47 @@ def sample_occupancy_weights(
         raise ValueError(f"moments.P must be an integer to draw triples, got {moments.P!r}")
     if split is None:
         split = occupancy_split(theory, moments, q_star=q_star)
-    P = int(moments.P)
-    feats, s = theory.features, theory.schedule
-    Mi = moments.M_inv
-    F = split.A_light.size
-    out = np.empty((n_models, 1, F))
-    for n, rng in enumerate(model_rngs(seed, "field", n_models)):
-        t, x0, x = draw_dsm_triples(rng, theory.data, P, theory.eps, s)
-        xi = split.fluctuation @ rng.standard_normal(F)
-        w = dsm_weights(s, t)
-        phi = feats.evaluate(x, t)
-        heavy = w * np.einsum("nf,nf->n", phi @ Mi, phi) / P > split.q_star
-        ph, wh = phi[heavy], w[heavy]
-        M = split.M_light + (ph * wh[:, None]).T @ ph / P
-        A = split.A_light + (wh * x0[heavy, 0]) @ ph / P + xi
-        out[n, 0] = np.linalg.solve(M, A)
+    out = np.empty((n_models, 1, split.A_light.size))
+    rngs = model_rngs(seed, "field", n_models)
+    chunk = member_chunk(int(moments.P), split.A_light.size)
+    for m0 in range(0, n_models, chunk):
+        out[m0 : m0 + chunk, 0] = occupancy_members(theory, moments, split, rngs[m0 : m0 + chunk])
     return out
+
+
+def member_chunk(P: int, F: int) -> int:
+    """Members per block of :func:`occupancy_members` (a bounded ``(k P, F)`` feature block)."""
+    return max(1, _MEMBER_CHUNK // (P * F))
+
+
+def occupancy_members(
+    theory: LinearTheory,
+    moments: CavityMoments,
+    split: OccupancySplit,
+    rngs: list[np.random.Generator],
+) -> np.ndarray:
+    """Weights (k, F) of the members drawing from the generators ``rngs`` (one each, module
+    docstring): per member ``P`` triples (:func:`gtv.numerics.dsm.draw_dsm_triples`), then ``F``
+    normals for the light fluctuation. The features, leverages and heavy sums of all ``k``
+    members are formed at once."""
+    P = int(moments.P)
+    k, F = len(rngs), split.A_light.size
+    t, x0, x = np.empty((k, P)), np.empty((k, P)), np.empty((k, P))
+    normals = np.empty((k, F))
+    for n, rng in enumerate(rngs):
+        tn, x0n, xn = draw_dsm_triples(rng, theory.data, P, theory.eps, theory.schedule)
+        t[n], x0[n], x[n] = tn, x0n[:, 0], xn[:, 0]
+        normals[n] = rng.standard_normal(F)
+    w = dsm_weights(theory.schedule, t)
+    phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
+    q = w * np.einsum("mnf,fg,mng->mn", phi, moments.M_inv, phi, optimize=True) / P
+    heavy = q > split.q_star
+    # gather each member's heavy triples into the first h_max slots (the rest weigh 0)
+    h_max = max(1, int(heavy.sum(axis=1).max()))
+    order = np.argsort(~heavy, axis=1, kind="stable")[:, :h_max]
+    ph = np.take_along_axis(phi, order[:, :, None], axis=1)  # (k, h_max, F)
+    wh = np.take_along_axis(w * heavy, order, axis=1) / P
+    xh = np.take_along_axis(x0, order, axis=1)
+    M = split.M_light + np.einsum("mh,mhf,mhg->mfg", wh, ph, ph, optimize=True)
+    A = split.A_light + np.einsum("mh,mhf->mf", wh * xh, ph) + normals @ split.fluctuation.T
+    return np.linalg.solve(M, A[:, :, None])[:, :, 0]

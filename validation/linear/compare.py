@@ -49,9 +49,11 @@ from gtv.numerics.linear import (
     CavityLinear,
     ExactTargetLinear,
     FirstOrderLinear,
+    OccupancyLinear,
     SecondOrderLinear,
     cavity_moments,
     linear_model_theory,
+    occupancy_moments,
     sample_linear_ensemble,
     second_order_moments,
     train_linear_ensemble,
@@ -86,13 +88,16 @@ from gtv.validation.stats import (
 __all__ = ["LinearCompareConfig", "LinearComparison", "compare_linear"]
 
 #: The theories compare_linear builds itself (LinearCompareConfig.theory) and their titles.
-DEFAULT_THEORIES = ("first_order", "second_order", "cavity", "cavity_field", "occupancy_field")
+DEFAULT_THEORIES = (
+    "first_order", "second_order", "cavity", "cavity_field", "occupancy_field", "occupancy",
+)  # fmt: skip
 THEORY_TITLES = {
     "first_order": "first-order theory",
     "second_order": "second-order theory",
     "cavity": "finite-P cavity moments (Gaussian field)",
     "cavity_field": "finite-P cavity field (non-Gaussian)",
     "occupancy_field": "small-occupancy field (heavy triples exact, light ones cavity)",
+    "occupancy": "small-occupancy moments (Monte Carlo over its field) and field",
 }
 
 THEORIES = (
@@ -139,8 +144,9 @@ class LinearCompareConfig(JsonConfig):
     n_moment_members: int | None = None
     #: The default theory (when compare_linear gets none): "first_order", "second_order",
     #: "cavity" (finite-P cavity moments, Gaussian field), "cavity_field" (the non-Gaussian
-    #: cavity field) or "occupancy_field" (heavy triples exact; docs/math/finite_fp.md). Only
-    #: "first_order" with target="exact".
+    #: cavity field), "occupancy_field" (heavy triples exact; docs/math/finite_fp.md) or
+    #: "occupancy" (that field with its own Monte Carlo moments). Only "first_order" with
+    #: target="exact".
     theory: str = "first_order"
 
     def __post_init__(self) -> None:
@@ -488,6 +494,10 @@ def compare_linear(
             theory = ExactTargetLinear(population, c.P)
         elif c.theory == "second_order":
             theory = SecondOrderLinear(population, second_order_moments(population), c.P)
+        elif c.theory == "occupancy":
+            moments = cavity_moments(population, c.P)
+            occupancy = occupancy_moments(population, moments, seed=c.seed)
+            theory = OccupancyLinear(population, moments, occupancy)
         elif c.theory in ("cavity", "cavity_field", "occupancy_field"):
             field_kind = {"cavity": "gaussian", "cavity_field": "cavity"}.get(c.theory, "occupancy")
             theory = CavityLinear(population, cavity_moments(population, c.P), field_kind)
