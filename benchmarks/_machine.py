@@ -22,10 +22,32 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def cpu_topology() -> str:
+    """Physical cores, hardware threads per core and the widest SIMD extension, from
+    /proc/cpuinfo: two vCPUs that are hyperthreads of one core halve what a parallel kernel
+    gains over one thread, while a single-threaded numpy reference does not notice."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            text = fh.read()
+    except OSError:
+        return "topology unknown"
+    cores, flags = set(), set()
+    for block in text.strip().split("\n\n"):
+        info = dict(
+            (k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in block.splitlines())
+        )
+        cores.add((info.get("physical id", "0"), info.get("core id", info.get("processor"))))
+        flags |= set(info.get("flags", "").split())
+    simd = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), "none")
+    n = os.cpu_count() or 1
+    return f"{len(cores)} physical core(s), {n / max(1, len(cores)):g} thread(s) per core, {simd}"
+
+
 def print_machine() -> None:
     """Print the ``date:`` and ``machine:`` lines of a benchmark report."""
     print(f"date: {datetime.date.today().isoformat()}")
     print(f"machine: {platform.platform()}; {os.cpu_count()} cores; {cpu_model()}")
+    print(f"topology: {cpu_topology()}")
 
 
 def load_average() -> str:

@@ -17,6 +17,7 @@ from gtv.validation.cli_limits import check_cli_budget, check_cli_outputs
 from gtv.validation.linear.validity_map_cli import add_validity_map_parser, run_validity_map
 from gtv.validation.memory.cli import add_memorization_parser, run_memorization
 from gtv.validation.serial.cli import add_serial_parser, run_serial
+from gtv.validation.sweep.cli import add_sweep_parser, run_sweep_command
 
 __all__ = ["NTK_DEFAULTS", "build_parser", "main"]
 
@@ -93,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         "figure",
         help="make one of the paper's figures (PNG + PDF, with the data as .npz)",
         description="Compute a figure of the paper, save its data with the configuration "
-        "(DIR/figureN.npz, reloadable) and draw it (DIR/figureN.png, DIR/figureN.pdf).",
+        "(DIR/figureN.npz, reloadable) and draw it (DIR/figureN.png, DIR/figureN.pdf). "
+        "Figures 2 and 3 save every finished panel to DIR/figureN.partial.npz: an interrupted "
+        "run started again with the same options continues where it stopped.",
         formatter_class=fmt,
     )
     fig.add_argument(
@@ -221,13 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lin.add_argument(
         "--theory",
-        choices=["first_order", "second_order", "cavity", "cavity_field", "occupancy_field"],
+        choices=[
+            "first_order",
+            "second_order",
+            "cavity",
+            "cavity_field",
+            "occupancy_field",
+            "occupancy",
+        ],
         default="first_order",
         help="the theory compared with: first order in 1/P; second order (mean to O(1/P), "
         "covariance to O(1/P^2)); cavity = the finite-P cavity moments with a Gaussian field; "
         "cavity_field = the same moments with the non-Gaussian cavity field; occupancy_field = "
         "the small-occupancy field, heavy triples exact and light ones by their cavity "
-        "equivalent (docs/math/finite_fp.md); only first_order with --target exact",
+        "equivalent (docs/math/finite_fp.md), with the cavity moments; occupancy = that field "
+        "with its own moments (Monte Carlo over 100000 of its members); only first_order with "
+        "--target exact",
     )
     lin.add_argument(
         "--diagnostics",
@@ -244,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serial_parser(sub, fmt, _positive_int, _positive_float, _formats)
     add_memorization_parser(sub, fmt, _positive_int, _positive_float, _formats)
     add_validity_map_parser(sub, fmt, _positive_int, _positive_float, _formats)
+    add_sweep_parser(sub, fmt)
     return parser
 
 
@@ -289,7 +302,9 @@ def _add_ntk_parser(vsub, fmt) -> None:
         "width (against the infinite-width networks and against the theory), density distances, "
         "and the gap-mass curve vs tau (trained per width, infinite width, Gaussian-field "
         "ensemble, white-noise Fokker-Planck, p(x|eps), exact-Bayes PF-ODE). Saves "
-        "DIR/ntk_<activation>_eps<eps>_P<P>.{npz,json,png,pdf}.",
+        "DIR/ntk_<activation>_eps<eps>_P<P>.{npz,json,png,pdf}. Finished chunks of models and "
+        "sampling runs are saved to DIR/ntk_<activation>_eps<eps>_P<P>.partial.npz: an "
+        "interrupted run started again with the same options continues where it stopped.",
         formatter_class=fmt,
     )
     ntk.add_argument("--eps", type=float, default=d.eps, help="training cutoff and sampling end")
@@ -460,7 +475,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
 
         kw = _overrides(args)
         cfg = Figure2Config.fast(**kw) if args.fast else Figure2Config(**kw)
-        result = compute_figure2(cfg, progress=progress)
+        result = compute_figure2(cfg, progress=progress, checkpoint=out / "figure2.partial.npz")
         data_path = result.save(out / "figure2.npz")
         paths = result.plot(out, formats=args.formats)
         print("gap mass (model-level 95 % bootstrap CI):")
@@ -474,7 +489,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
 
         kw = _overrides(args)
         cfg = Figure3Config.fast(**kw) if args.fast else Figure3Config(**kw)
-        result = compute_figure3(cfg, progress=progress)
+        result = compute_figure3(cfg, progress=progress, checkpoint=out / "figure3.partial.npz")
         data_path = result.save(out / "figure3.npz")
         print(result.format_table())
         paths = result.plot(out, formats=args.formats, paper_normalization=args.paper_normalization)
@@ -510,9 +525,12 @@ def _cmd_validate_ntk(args: argparse.Namespace) -> int:
         theory=args.theory,
         seed=args.seed,
     )
-    result = compare_ntk(cfg, progress=not args.no_progress, cache_dir=args.cache)
-    print(result.format_table())
     stem = args.out / f"ntk_{cfg.activation}_eps{cfg.eps:g}_P{cfg.P}"
+    partial = stem.with_name(stem.name + ".partial.npz")  # resume file (docs/reliability.md)
+    result = compare_ntk(
+        cfg, progress=not args.no_progress, cache_dir=args.cache, checkpoint=partial
+    )
+    print(result.format_table())
     paths = [*result.save(stem), *result.plot(stem, formats=args.formats)]
     t = result.meta["timings"]
     print("timings [s]: " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in t.items()))
@@ -547,7 +565,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return _cmd_validate_targets(args)
     if args.json is not None:
         raise _CliError("--json is only used with --target both")
-    from gtv.validation.linear.compare import LinearCompareConfig, compare_linear
+    from gtv.validation.linear.compare import LinearCompareConfig, LinearComparison, compare_linear
+    from gtv.validation.linear.resume import ResumableConfigurations
     from gtv.validation.linear.validity import format_validity_table, validity_row
 
     configs = [
@@ -564,17 +583,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     ]
     rows = []
     suffix = "_exact" if args.dsm_target == "exact" else ""
-    for cfg in configs:
-        result = compare_linear(cfg, progress=not args.no_progress)
+    stems = [out / f"linear_eps{cfg.eps:g}_P{cfg.P}{suffix}" for cfg in configs]
+    runs = ResumableConfigurations(  # resumes an interrupted run (docs/reliability.md)
+        out / f"linear{suffix}.partial", configs, stems, LinearComparison.load
+    )
+    for n, stem in enumerate(stems):
+        result, saved = runs.result(n, lambda c: compare_linear(c, progress=not args.no_progress))
         print(result.format_table())
-        stem = out / f"linear_eps{cfg.eps:g}_P{cfg.P}{suffix}"
-        paths = [*result.save(stem), *result.plot(stem, formats=args.formats)]
+        paths = [*saved, *result.plot(stem, formats=args.formats)]
         t = result.meta["timings"]
         print("timings [s]: " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in t.items()))
         for p in paths:
             print(p)
         print()
         rows.append(validity_row(result))
+    runs.finish()
     print(
         f"validity of the {args.theory.replace('_', '-')} theory (Var D^ ratios over query points "
         "with Var > 1e-4)"
@@ -587,7 +610,9 @@ def _cmd_validate_targets(args: argparse.Namespace) -> int:
     """``gtv validate linear --target both``: noisy vs exact target, paired."""
     import json
 
+    from gtv.validation.linear.resume import ResumableConfigurations
     from gtv.validation.linear.target_noise import (
+        TargetNoiseComparison,
         TargetNoiseConfig,
         compare_targets,
         format_target_noise_summary,
@@ -598,16 +623,21 @@ def _cmd_validate_targets(args: argparse.Namespace) -> int:
         for eps in args.eps
         for P in args.P
     ]
+    stems = [args.out / f"target_noise_eps{cfg.eps:g}_P{cfg.P}" for cfg in configs]
+    runs = ResumableConfigurations(  # resumes an interrupted run (docs/reliability.md)
+        args.out / "target_noise.partial", configs, stems, TargetNoiseComparison.load
+    )
     results = []
-    for cfg in configs:
-        result = compare_targets(cfg, progress=not args.no_progress)
+    for n in range(len(configs)):
+        result, saved = runs.result(n, lambda c: compare_targets(c, progress=not args.no_progress))
         print(result.format_table())
         t = result.meta["timings"]
         print("timings [s]: " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in t.items()))
-        for p in result.save(args.out / f"target_noise_eps{cfg.eps:g}_P{cfg.P}"):
+        for p in saved:
             print(p)
         print()
         results.append(result)
+    runs.finish()
     print(format_target_noise_summary(results))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -627,11 +657,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serial": run_serial,
         "memorization": run_memorization,
         "validity-map": run_validity_map,
+        "sweep": run_sweep_command,
     }
     try:
         check_cli_budget(args)  # sizes and output folders before any work (docs/reliability.md)
         check_cli_outputs(args)
         return handlers[args.command](args)
+    except SystemError as exc:  # Ctrl-C inside a numba kernel arrives wrapped in SystemError
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            sys.stderr.write("gtv: interrupted\n")
+            return 130
+        raise
     except (_CliError, ValueError, TypeError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         sys.stderr.write(f"gtv: error: {msg}\n")

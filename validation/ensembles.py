@@ -4,6 +4,11 @@ The trained model is the statistical unit. Each model's samples are reduced to p
 statistics first (a density histogram, a gap-mass fraction); uncertainty comes from resampling
 *models* (:func:`gtv.validation.stats.bootstrap_ci` over the per-model values), never from
 pooling samples.
+
+Per-model densities come from Monte Carlo samples (an array (N, S, D)) or, in 1-D, from a
+deterministic start grid carried through each model's sampler
+(:class:`gtv.numerics.transport.TransportedGrid`, docs/math/transport.md): the same
+:func:`summarize_ensemble` takes either.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_points
 from gtv.numerics.histograms import gap_fraction, uniform_histogram_counts
+from gtv.numerics.transport import TransportedGrid
 from gtv.validation.results import load_result_of_kind, require_finite, result_file, save_result
 from gtv.validation.stats import bootstrap_ci
 
@@ -230,17 +236,39 @@ class EnsembleResult:
 
 
 def summarize_ensemble(
-    samples: np.ndarray,
+    samples: np.ndarray | TransportedGrid,
     data: np.ndarray,
     edges: list[np.ndarray],
     gap_distance: float,
     config: dict | None = None,
 ) -> EnsembleResult:
-    """Reduce samples (N, S, D) to per-model histograms and gap masses."""
+    """Reduce samples (N, S, D) to per-model histograms and gap masses.
+
+    ``samples`` may instead be a :class:`gtv.numerics.transport.TransportedGrid` (1-D): the
+    histograms and gap masses are then the exactly binned transported mass
+    (:meth:`~gtv.numerics.transport.TransportedGrid.histograms`,
+    :meth:`~gtv.numerics.transport.TransportedGrid.gap_mass`), and the configuration records
+    ``density = "transport"``, the number of grid points and the largest per-model error estimate
+    ``transport_error_tv`` (:meth:`~gtv.numerics.transport.TransportedGrid.error`, total
+    variation on ``edges``).
+    """
+    cfg = dict(config or {})
+    if isinstance(samples, TransportedGrid):
+        if len(edges) != 1:
+            raise ValueError(
+                f"edges must hold one array for a 1-D transported grid, got {len(edges)}"
+            )
+        data = check_points(data, "data", dim=1)
+        hist = samples.histograms(edges[0])
+        gap = samples.gap_mass(data, gap_distance)
+        cfg.update(
+            density="transport",
+            transport_points=int(samples.start.size),
+            transport_error_tv=float(samples.error(edges[0]).max()),
+        )
+    else:
+        hist = per_model_histograms(samples, edges)
+        gap = gap_mass(samples, data, gap_distance)
     return EnsembleResult(
-        per_model_histograms(samples, edges),
-        [np.asarray(e, dtype=float) for e in edges],
-        gap_mass(samples, data, gap_distance),
-        float(gap_distance),
-        dict(config or {}),
+        hist, [np.asarray(e, dtype=float) for e in edges], gap, float(gap_distance), cfg
     )

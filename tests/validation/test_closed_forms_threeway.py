@@ -133,7 +133,7 @@ def _binned_theories(name: str):
     return binned_affine_theory(M_DATA, S2_DATA, edges, get_schedule(name, T=T), RIDGE)
 
 
-@pytest.mark.parametrize("P", [400, 1600])
+@pytest.mark.parametrize("P", [400, pytest.param(1600, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", list(BINNED))
 def test_binned_affine_threeway(name, P):
     T, edges = BINNED[name]
@@ -247,6 +247,7 @@ def test_single_point_ridge_variance_matches_first_order_theory():
         assert lo <= pred[i] <= hi
 
 
+@pytest.mark.slow
 def test_single_point_samples_are_p_eps_up_to_ridge_bias():
     """rho = 0: the trained ensemble's samples (Heun, 600 steps) have the mean and variance of
     p(x|eps) = N(alpha mu, sigma**2) within model-level CIs. rho = 0.1: they match the population
@@ -292,6 +293,7 @@ def test_two_points_symbolic_C_and_frac_match_the_kernel(name):
         np.testing.assert_allclose(st.frac, frac, rtol=1e-12, atol=0)
 
 
+@pytest.mark.slow
 def test_two_points_naive_density_three_ways():
     """kappa = 0.3, a = 0.8, vp-linear, eps = 0.01: Fokker-Planck with the compiled symbolic SDE
     (theory) = with the posterior kernel (gtv.numerics.naive.estimator.naive_density) to 1e-10; its

@@ -19,13 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.numerics.checks import check_choice
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import sample_linear_ensemble, train_linear_ensemble
 from gtv.numerics.schedules import NumericSchedule
 from gtv.numerics.streams import stream
+from gtv.numerics.transport import TransportedGrid, qmc_start_points, transport_1d
 from gtv.validation.results import save_figure
 
-__all__ = ["new_figure", "panel_seed", "sample_linear_panel", "write_figure"]
+__all__ = ["DENSITIES", "new_figure", "panel_seed", "sample_linear_panel", "write_figure"]
+
+#: How a panel's per-model densities are formed (:func:`sample_linear_panel`).
+DENSITIES = ("mc", "transport")
 
 
 def panel_seed(seed: int | np.random.SeedSequence, *coords: int) -> np.random.SeedSequence:
@@ -47,22 +52,46 @@ def sample_linear_panel(
     method: str,
     lookup: str,
     seed: int | np.random.SeedSequence,
-) -> tuple[np.ndarray, dict[str, float]]:
+    density: str = "mc",
+) -> tuple[np.ndarray | TransportedGrid, dict[str, float]]:
     """Train ``n_models`` linear models on ``P`` DSM triples each and sample them with the PF-ODE.
 
-    Model ``n`` trains on ``stream(seed, "training").spawn(N)[n]`` and samples from
-    ``stream(seed, "sampling").spawn(N)[n]``. Returns the samples (N, n_samples, D) and the
-    timings ``{"train": seconds, "sample": seconds}``.
+    Model ``n`` trains on ``stream(seed, "training").spawn(N)[n]``. Returns the samples and the
+    timings ``{"train": seconds, "sample": seconds}``; the samples depend on ``density``
+    (docs/math/transport.md):
+
+    * ``"mc"`` (default): model ``n`` samples ``n_samples`` random start points from
+      ``stream(seed, "sampling").spawn(N)[n]``; an array (N, n_samples, D);
+    * ``"transport"``, 1-D: every model carries the deterministic grid
+      :func:`gtv.numerics.transport.transport_grid` of ``n_samples`` points (no stream); a
+      :class:`gtv.numerics.transport.TransportedGrid` that
+      :func:`gtv.validation.ensembles.summarize_ensemble` bins exactly;
+    * ``"transport"``, D >= 2: scrambled-Sobol' start points
+      (:func:`gtv.numerics.transport.qmc_start_points`, stream ``"transport-qmc"``), ``n_samples``
+      rounded up to a power of 2; an array (N, S, D).
     """
+    check_choice(density, "density", DENSITIES)
     t0 = time.perf_counter()
     ens = train_linear_ensemble(
         data, features, n_models, P, eps, schedule, ridge=ridge, seed=seed,
         keep_normal_equations=False,
     )  # fmt: skip
     t1 = time.perf_counter()
-    samples = sample_linear_ensemble(
-        ens, n_samples, n_steps=n_steps, method=method, lookup=lookup, seed=seed
-    )
+
+    def run(x_T: np.ndarray | None) -> np.ndarray:
+        n = n_samples if x_T is None else x_T.shape[1]
+        return sample_linear_ensemble(
+            ens, n, n_steps=n_steps, method=method, lookup=lookup, seed=seed, x_T=x_T
+        )
+
+    sigma_T = float(np.sqrt(schedule.sigma2(schedule.T)))
+    if density == "mc":
+        samples = run(None)
+    elif features.dim == 1:
+        samples = transport_1d(run, n_models, sigma_T, n_samples)
+    else:
+        n_qmc = 1 << max(int(n_samples) - 1, 1).bit_length()
+        samples = run(qmc_start_points(n_models, n_qmc, features.dim, sigma_T, seed))
     return samples, {"train": t1 - t0, "sample": time.perf_counter() - t1}
 
 

@@ -47,6 +47,7 @@ def test_affine_bin_map_solves_the_pf_ode(name, T):
         assert abs(sol.y[0, -1] - closed) < 1e-10 * max(1.0, abs(closed)), (c_val, closed)
 
 
+@pytest.mark.slow
 def test_affine_bin_map_without_closed_form_is_an_integral():
     """vp-linear: no elementary antiderivative of B; g and eta stay (nested) integrals, and g
     agrees with a direct quadrature of its definition."""

@@ -423,6 +423,7 @@ def _difference_ci(kind: str, n_models: int, n_samples: int, seed: int):
     return res.regions[0][0].ci()["difference"], res
 
 
+@pytest.mark.slow
 def test_gaussian_fills_the_sides_fourier_fills_the_diagonals_at_pi_over_4():
     """Paper Fig. 3, rotation pi/4 (a square with axis-aligned sides), F = 10x10x10, P = 500,
     the paper's sampler (Euler, 30 steps).

@@ -1,0 +1,276 @@
+"""The model classes a sweep can run, what each records, and one task of each.
+
+A model class is a settings dataclass (checked at construction: every grid point of a spec is
+built before anything runs) plus a task function ``run(point, seed, record)`` returning the
+recorded arrays of one grid point. Records (docs/sweeps.md):
+
+* ``gap_mass`` -- per-model fraction of samples farther than ``gap_distance`` from every
+  training point (dims ``model``);
+* ``density`` -- per-model density histogram of the samples (dims ``model, x``);
+* ``var_dhat`` -- mean and variance across the ensemble's models of the learned denoiser
+  ``D^(x, t)`` at the query points (dims ``query_t, query_x``);
+* ``theory`` -- the first-order theory's mean and variance of ``D^`` at the same points
+  (``gtv.numerics.linear.FirstOrderLinear``; a prediction: it uses no trained model).
+
+Model classes: ``linear`` (the linear-feature ensemble of Figure 2: data {-1, 0, 1}, Gaussian
+product features ``n_space x n_time``, ridge regression on ``P`` DSM triples per model,
+PF-ODE sampling) and ``exact`` (the exact Bayes denoiser of the same data, the ``P -> infinity``
+reference, whose "models" are independent sample batches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from gtv.numerics.checks import (
+    check_budget,
+    check_choice,
+    check_field_types,
+    check_query_values,
+)
+from gtv.numerics.schedules import get_schedule
+
+__all__ = ["MODEL_CLASSES", "RECORDS", "ExactPoint", "LinearPoint", "ModelClass", "model_class"]
+
+RECORDS = ("gap_mass", "density", "var_dhat", "theory")
+_METHODS = ("euler", "heun")
+_SCHEDULES = ("vp-linear", "linear-variance", "song-vp", "ve", "edm")
+
+
+@dataclass(frozen=True)
+class _SamplingPoint:
+    """Settings shared by the model classes (sampling and what is measured)."""
+
+    eps: float = 1e-2
+    n_models: int = 20
+    n_samples: int = 2000
+    n_steps: int = 30
+    method: str = "euler"
+    schedule: str = "vp-linear"
+    hist_range: tuple[float, float] = (-2.0, 2.0)
+    n_bins: int = 80
+    gap_distance: float = 0.25
+
+    def _check_sampling(self) -> None:
+        check_choice(self.schedule, "schedule", _SCHEDULES)
+        T = get_schedule(self.schedule).T
+        if not (np.isfinite(self.eps) and 0 < self.eps < T):
+            raise ValueError(f"eps must lie in (0, T) = (0, {T:g}), got {self.eps!r}")
+        check_choice(self.method, "method", _METHODS)
+        for name, lo in (("n_models", 2), ("n_samples", 1), ("n_steps", 1), ("n_bins", 1)):
+            v = getattr(self, name)
+            if v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        lo, hi = self.hist_range
+        if not (len(self.hist_range) == 2 and np.isfinite([lo, hi]).all() and lo < hi):
+            raise ValueError(f"hist_range must be (lo, hi) with lo < hi, got {self.hist_range}")
+        if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
+            raise ValueError(f"gap_distance must be a finite number > 0, got {self.gap_distance}")
+        check_budget(
+            "n_models, n_samples", (self.n_models, self.n_samples),
+            n_bytes=8.0 * self.n_models * self.n_samples * 2,
+            n_ops=float(self.n_models) * self.n_samples * self.n_steps * 100.0,
+            what="one task's samples",
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LinearPoint(_SamplingPoint):
+    """One grid point of a ``linear`` sweep (defaults: F = 8 x 8, P = 256, eps = 1e-2)."""
+
+    P: int = 256
+    n_space: int = 8
+    n_time: int = 8
+    ridge: float = 0.1
+    x_range: tuple[float, float] = (-1.5, 1.5)
+    query_x: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    query_t: tuple[float, ...] = (0.02, 0.1, 0.5)
+
+    def __post_init__(self) -> None:
+        _tuples(self)
+        check_field_types(self)
+        self._check_sampling()
+        for name in ("P", "n_space", "n_time"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        check_budget(
+            "n_space, n_time", (self.n_space, self.n_time),
+            n_bytes=8.0 * self.n_models * (self.n_space * self.n_time) ** 2,
+            what="the ensemble's weights",
+        )  # fmt: skip
+        if not (np.isfinite(self.ridge) and self.ridge > 0):
+            raise ValueError(f"ridge must be a finite number > 0, got {self.ridge!r}")
+        lo, hi = self.x_range
+        if not (len(self.x_range) == 2 and np.isfinite([lo, hi]).all() and lo < hi):
+            raise ValueError(f"x_range must be (lo, hi) with lo < hi, got {self.x_range}")
+        check_query_values(self.query_x, "query_x")
+        qt = check_query_values(self.query_t, "query_t")
+        T = get_schedule(self.schedule).T
+        if np.any(qt < self.eps) or np.any(qt > T):
+            raise ValueError(
+                f"query_t must lie in [eps, T] = [{self.eps:g}, {T:g}], got {list(self.query_t)}"
+            )
+
+
+@dataclass(frozen=True)
+class ExactPoint(_SamplingPoint):
+    """One grid point of an ``exact`` sweep: the exact Bayes denoiser, ``n_models`` batches."""
+
+    def __post_init__(self) -> None:
+        _tuples(self)
+        check_field_types(self)
+        self._check_sampling()
+
+
+def _tuples(point: object) -> None:
+    """Lists from TOML become tuples (the fields' declared type)."""
+    for f in fields(point):
+        v = getattr(point, f.name)
+        if isinstance(v, list):
+            object.__setattr__(point, f.name, tuple(v))
+
+
+def _edges(p: _SamplingPoint) -> np.ndarray:
+    return np.linspace(p.hist_range[0], p.hist_range[1], p.n_bins + 1)
+
+
+def _sample_records(p: _SamplingPoint, samples: np.ndarray, record: tuple, out: dict) -> None:
+    from gtv.validation.ensembles import gap_mass, per_model_histograms
+    from gtv.validation.figures.figure2 import FIGURE2_DATA
+
+    if "gap_mass" in record:
+        out["gap_mass"] = gap_mass(samples, FIGURE2_DATA, p.gap_distance)
+    if "density" in record:
+        out["density"] = per_model_histograms(samples, [_edges(p)])
+
+
+def run_linear(p: LinearPoint, seed: np.random.SeedSequence, record: tuple) -> dict:
+    """Train and sample one linear ensemble at grid point ``p``; the arrays of ``record``."""
+    from gtv.numerics.features import ProductFeatures
+    from gtv.numerics.linear import FirstOrderLinear, linear_model_theory
+    from gtv.validation.figures.figure2 import FIGURE2_DATA
+
+    sched = get_schedule(p.schedule)
+    feats = ProductFeatures.uniform("gaussian", 1, p.n_space, p.n_time, (p.eps, sched.T), p.x_range)
+    out: dict[str, np.ndarray] = {}
+    needs_samples = "gap_mass" in record or "density" in record
+    if needs_samples or "var_dhat" in record:
+        from gtv.numerics.linear import sample_linear_ensemble, train_linear_ensemble
+
+        ens = train_linear_ensemble(
+            FIGURE2_DATA, feats, p.n_models, p.P, p.eps, sched, ridge=p.ridge, seed=seed,
+            keep_normal_equations=False,
+        )  # fmt: skip
+        if needs_samples:
+            samples = sample_linear_ensemble(
+                ens, p.n_samples, n_steps=p.n_steps, method=p.method, seed=seed
+            )
+            _sample_records(p, samples, record, out)
+        if "var_dhat" in record:
+            qx = np.asarray(p.query_x, dtype=float)[:, None]
+            vals = np.stack([ens.denoise(qx, t)[:, :, 0] for t in p.query_t], axis=1)
+            out["mean_dhat"] = vals.mean(axis=0)
+            out["var_dhat"] = vals.var(axis=0, ddof=1)
+    if "theory" in record:
+        theory = FirstOrderLinear(
+            linear_model_theory(FIGURE2_DATA, feats, p.eps, sched, ridge=p.ridge), p.P
+        )
+        qx = np.asarray(p.query_x, dtype=float)
+        out["theory_mean_dhat"] = np.stack([theory.mean_denoiser(qx, t)[:, 0] for t in p.query_t])
+        out["theory_var_dhat"] = np.stack(
+            [theory.denoiser_covariance((qx, t), paired=True)[:, 0, 0] for t in p.query_t]
+        )
+    return out
+
+
+def run_exact(p: ExactPoint, seed: np.random.SeedSequence, record: tuple) -> dict:
+    """Sample the exact Bayes denoiser in ``n_models`` independent batches at ``p``."""
+    from gtv.numerics.exact import sample_exact_denoiser
+    from gtv.validation.figures.figure2 import FIGURE2_DATA
+
+    sched = get_schedule(p.schedule)
+    batches = [
+        sample_exact_denoiser(
+            FIGURE2_DATA,
+            p.n_samples,
+            p.eps,
+            sched,
+            n_steps=p.n_steps,
+            method=p.method,
+            seed=child,
+        )  # fmt: skip
+        for child in seed.spawn(p.n_models)
+    ]
+    out: dict[str, np.ndarray] = {}
+    _sample_records(p, np.stack(batches), record, out)
+    return out
+
+
+@dataclass(frozen=True)
+class ModelClass:
+    """A model class of the sweep engine (module docstring)."""
+
+    name: str
+    point: type
+    run: Callable[..., dict]
+    records: tuple[str, ...]
+    #: Settings that set the shapes of the recorded arrays: fixed across a sweep.
+    per_record_fixed: tuple[str, ...]
+
+    def build(self, settings: dict) -> object:
+        """The checked settings dataclass of one grid point."""
+        return self.point(**settings)
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.point))
+
+    def variables(self, p: object, record: tuple) -> dict[str, tuple[tuple[str, ...], tuple]]:
+        """Recorded variable name -> (its per-task dims, their sizes)."""
+        out: dict[str, tuple[tuple[str, ...], tuple]] = {}
+        if "gap_mass" in record:
+            out["gap_mass"] = (("model",), (p.n_models,))
+        if "density" in record:
+            out["density"] = (("model", "x"), (p.n_models, p.n_bins))
+        q = (
+            ("query_t", "query_x"),
+            (len(getattr(p, "query_t", ())), len(getattr(p, "query_x", ()))),
+        )
+        if "var_dhat" in record:
+            out["mean_dhat"] = q
+            out["var_dhat"] = q
+        if "theory" in record:
+            out["theory_mean_dhat"] = q
+            out["theory_var_dhat"] = q
+        return out
+
+    def coordinates(self, p: object) -> dict[str, np.ndarray]:
+        """Coordinates of the per-task dims (bin centres, query points, model index)."""
+        e = _edges(p)
+        coords = {"model": np.arange(p.n_models), "x": 0.5 * (e[1:] + e[:-1])}
+        if hasattr(p, "query_t"):
+            coords["query_t"] = np.asarray(p.query_t, dtype=float)
+            coords["query_x"] = np.asarray(p.query_x, dtype=float)
+        return coords
+
+
+MODEL_CLASSES: dict[str, ModelClass] = {
+    "linear": ModelClass(
+        "linear", LinearPoint, run_linear, RECORDS,
+        ("n_models", "n_bins", "hist_range", "query_x", "query_t"),
+    ),
+    "exact": ModelClass(
+        "exact", ExactPoint, run_exact, ("gap_mass", "density"),
+        ("n_models", "n_bins", "hist_range"),
+    ),
+}  # fmt: skip
+
+
+def model_class(name: object) -> ModelClass:
+    """The :class:`ModelClass` called ``name`` (``ValueError`` naming ``model`` otherwise)."""
+    if not isinstance(name, str) or name not in MODEL_CLASSES:
+        raise ValueError(f"model must be one of {tuple(MODEL_CLASSES)}, got {name!r}")
+    return MODEL_CLASSES[name]
