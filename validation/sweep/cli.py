@@ -103,17 +103,18 @@ def _where(spec, index) -> str:
 def run_sweep_command(args: argparse.Namespace) -> int:
     """Handler of ``gtv sweep``."""
     from gtv.numerics.checks import check_output_dir
-    from gtv.validation.sweep.runner import run_sweep
+    from gtv.validation.sweep.runner import check_executor_options, run_sweep
     from gtv.validation.sweep.spec import load_spec
 
     if args.target == "status":
         return _status(args)
     if args.store_arg is not None:
         raise ValueError(f"unexpected argument {args.store_arg!r}; the store is given by --store")
+    executor = "dask" if (args.cluster or args.scheduler) else args.executor
+    check_executor_options(executor, args.workers, args.cluster, args.scheduler)
     spec = load_spec(args.target)
     store = args.store or Path(args.target).with_suffix(".zarr")
     check_output_dir(Path(store).resolve().parent, "--store")
-    executor = "dask" if (args.cluster or args.scheduler) else args.executor
     report = run_sweep(
         spec, store, executor=executor, workers=args.workers, cluster=args.cluster,
         scheduler=args.scheduler, force=args.force, progress=not args.no_progress,

@@ -34,9 +34,18 @@ from gtv.validation.sweep.models import model_class
 from gtv.validation.sweep.spec import SweepSpec
 from gtv.validation.sweep.store import SweepStore
 
-__all__ = ["EXECUTORS", "SweepReport", "Task", "run_sweep", "run_task"]
+__all__ = [
+    "EXECUTORS",
+    "SweepReport",
+    "Task",
+    "check_executor_options",
+    "run_sweep",
+    "run_task",
+]
 
 EXECUTORS = ("serial", "processes", "dask")
+#: Local worker processes allowed per core (each holds an interpreter, numba and its task).
+MAX_WORKERS_PER_CORE = 8
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,15 @@ class SweepReport:
         }
 
 
-def _check_executor(executor: object, workers: object, cluster: object, scheduler: object):
+def check_executor_options(executor: object, workers: object, cluster: object, scheduler: object):
+    """``ValueError`` naming the option unless the executor options are valid together."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):  # fmt: skip
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    most = MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= most
+    ):
+        raise ValueError(f"workers must be an integer in [1, {most}] (8 per core), got {workers!r}")
     if executor != "dask" and (cluster is not None or scheduler is not None):
         raise ValueError("cluster/scheduler need executor='dask'")
     if executor == "dask":
@@ -124,8 +136,8 @@ def _check_executor(executor: object, workers: object, cluster: object, schedule
             raise ValueError("executor='dask' needs exactly one of cluster='local:N' or scheduler")
         if cluster is not None:
             n = str(cluster).removeprefix("local:")
-            if not str(cluster).startswith("local:") or not n.isdigit() or int(n) < 1:
-                raise ValueError(f"cluster must be 'local:N' with N >= 1, got {cluster!r}")
+            if not str(cluster).startswith("local:") or not n.isdigit() or not 1 <= int(n) <= most:
+                raise ValueError(f"cluster must be 'local:N', 1 <= N <= {most}, got {cluster!r}")
         if scheduler is not None and not str(scheduler).startswith(
             ("tcp://", "tls://", "inproc://")
         ):
@@ -174,7 +186,7 @@ def run_sweep(
     """
     if not isinstance(spec, SweepSpec):
         raise TypeError("spec must be a SweepSpec (gtv.validation.sweep.load_spec reads TOML)")
-    _check_executor(executor, workers, cluster, scheduler)
+    check_executor_options(executor, workers, cluster, scheduler)
     t0 = time.perf_counter()
     st = SweepStore.create(store, spec, force=force)
     report = SweepReport(st.path, spec.n_tasks)

@@ -143,7 +143,9 @@ def test_unreachable_scheduler_is_one_error_within_the_timeout(tmp_path):
     ("kw", "match"),
     [
         ({"executor": "threads"}, "executor must be one of"),
-        ({"workers": 0}, "workers must be an integer >= 1"),
+        ({"workers": 0}, r"workers must be an integer in \[1, "),
+        ({"workers": 10**12}, r"workers must be an integer in \[1, "),
+        ({"executor": "dask", "cluster": "local:100000"}, "cluster must be 'local:N'"),
         ({"executor": "dask"}, "exactly one of"),
         ({"executor": "dask", "cluster": "local:0"}, "cluster must be 'local:N'"),
         ({"executor": "dask", "scheduler": "127.0.0.1:8786"}, "scheduler must be an address"),
