@@ -119,10 +119,10 @@ def _memorization(args: argparse.Namespace) -> None:
         _check(args, ["K", "dims"], "the pairwise distances", n_bytes=K * K * F8)
         return
     n_train, width = _size(args, "n_train"), _size(args, "width")
-    models = getattr(args, "model_classes", None) or [getattr(args, "model", "exact")]
-    if "linear" in models:  # product features exist only for linear models
-        F = _size(args, "n_space", 8.0) ** min(D, 8.0) * _size(args, "n_time", 3.0)
-        _check(args, ["n_space", "n_time"], "the features", n_bytes=4 * F * F * F8)
+    # product features exist only for linear models, but an absurd size is refused for any
+    # model (it is a mistake either way, and the error names it before anything runs)
+    F = _size(args, "n_space", 8.0) ** min(D, 8.0) * _size(args, "n_time", 3.0)
+    _check(args, ["n_space", "n_time"], "the linear features", n_bytes=4 * F * F * F8)
     _check(args, ["n_train", "width"], "training data", n_bytes=4 * n_train * width * F8)
     train_ops = n_train * width * D * _size(args, "train_steps")
     _check(args, ["n_train", "width", "train_steps"], "training", n_ops=train_ops)

@@ -85,7 +85,8 @@ DRIVER = textwrap.dedent(
     signal.signal(signal.SIGALRM, on_alarm)
     cases, out, seconds = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     for case in cases:
-        argv = [*case, *([] if "--out" in case else ["--out", out]), "--no-progress"]
+        has_out = "--out" in case or case[0] == "sweep"  # a sweep writes to --store
+        argv = [*case, *([] if has_out else ["--out", out]), "--no-progress"]
         err = io.StringIO()
         t0 = time.perf_counter()
         code, escaped = None, None

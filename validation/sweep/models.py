@@ -10,12 +10,16 @@ recorded arrays of one grid point. Records (docs/sweeps.md):
 * ``var_dhat`` -- mean and variance across the ensemble's models of the learned denoiser
   ``D^(x, t)`` at the query points (dims ``query_t, query_x``);
 * ``theory`` -- the first-order theory's mean and variance of ``D^`` at the same points
-  (``gtv.numerics.linear.FirstOrderLinear``; a prediction: it uses no trained model).
+  (``gtv.numerics.linear.FirstOrderLinear``; for ``kernel``
+  ``gtv.numerics.kernel.KernelTheoryAt``; a prediction: it uses no trained model).
 
 Model classes: ``linear`` (the linear-feature ensemble of Figure 2: data {-1, 0, 1}, Gaussian
 product features ``n_space x n_time``, ridge regression on ``P`` DSM triples per model,
-PF-ODE sampling) and ``exact`` (the exact Bayes denoiser of the same data, the ``P -> infinity``
-reference, whose "models" are independent sample batches).
+PF-ODE sampling), ``kernel`` (lazy infinite-width two-layer networks -- NTK kernel regression
+trained by gradient flow for a time ``tau`` -- on ``P`` DSM triples per model of the same data,
+PF-ODE sampling; docs/math/kernel.md) and ``exact`` (the exact Bayes denoiser of the same data,
+the ``P -> infinity`` reference, whose "models" are independent sample batches). The ``linear``
+and ``kernel`` classes record all four records, ``exact`` only ``gap_mass`` and ``density``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ from gtv.numerics.checks import (
 )
 from gtv.numerics.schedules import get_schedule
 
-__all__ = ["MODEL_CLASSES", "RECORDS", "ExactPoint", "LinearPoint", "ModelClass", "model_class"]
+__all__ = [
+    "MODEL_CLASSES",
+    "RECORDS",
+    "ExactPoint",
+    "KernelPoint",
+    "LinearPoint",
+    "ModelClass",
+    "model_class",
+]
 
 RECORDS = ("gap_mass", "density", "var_dhat", "theory")
 _METHODS = ("euler", "heun")
@@ -106,13 +118,78 @@ class LinearPoint(_SamplingPoint):
         lo, hi = self.x_range
         if not (len(self.x_range) == 2 and np.isfinite([lo, hi]).all() and lo < hi):
             raise ValueError(f"x_range must be (lo, hi) with lo < hi, got {self.x_range}")
-        check_query_values(self.query_x, "query_x")
-        qt = check_query_values(self.query_t, "query_t")
-        T = get_schedule(self.schedule).T
-        if np.any(qt < self.eps) or np.any(qt > T):
-            raise ValueError(
-                f"query_t must lie in [eps, T] = [{self.eps:g}, {T:g}], got {list(self.query_t)}"
-            )
+        _check_queries(self)
+
+
+@dataclass(frozen=True)
+class KernelPoint(_SamplingPoint):
+    """One grid point of a ``kernel`` sweep: lazy infinite-width two-layer networks.
+
+    Each of the ``n_models`` models is the NTK kernel regression of
+    :func:`gtv.numerics.kernel.train_kernel_ensemble` on its own ``P`` DSM triples of the
+    Figure-2 data, trained by gradient flow (learning rate 1) for the time ``tau`` with weight
+    decay ``ridge``; its theory is :class:`gtv.numerics.kernel.KernelTheoryAt` of
+    :func:`gtv.numerics.kernel.ntk_theory` (docs/math/kernel.md). Defaults: P = 256, ReLU,
+    tau = 100 (``d_eff`` about 7.5 at eps = 1e-2).
+
+    Attributes
+    ----------
+    P : int
+        DSM triples per model.
+    activation : {"relu", "erf"}
+    tau : float
+        Gradient-flow training time at unit learning rate (``>= 0``; ``inf``: the converged
+        kernel regression, whose ``d_eff`` with ``ridge = 0`` is the theory's rank -- far outside
+        the first-order theory).
+    ridge : float
+        Weight decay ``rho >= 0`` toward the initialization.
+    theory_n_t, theory_n_hermite : int
+        Quadrature of the theory (``theory_n_t * 3 * theory_n_hermite`` Nystrom nodes); only
+        ``theory`` depends on them.
+    query_x, query_t : tuple of float
+        Query points of ``var_dhat`` and ``theory`` (``query_t`` in ``[eps, T]``).
+    """
+
+    P: int = 256
+    activation: str = "relu"
+    tau: float = 100.0
+    ridge: float = 0.0
+    theory_n_t: int = 16
+    theory_n_hermite: int = 16
+    query_x: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    query_t: tuple[float, ...] = (0.02, 0.1, 0.5)
+
+    def __post_init__(self) -> None:
+        from gtv.numerics.kernel import ACTIVATIONS
+
+        _tuples(self)
+        check_field_types(self)
+        self._check_sampling()
+        for name in ("P", "theory_n_t", "theory_n_hermite"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        check_choice(self.activation, "activation", ACTIVATIONS)
+        if not self.tau >= 0:  # also NaN
+            raise ValueError(f"tau must be a number >= 0 (inf allowed), got {self.tau!r}")
+        if not (np.isfinite(self.ridge) and self.ridge >= 0):
+            raise ValueError(f"ridge must be a finite number >= 0, got {self.ridge!r}")
+        N, P, S = float(self.n_models), float(self.P), float(self.n_samples)
+        check_budget(
+            "n_models, P", (self.n_models, self.P),
+            n_bytes=8.0 * (N * P * 5 + 3.0 * P * P), n_ops=N * P**3,
+            what="the kernel regressions",
+        )  # fmt: skip
+        # one NTK value (tens of operations) per centre, sample and denoiser evaluation
+        check_budget(
+            "n_models, n_samples, P", (self.n_models, self.n_samples, self.P),
+            n_ops=N * S * P * self.n_steps * 2 * 50.0, what="sampling the kernel ensemble",
+        )  # fmt: skip
+        Q = 3.0 * self.theory_n_t * self.theory_n_hermite  # Nystrom nodes of the 3 data points
+        check_budget(
+            "theory_n_t, theory_n_hermite", (self.theory_n_t, self.theory_n_hermite),
+            n_bytes=8.0 * 4 * Q * Q, n_ops=10.0 * Q**3, what="the kernel theory",
+        )  # fmt: skip
+        _check_queries(self)
 
 
 @dataclass(frozen=True)
@@ -123,6 +200,17 @@ class ExactPoint(_SamplingPoint):
         _tuples(self)
         check_field_types(self)
         self._check_sampling()
+
+
+def _check_queries(p: LinearPoint | KernelPoint) -> None:
+    """``query_x`` finite; ``query_t`` finite and in ``[eps, T]``."""
+    check_query_values(p.query_x, "query_x")
+    qt = check_query_values(p.query_t, "query_t")
+    T = get_schedule(p.schedule).T
+    if np.any(qt < p.eps) or np.any(qt > T):
+        raise ValueError(
+            f"query_t must lie in [eps, T] = [{p.eps:g}, {T:g}], got {list(p.query_t)}"
+        )
 
 
 def _tuples(point: object) -> None:
@@ -145,6 +233,24 @@ def _sample_records(p: _SamplingPoint, samples: np.ndarray, record: tuple, out: 
         out["gap_mass"] = gap_mass(samples, FIGURE2_DATA, p.gap_distance)
     if "density" in record:
         out["density"] = per_model_histograms(samples, [_edges(p)])
+
+
+def _denoiser_records(denoise: Callable, p: LinearPoint | KernelPoint, out: dict) -> None:
+    """``mean_dhat``, ``var_dhat``: across-model mean and variance (ddof 1) of ``D^`` at the
+    query points, from ``denoise(x (n, 1), t) -> (N, n, 1)``."""
+    qx = np.asarray(p.query_x, dtype=float)[:, None]
+    vals = np.stack([denoise(qx, t)[:, :, 0] for t in p.query_t], axis=1)
+    out["mean_dhat"] = vals.mean(axis=0)
+    out["var_dhat"] = vals.var(axis=0, ddof=1)
+
+
+def _theory_records(theory: object, p: LinearPoint | KernelPoint, out: dict) -> None:
+    """``theory_mean_dhat``, ``theory_var_dhat`` of a bound first-order theory at the queries."""
+    qx = np.asarray(p.query_x, dtype=float)
+    out["theory_mean_dhat"] = np.stack([theory.mean_denoiser(qx, t)[:, 0] for t in p.query_t])
+    out["theory_var_dhat"] = np.stack(
+        [theory.denoiser_covariance((qx, t), paired=True)[:, 0, 0] for t in p.query_t]
+    )
 
 
 def run_linear(p: LinearPoint, seed: np.random.SeedSequence, record: tuple) -> dict:
@@ -170,19 +276,45 @@ def run_linear(p: LinearPoint, seed: np.random.SeedSequence, record: tuple) -> d
             )
             _sample_records(p, samples, record, out)
         if "var_dhat" in record:
-            qx = np.asarray(p.query_x, dtype=float)[:, None]
-            vals = np.stack([ens.denoise(qx, t)[:, :, 0] for t in p.query_t], axis=1)
-            out["mean_dhat"] = vals.mean(axis=0)
-            out["var_dhat"] = vals.var(axis=0, ddof=1)
+            _denoiser_records(ens.denoise, p, out)
     if "theory" in record:
         theory = FirstOrderLinear(
             linear_model_theory(FIGURE2_DATA, feats, p.eps, sched, ridge=p.ridge), p.P
         )
-        qx = np.asarray(p.query_x, dtype=float)
-        out["theory_mean_dhat"] = np.stack([theory.mean_denoiser(qx, t)[:, 0] for t in p.query_t])
-        out["theory_var_dhat"] = np.stack(
-            [theory.denoiser_covariance((qx, t), paired=True)[:, 0, 0] for t in p.query_t]
-        )
+        _theory_records(theory, p, out)
+    return out
+
+
+def run_kernel(p: KernelPoint, seed: np.random.SeedSequence, record: tuple) -> dict:
+    """Train and sample one lazy infinite-width ensemble at ``p``; the arrays of ``record``.
+
+    The ensemble is :func:`gtv.numerics.kernel.train_kernel_ensemble` (gradient flow, lr = 1,
+    training time ``p.tau``) with ``seed`` (its streams ``"training"``), sampled by
+    :meth:`gtv.numerics.kernel.KernelEnsemble.sample` with the same ``seed`` (stream
+    ``"sampling"``); ``theory`` is ``KernelTheoryAt(ntk_theory(...), p.tau, p.P)``.
+    """
+    from gtv.numerics.kernel import KernelTheoryAt, ntk_theory, train_kernel_ensemble
+    from gtv.validation.figures.figure2 import FIGURE2_DATA
+
+    sched = get_schedule(p.schedule)
+    out: dict[str, np.ndarray] = {}
+    needs_samples = "gap_mass" in record or "density" in record
+    if needs_samples or "var_dhat" in record:
+        ens = train_kernel_ensemble(
+            FIGURE2_DATA, p.P, p.n_models, p.eps, p.tau, sched, p.activation, ridge=p.ridge,
+            seed=seed,
+        )  # fmt: skip
+        if needs_samples:
+            samples = ens.sample(p.n_samples, n_steps=p.n_steps, method=p.method, seed=seed)
+            _sample_records(p, samples, record, out)
+        if "var_dhat" in record:
+            _denoiser_records(ens.denoiser, p, out)
+    if "theory" in record:
+        theory = ntk_theory(
+            FIGURE2_DATA, p.eps, sched, p.activation, ridge=p.ridge, n_t=p.theory_n_t,
+            n_hermite=p.theory_n_hermite,
+        )  # fmt: skip
+        _theory_records(KernelTheoryAt(theory, p.tau, p.P), p, out)
     return out
 
 
@@ -260,6 +392,10 @@ class ModelClass:
 MODEL_CLASSES: dict[str, ModelClass] = {
     "linear": ModelClass(
         "linear", LinearPoint, run_linear, RECORDS,
+        ("n_models", "n_bins", "hist_range", "query_x", "query_t"),
+    ),
+    "kernel": ModelClass(
+        "kernel", KernelPoint, run_kernel, RECORDS,
         ("n_models", "n_bins", "hist_range", "query_x", "query_t"),
     ),
     "exact": ModelClass(
