@@ -130,7 +130,8 @@ class KernelPoint(_SamplingPoint):
     Figure-2 data, trained by gradient flow (learning rate 1) for the time ``tau`` with weight
     decay ``ridge``; its theory is :class:`gtv.numerics.kernel.KernelTheoryAt` of
     :func:`gtv.numerics.kernel.ntk_theory` (docs/math/kernel.md). Defaults: P = 256, ReLU,
-    tau = 100 (``d_eff`` about 7.5 at eps = 1e-2).
+    tau = 100, where ``d_eff = ntk_theory(FIGURE2_DATA, 1e-2).effective_dimension(100)`` is 7.5,
+    well below P.
 
     Attributes
     ----------
