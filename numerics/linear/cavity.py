@@ -43,20 +43,37 @@ from threadpoolctl import threadpool_limits
 from gtv.numerics.checks import check_choice, check_count, check_samples_per_model
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
+from gtv.numerics.linear.population import time_panel_width
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
-from gtv.numerics.quadrature import hermite_quadrature
+from gtv.numerics.quadrature import hermite_quadrature, time_quadrature
 from gtv.numerics.streams import model_rngs
 
 #: Feature-block size (doubles) of the cavity-field sampler.
 _FIELD_CHUNK = 4_000_000
+
+#: Mixing schemes of the fixed points and the residual below which ``"delayed"`` starts mixing.
+MIXINGS = {"safeguarded": None, "delayed": 0.3}
+
+#: Restarts of the ``"delayed"`` mixing before the plain iteration takes over.
+_MAX_RESTARTS = 20
+
+#: Node rule, tolerance and mixing of :func:`prediction_moments`: 4 Gauss-Legendre nodes per time
+#: panel (the theory's default is 12), Gauss-Hermite weights above 1e-12 (default 1e-25), stop at
+#: 1e-8. Chosen by convergence against the default solve (tests/numerics/linear/
+#: test_cavity_fast.py): on 8 x 8 / 16 x 16 Gaussian features at eps = 0.01, F/P = 1 the
+#: relative deviations of W_bar, Cov W and M are 9e-9 / 2e-6, 4e-7 / 3e-5 and 7e-8 / 9e-6.
+PREDICTION_RULE = {"n_t": 4, "prune": 1e-12, "tol": 1e-8, "mixing": "delayed"}
 
 __all__ = [
     "CavityMoments",
     "PopulationNodes",
     "cavity_moments",
     "cavity_moments_reference",
+    "MIXINGS",
+    "PREDICTION_RULE",
     "population_nodes",
+    "prediction_moments",
     "sample_cavity_weights",
 ]
 
@@ -117,22 +134,53 @@ class PopulationNodes:
         return out.reshape(n_t * n_x, fs * self.phi_t.shape[1])
 
 
-def population_nodes(theory: LinearTheory) -> PopulationNodes:
-    """The nodes of ``theory``'s quadrature (1-D data), with features and posterior moments."""
+def population_nodes(
+    theory: LinearTheory, *, n_t: int | None = None, prune: float | None = None
+) -> PopulationNodes:
+    """The nodes of ``theory``'s quadrature (1-D data), with features and posterior moments.
+
+    ``n_t``/``prune`` give the coarser rule of :data:`PREDICTION_RULE`.
+
+    Parameters
+    ----------
+    theory : LinearTheory
+    n_t : int, optional
+        Gauss-Legendre nodes per time panel (the panels of
+        :func:`~gtv.numerics.linear.population.time_panel_width`); default: ``theory``'s own time
+        rule (``theory.t_nodes``).
+    prune : float, optional
+        Gauss-Hermite weights below it are dropped
+        (:func:`gtv.numerics.quadrature.hermite_quadrature`; default its ``HERMITE_PRUNE``);
+        ``theory.n_hermite`` nodes per component either way.
+
+    Returns
+    -------
+    PopulationNodes
+    """
     if not isinstance(theory, LinearTheory):
         raise TypeError("theory must be a LinearTheory")
     if theory.dim != 1:
         raise ValueError(f"theory: only 1-D data is supported, got D = {theory.dim}")
     s = theory.schedule
-    t = theory.t_nodes
-    xi, xw = hermite_quadrature(theory.n_hermite, 1)
+    if n_t is None:
+        t, t_weights = theory.t_nodes, theory.t_weights
+    else:
+        n_t = check_count(n_t, "n_t")
+        width = time_panel_width(theory.features, theory.eps, s.T)
+        t, t_weights = time_quadrature(theory.eps, s.T, n_t, width)
+    if prune is None:
+        xi, xw = hermite_quadrature(theory.n_hermite, 1)
+    else:
+        if not (np.isfinite(prune) and 0 <= prune < 1e-3):
+            raise ValueError(f"prune must lie in [0, 1e-3), got {prune!r}")
+        xi, xw = hermite_quadrature(theory.n_hermite, 1, prune)
     data = theory.data[:, 0]
     alpha, sigma = np.asarray(s.alpha(t)), np.sqrt(np.asarray(s.sigma2(t)))
     x = alpha[:, None, None] * data[None, :, None] + sigma[:, None, None] * xi[None, None, :, 0]
     n_t = t.size
     x = x.reshape(n_t, -1)
     prob = np.broadcast_to(
-        theory.t_weights[:, None, None] * xw[None, None, :] / data.size,
+        t_weights[:, None, None] * xw[None, None, :] / data.size,
         (n_t, data.size, xw.size),
     ).reshape(n_t, -1)
     tt = np.broadcast_to(t[:, None], x.shape).ravel()
@@ -150,18 +198,28 @@ def population_nodes(theory: LinearTheory) -> PopulationNodes:
     )
 
 
-def _anderson(g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: int = 5):
+def _anderson(
+    g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: int = 5,
+    delay: float | None = None,
+):  # fmt: skip
     """Fixed point ``x = g(x)`` by Anderson mixing, safeguarded by the plain iteration.
 
     Both cavity maps are monotone, so the plain iteration alone converges (monotonically from
     the start points used here); the mixing only shortens it. Whenever the residual grows the
-    history is dropped, and after three such restarts the plain iteration takes over for good
-    (an extrapolated step can leave the monotone region and cycle).
+    history is dropped (an extrapolated step can leave the monotone region and cycle).
+
+    ``delay=None`` (the ``"safeguarded"`` mixing): mix from the first step; after three such
+    restarts the plain iteration takes over for good. ``delay=d`` (``"delayed"``): plain steps
+    while the relative residual is above ``d`` (the strongly non-linear start, where mixing
+    restarts), then mixing; after a restart one plain step, then mixing again (at most
+    ``_MAX_RESTARTS`` restarts, then plain steps).
     """
     x = x0
     xs, fs = [], []
     last = np.inf
     restarts = 0
+    max_restarts = 3 if delay is None else _MAX_RESTARTS
+    hold = False
     for it in range(1, max_iter + 1):
         gx = g(x)
         f = gx - x
@@ -171,8 +229,10 @@ def _anderson(g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: in
         if err > last:
             xs, fs = [], []
             restarts += 1
+            hold = delay is not None
         last = err
-        if restarts >= 3:
+        if restarts >= max_restarts or hold or (delay is not None and err > delay):
+            hold = False
             x = gx
             continue
         xs.append(gx.ravel())
@@ -256,8 +316,11 @@ class CavityMoments:
             )  # fmt: skip
 
 
-def _solve(ops, nodes, ridge: float, P: float, tol: float, max_iter: int) -> CavityMoments:
-    """The three cavity equations with ``ops = (gram, quadratic, vector, apply)`` on ``nodes``."""
+def _solve(
+    ops, nodes, ridge: float, P: float, tol: float, max_iter: int, delay: float | None = None
+) -> CavityMoments:
+    """The three cavity equations with ``ops = (gram, quadratic, vector, apply)`` on ``nodes``
+    (``delay``: the mixing of :func:`_anderson`)."""
     gram, quad, vec, apply = ops
     F = nodes.phi_s.shape[2] * nodes.phi_t.shape[1]
     wp = nodes.w[:, None] * nodes.prob
@@ -276,7 +339,7 @@ def _solve(ops, nodes, ridge: float, P: float, tol: float, max_iter: int) -> Cav
         return ridge * eye + Sq - ridge / P * (corr + corr.T) / 2
 
     # from q = 0 (M = Sigma + rho I) the iterates of M decrease monotonically
-    M, it_q = _anderson(m_map, ridge * eye + gram(wp), tol, max_iter, "M")
+    M, it_q = _anderson(m_map, ridge * eye + gram(wp), tol, max_iter, "M", delay=delay)
     Mi, q = leverage(M)
     W_bar = vec(wp * nodes.mu / (1 + q)) @ Mi
     c = nodes.s2 + (nodes.mu - apply(W_bar)) ** 2
@@ -288,7 +351,7 @@ def _solve(ops, nodes, ridge: float, P: float, tol: float, max_iter: int) -> Cav
         out = Mi @ K @ Mi / P
         return (out + out.T) / 2
 
-    C, it_c = _anderson(c_map, np.zeros((F, F)), tol, max_iter, "covariance")
+    C, it_c = _anderson(c_map, np.zeros((F, F)), tol, max_iter, "covariance", delay=delay)
     return CavityMoments(
         float(P), W_bar[None, :], C, M, float(q.max()), float(np.sum(nodes.prob * q)),
         {"M": it_q, "covariance": it_c}, eg[None, :],
@@ -303,6 +366,7 @@ def cavity_moments(
     tol: float = 1e-10,
     max_iter: int = 3000,
     backend: str = "product",
+    mixing: str = "safeguarded",
 ) -> CavityMoments:
     """Solve the cavity equations (module docstring) for ``theory``'s configuration at ``P``.
 
@@ -320,6 +384,11 @@ def cavity_moments(
         Iteration cap per fixed point (non-convergence raises ``ValueError``).
     backend : {"product", "full"}
         ``"full"`` forms every full feature vector (:func:`cavity_moments_reference`).
+    mixing : {"safeguarded", "delayed"}
+        Acceleration of the two fixed points (:data:`MIXINGS`): ``"delayed"`` starts the Anderson
+        mixing once the plain iteration is near the solution: at eps = 0.01, F/P = 1 it takes
+        24 steps for ``M`` instead of 61 on 8 x 8 features, but 35 instead of 30 on 16 x 16;
+        both stop at the same ``tol``.
 
     Returns
     -------
@@ -327,6 +396,7 @@ def cavity_moments(
     """
     P = check_samples_per_model(P, required=True)
     check_choice(backend, "backend", ("product", "full"))
+    delay = MIXINGS[check_choice(mixing, "mixing", tuple(MIXINGS))]
     max_iter = check_count(max_iter, "max_iter")
     if not (np.isfinite(tol) and 0 < tol < 1):
         raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
@@ -335,11 +405,13 @@ def cavity_moments(
     elif not isinstance(nodes, PopulationNodes):
         raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
     if backend == "full":
-        return cavity_moments_reference(theory, P, nodes=nodes, tol=tol, max_iter=max_iter)
+        return cavity_moments_reference(
+            theory, P, nodes=nodes, tol=tol, max_iter=max_iter, mixing=mixing
+        )
     with threadpool_limits(limits=1, user_api="blas"):
         return _solve(
             (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply),
-            nodes, theory.ridge, P, tol, max_iter,
+            nodes, theory.ridge, P, tol, max_iter, delay,
         )  # fmt: skip
 
 
@@ -350,8 +422,10 @@ def cavity_moments_reference(
     nodes: PopulationNodes | None = None,
     tol: float = 1e-10,
     max_iter: int = 3000,
+    mixing: str = "safeguarded",
 ) -> CavityMoments:
     """Plain version of :func:`cavity_moments`: full feature vectors at every node."""
+    delay = MIXINGS[check_choice(mixing, "mixing", tuple(MIXINGS))]
     if nodes is None:
         nodes = population_nodes(theory)
     phi = nodes.full_features()
@@ -370,7 +444,29 @@ def cavity_moments_reference(
     def apply(W):
         return (phi @ W).reshape(shape)
 
-    return _solve((gram, quad, vec, apply), nodes, theory.ridge, float(P), tol, max_iter)
+    return _solve((gram, quad, vec, apply), nodes, theory.ridge, float(P), tol, max_iter, delay)
+
+
+def prediction_moments(
+    theory: LinearTheory, P: float, *, nodes: PopulationNodes | None = None
+) -> tuple[CavityMoments, PopulationNodes]:
+    """The fast path of the field predictions: the cavity moments on :data:`PREDICTION_RULE`.
+
+    Returns the moments and the node set for the small-occupancy split (pass both to
+    :class:`~gtv.numerics.linear.prediction.CavityLinear`): ``nodes`` when given (``theory``'s
+    :func:`population_nodes`, e.g. cached for several ``P``), else ``theory``'s own time rule with
+    the Hermite tails pruned at ``PREDICTION_RULE["prune"]``. The split integrates the
+    discontinuous light/heavy indicator ``q <= q_star``, which the coarse time rule would move by
+    up to 2e-2 (measured on 8 x 8 features), so only the fixed points run on the coarse rule.
+    """
+    rule = PREDICTION_RULE
+    if nodes is None:
+        nodes = population_nodes(theory, prune=rule["prune"])
+    elif not isinstance(nodes, PopulationNodes):
+        raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
+    coarse = population_nodes(theory, n_t=rule["n_t"], prune=rule["prune"])
+    moments = cavity_moments(theory, P, nodes=coarse, tol=rule["tol"], mixing=rule["mixing"])
+    return moments, nodes
 
 
 def sample_cavity_weights(

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gtv.numerics.checks import check_count
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
@@ -91,6 +92,16 @@ def occupancy_split(
     if not (np.isfinite(q_star) and q_star > 0):
         raise ValueError(f"q_star must be a finite number > 0, got {q_star!r}")
     nodes = population_nodes(theory) if nodes is None else nodes
+    # one BLAS thread: many small products (faster on a shared machine) and the same bits for any
+    # thread count
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _split(theory, moments, nodes, q_star)
+
+
+def _split(
+    theory: LinearTheory, moments: CavityMoments, nodes: PopulationNodes, q_star: float
+) -> OccupancySplit:
+    """:func:`occupancy_split` on given nodes."""
     prob, mu, s2 = nodes.prob, nodes.mu, nodes.s2
     w = nodes.w[:, None]
     P = moments.P
@@ -152,7 +163,18 @@ def occupancy_members(
     """Weights (k, F) of the members drawing from the generators ``rngs`` (one each, module
     docstring): per member ``P`` triples (:func:`gtv.numerics.dsm.draw_dsm_triples`), then ``F``
     normals for the light fluctuation. The features, leverages and heavy sums of all ``k``
-    members are formed at once."""
+    members are formed at once (with one BLAS thread: the same bits for any thread count)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _members(theory, moments, split, rngs)
+
+
+def _members(
+    theory: LinearTheory,
+    moments: CavityMoments,
+    split: OccupancySplit,
+    rngs: list[np.random.Generator],
+) -> np.ndarray:
+    """:func:`occupancy_members`."""
     P = int(moments.P)
     k, F = len(rngs), split.A_light.size
     t, x0, x = np.empty((k, P)), np.empty((k, P)), np.empty((k, P))

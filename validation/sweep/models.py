@@ -38,6 +38,7 @@ from gtv.numerics.checks import (
 from gtv.numerics.schedules import get_schedule
 
 __all__ = [
+    "MEASUREMENT_SETTINGS",
     "MODEL_CLASSES",
     "RECORDS",
     "ExactPoint",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 RECORDS = ("gap_mass", "density", "var_dhat", "theory")
+MEASUREMENT_SETTINGS = (
+    "n_bins", "hist_range", "gap_distance", "query_x", "query_t", "density", "theory_n_t",
+    "theory_n_hermite",
+)  # fmt: skip
 _METHODS = ("euler", "heun")
 _SCHEDULES = ("vp-linear", "linear-variance", "song-vp", "ve", "edm")
 
@@ -100,11 +105,17 @@ class LinearPoint(_SamplingPoint):
     x_range: tuple[float, float] = (-1.5, 1.5)
     query_x: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
     query_t: tuple[float, ...] = (0.02, 0.1, 0.5)
+    #: How per-model densities and gap masses are formed (docs/math/transport.md):
+    #: ``"transport"`` pushes a deterministic quantile grid of ``n_samples`` points through each
+    #: model's sampler and bins it exactly (records ``transport_error``, the halving estimate of
+    #: each model's density error in total variation); ``"mc"``: ``n_samples`` random samples.
+    density: str = "transport"
 
     def __post_init__(self) -> None:
         _tuples(self)
         check_field_types(self)
         self._check_sampling()
+        check_choice(self.density, "density", ("transport", "mc"))
         for name in ("P", "n_space", "n_time"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
@@ -254,6 +265,27 @@ def _theory_records(theory: object, p: LinearPoint | KernelPoint, out: dict) -> 
     )
 
 
+def _transport_records(ens, p: LinearPoint, sched, seed, record: tuple, out: dict) -> None:
+    """Gap masses and densities of the transported quantile grid (exact binning), and the
+    per-model error estimate ``transport_error`` (docs/math/transport.md)."""
+    from gtv.numerics.linear import sample_linear_ensemble
+    from gtv.numerics.transport import transport_1d
+    from gtv.validation.figures.figure2 import FIGURE2_DATA
+
+    def run(x_T: np.ndarray) -> np.ndarray:
+        return sample_linear_ensemble(
+            ens, x_T.shape[1], n_steps=p.n_steps, method=p.method, seed=seed, x_T=x_T
+        )
+
+    grid = transport_1d(run, p.n_models, float(np.sqrt(sched.sigma2(sched.T))), p.n_samples)
+    edges = _edges(p)
+    if "gap_mass" in record:
+        out["gap_mass"] = grid.gap_mass(FIGURE2_DATA, p.gap_distance)
+    if "density" in record:
+        out["density"] = grid.histograms(edges)
+    out["transport_error"] = grid.error(edges)
+
+
 def run_linear(p: LinearPoint, seed: np.random.SeedSequence, record: tuple) -> dict:
     """Train and sample one linear ensemble at grid point ``p``; the arrays of ``record``."""
     from gtv.numerics.features import ProductFeatures
@@ -271,11 +303,13 @@ def run_linear(p: LinearPoint, seed: np.random.SeedSequence, record: tuple) -> d
             FIGURE2_DATA, feats, p.n_models, p.P, p.eps, sched, ridge=p.ridge, seed=seed,
             keep_normal_equations=False,
         )  # fmt: skip
-        if needs_samples:
+        if needs_samples and p.density == "mc":
             samples = sample_linear_ensemble(
                 ens, p.n_samples, n_steps=p.n_steps, method=p.method, seed=seed
             )
             _sample_records(p, samples, record, out)
+        elif needs_samples:
+            _transport_records(ens, p, sched, seed, record, out)
         if "var_dhat" in record:
             _denoiser_records(ens.denoise, p, out)
     if "theory" in record:
@@ -352,6 +386,9 @@ class ModelClass:
     records: tuple[str, ...]
     #: Settings that set the shapes of the recorded arrays: fixed across a sweep.
     per_record_fixed: tuple[str, ...]
+    #: Settings that only say what is measured (bins, query points, how densities are formed,
+    #: theory quadrature): they draw nothing, so they do not enter a task's random stream.
+    measurement: tuple[str, ...] = MEASUREMENT_SETTINGS
 
     def build(self, settings: dict) -> object:
         """The checked settings dataclass of one grid point."""
@@ -368,6 +405,10 @@ class ModelClass:
             out["gap_mass"] = (("model",), (p.n_models,))
         if "density" in record:
             out["density"] = (("model", "x"), (p.n_models, p.n_bins))
+        if getattr(p, "density", "mc") == "transport" and (
+            "gap_mass" in record or "density" in record
+        ):
+            out["transport_error"] = (("model",), (p.n_models,))
         q = (
             ("query_t", "query_x"),
             (len(getattr(p, "query_t", ())), len(getattr(p, "query_x", ()))),
@@ -393,7 +434,7 @@ class ModelClass:
 MODEL_CLASSES: dict[str, ModelClass] = {
     "linear": ModelClass(
         "linear", LinearPoint, run_linear, RECORDS,
-        ("n_models", "n_bins", "hist_range", "query_x", "query_t"),
+        ("n_models", "n_bins", "hist_range", "query_x", "query_t", "density"),
     ),
     "kernel": ModelClass(
         "kernel", KernelPoint, run_kernel, RECORDS,

@@ -207,12 +207,17 @@ class SweepSpec:
         """``stream(seed, "sweep", *keys)``: one key per setting of the grid point.
 
         The keys are :func:`coordinate_key` of every setting of the model class at this point
-        -- fixed, swept or default alike, in name order -- and of ``replicate``. So a task's
-        numbers depend only on what it computes: a sweep over a subset of the values, or one
-        that fixes a value another sweeps over, reproduces the same points bit for bit.
+        -- fixed, swept or default alike, in name order -- and of ``replicate``, except the
+        settings that only say what is measured (``ModelClass.measurement``: bins, query
+        points, how densities are formed). So a task's models depend only on what is drawn: a
+        sweep over a subset of the values, one that fixes a value another sweeps over, or one
+        that measures the same models differently, has the same models bit for bit.
         """
-        point = model_class(self.model).build(self.settings(index))
-        values = {f.name: getattr(point, f.name) for f in fields(point)}
+        mc = model_class(self.model)
+        point = mc.build(self.settings(index))
+        values = {
+            f.name: getattr(point, f.name) for f in fields(point) if f.name not in mc.measurement
+        }
         if "replicate" in self.axes:
             values["replicate"] = self.coordinates(index)["replicate"]
         keys = [coordinate_key(n, v) for n, v in sorted(values.items())]

@@ -40,14 +40,20 @@ def test_task_streams_depend_on_coordinate_values_not_positions():
     # ... and so does naming a default explicitly
     named = spec(fixed={**SMALL, "eps": 0.02, "n_steps": 30}, axes={"P": [32]})
     assert np.array_equal(named.task_seed((0,)).generate_state(4), a)
-    # the documented derivation: stream(seed, "sweep", keys of every setting, name order)
+    # ... and so does measuring the same models differently (bins, query points, density)
+    measured = spec(fixed={**SMALL, "eps": 0.02, "n_bins": 17, "query_t": (0.05,),
+                           "density": "mc"}, axes={"P": [32]})  # fmt: skip
+    assert np.array_equal(measured.task_seed((0,)).generate_state(4), a)
+    # the documented derivation: stream(seed, "sweep", keys of every drawing setting, name order)
     from dataclasses import asdict
 
-    from gtv.validation.sweep.models import LinearPoint
+    from gtv.validation.sweep.models import MEASUREMENT_SETTINGS, LinearPoint
 
     point = asdict(LinearPoint(**{**SMALL, "eps": 0.02, "P": 32}))
-    keys = [coordinate_key(n, v) for n, v in sorted(point.items())]
+    keys = [coordinate_key(n, v) for n, v in sorted(point.items()) if n not in MEASUREMENT_SETTINGS]
     assert np.array_equal(stream(0, "sweep", *keys).generate_state(4), a)
+    assert not np.array_equal(spec(fixed={**SMALL, "eps": 0.02, "ridge": 0.2}, axes={"P": [32]})
+                              .task_seed((0,)).generate_state(4), a)  # fmt: skip
     assert not np.array_equal(
         spec(axes={"P": [32], "replicate": 2}).task_seed((0, 1)).generate_state(4),
         spec(axes={"P": [32], "replicate": 2}).task_seed((0, 0)).generate_state(4),
