@@ -16,16 +16,16 @@ import time
 import numpy as np
 import pytest
 
-from gtv.validation.sweep import run_sweep
+from gtv.validation.sweep import SweepSpec, run_sweep
 
 from .conftest import arrays_of, small_spec
 
 FIELDS = ("gap_mass", "density", "var_dhat", "mean_dhat", "status")
 
 
-def assert_same(a_path, b_path):
+def assert_same(a_path, b_path, fields=FIELDS):
     a, b = arrays_of(a_path), arrays_of(b_path)
-    for name in FIELDS:
+    for name in fields:
         assert np.array_equal(a[name], b[name]), name
 
 
@@ -156,3 +156,50 @@ def test_bad_executor_options(tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
         run_sweep(small_spec(P=[8]), tmp_path / "e.zarr", **kw)
     assert not (tmp_path / "e.zarr").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_a_killed_local_worker_loses_nothing(tmp_path):
+    """SIGKILL one spawned worker process mid-sweep: the broken pool is restarted for the tasks
+    left (a second pool is created), and the store equals the serial run's bit for bit."""
+    import concurrent.futures
+    import multiprocessing
+
+    spec = SweepSpec.from_dict({
+        "model": "linear", "seed": 5, "record": ["gap_mass", "var_dhat"],
+        "fixed": {"n_models": 8, "n_samples": 40000, "n_space": 6, "n_time": 6},
+        "axes": {"P": [8, 16, 32, 64, 128, 256]},
+    })  # fmt: skip
+    ref = tmp_path / "ref.zarr"
+    run_sweep(spec, ref, executor="serial")
+    pools = []
+    real_init = concurrent.futures.ProcessPoolExecutor.__init__
+
+    def counting_init(self, *args, **kwargs):
+        pools.append(1)
+        real_init(self, *args, **kwargs)
+
+    store = tmp_path / "p.zarr"
+    out = {}
+    runner = threading.Thread(
+        target=lambda: out.update(rep=run_sweep(spec, store, executor="processes", workers=2))
+    )
+    concurrent.futures.ProcessPoolExecutor.__init__ = counting_init
+    try:
+        runner.start()
+        tasks = store / "gtv_tasks"
+        deadline = time.monotonic() + 300
+        while runner.is_alive() and time.monotonic() < deadline:
+            if tasks.is_dir() and any(tasks.glob("*.json")):
+                break
+            time.sleep(0.01)
+        workers = [p for p in multiprocessing.active_children() if p.is_alive()]
+        assert runner.is_alive() and workers, "the sweep finished before a worker was killed"
+        os.kill(workers[0].pid, signal.SIGKILL)
+        runner.join(timeout=600)
+    finally:
+        concurrent.futures.ProcessPoolExecutor.__init__ = real_init
+    assert len(pools) >= 2, "the pool was not restarted"
+    rep = out["rep"]
+    assert rep.ran == spec.n_tasks and not rep.failures
+    assert_same(store, ref, fields=("gap_mass", "var_dhat", "mean_dhat", "status"))
