@@ -51,7 +51,7 @@ __all__ = [
 RECORDS = ("gap_mass", "density", "var_dhat", "theory")
 MEASUREMENT_SETTINGS = (
     "n_bins", "hist_range", "gap_distance", "query_x", "query_t", "density", "theory_n_t",
-    "theory_n_hermite",
+    "theory_n_hermite", "theory",
 )  # fmt: skip
 _METHODS = ("euler", "heun")
 _SCHEDULES = ("vp-linear", "linear-variance", "song-vp", "ve", "edm")
@@ -170,6 +170,10 @@ class KernelPoint(_SamplingPoint):
     theory_n_hermite: int = 16
     query_x: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
     query_t: tuple[float, ...] = (0.02, 0.1, 0.5)
+    #: The theory record: ``"first-order"`` (``KernelTheoryAt``, the 1/P theory) or
+    #: ``"finite-p"`` (``FiniteKernelTheoryAt``, the finite-P cavity equivalent,
+    #: docs/math/kernel.md; needs ``tau > 0``).
+    theory: str = "first-order"
 
     def __post_init__(self) -> None:
         from gtv.numerics.kernel import ACTIVATIONS
@@ -181,8 +185,15 @@ class KernelPoint(_SamplingPoint):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         check_choice(self.activation, "activation", ACTIVATIONS)
+        check_choice(self.theory, "theory", ("first-order", "finite-p"))
         if not self.tau >= 0:  # also NaN
             raise ValueError(f"tau must be a number >= 0 (inf allowed), got {self.tau!r}")
+        if self.theory == "finite-p" and not (
+            self.tau > 0 and (self.tau < np.inf or self.ridge > 0)
+        ):
+            raise ValueError(
+                f"tau must be > 0 for theory 'finite-p' (inf needs ridge > 0), got {self.tau!r}"
+            )
         if not (np.isfinite(self.ridge) and self.ridge >= 0):
             raise ValueError(f"ridge must be a finite number >= 0, got {self.ridge!r}")
         N, P, S = float(self.n_models), float(self.P), float(self.n_samples)
@@ -328,7 +339,12 @@ def run_kernel(p: KernelPoint, seed: np.random.SeedSequence, record: tuple) -> d
     :meth:`gtv.numerics.kernel.KernelEnsemble.sample` with the same ``seed`` (stream
     ``"sampling"``); ``theory`` is ``KernelTheoryAt(ntk_theory(...), p.tau, p.P)``.
     """
-    from gtv.numerics.kernel import KernelTheoryAt, ntk_theory, train_kernel_ensemble
+    from gtv.numerics.kernel import (
+        FiniteKernelTheoryAt,
+        KernelTheoryAt,
+        ntk_theory,
+        train_kernel_ensemble,
+    )
     from gtv.validation.figures.figure2 import FIGURE2_DATA
 
     sched = get_schedule(p.schedule)
@@ -349,7 +365,8 @@ def run_kernel(p: KernelPoint, seed: np.random.SeedSequence, record: tuple) -> d
             FIGURE2_DATA, p.eps, sched, p.activation, ridge=p.ridge, n_t=p.theory_n_t,
             n_hermite=p.theory_n_hermite,
         )  # fmt: skip
-        _theory_records(KernelTheoryAt(theory, p.tau, p.P), p, out)
+        bound_cls = FiniteKernelTheoryAt if p.theory == "finite-p" else KernelTheoryAt
+        _theory_records(bound_cls(theory, p.tau, p.P), p, out)
     return out
 
 

@@ -137,3 +137,30 @@ def test_bad_spec_keys_for_the_kernel_class():
     spec = kernel_spec(axes={"tau": [10.0, float("inf")]}, fixed=fixed)
     assert spec.axes["tau"] == (10.0, float("inf"))
     assert spec.settings((1,))["tau"] == float("inf")
+
+
+def test_finite_p_theory_record_is_the_finite_p_theory(tmp_path):
+    """``theory = "finite-p"``: the record is FiniteKernelTheoryAt's (built here independently),
+    it differs from the first order at small P, and the models are the same (a measurement
+    setting does not change the task's stream)."""
+    from gtv.numerics.kernel import FiniteKernelTheoryAt
+
+    spec = kernel_spec(fixed={**TINY, "theory": "finite-p"}, axes={"P": [8]})
+    path = tmp_path / "fp.zarr"
+    run_sweep(spec, path, executor="serial")
+    got = arrays_of(path)
+    theory = ntk_theory(FIGURE2_DATA, 0.01, "vp-linear", "relu", ridge=0.01, n_t=6, n_hermite=6)
+    bound = FiniteKernelTheoryAt(theory, 30.0, 8)
+    first = KernelTheoryAt(theory, 30.0, 8)
+    qx = np.array([-1.0, 0.25])
+    for k, t in enumerate((0.02, 0.3)):
+        cov = bound.denoiser_covariance((qx, t), paired=True)[:, 0, 0]
+        assert np.array_equal(got["theory_var_dhat"][0, k], cov)
+        assert np.array_equal(got["theory_mean_dhat"][0, k], bound.mean_denoiser(qx, t)[:, 0])
+        assert not np.allclose(cov, first.denoiser_covariance((qx, t), paired=True)[:, 0, 0])
+    assert spec.task_seed((0,)).entropy == kernel_spec(axes={"P": [8]}).task_seed((0,)).entropy
+    assert spec.task_seed((0,)).spawn_key == kernel_spec(axes={"P": [8]}).task_seed((0,)).spawn_key
+    with pytest.raises(ValueError, match="tau must be > 0 for theory 'finite-p'"):
+        KernelPoint(**{**TINY, "theory": "finite-p", "tau": 0.0})
+    with pytest.raises(ValueError, match="theory must be one of"):
+        KernelPoint(**{**TINY, "theory": "second-order"})
