@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from gtv.numerics.checks import check_budget
+from gtv.numerics.checks import check_budget, check_points
 
 __all__ = [
     "EXP_MINUS_4",
@@ -35,6 +35,7 @@ __all__ = [
     "axis_params",
     "axis_values",
     "axis_values_fast",
+    "check_data_and_features",
     "kron_into",
     "product_features_serial",
 ]
@@ -378,3 +379,14 @@ def _product_features_batch(kinds, sizes, los, his, z, out):
         for a in range(n_axes):
             axis_values(kinds[a], sizes[a], los[a], his[a], z[i, a], vals[offsets[a] :])
         kron_into(vals, offsets, sizes, n_axes, out[i])
+
+
+def check_data_and_features(data: object, features: object) -> np.ndarray:
+    """``data`` as checked points (M, D) for a :class:`ProductFeatures` of spatial dimension D;
+    ``TypeError``/``ValueError`` naming ``features`` or ``data`` otherwise."""
+    data = check_points(data, "data")
+    if not isinstance(features, ProductFeatures):
+        raise TypeError("features must be a ProductFeatures")
+    if features.dim != data.shape[1]:
+        raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
+    return data

@@ -39,11 +39,10 @@ from gtv.numerics.checks import (
     check_choice,
     check_count,
     check_eps,
-    check_points,
     check_ridge,
 )
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
-from gtv.numerics.features import ProductFeatures, product_features_serial
+from gtv.numerics.features import ProductFeatures, check_data_and_features, product_features_serial
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 from gtv.numerics.streams import check_seed, model_rngs, seed_to_config
@@ -286,11 +285,7 @@ def train_linear_ensemble(
     LinearEnsemble
     """
     sched = resolve_schedule(schedule)
-    data = check_points(data, "data")
-    if not isinstance(features, ProductFeatures):
-        raise TypeError("features must be a ProductFeatures")
-    if features.dim != data.shape[1]:
-        raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
+    data = check_data_and_features(data, features)
     n_models = check_count(n_models, "n_models (N)")
     n_samples = check_count(n_samples, "n_samples (P)")
     eps = check_eps(eps, sched.T)

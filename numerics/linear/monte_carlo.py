@@ -25,9 +25,9 @@ import math
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gtv.numerics.checks import check_count, check_eps, check_points, check_ridge
+from gtv.numerics.checks import check_count, check_eps, check_ridge
 from gtv.numerics.dsm import dsm_weights
-from gtv.numerics.features import ProductFeatures
+from gtv.numerics.features import ProductFeatures, check_data_and_features
 from gtv.numerics.linear.population import population_solution, time_panel_width
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
@@ -100,11 +100,7 @@ def linear_model_theory_mc(
         ``n_hermite`` is recorded as 0 (no Gauss-Hermite rule).
     """
     sched = resolve_schedule(schedule)
-    data = check_points(data, "data")
-    if not isinstance(features, ProductFeatures):
-        raise TypeError("features must be a ProductFeatures")
-    if features.dim != data.shape[1]:
-        raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
+    data = check_data_and_features(data, features)
     eps = check_eps(eps, sched.T)
     ridge = check_ridge(ridge)
     n_mc = check_count(n_mc, "n_mc", minimum=16)

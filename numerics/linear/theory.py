@@ -69,7 +69,7 @@ from gtv.numerics.checks import (
     set_checked_arrays,
 )
 from gtv.numerics.dsm import dsm_weights
-from gtv.numerics.features import ProductFeatures
+from gtv.numerics.features import ProductFeatures, check_data_and_features
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.population import (
     PSD_RTOL,
@@ -505,11 +505,7 @@ def linear_model_theory(
         ``Sigma + ridge I``, or a covariance part that is not PSD beyond round-off.
     """
     sched = resolve_schedule(schedule)
-    data = check_points(data, "data")
-    if not isinstance(features, ProductFeatures):
-        raise TypeError("features must be a ProductFeatures")
-    if features.dim != data.shape[1]:
-        raise ValueError(f"features has dimension {features.dim} but data has D = {data.shape[1]}")
+    data = check_data_and_features(data, features)
     eps = check_eps(eps, sched.T)
     ridge = check_ridge(ridge)
     n_t = check_count(n_t, "n_t")
