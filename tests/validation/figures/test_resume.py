@@ -9,9 +9,6 @@ SIGINT variant has no pause and interrupts at a random point of a longer run.
 
 import math
 import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import numpy as np
@@ -22,6 +19,8 @@ import gtv.validation.figures.figure3 as fig3
 from gtv.numerics.io import CacheEntryWarning
 from gtv.validation.cli import main
 from gtv.validation.figures import Figure2Config, Figure3Config, compute_figure2, compute_figure3
+
+from ..interrupt import interrupt_after_checkpoint
 
 FIG2 = {
     "eps_values": (1e-2,), "P_values": (32, 64), "n_space": 4, "n_time": 4, "n_models": 2,
@@ -39,17 +38,8 @@ FIG2_SLOW = {
 FIG3_SLOW = {**FIG3, "rotations": (0.0, math.pi / 8, math.pi / 4), "n_samples": 30_000}
 
 CHILD = """
-import sys, time
-from gtv.validation.checkpoint import TaskCheckpoint
+import sys
 from gtv.validation.figures import {cls}, {func}
-if {pause}:
-    mark_done = TaskCheckpoint.mark_done
-
-    def mark_done_then_pause(self, task):
-        mark_done(self, task)
-        time.sleep(120)  # interrupted here, after the first checkpoint
-
-    TaskCheckpoint.mark_done = mark_done_then_pause
 {func}({cls}(**{config!r}), progress=False, checkpoint=sys.argv[1])
 """
 RUNS = {
@@ -87,15 +77,8 @@ def _assert_same(a, b):
 def _interrupt(figure, config, path, sig, pause=True, delay=0.0):
     """Start a child run, wait for its first checkpoint (+ ``delay`` s), then send ``sig``."""
     _, _, cls, func = RUNS[figure]
-    code = CHILD.format(cls=cls, func=func, config=config, pause=pause)
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)])
-    deadline = time.monotonic() + 120
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(delay)
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
-    return proc.returncode
+    code = CHILD.format(cls=cls, func=func, config=config)
+    return interrupt_after_checkpoint(code, path, sig, pause=pause, delay=delay)
 
 
 def _interrupt_in_process(monkeypatch, figure, config, path, after=1):

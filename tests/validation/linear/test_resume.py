@@ -13,9 +13,6 @@ interrupts at a random point of a longer run.
 import dataclasses
 import math
 import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import numpy as np
@@ -33,6 +30,8 @@ from gtv.validation.linear.target_noise import (
     format_target_noise_summary,
 )
 from gtv.validation.linear.validity import format_validity_table, validity_row
+
+from ..interrupt import interrupt_after_checkpoint
 
 SIZES = {
     "n_space": 4, "n_time": 4, "n_models": 4, "n_samples": 100, "n_bins": 10, "n_steps": 5,
@@ -61,17 +60,8 @@ def _configs(eps=(0.01,), P=(30, 60), n_samples=100) -> list[LinearCompareConfig
 ARGS = _args()
 
 CHILD = """
-import sys, time
-from gtv.validation.checkpoint import TaskCheckpoint
+import sys
 from gtv.validation.cli import main
-if {pause}:
-    mark_done = TaskCheckpoint.mark_done
-
-    def mark_done_then_pause(self, task):
-        mark_done(self, task)
-        time.sleep(120)  # interrupted here, after the first checkpoint
-
-    TaskCheckpoint.mark_done = mark_done_then_pause
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -123,15 +113,8 @@ def _interrupt(args, out, sig, pause=True, delay=0.0):
     """Start ``gtv <args>`` in a child, wait for its first checkpoint (+ ``delay`` s), send
     ``sig``."""
     path = out / "linear.partial.npz"
-    code = CHILD.format(pause=pause)
-    proc = subprocess.Popen([sys.executable, "-c", code, *args, "--out", str(out)])
-    deadline = time.monotonic() + 120
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(delay)
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
-    return proc.returncode
+    argv = [*args, "--out", str(out)]
+    return interrupt_after_checkpoint(CHILD, path, sig, args=argv, pause=pause, delay=delay)
 
 
 def _fake_compute(reference, calls):
