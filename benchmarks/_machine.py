@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 
@@ -71,3 +72,15 @@ def best_time(
         times.append(time.perf_counter() - t0)
     record[label] = times
     return min(times), out
+
+
+def command_line() -> str:
+    """The command that runs this benchmark, as typed (interpreter name and arguments)."""
+    return " ".join([os.path.basename(sys.executable), *sys.argv])
+
+
+def print_all_times(record: dict[str, list[float]]) -> None:
+    """Every timing of :func:`best_time`, in the order run (the spread under a table)."""
+    print("\nall timings (s), in the order run:")
+    for label, times in record.items():
+        print(f"- {label}: " + ", ".join(f"{x:.3f}" for x in times))

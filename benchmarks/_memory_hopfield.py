@@ -23,15 +23,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections.abc import Callable
 
 import numba
 import numpy as np
 from _machine import best_time as _best_time
-from _machine import load_average, print_machine
+from _machine import command_line, load_average, print_all_times, print_machine
 
 from gtv.numerics.memory.hopfield import hopfield_fixed_points
 
@@ -129,14 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"numba threads: {numba.get_num_threads()} ({numba.threading_layer()})")
     print(f"load average (1/5/15 min) at start: {load_start}; at end: {load_average()}")
     print(f"warm-up (numba compile or cache load): {warm_s:.2f} s")
-    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    print(f"command: {command_line()}")
     print()
     print(format_table(rows))
     print()
     print("speedup = numpy s / gtv s; max abs dy = numba vs numpy end points.")
-    print("\nall timings (s), in the order run:")
-    for key, v in ALL_TIMES.items():
-        print(f"- {key}: " + ", ".join(f"{x:.3f}" for x in v))
+    print_all_times(ALL_TIMES)
     return 0
 
 

@@ -22,14 +22,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import _memory_hopfield
 import _memory_nearest
 import numba
-from _machine import print_machine
+from _machine import command_line, print_machine
 
 PARTS = ("hopfield", "nearest", "curve")
 
@@ -53,7 +51,7 @@ def run_curve(quick: bool) -> None:
     print_machine()
     print(f"numba threads: {numba.get_num_threads()} ({numba.threading_layer()})")
     print(f"warm-up (compile or cache load): {t_warm:.2f} s")
-    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    print(f"command: {command_line()}")
     print()
     print("| K | pairs x samples | seconds |")
     print("|---:|---|---:|")

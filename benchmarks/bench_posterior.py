@@ -28,14 +28,13 @@ import argparse
 import datetime as _dt
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 
 import numba
 import numpy as np
 from _machine import best_time as _best_time
-from _machine import load_average
+from _machine import command_line, load_average, print_all_times
 
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import get_schedule
@@ -353,14 +352,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {k}: {v}")
     print(f"- load average (1/5/15 min) at start: {load_start}; at end: {load_average()}")
     print(f"- warm-up (numba compile or cache load): {warm:.2f} s")
-    print(f"- command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    print(f"- command: {command_line()}")
     print()
     print(format_table(rows))
     print()
     print("speedup = numpy s / numba s; max rel diff = numba vs numpy reference unless noted.")
-    print("\nall timings (s), in the order run:")
-    for k, v in ALL_TIMES.items():
-        print(f"- {k}: " + ", ".join(f"{x:.3f}" for x in v))
+    print_all_times(ALL_TIMES)
     return 0
 
 
