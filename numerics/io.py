@@ -46,6 +46,7 @@ import numpy as np
 
 __all__ = [
     "FORMAT_VERSION",
+    "atomic_write",
     "CacheEntryWarning",
     "LegacyResultWarning",
     "ResultFileError",
@@ -177,14 +178,28 @@ def save_result(
     header = {"format": FORMAT_VERSION, "kind": kind, "sha256": _digest(kind, config_json, out)}
     out[_CONFIG_KEY] = np.array(config_json)
     out[_HEADER_KEY] = np.array(json.dumps(header, sort_keys=True))
+    with atomic_write(path) as f:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            for name, a in out.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, a, allow_pickle=False)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator:
+    """A binary file that becomes ``path`` only when the block ends without an exception.
+
+    The data go to ``.<name>.tmp-<pid>-<random>`` in the same folder (created if needed), are
+    flushed to disk (``fsync``) and renamed onto ``path``; any exception (also
+    ``KeyboardInterrupt``) removes the temporary file and leaves ``path`` as it was.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(tmp, "xb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-                for name, a in out.items():
-                    with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, a, allow_pickle=False)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -193,7 +208,6 @@ def save_result(
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
-    return path
 
 
 # -- reading --------------------------------------------------------------------------------------

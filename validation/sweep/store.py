@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.numerics.io import atomic_write
 from gtv.validation.sweep.models import model_class
 from gtv.validation.sweep.spec import SweepSpec
 
@@ -60,15 +61,8 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        f.write(json.dumps(obj).encode())
 
 
 class SweepStore:
