@@ -27,7 +27,7 @@ import numpy as np
 
 from gtv.numerics.io import load_cache_entry, load_result_of_kind, save_result
 
-__all__ = ["TaskCheckpoint", "checkpoint_path"]
+__all__ = ["TaskCheckpoint", "checkpoint_path", "json_normalized"]
 
 
 def checkpoint_path(path: str | Path) -> Path:
@@ -36,8 +36,9 @@ def checkpoint_path(path: str | Path) -> Path:
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def _normalized(config: dict) -> dict:
-    """The configuration as it reads back from JSON (tuples become lists, etc.)."""
+def json_normalized(config: object) -> object:
+    """``config`` as it reads back from JSON (tuples become lists, etc.): what two
+    configurations are compared by."""
     return json.loads(json.dumps(config, sort_keys=True))
 
 
@@ -81,7 +82,7 @@ class TaskCheckpoint:
             raise ValueError("arrays: the name 'done' is reserved for the task flags")
         self.path = None if path is None else checkpoint_path(path)
         self.kind = kind
-        self.config = _normalized(config)
+        self.config = json_normalized(config)
         self.arrays = {name: np.array(a) for name, a in arrays.items()}
         self.done = np.zeros(n_tasks, dtype=bool)
         self.resumed = 0
@@ -93,7 +94,7 @@ class TaskCheckpoint:
 
         def load(p: Path) -> tuple[dict, dict]:
             arrays, meta = load_result_of_kind(p, self.kind, f"a {self.kind} checkpoint")
-            if _normalized(meta.get("config")) != self.config:
+            if json_normalized(meta.get("config")) != self.config:
                 return arrays, meta  # refused below, with the configuration named
             for name, a in template.items():
                 got = arrays.get(name)
@@ -105,7 +106,7 @@ class TaskCheckpoint:
         if entry is None:
             return
         arrays, meta = entry
-        if _normalized(meta.get("config")) != self.config:
+        if json_normalized(meta.get("config")) != self.config:
             raise ValueError(
                 f"checkpoint {str(self.path)!r} was written by another configuration; remove it "
                 "or run the configuration it records"

@@ -16,22 +16,17 @@ share the trained ensemble, which is not saved.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gtv.numerics.io import load_cache_entry
-from gtv.validation.checkpoint import TaskCheckpoint, checkpoint_path
+from gtv.validation.checkpoint import TaskCheckpoint, checkpoint_path, json_normalized
 
 __all__ = ["KIND", "ResumableConfigurations"]
 
 #: Kind of the resume files of ``gtv validate linear`` (``DIR/linear.partial.npz``, ...).
 KIND = "linear-validation-partial"
-
-
-def _normalized(config: Any) -> object:
-    return json.loads(json.dumps(config.to_dict(), sort_keys=True))
 
 
 class ResumableConfigurations:
@@ -75,7 +70,7 @@ class ResumableConfigurations:
         self.stems = [Path(s) for s in stems]
         self._load = load
         record = {
-            "configs": [_normalized(c) for c in self.configs],
+            "configs": [json_normalized(c.to_dict()) for c in self.configs],
             "files": [s.name for s in self.stems],
         }
         self._ckpt = TaskCheckpoint(checkpoint, kind, record, {}, len(self.configs))
@@ -87,7 +82,7 @@ class ResumableConfigurations:
 
     def _load_same(self, path: Path, k: int) -> Any:
         result = self._load(path)
-        if _normalized(result.config) != _normalized(self.configs[k]):
+        if json_normalized(result.config.to_dict()) != json_normalized(self.configs[k].to_dict()):
             raise ValueError(f"path {str(path)!r}: holds the result of another configuration")
         return result
 
