@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.core import types as nbtypes
+from numba.extending import intrinsic
 
-__all__ = ["EXP_BLOCK_RANGE", "exp_block"]
+__all__ = ["EXP_BLOCK_RANGE", "exp_block", "exp_inline"]
 
 #: Arguments for which :func:`exp_block` is accurate (normal, finite results).
 EXP_BLOCK_RANGE = (-708.0, 709.0)
@@ -52,6 +54,62 @@ def exp_block(y, out, scratch, n):
         out[i] *= scratch[i]
 
 
+@intrinsic
+def _bits_of(typingctx, x):
+    """The IEEE bit pattern of a float64 as an int64 (a register reinterpretation)."""
+    if not isinstance(x, nbtypes.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(nbtypes.int64))
+
+    return nbtypes.int64(nbtypes.float64), codegen
+
+
+@intrinsic
+def _float_of(typingctx, b):
+    """The float64 whose IEEE bit pattern is the int64 ``b``."""
+    if not isinstance(b, nbtypes.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(nbtypes.float64))
+
+    return nbtypes.float64(nbtypes.int64), codegen
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def exp_inline(y):
+    """``exp(y)`` for one value, the arithmetic of :func:`exp_block` (bit for bit the same
+    result) with ``2**k`` built in registers: inside a loop over points it vectorizes with the
+    surrounding arithmetic (no pass over memory). Valid for ``-708 <= y <= 709``."""
+    k = np.floor(y * _LOG2E + 0.5)
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    poly = p * r + 1.0
+    return poly * _float_of(_bits_of(k + _MAGIC) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exp_inline_array(y):
+    out = np.empty(y.shape[0])
+    for i in range(y.shape[0]):
+        out[i] = exp_inline(y[i])
+    return out
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _exp_array(y):
     out = np.empty(y.shape[0])
@@ -60,11 +118,14 @@ def _exp_array(y):
     return out
 
 
-def exp_array(y: object) -> np.ndarray:
-    """``exp`` of a 1-D array through :func:`exp_block` (for tests and small uses)."""
+def exp_array(y: object, method: str = "block") -> np.ndarray:
+    """``exp`` of a 1-D array through :func:`exp_block` (``method="block"``) or
+    :func:`exp_inline` (``"inline"``), for tests and small uses."""
     y = np.ascontiguousarray(y, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    if method not in ("block", "inline"):
+        raise ValueError(f"method must be 'block' or 'inline', got {method!r}")
     if y.size and (y.min() < EXP_BLOCK_RANGE[0] or y.max() > EXP_BLOCK_RANGE[1]):
         raise ValueError(f"y must lie in {EXP_BLOCK_RANGE}, got [{y.min():g}, {y.max():g}]")
-    return _exp_array(y)
+    return _exp_array(y) if method == "block" else _exp_inline_array(y)

@@ -2,8 +2,9 @@
 
 The denoiser ``D^_n(x, t) = W[n] phi(x, t)`` of a
 :class:`~gtv.numerics.linear.model.LinearEnsemble` is evaluated **exactly** at every sample
-(``lookup="exact"``, default) or, to reproduce the paper, at the nearest point of a uniform
-spatial grid (``lookup="grid"``); the steps are those of :mod:`gtv.numerics.pfode`.
+(``lookup="exact"``, default) or, to reproduce the paper, at a point of a uniform spatial grid
+(``lookup="grid"``: the first grid point at or above the sample, the paper's
+``searchsorted``); the steps are those of :mod:`gtv.numerics.pfode`.
 
 On the uniform time grid every sample of a step shares ``t``, so the time features are contracted
 into the weights once per step: ``W_k = W . phi_t(t_k)`` (``D x F_space``). Memory is
@@ -19,11 +20,13 @@ Model ``n`` draws its start points from ``stream(seed, "sampling").spawn(N)[n]``
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 
 from gtv.numerics.checks import check_choice, check_count
-from gtv.numerics.fastexp import exp_block
+from gtv.numerics.fastexp import exp_block, exp_inline
 from gtv.numerics.features import (
     EXP_MINUS_4,
     axis_offsets,
@@ -101,33 +104,7 @@ _pf_ode_linear = make_pf_ode(_linear_point, _linear_workspace, pointwise=True)
 
 
 # -- 1-D Gaussian bumps: a block at a time ------------------------------------------------------
-@numba.njit(cache=True, error_model="numpy")
-def _gauss1d_far(u, wts, n, k, lo, inv_h, norm, size):
-    """``D^(u)`` by the nearest-centre recurrence (for points far from the central bump)."""
-    zz = (u - lo) * inv_h
-    k0 = min(max(int(np.floor(zz + 0.5)), 0), size - 1)
-    v = zz - k0
-    phi0 = norm * np.exp(-2.0 * v * v)
-    acc = wts[n, k, k0] * phi0
-    if k0 < size - 1:
-        r = np.exp(4.0 * v - 2.0)
-        p = phi0
-        for i in range(k0 + 1, size):
-            p *= r
-            r *= EXP_MINUS_4
-            acc += wts[n, k, i] * p
-    if k0 > 0:
-        r = np.exp(-4.0 * v - 2.0)
-        p = phi0
-        for i in range(k0 - 1, -1, -1):
-            p *= r
-            r *= EXP_MINUS_4
-            acc += wts[n, k, i] * p
-    return acc
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
-def _gauss1d_block(args, n, k, z, m, out, work):
+def _gauss1d_block_template(args, n, k, z, m, out, work):  # pragma: no cover - compiled
     """``out[0, :m] = D^(z[0, :m])`` of model ``n`` at step ``k`` for 1-D Gaussian bumps.
 
     With ``z = (u - c_kc)/h`` measured from the central bump ``kc``,
@@ -135,86 +112,151 @@ def _gauss1d_block(args, n, k, z, m, out, work):
     ``r = exp(4 z - 2)`` (``exp(-4 z - 2) = exp(-4)/r`` going down), so
     ``D^ = phi_kc (P_up(r) + r_down P_down(r_down))`` with per-step coefficients
     ``cu[j] = w[kc+j] exp(-2 j (j-1))``, ``cd[j] = w[kc-j] exp(-2 j (j-1))``, evaluated by Horner's
-    rule: two exponentials and ``size`` fused multiply-adds per point, in loops over the block
-    that LLVM vectorizes. Points with ``|z| > _HORNER_ZMAX`` (where the Horner intermediates,
-    which grow like ``exp(2 z**2)``, would leave the double range) use :func:`_gauss1d_far`.
+    rule: two exponentials and ``size`` fused multiply-adds per point.
+
+    Points with ``|z| > _HORNER_ZMAX`` (where those Horner intermediates, which grow like
+    ``exp(2 z**2)``, would leave the double range) lie beyond the outermost bumps; they are
+    gathered and evaluated by the same expansion around the nearest *end* bump, where the ratio
+    ``r = exp(-4 |v| - 2) < 1`` (``v``: how far past that bump, in spacings) and nothing
+    overflows: ``D^ = phi_end * sum_i ce[i] r**i`` with ``cl[i] = w[i] exp(-2 i (i-1))``
+    from the lowest bump, ``cr[i] = w[top-i] exp(-2 i (i-1))`` from the highest, ``top = F - 1``
+    (``phi_end`` is set to 0 once ``-2 v**2 < -708``, below the normal double range).
+
+    A template: :func:`_gauss1d_driver` compiles it with the polynomial degrees ``_NU``, ``_ND``
+    (the sizes of ``cu`` and ``cd``) and ``_NF`` (of ``cl``, ``cr``; see :func:`_horner_class`)
+    bound as compile-time constants, so the Horner loops unroll and each point's exponentials
+    (:func:`gtv.numerics.fastexp.exp_inline`) and whole polynomial are evaluated in registers, in
+    one loop over the block that LLVM vectorizes (one pass over memory instead of one per
+    coefficient and exponential).
     """
-    cu, cd, wts, lo, inv_h, norm, kc = args
+    cu, cd, cl, cr, lo, inv_h, norm, kc, top = args
     u = z[0]
     res = out[0]
-    y1, y2, e1, e2, pu, pd, scratch = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
+    fwork, iwork = work
+    y1, y2, e1, e2, scratch = fwork[0], fwork[1], fwork[2], fwork[3], fwork[4]
+    c_up = cu[n, k]
+    c_dn = cd[n, k]
     n_far = 0
     for i in range(m):
         zi = (u[i] - lo) * inv_h - kc
         if abs(zi) > _HORNER_ZMAX:
             n_far += 1
         zi = min(max(zi, -_HORNER_ZMAX), _HORNER_ZMAX)
-        y1[i] = -2.0 * zi * zi
-        y2[i] = 4.0 * zi - 2.0
-    exp_block(y1, e1, scratch, m)
-    exp_block(y2, e2, scratch, m)
-    nu = cu.shape[2]
-    nd = cd.shape[2]
-    c = cu[n, k, nu - 1]
-    for i in range(m):
-        pu[i] = c
-    for j in range(nu - 2, -1, -1):
-        c = cu[n, k, j]
-        for i in range(m):
-            pu[i] = pu[i] * e2[i] + c
-    for i in range(m):
-        pd[i] = 0.0
-    if nd > 1:
-        # r_down = exp(-4) / r once per point (y1 is free after the exponentials): a division
-        # inside the Horner loop below cost one vdivpd per point and coefficient, the slowest
-        # instruction of the kernel on AVX2 machines; the values are the same to the bit
-        rdown = y1
-        for i in range(m):
-            rdown[i] = EXP_MINUS_4 / e2[i]
-        c = cd[n, k, nd - 1]
-        for i in range(m):
-            pd[i] = c
-        for j in range(nd - 2, 0, -1):
-            c = cd[n, k, j]
-            for i in range(m):
-                pd[i] = pd[i] * rdown[i] + c
-        for i in range(m):
-            pd[i] *= rdown[i]
-    for i in range(m):
-        res[i] = norm * e1[i] * (pu[i] + pd[i])
+        r = exp_inline(4.0 * zi - 2.0)
+        pu = c_up[_NU - 1]  # noqa: F821 - bound by _gauss1d_driver
+        for j in range(_NU - 2, -1, -1):  # noqa: F821
+            pu = pu * r + c_up[j]
+        pd = 0.0
+        if _ND > 1:  # noqa: F821
+            # r_down = exp(-4) / r once per point (a division per coefficient would be the
+            # slowest instruction of the kernel)
+            rdown = EXP_MINUS_4 / r
+            pd = c_dn[_ND - 1]  # noqa: F821
+            for j in range(_ND - 2, 0, -1):  # noqa: F821
+                pd = pd * rdown + c_dn[j]
+            pd *= rdown
+        res[i] = norm * exp_inline(-2.0 * zi * zi) * (pu + pd)
     if n_far > 0:
+        # y1, y2, e1, e2 and scratch are free again: the far points, gathered
+        idx = iwork
+        nf = 0
         for i in range(m):
-            if abs((u[i] - lo) * inv_h - kc) > _HORNER_ZMAX:
-                res[i] = _gauss1d_far(u[i], wts, n, k, lo, inv_h, norm, wts.shape[2])
+            zz = (u[i] - lo) * inv_h
+            if abs(zz - kc) > _HORNER_ZMAX:
+                v = zz if zz < kc else zz - top  # from the nearest end bump: < 0 low, > 0 high
+                idx[nf] = i
+                y1[nf] = max(-2.0 * v * v, -708.0)
+                # (clamped where r underflows: there -2 v**2 < -708 too, so the point's D^ is 0)
+                y2[nf] = max(-4.0 * abs(v) - 2.0, -708.0)
+                e2[nf] = v
+                nf += 1
+        exp_block(y1, e1, scratch, nf)
+        exp_block(y2, y1, scratch, nf)
+        c_lo = cl[n, k]
+        c_hi = cr[n, k]
+        for f in range(nf):
+            r = y1[f]
+            pl = c_lo[_NF - 1]  # noqa: F821
+            ph = c_hi[_NF - 1]  # noqa: F821
+            for j in range(_NF - 2, -1, -1):  # noqa: F821
+                pl = pl * r + c_lo[j]
+                ph = ph * r + c_hi[j]
+            v = e2[f]
+            phi = 0.0 if -2.0 * v * v <= -708.0 else norm * e1[f]
+            scratch[f] = phi * (pl if v < 0.0 else ph)
+        for f in range(nf):
+            res[idx[f]] = scratch[f]
 
 
 @numba.njit(cache=True, inline="always")
 def _gauss1d_workspace(args, d):
-    return np.empty((7, BLOCK))
+    return np.empty((5, BLOCK)), np.empty(BLOCK, dtype=np.int64)
 
 
-_pf_ode_gauss1d = make_pf_ode(_gauss1d_block, _gauss1d_workspace, fastmath={"contract"})
+_GAUSS1D_DRIVERS: dict[tuple[int, int, int], object] = {}
 
 
-def _horner_coefficients(w: np.ndarray, kc: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients of ``_gauss1d_block`` from weights ``w`` (..., F) and the centre ``kc``."""
+def _gauss1d_driver(n_up: int, n_down: int, size: int):
+    """The PF-ODE driver for 1-D Gaussian bumps with Horner degrees ``n_up``, ``n_down`` and
+    basis ``size`` (compiled once per triple and cached on disk under a name that carries it)."""
+    key = (int(n_up), int(n_down), int(size))
+    if key not in _GAUSS1D_DRIVERS:
+        tpl = _gauss1d_block_template
+        glb = dict(tpl.__globals__)
+        glb.update(_NU=key[0], _ND=key[1], _NF=key[2])
+        fn = types.FunctionType(tpl.__code__, glb, "gauss1d_block")
+        fn.__qualname__ = "gauss1d_block_{}_{}_{}".format(*key)
+        fn.__doc__ = tpl.__doc__
+        block = numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")(
+            fn
+        )
+        _GAUSS1D_DRIVERS[key] = make_pf_ode(block, _gauss1d_workspace, fastmath={"contract"})
+    return _GAUSS1D_DRIVERS[key]
+
+
+def _horner_class(size: int) -> int:
+    """The basis size whose compiled kernel serves ``size`` bumps: 16 for up to 16, else
+    ``_HORNER_MAX_SIZE``. Two compiled kernels instead of one per size (each takes ~15 s to
+    compile); smaller bases run in the larger kernel with zero-padded coefficients."""
+    return 16 if size <= 16 else _HORNER_MAX_SIZE
+
+
+def _horner_coefficients(w: np.ndarray, kc: int, size: int) -> tuple[np.ndarray, ...]:
+    """Coefficients of ``_gauss1d_block_template`` from weights ``w`` (..., F) and the centre
+    ``kc``: ``cu``, ``cd`` (around the central bump) and ``cl``, ``cr`` (from the end bumps),
+    each padded with zeros at the high-order end to the lengths of a ``size``-bump kernel.
+
+    Horner's rule with leading zero coefficients gives exactly the unpadded result
+    (``0 * r + 0 = 0``, then ``0 * r + c = c``), so padding changes no bit of ``D^``.
+    """
     f = w.shape[-1]
     ju = np.arange(f - kc)
     jd = np.arange(kc + 1)
+    je = np.arange(f)
     cu = w[..., kc:] * np.exp(-2.0 * ju * (ju - 1))
     cd = w[..., kc::-1] * np.exp(-2.0 * jd * (jd - 1))
-    return np.ascontiguousarray(cu), np.ascontiguousarray(cd)
+    cl = w * np.exp(-2.0 * je * (je - 1))
+    cr = w[..., ::-1] * np.exp(-2.0 * je * (je - 1))
+    lengths = (size - size // 2, size // 2 + 1, size, size)
+    out = []
+    for c, n in zip((cu, cd, cl, cr), lengths, strict=True):
+        padded = np.zeros((*c.shape[:-1], n))
+        padded[..., : c.shape[-1]] = c
+        out.append(padded)
+    return tuple(out)
 
 
 # -- grid lookup ---------------------------------------------------------------------------------
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _grid_point(args, n, k, x, out, ws):
-    """Nearest-grid-point value of the tabulated denoiser; ``tables[n, k]`` is (G**D, D)."""
+    """The tabulated denoiser at the paper's grid point: per axis the first grid point at or
+    above ``x`` (``searchsorted(grid, x)`` clipped to the last point, as the paper's code does);
+    ``tables[n, k]`` is (G**D, D)."""
     tables, lo, h, g = args
     d = x.shape[0]
     flat = 0
     for a in range(d):
-        j = int(np.floor((x[a] - lo) / h + 0.5))
+        j = int(np.ceil((x[a] - lo) / h))
         j = min(max(j, 0), g - 1)
         flat = flat * g + j
     for c in range(d):
@@ -250,9 +292,10 @@ def sample_linear_ensemble(
         Steps on the uniform grid ``linspace(T, eps, n_steps + 1)``.
     method : {"euler", "heun"}, default "euler"
     lookup : {"exact", "grid"}, default "exact"
-        ``"exact"`` evaluates ``D^ = W phi`` at each sample; ``"grid"`` uses the value at the
-        nearest point of the uniform grid ``lookup_grid = (lo, hi, G)`` per axis, as the paper's
-        code does (kept only to reproduce it).
+        ``"exact"`` evaluates ``D^ = W phi`` at each sample; ``"grid"`` uses the value at a
+        point of the uniform grid ``lookup_grid = (lo, hi, G)``: per axis the first grid point at
+        or above the sample (clipped to the last), as the paper's code does with
+        ``searchsorted`` (kept only to reproduce it).
     seed : int or SeedSequence, default 0
         Model ``n`` draws ``x_T`` from ``stream(seed, "sampling").spawn(N)[n]``.
     x_T : ndarray, shape (N, n_samples, D), optional
@@ -288,8 +331,9 @@ def sample_linear_ensemble(
         lo, inv_h, norm = axis_params(0, basis.size, basis.lo, basis.hi)
         kc = basis.size // 2
         w1 = np.ascontiguousarray(wts[:, :, 0, :])
-        cu, cd = _horner_coefficients(w1, kc)
-        _pf_ode_gauss1d(x, ts, ax, bx, heun, (cu, cd, w1, lo, inv_h, norm, kc))
+        cu, cd, cl, cr = _horner_coefficients(w1, kc, _horner_class(basis.size))
+        driver = _gauss1d_driver(cu.shape[2], cd.shape[2], cl.shape[2])
+        driver(x, ts, ax, bx, heun, (cu, cd, cl, cr, lo, inv_h, norm, kc, basis.size - 1))
     elif lookup == "exact":
         kinds, sizes, los, his = (a[:-1].copy() for a in feats.arrays())
         params = np.array([axis_params(*a) for a in zip(kinds, sizes, los, his, strict=True)])

@@ -37,23 +37,21 @@ def _pf_coeffs(ts):
 # -- linear ensembles against plain numpy -------------------------------------------------------
 def _numpy_sampler(ens, x_T, eps, n_steps, method, grid=None):
     """Straightforward PF-ODE loop with D^ = W phi(x, t) from evaluate_reference; with
-    ``grid = (lo, hi, G)`` D^ is taken at the nearest point of linspace(lo, hi, G) per axis
-    (searchsorted)."""
+    ``grid = (lo, hi, G)`` D^ is taken, per axis, at the first point of linspace(lo, hi, G) at or
+    above x, clipped to the last (the paper's ``np.clip(np.searchsorted(grid, x), None, G-1)``)."""
     ts = np.linspace(T, eps, n_steps + 1)
     ax, bx = _pf_coeffs(ts)
     feats = ens.features
 
-    def nearest(x):
+    def paper_point(x):
         g = np.linspace(*grid[:2], grid[2])
-        i = np.clip(np.searchsorted(g, x), 1, g.size - 1)
-        left, right = g[i - 1], g[i]
-        return np.where(x - left < right - x, left, right)
+        return g[np.clip(np.searchsorted(g, x), None, g.size - 1)]
 
     out = np.empty_like(x_T)
     for n in range(ens.n_models):
 
         def den(x, k, n=n):
-            z = nearest(x) if grid is not None else x
+            z = paper_point(x) if grid is not None else x
             return feats.evaluate_reference(z, np.full(z.shape[0], ts[k])) @ ens.W[n].T
 
         x = x_T[n].copy()
@@ -132,6 +130,21 @@ def test_linear_sampler_1d_gaussian_sizes_match_numpy(size, method):
     out = sample_linear_ensemble(ens, 600, method=method, x_T=x_T)
     ref = _numpy_sampler(ens, x_T, 0.01, 30, method)
     np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_exp_inline_is_exp_block_bit_for_bit():
+    """The in-register exponential of the fused 1-D kernel: the same arithmetic as exp_block, so
+    the same bits over the whole range, and within 2 ulp of numpy.exp (independent reference)."""
+    y = np.concatenate(
+        [
+            np.linspace(EXP_BLOCK_RANGE[0], EXP_BLOCK_RANGE[1], 100_001),
+            np.random.default_rng(1).uniform(-80.0, 80.0, 50_000),
+            [0.0, -0.0, 1e-300, -1e-17, 0.5 * np.log(2), -0.5 * np.log(2)],
+        ]
+    )
+    got = exp_array(y, method="inline")
+    np.testing.assert_array_equal(got, exp_array(y))
+    assert np.all(np.abs(got - np.exp(y)) <= 2 * np.finfo(float).eps * np.exp(y))
 
 
 def test_exp_block_matches_numpy():
