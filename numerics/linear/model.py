@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -66,37 +65,40 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
     """Gram ``G[n] = (1/P) sum_j w_j phi_j phi_j^T`` and ``B[n] = (1/P) sum_j w_j x0_j phi_j^T``.
 
     ``z`` is (N, P, D+1) (points and times), ``x0`` is (N, P, D), ``weight`` is (N, P).
-    ``reassoc`` only lets LLVM vectorize the fixed-order dot products; no NaN/inf assumptions.
+    Both are BLAS products of a model's feature matrix ``phi`` (P, F): ``B = (w x0)^T phi`` and
+    ``G = phi_s^T phi_s`` with the rows of ``phi_s`` scaled by ``sqrt(w)``, made exactly symmetric
+    from its lower triangle (the caller limits BLAS to one thread: the models run in parallel
+    here). No NaN/inf assumptions.
     """
     n_models, n_samples, _ = z.shape
     d = x0.shape[2]
     f = 1
     for a in range(sizes.shape[0]):
         f *= sizes[a]
-    gram = np.zeros((n_models, f, f))
+    gram = np.empty((n_models, f, f))
     rhs = np.zeros((n_models, d, f))
+    inv_p = 1.0 / n_samples
     for n in numba.prange(n_models):
         phi = np.empty((n_samples, f))
         product_features_serial(kinds, sizes, los, his, z[n], phi)
-        # Columns of sqrt(w) * phi, stored row-wise so each Gram entry is a contiguous dot product.
-        cols = np.empty((f, n_samples))
+        v = np.empty(n_samples)
+        for c in range(d):
+            for j in range(n_samples):
+                v[j] = weight[n, j] * x0[n, j, c]
+            b = v @ phi
+            for i in range(f):
+                rhs[n, c, i] = b[i] * inv_p
+        # rows of phi scaled by sqrt(w): G = phi_s^T phi_s
         for j in range(n_samples):
             sw = np.sqrt(weight[n, j])
             for i in range(f):
-                cols[i, j] = sw * phi[j, i]
-        inv_p = 1.0 / n_samples
+                phi[j, i] *= sw
+        g = phi.T @ phi
         for i in range(f):
             for k in range(i + 1):
-                acc = 0.0
-                for j in range(n_samples):
-                    acc += cols[i, j] * cols[k, j]
-                gram[n, i, k] = acc * inv_p
-                gram[n, k, i] = acc * inv_p
-            for c in range(d):
-                acc = 0.0
-                for j in range(n_samples):
-                    acc += weight[n, j] * x0[n, j, c] * phi[j, i]
-                rhs[n, c, i] = acc * inv_p
+                val = g[i, k] * inv_p
+                gram[n, i, k] = val
+                gram[n, k, i] = val
     return gram, rhs
 
 
@@ -119,9 +121,10 @@ def normal_equations(
         ``(1/P) sum_j w_j x0_j phi_j^T``.
     """
     z = np.ascontiguousarray(np.concatenate([x, t[:, :, None]], axis=2))
-    return _normal_equations_numba(
-        *features.arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight)
-    )
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _normal_equations_numba(
+            *features.arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight)
+        )
 
 
 def normal_equations_reference(
@@ -332,21 +335,19 @@ def train_linear_ensemble(
 def solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """``W[n] = rhs[n] gram[n]^{-1}`` by Cholesky; a non-positive-definite gram raises.
 
-    The systems are many and small, so BLAS runs single-threaded here: multi-threaded OpenBLAS
-    right after a numba parallel region oversubscribes the cores (measured: up to 20x slower).
+    The systems are many and small: they are factorized and solved in parallel over the models
+    (numba), each on one BLAS thread (multi-threaded OpenBLAS inside or right after a numba
+    parallel region oversubscribes the cores: measured up to 20x slower).
     """
+    gram = np.ascontiguousarray(gram, dtype=np.float64)
+    rhs = np.ascontiguousarray(rhs, dtype=np.float64)
     with threadpool_limits(limits=1, user_api="blas"):
-        return _solve_spd_serial(gram, rhs)
-
-
-def _solve_spd_serial(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    try:
-        chol = np.linalg.cholesky(gram)
-    except np.linalg.LinAlgError:
+        chol, W, ok = _cholesky_solve(gram, rhs)
+    if not ok.all():
         raise ValueError(
             "ridge: Sigma_P is singular (not positive definite) for at least one model; "
             "use ridge > 0 or more DSM samples P"
-        ) from None
+        )
     # Numerical rank: a pivot L_ii**2 below F * eps * max_i Sigma_ii means Sigma_P is singular
     # to working precision (Cholesky can succeed on such a matrix with meaningless pivots).
     pivots = np.diagonal(chol, axis1=1, axis2=2) ** 2
@@ -356,13 +357,60 @@ def _solve_spd_serial(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
             "ridge: Sigma_P is numerically singular for at least one model "
             "(a Cholesky pivot below F * eps * max diag); use ridge > 0 or more DSM samples P"
         )
-    # Solve L L^T W^T = rhs^T with two triangular solves per model.
-    W = np.empty_like(rhs)
-    for n in range(gram.shape[0]):
-        y = solve_triangular(chol[n], rhs[n].T, lower=True, check_finite=False)
-        W[n] = solve_triangular(chol[n], y, lower=True, trans="T", check_finite=False).T
     if not np.all(np.isfinite(W)):
         raise ValueError(
             "ridge: the solve produced non-finite weights (Sigma_P is ill-conditioned)"
         )
-    return np.ascontiguousarray(W)
+    return W
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _cholesky_lower(a, out):
+    """``out`` = the lower Cholesky factor of the SPD matrix ``a`` (row-oriented, in place);
+    False if a pivot is not positive (or not finite)."""
+    f = a.shape[0]
+    for i in range(f):
+        for k in range(i + 1):
+            acc = a[i, k]
+            for j in range(k):
+                acc -= out[i, j] * out[k, j]
+            if k < i:
+                out[i, k] = acc / out[k, k]
+            elif acc > 0.0 and np.isfinite(acc):
+                out[i, i] = np.sqrt(acc)
+            else:
+                return False
+        for k in range(i + 1, f):
+            out[i, k] = 0.0
+    return True
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _cholesky_solve(gram, rhs):
+    """Per model: ``L L^T = gram[n]`` and ``W[n] = rhs[n] gram[n]^{-1}`` by two substitutions;
+    ``ok[n]`` False where the factorization failed (W[n] then undefined). ``reassoc`` lets
+    LLVM vectorize the dot products (the summation order then depends on the vector width).
+    """
+    n_models, f, _ = gram.shape
+    d = rhs.shape[1]
+    chol = np.zeros((n_models, f, f))
+    W = np.empty((n_models, d, f))
+    ok = np.zeros(n_models, dtype=np.bool_)
+    for n in numba.prange(n_models):
+        L = chol[n]
+        if not _cholesky_lower(gram[n], L):
+            continue
+        ok[n] = True
+        y = np.empty(f)
+        for c in range(d):
+            for i in range(f):  # L y = b
+                acc = rhs[n, c, i]
+                for j in range(i):
+                    acc -= L[i, j] * y[j]
+                y[i] = acc / L[i, i]
+            for i in range(f - 1, -1, -1):  # L^T w = y, by rows of L (contiguous)
+                wi = y[i] / L[i, i]
+                W[n, c, i] = wi
+                for j in range(i):
+                    y[j] -= L[i, j] * wi
+    return chol, W, ok
