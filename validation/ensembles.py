@@ -259,12 +259,13 @@ def summarize_ensemble(
                 f"edges must hold one array for a 1-D transported grid, got {len(edges)}"
             )
         data = check_points(data, "data", dim=1)
-        hist = samples.histograms(edges[0])
+        masses = samples.bin_masses(edges[0])
+        hist = masses / np.diff(edges[0])
         gap = samples.gap_mass(data, gap_distance)
         cfg.update(
             density="transport",
             transport_points=int(samples.start.size),
-            transport_error_tv=float(samples.error(edges[0]).max()),
+            transport_error_tv=float(samples.error(edges[0], masses).max()),
         )
     else:
         hist = per_model_histograms(samples, edges)

@@ -145,14 +145,21 @@ class TransportedGrid:
         rows = [tuple(a[1::2] for a in self.points(n)) for n in range(self.n_models)]
         return _padded(rows, self.sigma_T)
 
-    def error(self, edges: np.ndarray) -> np.ndarray:
+    def error(self, edges: np.ndarray, masses: np.ndarray | None = None) -> np.ndarray:
         """Per-model error estimate: total variation between the bin masses (the mass outside the
         edges as one more bin) of this grid and of :meth:`halved`.
 
         For a smooth map the binned mass converges like ``h**2`` in the cell size, so this is
         about 3 times the error of this grid (docs/math/transport.md); it is reported as is.
+        ``masses``, if given, must be this grid's :meth:`bin_masses` on ``edges`` (saves
+        recomputing them).
         """
-        full, half = self.bin_masses(edges), self.halved().bin_masses(edges)
+        full = self.bin_masses(edges) if masses is None else np.asarray(masses, dtype=float)
+        if full.shape != (self.n_models, np.size(edges) - 1):
+            raise ValueError(
+                f"masses must have shape {(self.n_models, np.size(edges) - 1)}, got {full.shape}"
+            )
+        half = self.halved().bin_masses(edges)
         diff = np.abs(full - half).sum(axis=1) + np.abs(full.sum(axis=1) - half.sum(axis=1))
         return 0.5 * diff
 

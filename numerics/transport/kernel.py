@@ -29,7 +29,8 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 
 def _check(start: object, end: object, sigma: object, edges: object, size: object):
-    """Arrays as float64 (start and end (N, M), padded), the sizes (N,) and checks."""
+    """Arrays as float64 and the checks: ``start`` (1, M) when shared by the models, else
+    (N, M); ``end`` (N, M), padded beyond ``size`` (N,)."""
     start = np.asarray(start, dtype=np.float64)
     end = np.ascontiguousarray(end, dtype=np.float64)
     edges = np.ascontiguousarray(edges, dtype=np.float64)
@@ -38,16 +39,27 @@ def _check(start: object, end: object, sigma: object, edges: object, size: objec
             f"end must have shape (N, M) and start (M,) or (N, M), got {end.shape}, {start.shape}"
         )
     n, m = end.shape
-    start = np.ascontiguousarray(np.broadcast_to(start, (n, m)))
+    if start.ndim == 2 and start.shape[0] != n:
+        raise ValueError(f"start must have shape (M,) or (N, M) = {(n, m)}, got {start.shape}")
+    start = np.ascontiguousarray(start.reshape(-1, m))
     size = np.full(n, m, dtype=np.int64) if size is None else np.asarray(size, dtype=np.int64)
     if size.shape != (n,) or np.any(size < 2) or np.any(size > m):
         raise ValueError(f"size must hold N = {n} counts in [2, {m}], got {size!r}")
-    valid = np.arange(m)[None, :] < size[:, None]
-    if not np.all(np.isfinite(start[valid])):
+    if np.all(size == m):
+        ok_start = np.isfinite(start).all()
+        increasing = bool(np.all(np.diff(start, axis=1) > 0))
+        ok_end = np.isfinite(end).all()
+    else:
+        valid = np.arange(m)[None, :] < size[:, None]
+        rows = np.broadcast_to(valid[:1], start.shape) if start.shape[0] == 1 else valid
+        ok_start = np.isfinite(start[rows]).all()
+        increasing = bool(np.all((np.diff(start, axis=1) > 0) | ~rows[:, 1:]))
+        ok_end = np.isfinite(end[valid]).all()
+    if not ok_start:
         raise ValueError("start must be finite")
-    if not np.all((np.diff(start, axis=1) > 0) | ~valid[:, 1:]):
+    if not increasing:
         raise ValueError("start must be strictly increasing")
-    if not np.all(np.isfinite(end[valid])):
+    if not ok_end:
         raise ValueError("end must be finite (the sampler diverged)")
     sigma = float(sigma)
     if not (math.isfinite(sigma) and sigma > 0):
@@ -66,28 +78,57 @@ def _phi(x, scale):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _point_bin(y, edges):
+def _below(edges, y, inv_w, right):
+    """``searchsorted(edges, y, side) - 1`` (``side = "right"`` if ``right``, else ``"left"``).
+
+    With ``inv_w > 0`` the edges are taken to be (nearly) uniform with spacing ``1/inv_w``:
+    the index is guessed from ``y`` and corrected against the edges themselves, so the result
+    is exactly searchsorted's for any edges; ``inv_w = 0`` uses the binary search.
+    """
+    nb = edges.shape[0] - 1
+    if inv_w == 0.0 or not (abs(y) < 1e300):
+        if right:
+            return np.searchsorted(edges, y, side="right") - 1
+        return np.searchsorted(edges, y, side="left") - 1
+    g = (y - edges[0]) * inv_w
+    j = -1 if g < 0.0 else (nb if g > nb else int(g))
+    if right:
+        # the largest j with edges[j] <= y (-1 if none)
+        while j < nb and edges[j + 1] <= y:
+            j += 1
+        while j >= 0 and edges[j] > y:
+            j -= 1
+    else:
+        # the largest j with edges[j] < y
+        while j < nb and edges[j + 1] < y:
+            j += 1
+        while j >= 0 and edges[j] >= y:
+            j -= 1
+    return j
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _point_bin(y, edges, inv_w):
     """Bin of the point ``y`` as ``numpy.histogram`` (last bin closed), -1 if outside."""
     nb = edges.shape[0] - 1
     if y < edges[0] or y > edges[nb]:
         return -1
-    j = np.searchsorted(edges, y, side="right") - 1
-    return min(j, nb - 1)
+    return min(_below(edges, y, inv_w, True), nb - 1)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _add_cell(out, edges, xa, xb, pa, pb, x0, y0, s, lo, hi, scale):
+def _add_cell(out, edges, inv_w, xa, xb, pa, pb, x0, y0, s, lo, hi, scale):
     """Add the mass ``pb - pa`` of the cell ``[xa, xb]`` carried by ``y = y0 + s (x - x0)``."""
     nb = edges.shape[0] - 1
     if s == 0.0:
-        j = _point_bin(y0, edges)
+        j = _point_bin(y0, edges, inv_w)
         if j >= 0:
             out[j] += pb - pa
         return
     p = pa
     if s > 0.0:
         # walk upwards from lo: bin j = [e_j, e_{j+1}) holds lo
-        j = np.searchsorted(edges, lo, side="right") - 1
+        j = _below(edges, lo, inv_w, True)
         while j < nb and edges[j + 1] < hi:
             xe = min(max(x0 + (edges[j + 1] - y0) / s, xa), xb)
             q = _phi(xe, scale)
@@ -97,7 +138,7 @@ def _add_cell(out, edges, xa, xb, pa, pb, x0, y0, s, lo, hi, scale):
             j += 1
     else:
         # walk downwards from hi: bin j = (e_j, e_{j+1}] holds hi
-        j = np.searchsorted(edges, hi, side="left") - 1
+        j = _below(edges, hi, inv_w, False)
         while j >= 0 and edges[j] > lo:
             xe = min(max(x0 + (edges[j] - y0) / s, xa), xb)
             q = _phi(xe, scale)
@@ -110,27 +151,39 @@ def _add_cell(out, edges, xa, xb, pa, pb, x0, y0, s, lo, hi, scale):
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _masses(start_all, cdf_all, size, end, sigma, edges, out):
+def _masses(start_all, cdf_all, size, end, sigma, edges, inv_w, out):
     scale = 1.0 / (sigma * math.sqrt(2.0))
     inf = np.inf
+    shared = start_all.shape[0] == 1
     for n in numba.prange(end.shape[0]):
         m = size[n]
-        start, cdf, y = start_all[n], cdf_all[n], end[n]
+        r = n - n if shared else n  # (n - n: the index type of n; a literal 0 would unify to float)
+        start, cdf, y = start_all[r], cdf_all[r], end[n]
         row = out[n]
         # the lower infinite cell (-inf, x_0]: the chord of the first finite cell continued
         s = (y[1] - y[0]) / (start[1] - start[0])
         lo, hi = (-inf, y[0]) if s > 0 else (y[0], inf)
-        _add_cell(row, edges, -inf, start[0], 0.0, cdf[0], start[0], y[0], s, lo, hi, scale)
+        _add_cell(row, edges, inv_w, -inf, start[0], 0.0, cdf[0], start[0], y[0], s, lo, hi,
+                  scale)  # fmt: skip
         for k in range(1, m):
             xa, xb, ya, yb = start[k - 1], start[k], y[k - 1], y[k]
             s = (yb - ya) / (xb - xa)
-            _add_cell(row, edges, xa, xb, cdf[k - 1], cdf[k], xa, ya, s, min(ya, yb),
+            _add_cell(row, edges, inv_w, xa, xb, cdf[k - 1], cdf[k], xa, ya, s, min(ya, yb),
                       max(ya, yb), scale)  # fmt: skip
         # the upper infinite cell [x_{M-1}, inf)
         s = (y[m - 1] - y[m - 2]) / (start[m - 1] - start[m - 2])
         lo, hi = (y[m - 1], inf) if s > 0 else (-inf, y[m - 1])
-        _add_cell(row, edges, start[m - 1], inf, cdf[m - 1], 1.0, start[m - 1], y[m - 1], s,
-                  lo, hi, scale)  # fmt: skip
+        _add_cell(row, edges, inv_w, start[m - 1], inf, cdf[m - 1], 1.0, start[m - 1], y[m - 1],
+                  s, lo, hi, scale)  # fmt: skip
+
+
+def _uniform_inverse_width(edges: np.ndarray) -> float:
+    """``1 / spacing`` if the edges are uniform to 1e-9 relative (a guess for the bin index,
+    corrected against the edges themselves), else 0 (binary search)."""
+    w = np.diff(edges)
+    if edges.size > 2 and np.ptp(w) <= 1e-9 * w.mean():
+        return float((edges.size - 1) / (edges[-1] - edges[0]))
+    return 0.0
 
 
 def pushforward_masses(
@@ -164,7 +217,7 @@ def pushforward_masses(
     start, end, sigma, edges, size = _check(start, end, sigma, edges, size)
     cdf = ndtr(start / sigma)
     out = np.zeros((end.shape[0], edges.size - 1))
-    _masses(start, cdf, size, end, sigma, edges, out)
+    _masses(start, cdf, size, end, sigma, edges, _uniform_inverse_width(edges), out)
     return out
 
 
@@ -182,7 +235,7 @@ def pushforward_masses_reference(
     out = np.zeros((end.shape[0], nb))
     for n in range(end.shape[0]):
         m = size[n]
-        start, y = start_all[n, :m], end[n, :m]
+        start, y = start_all[n if start_all.shape[0] > 1 else 0, :m], end[n, :m]
         xa = np.concatenate([[-np.inf], start])
         xb = np.concatenate([start, [np.inf]])
         cdf = ndtr(start / sigma)

@@ -52,15 +52,21 @@ def test_numba_kernel_agrees_with_numpy_reference():
     end[1, 10:14] = end[1, 10]  # flat cells (images are points)
     end[2] = 0.5 * start  # monotone, partly off the bins at both ends
     end[3] = -5.0 + 0.1 * start  # everything below the bins
-    end[4, 30] = EDGES[7]  # an end exactly on an edge
-    edges = np.concatenate([EDGES[:20], EDGES[20:] + 0.013])  # non-uniform edges
-    for sigma in (0.7, 1.0):
-        a = pushforward_masses(start, end, sigma, edges)
-        b = pushforward_masses_reference(start, end, sigma, edges, chunk=7)
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
-        assert np.all(a >= 0)
-    assert a[3].sum() == 0.0
-    assert a[0].sum() > 0.5  # not vacuous
+    non_uniform = np.concatenate([EDGES[:20], EDGES[20:] + 0.013])
+    # the kernel guesses bin indices on uniform edges (then checks them against the edges) and
+    # searches on other edges: both, with ends exactly on edges, in flat cells and at the ends
+    for edges in (non_uniform, EDGES):
+        end[4, 30] = edges[7]
+        end[4, 40:43] = edges[11]  # flat cells on an edge
+        end[4, 50] = edges[0]
+        end[4, 52] = edges[-1]
+        for sigma in (0.7, 1.0):
+            a = pushforward_masses(start, end, sigma, edges)
+            b = pushforward_masses_reference(start, end, sigma, edges, chunk=7)
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
+            assert np.all(a >= 0)
+        assert a[3].sum() == 0.0
+        assert a[0].sum() > 0.5  # not vacuous
 
 
 @pytest.mark.parametrize(("slope", "shift"), [(0.7, 0.2), (-1.3, -0.1), (2.5, 0.0)])
