@@ -131,7 +131,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples",
         type=_positive_int("--samples"),
         default=None,
-        help="figures 2 and 3: PF-ODE samples per model (default: 10^5, or the --fast value)",
+        help="figures 2 and 3: PF-ODE samples per model (default: 10^5, or the --fast value); "
+        "for figure 2 only with --density mc",
+    )
+    fig.add_argument(
+        "--density",
+        choices=["transport", "mc"],
+        default="transport",
+        help="figure 2 only: transport = each model's PF-ODE map carried over a deterministic "
+        "quantile grid and the Gaussian mass binned exactly (no sampling noise; "
+        "docs/math/transport.md); mc = bin --samples random samples per model (the paper's)",
+    )
+    fig.add_argument(
+        "--points",
+        type=_positive_int("--points", 4),
+        default=None,
+        help="figure 2 only: grid points per model with --density transport (default: 16384, "
+        "or 4096 with --fast)",
+    )
+    fig.add_argument(
+        "--json",
+        action="store_true",
+        help='print the result as one JSON object instead of text: {"table": rows of the gap '
+        '(figure 2) or segment (figure 3) table, "files": the files written}',
     )
     fig.add_argument("--seed", type=int, default=0, help="figures 2 and 3: random seed")
     fig.add_argument(
@@ -327,16 +349,25 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         from gtv.validation.figures.figure2 import Figure2Config, compute_figure2
 
         kw = _overrides(args)
+        if args.density == "transport" and args.samples is not None:
+            raise _CliError("--samples is used with --density mc (transport: --points)")
+        if args.density == "mc" and args.points is not None:
+            raise _CliError("--points is used with --density transport (mc: --samples)")
+        kw["density"] = args.density
+        if args.points is not None:
+            kw["n_points"] = args.points
         cfg = Figure2Config.fast(**kw) if args.fast else Figure2Config(**kw)
         result = compute_figure2(cfg, progress=progress, checkpoint=out / "figure2.partial.npz")
         data_path = result.save(out / "figure2.npz")
         paths = result.plot(out, formats=args.formats)
-        print("gap mass (model-level 95 % bootstrap CI):")
-        for row in result.gap_table():
-            print(
-                f"  eps={row['eps']:<7g} P={row['P']:<5d} F/P={row['F/P']:<6g} "
-                f"{row['gap']:.4f} [{row['lo']:.4f}, {row['hi']:.4f}]"
-            )
+        rows = result.gap_table()
+        if not args.json:
+            print("gap mass (model-level 95 % bootstrap CI):")
+            for row in rows:
+                print(
+                    f"  eps={row['eps']:<7g} P={row['P']:<5d} F/P={row['F/P']:<6g} "
+                    f"{row['gap']:.4f} [{row['lo']:.4f}, {row['hi']:.4f}]"
+                )
     else:
         from gtv.validation.figures.figure3 import Figure3Config, compute_figure3
 
@@ -344,10 +375,18 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         cfg = Figure3Config.fast(**kw) if args.fast else Figure3Config(**kw)
         result = compute_figure3(cfg, progress=progress, checkpoint=out / "figure3.partial.npz")
         data_path = result.save(out / "figure3.npz")
-        print(result.format_table())
+        rows = result.segment_table()
+        if not args.json:
+            print(result.format_table())
         paths = result.plot(out, formats=args.formats, paper_normalization=args.paper_normalization)
-    for p in [data_path, *paths]:
-        print(p)
+    files = [str(p) for p in [data_path, *paths]]
+    if args.json:
+        import json
+
+        print(json.dumps({"table": rows if args.number != 1 else [], "files": files}))
+    else:
+        for p in files:
+            print(p)
     return 0
 
 

@@ -12,6 +12,7 @@ that finish from runs that cannot (docs/reliability.md).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from gtv.numerics.checks import check_budget, check_output_dir
 
@@ -174,7 +175,7 @@ def check_cli_outputs(args: argparse.Namespace) -> None:
         check_output_dir(args.out, "--out")
     if getattr(args, "cache", None) is not None:
         check_output_dir(args.cache, "--cache")
-    if getattr(args, "json", None) is not None:
+    if isinstance(getattr(args, "json", None), Path):  # (elsewhere --json is a print switch)
         if args.json.exists() and args.json.is_dir():
             raise ValueError(f"--json {args.json}: is a directory, expected a file name")
         check_output_dir(args.json.parent, "--json")

@@ -41,7 +41,7 @@ def _linear(seed):
 def _figure2(seed):
     cfg = Figure2Config.fast(
         eps_values=(1e-2, 1e-1), P_values=(64, 128), n_space=4, n_time=3, n_models=3,
-        n_samples=100, n_bins=20, n_bayes_samples=100, seed=seed,
+        n_samples=100, n_bins=20, n_bayes_samples=100, density="mc", seed=seed,
     )  # fmt: skip
     compute_figure2(cfg, progress=False).gap_table()
 

@@ -24,7 +24,7 @@ from ..interrupt import interrupt_after_checkpoint
 
 FIG2 = {
     "eps_values": (1e-2,), "P_values": (32, 64), "n_space": 4, "n_time": 4, "n_models": 2,
-    "n_samples": 100, "n_bins": 20, "n_bayes_samples": 100, "seed": 3,
+    "n_samples": 100, "n_points": 256, "n_bins": 20, "n_bayes_samples": 100, "seed": 3,
 }  # fmt: skip
 FIG3 = {
     "rotations": (0.0,), "kinds": ("gaussian", "fourier"), "n_space": 4, "n_time": 3, "P": 100,
@@ -32,7 +32,7 @@ FIG3 = {
 }  # fmt: skip
 # Larger runs for the slow variant (~5 s each), interrupted at a random point.
 FIG2_SLOW = {
-    **FIG2, "P_values": (32, 64, 128, 256), "eps_values": (1e-3, 1e-2), "n_samples": 200_000,
+    **FIG2, "P_values": (32, 64, 128, 256), "eps_values": (1e-3, 1e-2), "n_points": 200_000,
     "n_bayes_samples": 100_000,
 }  # fmt: skip
 FIG3_SLOW = {**FIG3, "rotations": (0.0, math.pi / 8, math.pi / 4), "n_samples": 30_000}
@@ -185,7 +185,8 @@ def test_cli_uses_a_checkpoint_in_the_output_folder(tmp_path, monkeypatch, capsy
     the command with one error line naming it (before any panel is computed)."""
     path = tmp_path / f"figure{figure}.partial.npz"
     _interrupt_in_process(monkeypatch, figure, FIG2 if figure == 2 else FIG3, path)
-    argv = ["figure", str(figure), "--fast", "--models", "2", "--samples", "50"]
+    size = ["--points", "64"] if figure == 2 else ["--samples", "50"]
+    argv = ["figure", str(figure), "--fast", "--models", "2", *size]
     rc = main([*argv, "--out", str(tmp_path), "--no-progress", "--formats", "png"])
     assert rc == 1
     err = capsys.readouterr().err
