@@ -26,7 +26,6 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
-import scipy.stats as scipy_stats
 
 from gtv.numerics.binned_affine import affine_ensemble_moments
 from gtv.numerics.checks import check_budget, check_count
@@ -45,16 +44,30 @@ __all__ = [
 ]
 
 
+#: ``scipy.stats``, imported on first use (it takes ~0.5 s to load, and most commands never need
+#: it); tests may set it to a stand-in.
+scipy_stats = None
+
+
+def _scipy_stats():
+    global scipy_stats
+    if scipy_stats is None:
+        import scipy.stats
+
+        scipy_stats = scipy.stats
+    return scipy_stats
+
+
 def _rng_keyword() -> str:
     """``"rng"`` (SciPy >= 1.15) or ``"random_state"`` (SciPy 1.11 - 1.14)."""
-    params = inspect.signature(scipy_stats.bootstrap).parameters
+    params = inspect.signature(_scipy_stats().bootstrap).parameters
     return "rng" if "rng" in params else "random_state"
 
 
 def scipy_bootstrap(data: tuple, statistic, seed: int | np.random.SeedSequence, **kwargs):
     """``scipy.stats.bootstrap(data, statistic, **kwargs)`` with resamples drawn from
     ``stream(seed, "bootstrap")``, on any supported SciPy (``rng=`` or ``random_state=``)."""
-    return scipy_stats.bootstrap(
+    return _scipy_stats().bootstrap(
         data, statistic, **kwargs, **{_rng_keyword(): stream_rng(seed, "bootstrap")}
     )
 

@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 from scipy.special import ndtri
-from scipy.stats import qmc
 
 from gtv.numerics.checks import check_budget, check_count, check_positive
 from gtv.numerics.streams import model_rngs
@@ -43,6 +42,8 @@ def qmc_start_points(
     The Sobol' points ``u`` are multiples of ``2**-30``; they are moved to the centres of
     their cells, ``u + 2**-31`` (so never 0 or 1), before ``x = sigma_T Phi^{-1}(u)``.
     """
+    from scipy.stats import qmc  # (imported when used: scipy.stats takes ~0.5 s to load)
+
     n_models = check_count(n_models, "n_models")
     n_points = check_count(n_points, "n_points", 2)
     dim = check_count(dim, "dim")

@@ -39,8 +39,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri
 
 from gtv.numerics.checks import check_count
 from gtv.numerics.linear import LinearEnsemble, sample_linear_ensemble
@@ -281,7 +280,7 @@ def gaussian_top_share(fraction: float) -> float:
     if not (0 < fraction <= 1):
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     c = float(ndtri(1.0 - fraction / 2))
-    return float(2.0 * (c * norm.pdf(c) + norm.cdf(-c)))
+    return float(2.0 * (c * np.exp(-0.5 * c * c) / np.sqrt(2.0 * np.pi) + ndtr(-c)))
 
 
 def distribution_statistics(
