@@ -206,7 +206,10 @@ class PaperFigure2:
     reference_seconds: float
 
 
-def _check(eps_values, P_values, n_models, n_samples) -> None:
+def _check(
+    eps_values: tuple[float, ...], P_values: tuple[int, ...], n_models: int, n_samples: int
+) -> None:
+    """``ValueError`` naming the argument unless the settings are usable."""
     for eps in eps_values:
         if not 0 < eps < T_MAX:
             raise ValueError(f"eps_values must lie in (0, {T_MAX}), got {eps!r}")
