@@ -11,15 +11,17 @@ Cases (docs/engineering.md; the issue's goal is numba >= 10x the numpy reference
 Both backends run in this process on the same inputs. numba is compiled (or loaded from its cache)
 before timing; every time is the best of several repeats. The two backends' outputs are compared
 (max relative difference). Extra, informative rows: numba on one thread (the per-core speedup),
-and for (b) a numpy variant that computes squared distances with the BLAS expansion
-``|x|^2 - 2 alpha x.mu + alpha^2 |mu|^2`` and the posterior variance as ``E|mu|^2 - |mu_bar|^2``.
-That variant is fast but cancels catastrophically when sigma^2 is small (the posterior is then
-concentrated); its accuracy at a small t is measured and shown. It is not the reference.
+for (a) ``frac_proxy_variance`` (the kernel then writes only ``frac``), and for (b) a numpy
+variant that computes squared distances with the BLAS expansion ``|x|^2 - 2 alpha x.mu +
+alpha^2 |mu|^2`` and the posterior variance as ``E|mu|^2 - |mu_bar|^2``. That variant is fast
+but cancels catastrophically when sigma^2 is small (the posterior is then concentrated); its
+accuracy at a small t is measured and shown. It is not the reference.
 
 Usage::
 
     python benchmarks/bench_posterior.py            # full run (a few minutes on 2 cores)
     python benchmarks/bench_posterior.py --quick    # tiny smoke run (seconds)
+    python benchmarks/bench_posterior.py --case a   # only case (a)
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from collections.abc import Callable
 import numba
 import numpy as np
 from _machine import best_time as _best_time
-from _machine import command_line, load_average, print_all_times
+from _machine import command_line, cpu_topology, load_average, print_all_times
 
-from gtv.numerics.posterior import posterior_stats
+from gtv.numerics.posterior import frac_proxy_variance, posterior_stats
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.figures.figure1 import FIGURE1_DATASETS, FIGURE1_TIMES
 
@@ -101,6 +103,7 @@ def machine_info() -> dict[str, str]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": cpu,
+        "topology": cpu_topology(),
         "logical cores (os.cpu_count)": str(os.cpu_count()),
         "usable cores (sched_getaffinity)": str(len(os.sched_getaffinity(0)))
         if hasattr(os, "sched_getaffinity")
@@ -176,6 +179,23 @@ def case_frac_grid(n_grid: int, repeats: int, rows: list, label: str) -> None:
                 "informative: per-core speedup",
             )
         )
+
+    def run_frac():
+        return np.stack([frac_proxy_variance(mu, q, tv, "linear-variance") for tv in times])
+
+    t_frac, f_frac = best_time(run_frac, repeats, "(a) numba frac_proxy_variance")
+    if not np.array_equal(f_frac, f_numba):
+        raise AssertionError("frac_proxy_variance differs from posterior_stats(...).frac")
+    rows.append(
+        (
+            f"(a) {label}, numba via frac_proxy_variance",
+            t_frac,
+            t_numpy,
+            rel_diff(f_frac, f_numpy),
+            "informative: the kernel writes only frac (no mean, score, traces); same values "
+            "as posterior_stats(...).frac (asserted)",
+        )
+    )
 
 
 def case_random_points(
@@ -324,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         "(0 = all)",
     )
     parser.add_argument("--seed", type=int, default=20261124, help="seed for case (b)")
+    parser.add_argument(
+        "--case", choices=("all", "a", "b"), default="all", help="run only case (a) or (b)"
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.numpy_repeats < 1:
         parser.error("--repeats and --numpy-repeats must be >= 1")
@@ -342,10 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     warm = time.perf_counter() - t0
     rows: list = []
-    case_frac_grid(grid, repeats, rows, label)
-    case_random_points(
-        m, d, n, max(1, min(repeats, 3)), numpy_repeats, args.numpy_queries, args.seed, rows, label
-    )
+    if args.case in ("all", "a"):
+        case_frac_grid(grid, repeats, rows, label)
+    if args.case in ("all", "b"):
+        reps = max(1, min(repeats, 3))
+        case_random_points(m, d, n, reps, numpy_repeats, args.numpy_queries, args.seed, rows, label)
 
     print("## posterior_stats: numba vs numpy reference\n")
     for k, v in machine_info().items():

@@ -10,12 +10,12 @@ For training points ``mu`` (M x D), a query ``x`` and a time ``t``:
 
 Two implementations compute the same thing:
 
-* the numba kernel streams over tiles (a block of queries x a block of training points): the
-  tile's logits and weights (a vectorized exponential), its centred moments, and a merge into
-  the running state by Chan's pairwise formula with a running maximum logit (an *online*
-  softmax). It never holds an M x N matrix and never forms ``E[mu mu^T] - mu_bar mu_bar^T``
-  (which cancels catastrophically when the posterior is concentrated and is then multiplied by
-  ``alpha**2/sigma**4``);
+* the numba kernel (:func:`gtv.numerics.posterior_kernel.posterior_tiles`) streams over tiles
+  (a block of queries x a block of training points): the tile's logits and weights (a vectorized
+  exponential), its centred moments, and a merge into the running state by Chan's pairwise
+  formula with a running maximum logit (an *online* softmax). It never holds an M x N matrix
+  and never forms ``E[mu mu^T] - mu_bar mu_bar^T`` (which cancels catastrophically when the
+  posterior is concentrated and is then multiplied by ``alpha**2/sigma**4``);
 * the numpy reference forms the logits for a block of queries at once and uses centred two-pass
   moments. A test asserts that the two agree.
 """
@@ -29,6 +29,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_points
 from gtv.numerics.fastexp import exp_block
+from gtv.numerics.posterior_kernel import POINT_BLOCK, QUERY_BLOCK, posterior_tiles
 from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
     "posterior_weights",
     "proxy_covariance",
 ]
-
-_QUERY_BLOCK = 64
-_POINT_BLOCK = 32
 
 
 @dataclass(frozen=True)
@@ -102,204 +100,7 @@ def _coefficients(sched: NumericSchedule, tq: np.ndarray) -> tuple[np.ndarray, .
     )
 
 
-# -- numba kernel -------------------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _posterior_moments_numba(mu, x, alpha, inv_two_sigma2, smc, isg, pcs, full_cov, qblock, mblock):
-    """Posterior mean, ``tr Sigma_post`` and optionally ``Sigma_post``, tile by tile.
-
-    A tile is ``qblock`` queries x ``mblock`` training points; the innermost loops run over the
-    queries of the tile (stored transposed), so they vectorize whatever M and D are. Per tile:
-    the logits, their maximum per query, the weights ``exp(logit - max)``
-    (:func:`gtv.numerics.fastexp.exp_block`; arguments below -708 take the scalar ``exp``), the
-    tile's weighted mean and *centred* second moment (two passes), and a merge into the running
-    state with Chan's pairwise formula ``M2 = M2_a + M2_b + |delta|**2 W_a W_b / (W_a + W_b)``,
-    both sides rescaled to the larger maximum logit. ``reassoc`` lets LLVM vectorize; no NaN/inf
-    assumptions are made. The per-query coefficient arrays (``alpha``, ``inv_two_sigma2`` and the
-    score/proxy factors ``smc``, ``isg``, ``pcs``) have length N, or 1 for a common time. The
-    score ``smc mu_bar - isg x``, ``tr C = pcs tr Sigma_post`` and frac are formed at the end.
-    """
-    n, d = x.shape
-    m_total = mu.shape[0]
-    mean = np.zeros((n, d))
-    trace = np.zeros(n)
-    score = np.empty((n, d))
-    ptr = np.empty(n)
-    frac = np.empty(n)
-    per_query = alpha.shape[0] > 1
-    cov = np.zeros((n if full_cov else 1, d, d))
-    nqb = (n + qblock - 1) // qblock
-    cd = d if full_cov else 1
-    for qb in numba.prange(nqb):
-        q0 = qb * qblock
-        nq = min(n, q0 + qblock) - q0
-        xt = np.zeros((d, qblock))
-        av = np.zeros(qblock)
-        cv = np.zeros(qblock)
-        for i in range(nq):
-            av[i] = alpha[q0 + i] if per_query else alpha[0]
-            cv[i] = inv_two_sigma2[q0 + i] if per_query else inv_two_sigma2[0]
-            for j in range(d):
-                xt[j, i] = x[q0 + i, j]
-        runmax = np.full(qblock, -np.inf)
-        wsum = np.zeros(qblock)
-        rmean = np.zeros((d, qblock))
-        rtr = np.zeros(qblock)
-        rcov = np.zeros((cd, cd, qblock))
-        lg = np.zeros(mblock * qblock)
-        lgc = np.zeros(mblock * qblock)
-        w = np.zeros(mblock * qblock)
-        scratch = np.zeros(mblock * qblock)
-        tmax = np.empty(qblock)
-        tw = np.empty(qblock)
-        tmean = np.empty((d, qblock))
-        ttr = np.empty(qblock)
-        tcov = np.zeros((cd, cd, qblock))
-        dl = np.zeros((d, qblock))
-        ya = np.zeros(qblock)
-        yb = np.zeros(qblock)
-        yac = np.zeros(qblock)
-        ybc = np.zeros(qblock)
-        ga = np.zeros(qblock)
-        gb = np.zeros(qblock)
-        fm = np.zeros(qblock)
-        hm = np.zeros(qblock)
-        dd = np.zeros(qblock)
-        for m0 in range(0, m_total, mblock):
-            nb = min(m_total, m0 + mblock) - m0
-            # Logits and their maximum per query.
-            for i in range(qblock):
-                tmax[i] = -np.inf
-            for m in range(nb):
-                row = m * qblock
-                for i in range(qblock):
-                    lg[row + i] = 0.0
-                for j in range(d):
-                    muj = mu[m0 + m, j]
-                    for i in range(qblock):
-                        diff = xt[j, i] - av[i] * muj
-                        lg[row + i] += diff * diff
-                for i in range(qblock):
-                    lg[row + i] *= -cv[i]
-                    tmax[i] = max(tmax[i], lg[row + i])
-            # Weights relative to the tile maximum.
-            size = nb * qblock
-            n_small = 0
-            for m in range(nb):
-                row = m * qblock
-                for i in range(qblock):
-                    y = lg[row + i] - tmax[i]
-                    lg[row + i] = y
-                    lgc[row + i] = max(y, -708.0)
-                    n_small += y < -708.0
-            exp_block(lgc, w, scratch, size)
-            if n_small > 0:
-                for k in range(size):
-                    if lg[k] < -708.0:
-                        w[k] = np.exp(lg[k])
-            # Tile weight and mean.
-            for i in range(qblock):
-                tw[i] = 0.0
-                ttr[i] = 0.0
-            for j in range(d):
-                for i in range(qblock):
-                    tmean[j, i] = 0.0
-            for m in range(nb):
-                row = m * qblock
-                for i in range(qblock):
-                    tw[i] += w[row + i]
-                for j in range(d):
-                    muj = mu[m0 + m, j]
-                    for i in range(qblock):
-                        tmean[j, i] += w[row + i] * muj
-            for j in range(d):
-                for i in range(qblock):
-                    tmean[j, i] /= tw[i]
-            # Centred second moment of the tile.
-            if full_cov:
-                for j in range(d):
-                    for e in range(d):
-                        for i in range(qblock):
-                            tcov[j, e, i] = 0.0
-            for m in range(nb):
-                row = m * qblock
-                for j in range(d):
-                    muj = mu[m0 + m, j]
-                    for i in range(qblock):
-                        dv = muj - tmean[j, i]
-                        ttr[i] += w[row + i] * dv * dv
-                if full_cov:
-                    for j in range(d):
-                        for e in range(j + 1):
-                            muj = mu[m0 + m, j]
-                            mue = mu[m0 + m, e]
-                            for i in range(qblock):
-                                tcov[j, e, i] += (
-                                    w[row + i] * (muj - tmean[j, i]) * (mue - tmean[e, i])
-                                )
-            # Chan merge, both sides rescaled to the larger maximum; vectorized over queries.
-            n_small = 0
-            for i in range(qblock):
-                new = max(runmax[i], tmax[i])
-                ya[i] = runmax[i] - new  # -inf on a query's first tile
-                yb[i] = tmax[i] - new
-                yac[i] = max(ya[i], -708.0)
-                ybc[i] = max(yb[i], -708.0)
-                n_small += (ya[i] < -708.0) + (yb[i] < -708.0)
-                runmax[i] = new
-            exp_block(yac, ga, scratch, qblock)
-            exp_block(ybc, gb, scratch, qblock)
-            if n_small > 0:
-                for i in range(qblock):
-                    if ya[i] < -708.0:
-                        ga[i] = np.exp(ya[i])
-                    if yb[i] < -708.0:
-                        gb[i] = np.exp(yb[i])
-            for i in range(qblock):
-                wa = wsum[i] * ga[i]
-                wb = tw[i] * gb[i]
-                wn = wa + wb
-                fm[i] = wb / wn
-                hm[i] = wa * fm[i]  # W_a W_b / (W_a + W_b), no cancellation
-                wsum[i] = wn
-                dd[i] = 0.0
-            for j in range(d):
-                for i in range(qblock):
-                    dl[j, i] = tmean[j, i] - rmean[j, i]
-                    dd[i] += dl[j, i] * dl[j, i]
-                    rmean[j, i] += fm[i] * dl[j, i]
-            for i in range(qblock):
-                rtr[i] = rtr[i] * ga[i] + ttr[i] * gb[i] + hm[i] * dd[i]
-            if full_cov:
-                for j in range(d):
-                    for e in range(j + 1):
-                        for i in range(qblock):
-                            rcov[j, e, i] = (
-                                rcov[j, e, i] * ga[i]
-                                + tcov[j, e, i] * gb[i]
-                                + hm[i] * dl[j, i] * dl[e, i]
-                            )
-        for i in range(nq):
-            q = q0 + i
-            inv_w = 1.0 / wsum[i]
-            trace[q] = rtr[i] * inv_w
-            k = q if per_query else 0
-            ss = 0.0
-            for j in range(d):
-                mean[q, j] = rmean[j, i]
-                score[q, j] = smc[k] * rmean[j, i] - isg[k] * x[q, j]
-                ss += score[q, j] * score[q, j]
-            ptr[q] = pcs[k] * trace[q]
-            total = ptr[q] + ss
-            frac[q] = ptr[q] / total if total > 0.0 else 0.0
-            if full_cov:
-                for j in range(d):
-                    for e in range(j + 1):
-                        v = rcov[j, e, i] * inv_w
-                        cov[q, j, e] = v
-                        cov[q, e, j] = v
-    return mean, trace, cov, score, ptr, frac
-
-
+# -- per-point numba helpers (used by other kernels) ----------------------------------------
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def posterior_weights_into(mu, x, alpha, inv_two_sigma2, out):
     """Unnormalized posterior weights ``exp(logit_m - max logit)`` at one point ``x`` into ``out``.
@@ -427,6 +228,86 @@ def _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, full_cov, max_element
 
 
 # -- public API ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Inputs:
+    """Checked inputs and per-query coefficients (arrays of length N, or 1 for a common time)."""
+
+    mu: np.ndarray
+    x: np.ndarray
+    alpha: np.ndarray
+    sigma2: np.ndarray
+    inv_two_sigma2: np.ndarray
+    smc: np.ndarray
+    isg: np.ndarray
+    pcs: np.ndarray
+    mu_max: float
+
+
+def _inputs(mu: object, x: object, t: object, schedule: object) -> _Inputs:
+    sched = resolve_schedule(schedule)
+    mu = check_points(mu, "mu")
+    mu_max = float(np.abs(mu).max())
+    if mu_max > MU_LIMIT:
+        raise ValueError(
+            f"mu must have entries of magnitude <= {MU_LIMIT:g} (squared distances between "
+            f"training points must be representable), got {mu_max:g}"
+        )
+    x = check_points(x, "x", dim=mu.shape[1])
+    tq, alpha, sigma2 = _query_times(sched, t, x.shape[0])
+    with np.errstate(over="ignore"):  # subnormal sigma2: inf, handled by _far_moments below
+        inv_two_sigma2 = 0.5 / sigma2
+    smc, isg, pcs = _coefficients(sched, tq)
+    return _Inputs(mu, x, alpha, sigma2, inv_two_sigma2, smc, isg, pcs, mu_max)
+
+
+def _run_kernel(inp: _Inputs, full_cov: bool, frac_only: bool) -> tuple[np.ndarray, ...]:
+    """:func:`gtv.numerics.posterior_kernel.posterior_tiles`, then the expanded-logit fallback for
+    the queries it flags (the same formulas as the numpy reference)."""
+    n, d = inp.x.shape
+    bound = _FAR * (1.0 + inp.alpha * inp.mu_max)
+    # The kernel writes into these (with frac_only: into frac and flagged only).
+    rows = 1 if frac_only else n
+    mean, score = np.empty((rows, d)), np.empty((rows, d))
+    trace, ptr = np.empty(rows), np.empty(rows)
+    cov = np.empty((n if full_cov else 1, d, d))
+    frac, flagged = np.empty(n), np.empty(n, dtype=np.uint8)
+    posterior_tiles(
+        inp.mu,
+        inp.x,
+        inp.alpha,
+        inp.inv_two_sigma2,
+        inp.smc,
+        inp.isg,
+        inp.pcs,
+        bound,
+        mean,
+        trace,
+        cov,
+        score,
+        ptr,
+        frac,
+        flagged,
+        full_cov,
+        frac_only,
+        QUERY_BLOCK,
+        POINT_BLOCK,
+    )
+    bad = np.flatnonzero(flagged)
+    if bad.size:
+        a_b, s2_b, smc_b, isg_b, pcs_b = (
+            np.broadcast_to(v, (n,))[bad]
+            for v in (inp.alpha, inp.sigma2, inp.smc, inp.isg, inp.pcs)
+        )
+        x_b = inp.x[bad]
+        m_b, tr_b, cov_b = _far_moments(inp.mu, x_b, a_b, s2_b, full_cov)
+        if full_cov:
+            cov[bad] = cov_b
+        s_b, ptr_b, frac[bad] = _outputs_numpy(m_b, tr_b, x_b, a_b, smc_b, isg_b, pcs_b)
+        if not frac_only:
+            mean[bad], trace[bad], score[bad], ptr[bad] = m_b, tr_b, s_b, ptr_b
+    return mean, trace, cov, score, ptr, frac
+
+
 def posterior_stats(
     mu: object,
     x: object,
@@ -471,63 +352,40 @@ def posterior_stats(
     (docs/reliability.md). ``score`` and ``proxy_cov_trace`` are ``+-inf`` exactly when their
     true value exceeds the float64 range (e.g. ``tr C ~ 1/t**2`` for ``t < 1e-154``), never NaN.
     """
-    sched = resolve_schedule(schedule)
-    mu = check_points(mu, "mu")
-    if np.abs(mu).max() > MU_LIMIT:
-        raise ValueError(
-            f"mu must have entries of magnitude <= {MU_LIMIT:g} (squared distances between "
-            f"training points must be representable), got {np.abs(mu).max():g}"
-        )
-    x = check_points(x, "x", dim=mu.shape[1])
-    n = x.shape[0]
-    tq, alpha, sigma2 = _query_times(sched, t, n)
-    with np.errstate(over="ignore"):  # subnormal sigma2: inf, handled by _far_moments below
-        inv_two_sigma2 = 0.5 / sigma2
-    smc, isg, pcs = _coefficients(sched, tq)
-    if backend == "numba":
-        mean, trace, cov, score, proxy_trace, frac = _posterior_moments_numba(
-            mu,
-            x,
-            alpha,
-            inv_two_sigma2,
-            smc,
-            isg,
-            pcs,
-            bool(full_cov),
-            _QUERY_BLOCK,
-            _POINT_BLOCK,
-        )
-        cov = cov if full_cov else None
-    elif backend == "numpy":
-        full = [np.broadcast_to(v, (n,)) for v in (alpha, inv_two_sigma2, smc, isg, pcs)]
-        alpha, inv_two_sigma2, smc, isg, pcs = full
-        mean, trace, cov = _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, bool(full_cov))
-        with np.errstate(over="ignore", invalid="ignore"):  # frac is recomputed scaled below
-            score = smc[:, None] * mean - isg[:, None] * x
-            proxy_trace = pcs * trace
-    else:
+    if backend not in ("numba", "numpy"):
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
-    a_all = np.broadcast_to(alpha, (n,))
-    far_x = np.abs(x).max(axis=1) > _FAR * (1.0 + a_all * np.abs(mu).max())
+    inp = _inputs(mu, x, t, schedule)
+    if backend == "numba":
+        mean, trace, cov, score, proxy_trace, frac = _run_kernel(inp, bool(full_cov), False)
+        cov = cov if full_cov else None
+    else:
+        mean, trace, cov, score, proxy_trace, frac = _reference(inp, bool(full_cov))
+    proxy_cov = None
+    if full_cov:
+        with np.errstate(over="ignore", invalid="ignore"):  # C beyond float64: inf; 0 stays 0
+            proxy_cov = np.where(cov != 0, inp.pcs[:, None, None] * cov, 0.0)
+    return PosteriorStats(mean, trace, cov, score, proxy_trace, proxy_cov, frac)
+
+
+def _reference(inp: _Inputs, full_cov: bool) -> tuple[np.ndarray, ...]:
+    """The plain-numpy reference of :func:`posterior_stats` (all per-query arrays of length N)."""
+    mu, x = inp.mu, inp.x
+    n = x.shape[0]
+    alpha, sigma2, inv_two_sigma2, smc, isg, pcs = (
+        np.broadcast_to(v, (n,))
+        for v in (inp.alpha, inp.sigma2, inp.inv_two_sigma2, inp.smc, inp.isg, inp.pcs)
+    )
+    mean, trace, cov = _posterior_moments_numpy(mu, x, alpha, inv_two_sigma2, full_cov)
+    far_x = np.abs(x).max(axis=1) > _FAR * (1.0 + alpha * np.abs(mu).max())
     bad = far_x | ~(np.isfinite(mean).all(axis=1) & np.isfinite(trace))
     if bad.any():
         # |x| so large that |x - a mu|**2 loses the differences between training points (or
         # overflows): recompute those rows from the expanded logits
-        a_b = np.broadcast_to(alpha, (n,))[bad]
-        s2_b = np.broadcast_to(sigma2, (n,))[bad]
-        mean[bad], trace[bad] = _far_moments(mu, x[bad], a_b, s2_b)
-        with np.errstate(over="ignore", invalid="ignore"):  # |s| beyond float64: inf
-            score = smc[:, None] * mean - isg[:, None] * x
-    with np.errstate(over="ignore", invalid="ignore"):  # tr C beyond float64 (t -> 0): inf
-        proxy_trace = np.where(trace > 0, pcs * trace, 0.0)
-        nan_score = np.isnan(score).any(axis=1)
-        if nan_score.any():  # smc mu_bar - isg x = inf - inf: use (a mu_bar - x) / sigma2
-            u = a_all[nan_score, None] * mean[nan_score] - x[nan_score]
-            isg_b = np.broadcast_to(isg, (n,))[nan_score, None]
-            score[nan_score] = np.where(u == 0, 0.0, u * isg_b)
-    frac = _scaled_frac(mean, trace, x, a_all)
-    proxy_cov = pcs[:, None, None] * cov if full_cov else None
-    return PosteriorStats(mean, trace, cov, score, proxy_trace, proxy_cov, frac)
+        mean[bad], trace[bad], cov_b = _far_moments(mu, x[bad], alpha[bad], sigma2[bad], full_cov)
+        if full_cov:
+            cov[bad] = cov_b
+    score, proxy_trace, frac = _outputs_numpy(mean, trace, x, alpha, smc, isg, pcs)
+    return mean, trace, cov, score, proxy_trace, frac
 
 
 #: Largest training-point entry accepted by :func:`posterior_stats` (squared distances between
@@ -536,6 +394,19 @@ MU_LIMIT = 1e150
 
 #: Queries with ``|x| > _FAR (1 + alpha max|mu|)`` take the expanded logits (:func:`_far_moments`).
 _FAR = 1e6
+
+
+def _outputs_numpy(mean, trace, x, alpha, smc, isg, pcs) -> tuple[np.ndarray, ...]:
+    """Score, ``tr C`` and frac from the posterior mean and trace (arrays of length n);
+    :func:`gtv.numerics.posterior_kernel.posterior_tiles` computes the same in its last step."""
+    with np.errstate(over="ignore", invalid="ignore"):  # tr C, |s| beyond float64 (t -> 0): inf
+        score = smc[:, None] * mean - isg[:, None] * x
+        proxy_trace = np.where(trace > 0, pcs * trace, 0.0)
+        nan_score = np.isnan(score).any(axis=1)
+        if nan_score.any():  # smc mu_bar - isg x = inf - inf: use (a mu_bar - x) / sigma2
+            u = alpha[nan_score, None] * mean[nan_score] - x[nan_score]
+            score[nan_score] = np.where(u == 0, 0.0, u * isg[nan_score, None])
+    return score, proxy_trace, _scaled_frac(mean, trace, x, alpha)
 
 
 def _scaled_frac(mean, trace, x, alpha) -> np.ndarray:
@@ -553,8 +424,9 @@ def _scaled_frac(mean, trace, x, alpha) -> np.ndarray:
     return np.where(ok & (den > 0), num_s / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _far_moments(mu, x, alpha, sigma2) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and ``tr Sigma_post`` where the logits overflow (huge |x| or tiny sigma2).
+def _far_moments(mu, x, alpha, sigma2, full_cov=False) -> tuple[np.ndarray, ...]:
+    """Posterior mean, ``tr Sigma_post`` and (``full_cov``; else None) ``Sigma_post`` where the
+    logits overflow (huge |x| or tiny sigma2).
 
     The logits minus their common ``-|x|**2 / (2 sigma2)`` are ``f g_m`` with
     ``g_m = (x/s) . a mu_m - a**2 |mu_m|**2 / (2 s)`` (finite: ``s = max(|x|_max, a |mu|_max)``)
@@ -570,8 +442,10 @@ def _far_moments(mu, x, alpha, sigma2) -> tuple[np.ndarray, np.ndarray]:
         w = np.where(d == 0, 1.0, np.exp((s / sigma2)[:, None] * d))
     w /= w.sum(axis=1, keepdims=True)
     mean = w @ mu
-    trace = np.einsum("nm,nmd->n", w, (mu[None, :, :] - mean[:, None, :]) ** 2)
-    return mean, trace
+    centred = mu[None, :, :] - mean[:, None, :]
+    trace = np.einsum("nm,nmd->n", w, centred**2)
+    cov = np.einsum("nm,nmd,nme->nde", w, centred, centred) if full_cov else None
+    return mean, trace, cov
 
 
 def posterior_weights(
@@ -604,5 +478,14 @@ def proxy_covariance(
 def frac_proxy_variance(
     mu: object, x: object, t: object, schedule: object = "vp-linear", *, backend: str = "numba"
 ) -> np.ndarray:
-    """``tr C / (tr C + |s|**2)`` at each query point (the quantity of the paper's Fig. 1)."""
-    return posterior_stats(mu, x, t, schedule, backend=backend).frac
+    """``tr C / (tr C + |s|**2)`` at each query point (the quantity of the paper's Fig. 1).
+
+    The same values as ``posterior_stats(mu, x, t, schedule, backend=backend).frac``; the numba
+    backend writes no other per-query output (arguments and errors as there).
+    """
+    if backend not in ("numba", "numpy"):
+        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+    inp = _inputs(mu, x, t, schedule)
+    if backend == "numba":
+        return _run_kernel(inp, False, True)[5]
+    return _reference(inp, False)[5]

@@ -13,7 +13,8 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from gtv.numerics.posterior import posterior_stats, posterior_weights
+from gtv.numerics.posterior import frac_proxy_variance, posterior_stats, posterior_weights
+from gtv.numerics.posterior_kernel import CHUNK_BLOCKS, POINT_BLOCK, QUERY_BLOCK
 from gtv.numerics.schedules import get_schedule
 from gtv.theory.proxy import evaluate, proxy_covariance_two_points
 
@@ -80,6 +81,8 @@ def test_numba_matches_numpy_reference(D, M, t_mode, schedule):
 
     Per-query times down to 1e-3 include posteriors concentrated on one point, where the other
     weights are 1e-100 and smaller: the kernel must keep their (tiny) variance accurately.
+    M = 1, 7 take the kernel's one-tile path, M = 300 the merge of tiles. The frac-only mode of
+    ``frac_proxy_variance`` must give exactly ``posterior_stats(...).frac``.
     """
     mu, x, tq = _data(1000 * D + M, D, M, 40, t_mode, schedule)
     for full_cov in (False, True):
@@ -90,6 +93,84 @@ def test_numba_matches_numpy_reference(D, M, t_mode, schedule):
             v = getattr(a, f)
             assert v is None or np.all(np.isfinite(v)), f
         _assert_backends_agree(a, b, mu, x, tq, schedule)
+    np.testing.assert_array_equal(frac_proxy_variance(mu, x, tq, schedule), a.frac)
+    np.testing.assert_array_equal(frac_proxy_variance(mu, x, tq, schedule, backend="numpy"), b.frac)
+
+
+@pytest.mark.parametrize("M", [POINT_BLOCK, POINT_BLOCK + 1, 2 * POINT_BLOCK])
+@pytest.mark.parametrize("D", [2, 5])
+def test_tile_boundary_matches_reference(D, M):
+    """At the kernel's tile size: M = POINT_BLOCK is one tile (no merge), POINT_BLOCK + 1 merges
+    a one-point tile, 2 POINT_BLOCK two full tiles; all fields agree with the numpy reference.
+    Times are log-uniform in [0.05, 0.99]: at t ~ 1e-3 (logits ~ 2e3) float64 logits carry
+    relative errors ~ 2e3 eps ~ 1e-12 into the exponentially small variances, for any M, which
+    is not what this test is about."""
+    rng = np.random.default_rng(100 * D + M)
+    mu = rng.normal(size=(M, D))
+    x = 1.5 * rng.normal(size=(150, D))
+    tq = np.exp(rng.uniform(np.log(0.05), np.log(0.99), 150))
+    for schedule in ("vp-linear", "linear-variance"):
+        for t in (tq, 0.3):
+            a = posterior_stats(mu, x, t, schedule, full_cov=True, backend="numba")
+            b = posterior_stats(mu, x, t, schedule, full_cov=True, backend="numpy")
+            _assert_backends_agree(a, b, mu, x, t, schedule)
+            np.testing.assert_array_equal(frac_proxy_variance(mu, x, t, schedule), a.frac)
+
+
+def _rows(s, idx):
+    """The PosteriorStats ``s`` restricted to the queries ``idx``."""
+    return type(s)(*(None if v is None else v[idx] for v in (getattr(s, f) for f in FIELDS)))
+
+
+@pytest.mark.parametrize("M", [3, POINT_BLOCK + 8])
+def test_kernel_fallback_rows_match_reference(M):
+    """Queries the kernel flags for the expanded-logit fallback mixed with ordinary ones in one
+    call: |x| ~ 1e200 (beyond 1e6 (1 + alpha max|mu|), where |x - alpha mu|**2 loses the
+    differences between points) at an ordinary time and at t = 1e-300 (sigma**2 ~ 1e-301: the
+    logits are ~ -1e300 or -inf, the score terms ~ 1e301). Far queries must sit on the training
+    point that maximizes x . mu (an independent expectation) with zero variance and frac = 0; the
+    ordinary rows must not be affected by the flagged ones; everything must match the numpy
+    reference, and the frac-only mode must give the same frac."""
+    rng = np.random.default_rng(5)
+    mu = rng.normal(size=(M, 2))
+    x = rng.normal(size=(300, 2))
+    far = np.zeros(300, dtype=bool)
+    far[::7] = True
+    x[far] *= 1e200
+    top = np.argmax(x[far] @ mu.T, axis=1)
+    for tv in (0.4, 1e-300):
+        a = posterior_stats(mu, x, tv, "vp-linear", full_cov=True, backend="numba")
+        b = posterior_stats(mu, x, tv, "vp-linear", full_cov=True, backend="numpy")
+        for s in (a, b):
+            for f in ("mean", "cov_trace", "cov", "frac"):
+                assert np.all(np.isfinite(getattr(s, f))), f
+            for f in ("score", "proxy_cov_trace", "proxy_cov"):
+                assert not np.isnan(getattr(s, f)).any(), f
+            # Sigma_post of the flagged queries comes from the same fallback as its trace
+            np.testing.assert_allclose(np.einsum("nii->n", s.cov), s.cov_trace, rtol=1e-14)
+        np.testing.assert_array_equal(a.mean[far], mu[top])
+        assert np.all(a.cov_trace[far] == 0.0) and np.all(a.frac[far] == 0.0)
+        for f in ("mean", "cov_trace", "cov", "score", "proxy_cov_trace", "frac"):
+            np.testing.assert_array_equal(getattr(a, f)[far], getattr(b, f)[far], err_msg=f)
+        alone = posterior_stats(mu, x[~far], tv, "vp-linear", full_cov=True, backend="numba")
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(a, f)[~far], getattr(alone, f), err_msg=f)
+        if tv > 1e-3:
+            _assert_backends_agree(_rows(a, ~far), _rows(b, ~far), mu, x[~far], tv, "vp-linear")
+        else:  # sigma**2 ~ 1e-301: every posterior sits on the nearest training point
+            near = np.argmin(((x[~far, None, :] - mu[None]) ** 2).sum(-1), axis=1)
+            for s in (a, b):  # (merging tiles costs the mean an ulp)
+                np.testing.assert_allclose(s.mean[~far], mu[near], rtol=0, atol=1e-15)
+                assert np.all(s.cov_trace == 0.0) and np.all(s.frac == 0.0)
+            # the score (alpha mu_bar - x) / sigma**2 cancels between terms ~ 1e301: compared,
+            # as in _assert_backends_agree, against the sum of their magnitudes
+            sched = get_schedule("vp-linear")
+            sa, sb, xn = a.score[~far], b.score[~far], x[~far]
+            term = np.abs(sched.score_mean_coeff(tv) * b.mean[~far]) + np.abs(
+                sched.inv_sigma2(tv) * xn
+            )
+            assert np.all(np.isfinite(sa)) and np.all(np.abs(sa - sb) <= 1e-12 * term)
+        np.testing.assert_array_equal(frac_proxy_variance(mu, x, tv, "vp-linear"), a.frac)
 
 
 def _scipy_weights(mu, x, tv, schedule):
@@ -236,13 +317,20 @@ def test_streaming_large_point_cloud():
         _assert_backends_agree(a, b, mu, x, tv, "vp-linear")
 
 
-def test_results_identical_for_any_thread_count():
-    """Bit-identical results with 1 and 2 numba threads (docs/engineering.md). N = 200 queries
-    span 13 query blocks of 16, so the blocks are split differently between threads."""
+@pytest.mark.parametrize("M", [6, 500])
+def test_results_identical_for_any_thread_count(M):
+    """Bit-identical results with 1 and 2 numba threads (docs/engineering.md). M = 6 takes the
+    one-tile path, where N queries span three parallel tasks of CHUNK_BLOCKS query blocks (the
+    last one partial); M = 500 merges tiles, one task per query block (33). Either way the
+    tasks are split differently between threads. Per-query times reach 1e-300, and some
+    queries are far away (flagged by the kernel: expanded-logit fallback)."""
+    n = 2 * CHUNK_BLOCKS * QUERY_BLOCK + 37
     rng = np.random.default_rng(11)
-    mu = rng.normal(size=(500, 3))
-    x = rng.normal(size=(200, 3))
-    tq = np.exp(rng.uniform(np.log(1e-3), 0.0, 200))
+    mu = rng.normal(size=(M, 3))
+    x = rng.normal(size=(n, 3))
+    tq = np.exp(rng.uniform(np.log(1e-3), 0.0, n))
+    tq[::50] = 1e-300
+    x[::97] *= 1e200
     before = numba.get_num_threads()
     results = {}
     try:
@@ -250,15 +338,20 @@ def test_results_identical_for_any_thread_count():
             numba.set_num_threads(n_threads)
             s = posterior_stats(mu, x, tq, "vp-linear", full_cov=True)
             w = posterior_weights(mu, x, tq, "vp-linear")
-            results[n_threads] = (s, w)
+            f = frac_proxy_variance(mu, x, tq, "vp-linear")
+            results[n_threads] = (s, w, f)
     finally:
         numba.set_num_threads(before)
     assert numba.get_num_threads() == before
-    (s1, w1), *others = results.values()
-    for s2_, w2 in others:
+    (s1, w1, f1), *others = results.values()
+    for f in FIELDS:  # C = alpha**2/sigma**4 Sigma_post with alpha**2/sigma**4 = inf, Sigma = 0
+        assert not np.isnan(getattr(s1, f)).any(), f
+    for s2_, w2, f2 in others:
         for f in FIELDS:
             np.testing.assert_array_equal(getattr(s1, f), getattr(s2_, f))
         np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(f1, f2)
+    np.testing.assert_array_equal(f1, s1.frac)
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
