@@ -117,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument(
         "--fast",
         action="store_true",
-        help="figures 2 and 3: a small version (20 models, 10^4 samples for figure 2; "
-        "see Figure3Config.fast for figure 3) instead of the paper's 100 models x 10^5 samples",
+        help="figures 2 and 3: a small version (figure 2: 20 models, 4096 grid points or, with "
+        "--density mc, 10^4 samples; see Figure3Config.fast for figure 3) instead of the "
+        "paper's 100 models",
     )
     fig.add_argument(
         "--models",

@@ -33,6 +33,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from gtv.numerics.blas import gram_lower_into
 from gtv.numerics.checks import (
     check_budget,
     check_choice,
@@ -65,10 +66,10 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
     """Gram ``G[n] = (1/P) sum_j w_j phi_j phi_j^T`` and ``B[n] = (1/P) sum_j w_j x0_j phi_j^T``.
 
     ``z`` is (N, P, D+1) (points and times), ``x0`` is (N, P, D), ``weight`` is (N, P).
-    Both are BLAS products of a model's feature matrix ``phi`` (P, F): ``B = (w x0)^T phi`` and
-    ``G = phi_s^T phi_s`` with the rows of ``phi_s`` scaled by ``sqrt(w)``, made exactly symmetric
-    from its lower triangle (the caller limits BLAS to one thread: the models run in parallel
-    here). No NaN/inf assumptions.
+    Both are BLAS products of a model's feature matrix ``phi`` (P, F): ``B = (w x0)^T phi``, and
+    the lower triangle of ``G = phi_s^T phi_s`` (rows of ``phi_s`` scaled by ``sqrt(w)``; BLAS
+    ``dsyrk``, :func:`gtv.numerics.blas.gram_lower_into`) mirrored to the upper one. The caller
+    limits BLAS to one thread: the models run in parallel here. No NaN/inf assumptions.
     """
     n_models, n_samples, _ = z.shape
     d = x0.shape[2]
@@ -93,7 +94,8 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
             sw = np.sqrt(weight[n, j])
             for i in range(f):
                 phi[j, i] *= sw
-        g = phi.T @ phi
+        g = np.empty((f, f))
+        gram_lower_into(phi, g)
         for i in range(f):
             for k in range(i + 1):
                 val = g[i, k] * inv_p
