@@ -72,15 +72,16 @@ ERFCX_SHIFT = 3.0
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
-def erf_block(u, out, ex, scratch, n):
+def erf_block(u, out, ex, n):
     """``out[:n] = erf(u[:n])`` and ``ex[:n] = exp(-u[:n]**2)``.
 
-    ``scratch`` is a float64 work array of length >= n. Not inlined on purpose: its arithmetic
-    (the Cody-Waite reduction in ``exp_block``) must not be reassociated by a caller's flags.
+    ``ex`` is also the work array of the exponential (``ex`` may not be ``out``). Not inlined on
+    purpose: its arithmetic (the Cody-Waite reduction in ``exp_block``) must not be reassociated
+    by a caller's flags.
     """
     for i in range(n):
         ex[i] = -min(u[i] * u[i], 708.0)
-    exp_block(ex, ex, scratch, n)
+    exp_block(ex, ex, n)
     for i in range(n):
         x = abs(u[i])
         y = x * x
@@ -127,8 +128,7 @@ def erf_block(u, out, ex, scratch, n):
 def _erf_array(u):
     out = np.empty(u.shape[0])
     ex = np.empty(u.shape[0])
-    scratch = np.empty(u.shape[0])
-    erf_block(u, out, ex, scratch, u.shape[0])
+    erf_block(u, out, ex, u.shape[0])
     return out, ex
 
 

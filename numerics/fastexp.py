@@ -29,27 +29,20 @@ _MAGIC = 1023.0 + 4503599627370496.0  # the biased exponent 1023 + k lands in th
 
 
 @intrinsic
-def _bits_of(typingctx, x):
-    """The IEEE bit pattern of a float64 as an int64 (a register reinterpretation)."""
-    if not isinstance(x, nbtypes.Float):
+def _reinterpret(typingctx, x):
+    """The same 64 bits read as the other type: a float64's IEEE pattern as an int64, or an
+    int64 as the float64 with that pattern (a register bit cast, no conversion)."""
+    if isinstance(x, nbtypes.Float):
+        target = nbtypes.int64
+    elif isinstance(x, nbtypes.Integer):
+        target = nbtypes.float64
+    else:
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(nbtypes.int64))
+        return builder.bitcast(args[0], context.get_value_type(target))
 
-    return nbtypes.int64(nbtypes.float64), codegen
-
-
-@intrinsic
-def _float_of(typingctx, b):
-    """The float64 whose IEEE bit pattern is the int64 ``b``."""
-    if not isinstance(b, nbtypes.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(nbtypes.float64))
-
-    return nbtypes.float64(nbtypes.int64), codegen
+    return target(x), codegen
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
@@ -73,13 +66,13 @@ def exp_inline(y):
     p = p * r + 0.5
     p = p * r + 1.0
     poly = p * r + 1.0
-    return poly * _float_of(_bits_of(k + _MAGIC) << 52)
+    return poly * _reinterpret(_reinterpret(k + _MAGIC) << 52)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
-def exp_block(y, out, scratch, n):
-    """``out[:n] = exp(y[:n])`` (:func:`exp_inline` in one vectorized loop; ``scratch`` is kept
-    for the callers' signature and not used)."""
+def exp_block(y, out, n):
+    """``out[:n] = exp(y[:n])`` (:func:`exp_inline` in one vectorized loop; ``out`` may be
+    ``y``)."""
     for i in range(n):
         out[i] = exp_inline(y[i])
 
@@ -95,8 +88,7 @@ def _exp_inline_array(y):
 @numba.njit(cache=True, error_model="numpy")
 def _exp_array(y):
     out = np.empty(y.shape[0])
-    scratch = np.empty(y.shape[0])
-    exp_block(y, out, scratch, y.shape[0])
+    exp_block(y, out, y.shape[0])
     return out
 
 

@@ -141,7 +141,6 @@ def posterior_mean_into(mu_t, x, alpha, inv_two_sigma2, out):
     n_mu = mu_t.shape[1]
     lg = np.empty(MEAN_BLOCK)
     w = np.empty(MEAN_BLOCK)
-    scratch = np.empty(MEAN_BLOCK)
     runmax = -np.inf
     wsum = 0.0
     for j in range(d):
@@ -168,7 +167,7 @@ def posterior_mean_into(mu_t, x, alpha, inv_two_sigma2, out):
             runmax = bmax
         for m in range(nb):
             lg[m] = max(lg[m] - runmax, -708.0)
-        exp_block(lg, w, scratch, nb)
+        exp_block(lg, w, nb)
         for m in range(nb):
             if lg[m] <= -708.0:
                 w[m] = 0.0

@@ -116,7 +116,6 @@ def posterior_tiles(
         lg = np.zeros(mblock * qblock)
         lgc = np.zeros(mblock * qblock)
         w = np.zeros(mblock * qblock)
-        scratch = np.zeros(mblock * qblock)
         tmax = np.empty(qblock)
         tw = np.empty(qblock)
         tmean = np.empty((d, qblock))
@@ -188,7 +187,7 @@ def posterior_tiles(
                         lg[row + i] = y
                         lgc[row + i] = max(y, -708.0)
                         n_small += y < -708.0
-                exp_block(lgc, w, scratch, size)
+                exp_block(lgc, w, size)
                 if n_small > 0:
                     for k in range(size):
                         if lg[k] < -708.0:
@@ -257,8 +256,8 @@ def posterior_tiles(
                     ybc[i] = max(yb[i], -708.0)
                     n_small += (ya[i] < -708.0) + (yb[i] < -708.0)
                     runmax[i] = new
-                exp_block(yac, ga, scratch, qblock)
-                exp_block(ybc, gb, scratch, qblock)
+                exp_block(yac, ga, qblock)
+                exp_block(ybc, gb, qblock)
                 if n_small > 0:
                     for i in range(qblock):
                         if ya[i] < -708.0:

@@ -94,13 +94,13 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
             sw = np.sqrt(weight[n, j])
             for i in range(f):
                 phi[j, i] *= sw
-        g = np.empty((f, f))
+        g = gram[n]
         gram_lower_into(phi, g)
         for i in range(f):
             for k in range(i + 1):
                 val = g[i, k] * inv_p
-                gram[n, i, k] = val
-                gram[n, k, i] = val
+                g[i, k] = val
+                g[k, i] = val
     return gram, rhs
 
 

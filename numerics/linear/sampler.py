@@ -170,8 +170,8 @@ def _gauss1d_block_template(args, n, k, z, m, out, work):  # pragma: no cover - 
                 y2[nf] = max(-4.0 * abs(v) - 2.0, -708.0)
                 e2[nf] = v
                 nf += 1
-        exp_block(y1, e1, scratch, nf)
-        exp_block(y2, y1, scratch, nf)
+        exp_block(y1, e1, nf)
+        exp_block(y2, y1, nf)
         c_lo = cl[n, k]
         c_hi = cr[n, k]
         for f in range(nf):

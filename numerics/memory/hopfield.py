@@ -81,7 +81,6 @@ def _hopfield_numba(mu_t, starts, beta, tol, max_iter):
         lg = np.empty(k_total)
         lgc = np.empty(k_total)
         w = np.empty(k_total)
-        scratch = np.empty(k_total)
         for it in range(max_iter):
             for m in range(k_total):
                 lg[m] = 0.0
@@ -97,7 +96,7 @@ def _hopfield_numba(mu_t, starts, beta, tol, max_iter):
             for m in range(k_total):
                 v = lg[m] - mx
                 lgc[m] = max(v, -708.0)
-            exp_block(lgc, w, scratch, k_total)
+            exp_block(lgc, w, k_total)
             total = 0.0
             for m in range(k_total):
                 if lg[m] - mx < -708.0:

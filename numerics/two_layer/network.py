@@ -70,9 +70,9 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 #: Inputs evaluated together by the forward kernel (one block per parallel job).
 BLOCK = 256
 #: Rows of the per-job work array ``buf``: pre-activations, activations, derivatives (also
-#: ``exp(-u**2)`` for erf), the back-propagated signal, and scratch.
-N_BUF = 5
-_U, _H, _DH, _G, _SCRATCH = 0, 1, 2, 3, 4
+#: ``exp(-u**2)`` for erf) and the back-propagated signal.
+N_BUF = 4
+_U, _H, _DH, _G = 0, 1, 2, 3
 #: Fast-math flags of every compiled pass (module docstring).
 FASTMATH = {"reassoc", "contract"}
 
@@ -99,17 +99,17 @@ def _preactivations(w, zc, m, scale, u):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
-def _activate(u, m, act, h, ex, scratch):
-    """``h[s] = sigma(u[s])`` (``ex``, ``scratch``: work arrays for erf)."""
+def _activate(u, m, act, h, ex):
+    """``h[s] = sigma(u[s])`` (``ex``: a work array for erf)."""
     if act == _RELU:
         for s in range(m):
             h[s] = u[s] if u[s] > 0.0 else 0.0
     else:
-        erf_block(u, h, ex, scratch, m)
+        erf_block(u, h, ex, m)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
-def _activate_with_derivative(u, m, act, h, dh, scratch):
+def _activate_with_derivative(u, m, act, h, dh):
     """``h[s] = sigma(u[s])`` and ``dh[s] = sigma'(u[s])`` (relu: ``sigma'(0) = 0``)."""
     if act == _RELU:
         for s in range(m):
@@ -120,7 +120,7 @@ def _activate_with_derivative(u, m, act, h, dh, scratch):
                 h[s] = 0.0
                 dh[s] = 0.0
     else:
-        erf_block(u, h, dh, scratch, m)  # dh = exp(-u**2)
+        erf_block(u, h, dh, m)  # dh = exp(-u**2)
         for s in range(m):
             dh[s] *= _TWO_OVER_SQRT_PI
 
@@ -135,7 +135,7 @@ def _accumulate_units(W, A, zc, m, act, i0, i1, scale, buf, acc):
             acc[c, s] = 0.0
     for i in range(i0, i1):
         _preactivations(W[i], zc, m, scale, u)
-        _activate(u, m, act, h, buf[_DH], buf[_SCRATCH])
+        _activate(u, m, act, h, buf[_DH])
         for c in range(n_out):
             a = A[i, c]
             for s in range(m):
@@ -172,7 +172,7 @@ def unit_vjp(w, a, zc, r, m, act, inv_sqrt_n, buf, gw, ga):
     scale = 1.0 / math.sqrt(d)
     u, h, dh, g = buf[_U], buf[_H], buf[_DH], buf[_G]
     _preactivations(w, zc, m, scale, u)
-    _activate_with_derivative(u, m, act, h, dh, buf[_SCRATCH])
+    _activate_with_derivative(u, m, act, h, dh)
     for c in range(n_out):
         acc = 0.0
         for s in range(m):
@@ -258,7 +258,7 @@ def jvp_kernel(W, A, zc, dW, dA, act):
         u, h, dh, du = buf[_U], buf[_H], buf[_DH], buf[_G]
         for i in range(n):
             _preactivations(W[mdl, i], zc[mdl], p, scale, u)
-            _activate_with_derivative(u, p, act, h, dh, buf[_SCRATCH])
+            _activate_with_derivative(u, p, act, h, dh)
             _preactivations(dW[mdl, i], zc[mdl], p, scale, du)
             for s in range(p):
                 dh[s] *= du[s]
