@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
             "cavity_field",
             "occupancy_field",
             "occupancy",
+            "stratified_field",
+            "stratified",
         ],
         default="first_order",
         help="the theory compared with: first order in 1/P; second order (mean to O(1/P), "
@@ -262,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
         "cavity_field = the same moments with the non-Gaussian cavity field; occupancy_field = "
         "the small-occupancy field, heavy triples exact and light ones by their cavity "
         "equivalent (docs/math/finite_fp.md), with the cavity moments; occupancy = that field "
-        "with its own moments (Monte Carlo over 100000 of its members); only first_order with "
-        "--target exact",
+        "with its own moments (Monte Carlo over 100000 of its members); stratified_field and "
+        "stratified = the same two with the light part conditioned on the member's light "
+        "triples per (t, x) cell (32 x 16 cells); only first_order with --target exact",
     )
     lin.add_argument(
         "--diagnostics",

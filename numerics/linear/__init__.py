@@ -57,6 +57,7 @@ from gtv.numerics.linear.second_order import (
     second_order_moments,
 )
 from gtv.numerics.linear.single_point import constant_feature_index, single_point_ridge_weights
+from gtv.numerics.linear.strata import STRATA, LightStrata, light_strata
 from gtv.numerics.linear.theory import PARTS, LinearTheory, linear_model_theory, v_kernel_factor
 
 __all__ = [
@@ -64,6 +65,9 @@ __all__ = [
     "OccupancySplit",
     "occupancy_split",
     "sample_occupancy_weights",
+    "STRATA",
+    "LightStrata",
+    "light_strata",
     "OCCUPANCY_MEMBERS",
     "OccupancyLinear",
     "OccupancyMoments",

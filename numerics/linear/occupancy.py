@@ -21,6 +21,15 @@ for the light fluctuation), keeps the heavy ones and is
     ``W_n = (A_L + (1/P) sum_H w_j x0_j phi_j^T + xi_n)``
     ``      (M_L + (1/P) sum_H w_j phi_j phi_j^T)^{-1}``.
 
+With ``strata`` (:mod:`gtv.numerics.linear.strata`) the light part is conditioned on the
+member's number of light triples in each ``(t, x)`` cell: member ``n`` then draws its ``P``
+triples and one normal per noise column of the strata instead of the ``F`` normals, and
+
+    ``W_n = (A_L(n) + xi(n) + (1/P) sum_H w_j x0_j phi_j^T)``
+    ``      (M_L(n) + (1/P) sum_H w_j phi_j phi_j^T)^{-1}``
+
+(a light triple in a cell without light quadrature mass joins ``H``).
+
 As ``P -> inf`` no triple is heavy and this is the Gaussian field of the first-order theory. The
 field uses no trained model; its cost is one cavity solve plus, per member, ``P`` feature
 evaluations and one ``F x F`` solve. D = 1.
@@ -36,6 +45,7 @@ from threadpoolctl import threadpool_limits
 from gtv.numerics.checks import check_count
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, population_nodes
+from gtv.numerics.linear.strata import LightStrata, light_strata
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs
 
@@ -68,6 +78,8 @@ class OccupancySplit:
         A square root of ``K_L / P`` (``xi = fluctuation @ normals``).
     heavy_probability : float
         Population probability of a heavy triple (``P`` times it: the mean heavy count).
+    strata : LightStrata or None
+        The light part per ``(t, x)`` cell (module docstring), or None (unconditioned).
     """
 
     q_star: float
@@ -75,6 +87,7 @@ class OccupancySplit:
     A_light: np.ndarray
     fluctuation: np.ndarray
     heavy_probability: float
+    strata: LightStrata | None = None
 
 
 def occupancy_split(
@@ -83,23 +96,35 @@ def occupancy_split(
     *,
     nodes: PopulationNodes | None = None,
     q_star: float = HEAVY_LEVERAGE,
+    strata: tuple[int, int] | None = None,
+    min_cell_count: float = 0.0,
 ) -> OccupancySplit:
-    """The light-part equivalent of ``theory``'s population at ``moments.P``."""
+    """The light-part equivalent of ``theory``'s population at ``moments.P``; with ``strata``
+    ``(time bins, space bins)`` (e.g. :data:`gtv.numerics.linear.strata.STRATA`) also per cell
+    (module docstring); ``min_cell_count``: the diagnostic of
+    :func:`gtv.numerics.linear.strata.light_strata` (``min_count``)."""
     if not isinstance(theory, LinearTheory):
         raise TypeError("theory must be a LinearTheory")
     if not isinstance(moments, CavityMoments):
         raise TypeError("moments must be a CavityMoments")
     if not (np.isfinite(q_star) and q_star > 0):
         raise ValueError(f"q_star must be a finite number > 0, got {q_star!r}")
+    if strata is not None and (not isinstance(strata, (tuple, list)) or len(strata) != 2):
+        raise ValueError(f"strata must be None or (time bins, space bins), got {strata!r}")
     nodes = population_nodes(theory) if nodes is None else nodes
     # one BLAS thread: many small products (faster on a shared machine) and the same bits for any
     # thread count
     with threadpool_limits(limits=1, user_api="blas"):
-        return _split(theory, moments, nodes, q_star)
+        return _split(theory, moments, nodes, q_star, strata, min_cell_count)
 
 
 def _split(
-    theory: LinearTheory, moments: CavityMoments, nodes: PopulationNodes, q_star: float
+    theory: LinearTheory,
+    moments: CavityMoments,
+    nodes: PopulationNodes,
+    q_star: float,
+    strata: tuple[int, int] | None,
+    min_cell_count: float = 0.0,
 ) -> OccupancySplit:
     """:func:`occupancy_split` on given nodes."""
     prob, mu, s2 = nodes.prob, nodes.mu, nodes.s2
@@ -117,9 +142,21 @@ def _split(
     g = A_light - W_bar @ (M_light - theory.ridge * np.eye(F))
     K = nodes.gram(prob * w**2 * (c + v) / (1 + q) ** 2 * light) - np.outer(g, g)
     ev, U = np.linalg.eigh((K + K.T) / (2 * P))
+    cells = None
+    if strata is not None:
+        coefficients = {
+            "gram": w / (1 + q), "vector": w * mu / (1 + q),
+            "second": w**2 * (c + v) / (1 + q) ** 2,
+            "residual": w * (mu - nodes.apply(W_bar)) / (1 + q),
+        }  # fmt: skip
+        space = theory.features.space[0]
+        cells = light_strata(
+            nodes, coefficients, light, eps=theory.eps, T=theory.schedule.T,
+            x_range=(space.lo, space.hi), P=float(P), shape=tuple(strata), min_count=min_cell_count,
+        )  # fmt: skip
     return OccupancySplit(
         float(q_star), M_light, A_light, U * np.sqrt(np.clip(ev, 0.0, None)),
-        float(prob[~light].sum()),
+        float(prob[~light].sum()), cells,
     )  # fmt: skip
 
 
@@ -177,22 +214,32 @@ def _members(
     """:func:`occupancy_members`."""
     P = int(moments.P)
     k, F = len(rngs), split.A_light.size
+    cells = split.strata
     t, x0, x = np.empty((k, P)), np.empty((k, P)), np.empty((k, P))
-    normals = np.empty((k, F))
+    normals = np.empty((k, F if cells is None else cells.noise.shape[1]))
     for n, rng in enumerate(rngs):
         tn, x0n, xn = draw_dsm_triples(rng, theory.data, P, theory.eps, theory.schedule)
         t[n], x0[n], x[n] = tn, x0n[:, 0], xn[:, 0]
-        normals[n] = rng.standard_normal(F)
+        normals[n] = rng.standard_normal(normals.shape[1])
     w = dsm_weights(theory.schedule, t)
     phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
     q = w * np.einsum("mnf,fg,mng->mn", phi, moments.M_inv, phi, optimize=True) / P
     heavy = q > split.q_star
+    if cells is not None:
+        cell = cells.cells(t, x)
+        heavy |= cell < 0  # a light triple where the population has no light mass: exact
+        counts = np.zeros((k, cells.probability.size))
+        rows = np.broadcast_to(np.arange(k)[:, None], cell.shape)
+        np.add.at(counts, (rows[~heavy], cell[~heavy]), 1.0)
+        M_light, A_light, xi = cells.light_sums(counts, normals, P, theory.ridge)
+    else:
+        M_light, A_light, xi = split.M_light, split.A_light, normals @ split.fluctuation.T
     # gather each member's heavy triples into the first h_max slots (the rest weigh 0)
     h_max = max(1, int(heavy.sum(axis=1).max()))
     order = np.argsort(~heavy, axis=1, kind="stable")[:, :h_max]
     ph = np.take_along_axis(phi, order[:, :, None], axis=1)  # (k, h_max, F)
     wh = np.take_along_axis(w * heavy, order, axis=1) / P
     xh = np.take_along_axis(x0, order, axis=1)
-    M = split.M_light + np.einsum("mh,mhf,mhg->mfg", wh, ph, ph, optimize=True)
-    A = split.A_light + np.einsum("mh,mhf->mf", wh * xh, ph) + normals @ split.fluctuation.T
+    M = M_light + np.einsum("mh,mhf,mhg->mfg", wh, ph, ph, optimize=True)
+    A = A_light + np.einsum("mh,mhf->mf", wh * xh, ph) + xi
     return np.linalg.solve(M, A[:, :, None])[:, :, 0]

@@ -36,6 +36,7 @@ from gtv.numerics.linear.occupancy import (
     occupancy_split,
 )
 from gtv.numerics.linear.prediction import CavityLinear
+from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import check_seed, stream
 
@@ -62,6 +63,8 @@ class OccupancyMoments:
     batch_W_bar : ndarray (B, F)
     batch_cov_W : ndarray (B, F, F)
         The same per batch of contiguous members (for the Monte Carlo errors).
+    strata : (int, int) or None
+        The cells of the field's light part (:mod:`gtv.numerics.linear.strata`), or None.
     """
 
     P: float
@@ -71,6 +74,7 @@ class OccupancyMoments:
     cov_W: np.ndarray
     batch_W_bar: np.ndarray
     batch_cov_W: np.ndarray
+    strata: tuple[int, int] | None = None
 
     def standard_errors(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Monte Carlo standard errors of the predicted ``E D^`` and ``Var D^`` at points with
@@ -95,6 +99,7 @@ class OccupancyMoments:
             "P": self.P,
             "q_star": self.q_star,
             "n_members": self.n_members,
+            "strata": None if self.strata is None else list(self.strata),
         }
         return save_result(path, arrays, cfg)
 
@@ -105,6 +110,7 @@ class OccupancyMoments:
             return cls(
                 cfg["P"], cfg["q_star"], cfg["n_members"], arrays["W_bar"], arrays["cov_W"],
                 arrays["batch_W_bar"], arrays["batch_cov_W"],
+                None if cfg.get("strata") is None else tuple(cfg["strata"]),
             )  # fmt: skip
 
 
@@ -118,6 +124,7 @@ def occupancy_moments(
     q_star: float = HEAVY_LEVERAGE,
     nodes: PopulationNodes | None = None,
     n_batches: int = 20,
+    strata: tuple[int, int] | None = None,
 ) -> OccupancyMoments:
     """Mean and covariance of ``W`` over ``n_members`` members of the small-occupancy field.
 
@@ -132,11 +139,15 @@ def occupancy_moments(
         Member ``n`` draws from ``stream(seed, "occupancy-moments").spawn(n_members)[n]``.
     split : OccupancySplit, optional
         :func:`~gtv.numerics.linear.occupancy.occupancy_split` of ``theory`` at ``moments``
-        (computed with ``q_star`` and ``nodes`` when not given; its own ``q_star`` otherwise).
+        (computed with ``q_star``, ``nodes`` and ``strata`` when not given; its own ``q_star``
+        and strata otherwise).
     q_star : float, default HEAVY_LEVERAGE
     nodes : PopulationNodes, optional
     n_batches : int, default 20
         Batches of contiguous members for the Monte Carlo errors (``>= 2``).
+    strata : (int, int), optional
+        Condition the light part on the members' cell counts
+        (:data:`gtv.numerics.linear.strata.STRATA` cells, say; docs/math/finite_fp.md).
 
     Returns
     -------
@@ -152,7 +163,7 @@ def occupancy_moments(
     n_members = check_count(n_members, "n_members", 2 * n_batches)
     seed = check_seed(seed)
     if split is None:
-        split = occupancy_split(theory, moments, nodes=nodes, q_star=q_star)
+        split = occupancy_split(theory, moments, nodes=nodes, q_star=q_star, strata=strata)
     elif not isinstance(split, OccupancySplit):
         raise TypeError("split must be an OccupancySplit (from occupancy_split)")
     F = split.A_light.size
@@ -182,6 +193,7 @@ def occupancy_moments(
     return OccupancyMoments(
         float(moments.P), float(split.q_star), int(n_members), (shift + total)[None, :],
         (cov + cov.T) / 2, shift + mean_d, (batch_cov + batch_cov.transpose(0, 2, 1)) / 2,
+        None if split.strata is None else tuple(split.strata.shape),
     )  # fmt: skip
 
 
@@ -191,7 +203,8 @@ class OccupancyLinear(CavityLinear):
     ``E W`` and ``Cov(vec W)`` are those of an :class:`OccupancyMoments` (Monte Carlo over the
     occupancy field); the mean, the covariance, the V-kernel and the Markov intensity are built
     on them. The field is the occupancy field itself (``field="occupancy"``, with the split at
-    the moments' ``q_star``), or the Gaussian field with these moments (``field="gaussian"``),
+    the moments' ``q_star`` and cells), the field with the default cells
+    (``field="stratified"``), or the Gaussian field with these moments (``field="gaussian"``),
     or the cavity field. ``part`` must be ``"total"``.
 
     Parameters
@@ -201,7 +214,7 @@ class OccupancyLinear(CavityLinear):
         The cavity solution the occupancy split is made at.
     occupancy : OccupancyMoments
         :func:`occupancy_moments` of ``theory`` at ``moments``.
-    field : {"occupancy", "gaussian", "cavity"}, default "occupancy"
+    field : {"occupancy", "stratified", "gaussian", "cavity"}, default "occupancy"
     nodes : PopulationNodes, optional
     """
 
@@ -221,8 +234,13 @@ class OccupancyLinear(CavityLinear):
         if occupancy.W_bar.shape != moments.W_bar.shape or occupancy.P != moments.P:
             raise ValueError("occupancy: the moments of a different feature set or P")
         self.occupancy = occupancy
-        if field == "occupancy" and occupancy.q_star != HEAVY_LEVERAGE:
-            self._split = occupancy_split(theory, moments, nodes=nodes, q_star=occupancy.q_star)
+        strata = {"occupancy": occupancy.strata, "stratified": STRATA}.get(field)
+        if field == "stratified" or (
+            field == "occupancy" and (occupancy.q_star != HEAVY_LEVERAGE or strata is not None)
+        ):
+            self._split = occupancy_split(
+                theory, moments, nodes=nodes, q_star=occupancy.q_star, strata=strata
+            )
 
     def __repr__(self) -> str:
         return (

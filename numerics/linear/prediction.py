@@ -42,12 +42,13 @@ from gtv.numerics.linear.occupancy import (
     sample_occupancy_weights,
 )
 from gtv.numerics.linear.second_order import SecondOrderMoments
+from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.linear.theory import LinearTheory
 
 __all__ = ["FIELDS", "CavityLinear", "FirstOrderLinear", "LinearField", "SecondOrderLinear"]
 
 #: The fields :class:`CavityLinear` can predict.
-FIELDS = ("gaussian", "cavity", "occupancy")
+FIELDS = ("gaussian", "cavity", "occupancy", "stratified")
 
 
 class LinearField:
@@ -406,7 +407,9 @@ class CavityLinear(_CorrectedLinear):
     :func:`~gtv.numerics.linear.cavity.sample_cavity_weights` (``field="cavity"``: each member a
     sum of ``P`` saturated single-triple terms) or the small-occupancy field of
     :func:`~gtv.numerics.linear.occupancy.sample_occupancy_weights` (``field="occupancy"``: heavy
-    triples exact, light ones by their cavity equivalent). The moments (mean, covariance,
+    triples exact, light ones by their cavity equivalent; ``field="stratified"``: the same with
+    the light part conditioned on the member's light triples per ``(t, x)`` cell, the cells of
+    :data:`gtv.numerics.linear.strata.STRATA`). The moments (mean, covariance,
     V-kernel, Markov intensity) are the cavity moments whatever the field. The covariance has no
     proxy/misfit split: ``part`` must be ``"total"``.
 
@@ -415,10 +418,13 @@ class CavityLinear(_CorrectedLinear):
     theory : LinearTheory
     moments : CavityMoments
         :func:`gtv.numerics.linear.cavity.cavity_moments` of ``theory`` (its ``P`` is used).
-    field : {"gaussian", "cavity", "occupancy"}, default "gaussian"
+    field : {"gaussian", "cavity", "occupancy", "stratified"}, default "gaussian"
     nodes : PopulationNodes, optional
         The quadrature nodes of ``theory`` (:func:`~gtv.numerics.linear.cavity.population_nodes`),
-        reused by the occupancy field instead of being recomputed.
+        reused by the occupancy fields instead of being recomputed.
+    split : OccupancySplit, optional
+        The occupancy fields' split (:func:`~gtv.numerics.linear.occupancy.occupancy_split` at
+        ``moments``; e.g. another ``q_star`` or cells); default: computed on first use.
     """
 
     _KIND = "cavity_linear"
@@ -429,6 +435,8 @@ class CavityLinear(_CorrectedLinear):
         moments: CavityMoments,
         field: str = "gaussian",
         nodes: PopulationNodes | None = None,
+        *,
+        split: OccupancySplit | None = None,
     ):
         super().__init__(theory, moments.P if isinstance(moments, CavityMoments) else 1)
         if not isinstance(moments, CavityMoments):
@@ -441,7 +449,14 @@ class CavityLinear(_CorrectedLinear):
         if nodes is not None and not isinstance(nodes, PopulationNodes):
             raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
         self._nodes = nodes
-        self._split: OccupancySplit | None = None
+        if split is not None:
+            if not isinstance(split, OccupancySplit):
+                raise TypeError("split must be an OccupancySplit (from occupancy_split)")
+            if self.field not in ("occupancy", "stratified"):
+                raise ValueError(f"split: only for the occupancy fields, not field={field!r}")
+            if split.A_light.size != theory.n_features:
+                raise ValueError("split: the split of a different feature set")
+        self._split: OccupancySplit | None = split
 
     def __repr__(self) -> str:
         return (
@@ -497,9 +512,12 @@ class CavityLinear(_CorrectedLinear):
         if self.field == "cavity":
             W = sample_cavity_weights(self.theory, self.moments, n_models, seed)
             return _field(self.theory, W, self.P, seed)
-        if self.field == "occupancy":
+        if self.field in ("occupancy", "stratified"):
             if self._split is None:  # once per bound theory
-                self._split = occupancy_split(self.theory, self.moments, nodes=self._nodes)
+                strata = STRATA if self.field == "stratified" else None
+                self._split = occupancy_split(
+                    self.theory, self.moments, nodes=self._nodes, strata=strata
+                )
             W = sample_occupancy_weights(
                 self.theory, self.moments, n_models, seed, split=self._split
             )

@@ -58,6 +58,7 @@ from gtv.numerics.linear import (
     second_order_moments,
     train_linear_ensemble,
 )
+from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream_rng
 from gtv.validation.ensembles import gap_mass, per_model_histograms
@@ -85,11 +86,12 @@ from gtv.validation.stats import (
     variance_ci,
 )
 
-__all__ = ["LinearCompareConfig", "LinearComparison", "compare_linear"]
+__all__ = ["LinearCompareConfig", "LinearComparison", "compare_linear", "moment_summary"]
 
 #: The theories compare_linear builds itself (LinearCompareConfig.theory) and their titles.
 DEFAULT_THEORIES = (
     "first_order", "second_order", "cavity", "cavity_field", "occupancy_field", "occupancy",
+    "stratified_field", "stratified",
 )  # fmt: skip
 THEORY_TITLES = {
     "first_order": "first-order theory",
@@ -98,6 +100,8 @@ THEORY_TITLES = {
     "cavity_field": "finite-P cavity field (non-Gaussian)",
     "occupancy_field": "small-occupancy field (heavy triples exact, light ones cavity)",
     "occupancy": "small-occupancy moments (Monte Carlo over its field) and field",
+    "stratified_field": "occupancy field, light part per (t, x) cell",
+    "stratified": "occupancy moments and field, light part per (t, x) cell",
 }
 
 THEORIES = (
@@ -281,6 +285,14 @@ class LinearComparison:
             f"{fl['hellinger']:>8.4f} "
             f"(splits {np.min(fl['hellinger_splits']):.4f}-{np.max(fl['hellinger_splits']):.4f})"
         )
+        ms = moment_summary(self.denoiser_rows, c.n_models)
+        if ms["n_points"]:
+            lines.append(
+                f"Var D^ at the {ms['n_points']} query points with Var > {ms['var_floor']:g}: "
+                f"median |pred/emp - 1| {ms['median']:.3f}, within 25 % at "
+                f"{100 * ms['within_25']:.0f} %, 90th percentile {ms['p90']:.2f}; mean: "
+                f"|z| <= 2 at {100 * ms['z_within_2']:.0f} % (median |z| {ms['median_z']:.2f})"
+            )
         lines.append(f"gap mass (distance > {c.gap_distance:g} from every training point)")
         for r in self.gap_rows:
             ci = f"[{r['lo']:.4f}, {r['hi']:.4f}]" if r["lo"] != r["hi"] else ""
@@ -421,6 +433,25 @@ def _check_theory(theory: object, c: LinearCompareConfig) -> EnsembleTheory:
     return theory
 
 
+def moment_summary(rows: list, n_models: int, var_floor: float = 1e-4) -> dict:
+    """Scores of the predicted moments of ``D^`` over the query points whose trained variance
+    exceeds ``var_floor`` (docs/math/finite_fp.md): with ``r = Var_pred / Var_emp``, the median
+    and 90th percentile of ``|r - 1|`` and the share within 25 %; with
+    ``z = (mean_pred - mean_emp) / sqrt(Var_emp / N)``, the share with ``|z| <= 2`` and the
+    median ``|z|``. ``rows``: :attr:`LinearComparison.denoiser_rows`."""
+    keep = [r for r in rows if r["var"] > var_floor and r["var_pred"] > 0]
+    out = {"n_points": len(keep), "var_floor": float(var_floor)}
+    if not keep:
+        return out
+    e = np.array([abs(r["var_pred"] / r["var"] - 1) for r in keep])
+    z = np.array([abs(r["mean_pred"] - r["mean"]) / np.sqrt(r["var"] / n_models) for r in keep])
+    return {
+        **out, "median": float(np.median(e)), "within_25": float(np.mean(e <= 0.25)),
+        "p90": float(np.quantile(e, 0.9)), "z_within_2": float(np.mean(z <= 2)),
+        "median_z": float(np.median(z)),
+    }  # fmt: skip
+
+
 def compare_linear(
     config: LinearCompareConfig | None = None,
     progress: bool = False,
@@ -494,12 +525,15 @@ def compare_linear(
             theory = ExactTargetLinear(population, c.P)
         elif c.theory == "second_order":
             theory = SecondOrderLinear(population, second_order_moments(population), c.P)
-        elif c.theory == "occupancy":
+        elif c.theory in ("occupancy", "stratified"):
             moments = cavity_moments(population, c.P)
-            occupancy = occupancy_moments(population, moments, seed=c.seed)
-            theory = OccupancyLinear(population, moments, occupancy)
-        elif c.theory in ("cavity", "cavity_field", "occupancy_field"):
-            field_kind = {"cavity": "gaussian", "cavity_field": "cavity"}.get(c.theory, "occupancy")
+            strata = STRATA if c.theory == "stratified" else None
+            occupancy = occupancy_moments(population, moments, seed=c.seed, strata=strata)
+            theory = OccupancyLinear(population, moments, occupancy, field=c.theory)
+        elif c.theory in ("cavity", "cavity_field", "occupancy_field", "stratified_field"):
+            field_kind = {
+                "cavity": "gaussian", "cavity_field": "cavity", "stratified_field": "stratified",
+            }.get(c.theory, "occupancy")  # fmt: skip
             theory = CavityLinear(population, cavity_moments(population, c.P), field_kind)
         theory_meta = {
             "theory_eigenvalue_range": population.eigenvalue_range,

@@ -13,7 +13,9 @@ against it:
 * ``"cavity_field"`` -- the non-Gaussian cavity field
   (:func:`gtv.numerics.linear.cavity.sample_cavity_weights`);
 * ``"occupancy_field"`` -- the small-occupancy field, heavy triples exact
-  (:func:`gtv.numerics.linear.occupancy.sample_occupancy_weights`).
+  (:func:`gtv.numerics.linear.occupancy.sample_occupancy_weights`);
+* ``"stratified_field"`` -- the same with the light part per ``(t, x)`` cell
+  (:mod:`gtv.numerics.linear.strata`; not in the default list).
 
 Scores per (cell, theory): ``TV / floor`` (total variation between the ensemble-mean densities on
 a common grid, over the half-vs-half noise floor of the trained ensemble, averaged over
@@ -80,6 +82,7 @@ __all__ = ["THEORY_NAMES", "ValidityMap", "ValidityMapConfig", "validity_map"]
 
 THEORY_NAMES = (
     "paper", "first_order", "second_order", "cavity", "cavity_field", "occupancy_field",
+    "stratified_field",
 )  # fmt: skip
 #: Above this many features the second-order field is not drawn: its weight covariance needs
 #: ``F (F + 1) / 2`` evaluations of an ``O(F**3)`` quadratic form (docs/math/linear.md); its
@@ -87,7 +90,10 @@ THEORY_NAMES = (
 SECOND_ORDER_FIELD_MAX_F = 100
 _FIELD_THEORIES = THEORY_NAMES[1:]
 #: The CavityLinear field of each cavity theory.
-_FIELD_KINDS = {"cavity": "gaussian", "cavity_field": "cavity", "occupancy_field": "occupancy"}
+_FIELD_KINDS = {
+    "cavity": "gaussian", "cavity_field": "cavity", "occupancy_field": "occupancy",
+    "stratified_field": "stratified",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ class ValidityMapConfig(JsonConfig):
     n_time: int = 16
     n_models: int = 200
     n_samples: int = 2000
-    theories: tuple[str, ...] = THEORY_NAMES
+    theories: tuple[str, ...] = THEORY_NAMES[:-1]  # "stratified_field" on request
     seed: int = 0
     ridge: float = 0.1
     schedule: str = "vp-linear"

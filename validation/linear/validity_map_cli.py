@@ -11,7 +11,9 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["VALIDITY_MAP_DEFAULTS", "add_validity_map_parser", "run_validity_map"]
+__all__ = [
+    "THEORY_CHOICES", "VALIDITY_MAP_DEFAULTS", "add_validity_map_parser", "run_validity_map",
+]  # fmt: skip
 
 #: The defaults of ``gtv validity-map`` (= ValidityMapConfig's; a test checks that they agree).
 VALIDITY_MAP_DEFAULTS = {
@@ -31,6 +33,9 @@ VALIDITY_MAP_DEFAULTS = {
     ),
     "seed": 0,
 }
+
+#: Every theory ``--theories`` accepts (= the map's THEORY_NAMES; a test checks that they agree).
+THEORY_CHOICES = (*VALIDITY_MAP_DEFAULTS["theories"], "stratified_field")
 
 
 def _ratio(value: str) -> float:
@@ -58,7 +63,8 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
         description="Train one ensemble per (eps, F/P) cell and score each theory against it: "
         "'paper' (white-noise Fokker-Planck of the first-order theory), 'first_order', "
         "'second_order', 'cavity' (Gaussian fields with those moments), 'cavity_field' (the "
-        "non-Gaussian cavity field) and 'occupancy_field' (heavy triples exact). Prints a table; "
+        "non-Gaussian cavity field), 'occupancy_field' (heavy triples exact) and, on request, "
+        "'stratified_field' (its light part per (t, x) cell). Prints a table; "
         "writes DIR/validity_map.npz (reload with gtv.validation.linear.ValidityMap.load) and a "
         "heat map DIR/validity_map.{png,pdf}.",
         formatter_class=fmt,
@@ -79,7 +85,7 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
                    help="trained models per cell (and members per theory field)")  # fmt: skip
     p.add_argument("--samples", type=positive_int("--samples"), default=d["samples"],
                    help="PF-ODE samples per model")  # fmt: skip
-    p.add_argument("--theories", nargs="+", choices=d["theories"], default=list(d["theories"]),
+    p.add_argument("--theories", nargs="+", choices=THEORY_CHOICES, default=list(d["theories"]),
                    help="theories to score")  # fmt: skip
     p.add_argument("--seed", type=positive_int("--seed", 0), default=d["seed"], help="seed")
     p.add_argument("--out", type=Path, default=Path("gtv-output"), help="output directory")

@@ -20,7 +20,9 @@ from gtv.numerics.linear import (
     population_nodes,
     sample_occupancy_weights,
 )
-from gtv.numerics.streams import model_rngs
+from gtv.numerics.linear.occupancy import occupancy_members
+from gtv.numerics.linear.strata import STRATA
+from gtv.numerics.streams import model_rngs, stream
 
 DATA = np.array([[-1.0], [0.0], [1.0]])
 
@@ -135,6 +137,26 @@ def test_theory_is_built_on_the_occupancy_moments(heavy_case, tmp_path):
     assert OccupancyMoments.load(tmp_path / "occ_occupancy.npz").n_members == 40
 
 
+def test_stratified_moments_are_those_of_the_stratified_members(heavy_case, tmp_path):
+    """With strata the moments are the sample moments of the stratified members (the same
+    streams), the cells travel with the saved moments, and the bound theory's field is the
+    stratified field."""
+    th, nodes, m, _ = heavy_case
+    split = occupancy_split(th, m, nodes=nodes, strata=(6, 5))
+    occ = occupancy_moments(th, m, 40, seed=1, split=split, n_batches=4)
+    assert occ.strata == (6, 5)
+    rngs = [np.random.default_rng(s) for s in stream(1, "occupancy-moments").spawn(40)]
+    W = occupancy_members(th, m, split, rngs)
+    np.testing.assert_allclose(occ.W_bar[0], W.mean(axis=0), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(occ.cov_W, np.cov(W.T), rtol=1e-8, atol=1e-13)
+    bound = OccupancyLinear(th, m, occ, nodes=nodes)
+    np.testing.assert_allclose(
+        bound.gaussian_field(3, seed=2).W, sample_occupancy_weights(th, m, 3, seed=2, split=split)
+    )
+    back = OccupancyLinear.load(bound.save(tmp_path / "strat"))
+    assert back.occupancy.strata == (6, 5) and back.config() == bound.config()
+
+
 def test_bad_input(heavy_case):
     th, nodes, m, split = heavy_case
     with pytest.raises(ValueError, match="n_members"):
@@ -163,8 +185,9 @@ QUERY_X = (-1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 QUERY_T = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def _target_scores(P: int, eps: float = 0.01) -> dict:
-    """The occupancy moments (100000 members, q_star = 1) scored against N = 2000 trained models
+def _target_scores(P: int, eps: float = 0.01, strata: tuple[int, int] | None = None) -> dict:
+    """The occupancy moments (100000 members, q_star = 1; light part per cell with ``strata``)
+    scored against N = 2000 trained models
     (seed 0, F = 8 x 8) as `gtv validate linear` scores the cavity moments: points of the 11 x 7
     grid with trained Var D^ > 1e-4; r = Var_pred / Var_trained; z = (predicted - trained mean)
     over the trained mean's standard error."""
@@ -178,7 +201,8 @@ def _target_scores(P: int, eps: float = 0.01) -> dict:
     th = linear_model_theory(FIGURE2_DATA, feats, eps, ridge=0.1)
     nodes = population_nodes(th)
     m = cavity_moments(th, P, nodes=nodes)
-    bound = OccupancyLinear(th, m, occupancy_moments(th, m, seed=0, nodes=nodes), nodes=nodes)
+    occ = occupancy_moments(th, m, seed=0, nodes=nodes, strata=strata)
+    bound = OccupancyLinear(th, m, occ, nodes=nodes)
     qx = np.array(QUERY_X)
     e, z = [], []
     for t in QUERY_T:
@@ -218,5 +242,19 @@ def test_variance_target_at_finite_F_over_P(P):
     (median |z| 1.05, 0.65, 0.80; a correct theory: 95 % and 0.67) -- reported, not asserted:
     the issue states no threshold for it and one chosen after the measurement would not test."""
     s = _target_scores(P)
+    assert s["median"] <= 0.10
+    assert s["within_25"] >= 0.90
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("eps", [0.01, 0.001])
+@pytest.mark.parametrize("P", [256, 64, 16])
+def test_stratified_variance_target_at_finite_F_over_P(P, eps):
+    """Issue 11 target with the light part conditioned on the cell counts (STRATA = 32 x 16
+    cells; docs/math/finite_fp.md, *Occupancy strata*): median |r - 1| <= 0.10 and 90 % of the
+    points within 25 % at F/P = 1/4, 1 and 4. Measured with `gtv validate linear --theory
+    stratified` (same ensembles, 2-core AMD EPYC): see the docs table. The mean criterion is
+    reported there, not asserted (no threshold was stated before the measurement)."""
+    s = _target_scores(P, eps, strata=STRATA)
     assert s["median"] <= 0.10
     assert s["within_25"] >= 0.90

@@ -16,6 +16,7 @@ from gtv.numerics.schedules import get_schedule
 from gtv.validation.cli import main
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear import LinearCompareConfig, LinearComparison, compare_linear
+from gtv.validation.linear.compare import moment_summary
 
 EPS = 1e-2
 P = 400
@@ -67,6 +68,8 @@ def test_compare_table_end_to_end(tmp_path):
     assert np.isfinite(res.floor["tv"]) and np.isfinite(res.floor["hellinger"])
     text = res.format_table()
     assert "gaussian_field" in text and "noise floor" in text and "nan" not in text
+    ms = moment_summary(res.denoiser_rows, res.config.n_models)
+    assert ms["n_points"] > 0 and f"within 25 % at {100 * ms['within_25']:.0f} %" in text
     npz, js = res.save(tmp_path / "cmp")
     assert js.exists()
     back = LinearComparison.load(npz)
@@ -133,3 +136,21 @@ def test_compare_takes_any_theory_through_the_contract():
         compare_linear(cfg, theory=FirstOrderLinear(th, P + 1))
     with pytest.raises(TypeError, match="EnsembleTheory"):
         compare_linear(cfg, theory=th)
+
+
+def test_moment_summary_scores_by_hand():
+    """Four points, one below the variance floor: the scores written out by hand."""
+    rows = [
+        {"var": 0.04, "var_pred": 0.05, "mean": 0.0, "mean_pred": 0.01},  # r-1 = 0.25, z = 0.5
+        {"var": 0.01, "var_pred": 0.006, "mean": 0.2, "mean_pred": 0.2},  # 0.4, z = 0
+        {"var": 0.09, "var_pred": 0.09, "mean": 1.0, "mean_pred": 1.09},  # 0, z = 3
+        {"var": 1e-6, "var_pred": 5.0, "mean": 0.0, "mean_pred": 9.0},  # below the floor
+    ]
+    s = moment_summary(rows, n_models=100)
+    assert s["n_points"] == 3
+    assert s["median"] == pytest.approx(0.25)
+    assert s["within_25"] == pytest.approx(2 / 3)
+    assert s["z_within_2"] == pytest.approx(2 / 3)
+    assert s["median_z"] == pytest.approx(0.5)
+    assert s["p90"] == pytest.approx(0.25 + 0.8 * 0.15)
+    assert moment_summary(rows[3:], 100) == {"n_points": 0, "var_floor": 1e-4}

@@ -25,7 +25,7 @@ from gtv.validation.linear.validity_map import (
     ValidityMapConfig,
     validity_map,
 )
-from gtv.validation.linear.validity_map_cli import VALIDITY_MAP_DEFAULTS
+from gtv.validation.linear.validity_map_cli import THEORY_CHOICES, VALIDITY_MAP_DEFAULTS
 from gtv.validation.predictions import gaussian_field_histograms
 
 SMALL = {
@@ -38,6 +38,7 @@ SMALL = {
     "n_boot": 100,
     "n_splits": 4,
     "fp_steps": 100,
+    "theories": THEORY_NAMES,
 }
 
 
@@ -120,6 +121,7 @@ def test_cli_defaults_agree_with_the_config():
     c = ValidityMapConfig()
     d = VALIDITY_MAP_DEFAULTS
     assert d["eps"] == c.eps_values and d["theories"] == c.theories
+    assert THEORY_CHOICES == THEORY_NAMES
     ratios = tuple(float(Fraction(r)) for r in d["f_over_p"])
     assert ratios == pytest.approx(c.f_over_p)
     assert (d["n_space"], d["n_time"], d["models"], d["samples"], d["seed"]) == (

@@ -1,0 +1,53 @@
+"""Issue 11's [q] target for the stratified small-occupancy field (docs/math/finite_fp.md).
+
+Slow: each configuration trains 2000 models (F = 8 x 8) and draws 2000 field members. Target: the
+field's gap mass inside the trained ensemble's 95 % CI and TV(field, trained) <= 1.5 times the
+half-vs-half floor. The default run exercises the same path at small size
+(tests/numerics/linear/test_strata.py, tests/validation/linear/test_validity_map.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gtv.validation.linear.compare import LinearCompareConfig, compare_linear
+
+QUERY_X = (-1.0, 0.0, 1.0)
+QUERY_T = (0.02, 0.1)
+
+
+def _scores(P: int, eps: float) -> tuple[dict, dict, float, float]:
+    c = LinearCompareConfig(
+        eps=eps, P=P, n_models=2000, n_samples=500, query_x=QUERY_X, query_t=QUERY_T, seed=0,
+        theory="stratified_field", diagnostics=False, n_boot=400,
+    )  # fmt: skip
+    res = compare_linear(c)
+    gaps = {r["name"]: r for r in res.gap_rows}
+    tv = {r["theory"]: r["tv"] for r in res.density_rows}["gaussian_field"]
+    return gaps["trained"], gaps["gaussian_field"], tv, res.floor["tv"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "P",
+    [
+        pytest.param(
+            256,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="F/P = 1/4: the stratified field's gap mass is 7-8 % above the trained "
+                "CI (0.159 vs 0.148 [0.143, 0.154] at eps = 0.01); docs/math/finite_fp.md",
+            ),
+        ),
+        64,
+        16,
+    ],
+)
+def test_stratified_field_gap_and_tv_at_finite_F_over_P(P):
+    trained, field, tv, floor = _scores(P, 0.01)
+    print(
+        f"\nP={P}: gap trained {trained['estimate']:.4f} [{trained['lo']:.4f}, "
+        f"{trained['hi']:.4f}], field {field['estimate']:.4f}; TV {tv:.4f}, floor {floor:.4f}"
+    )
+    assert trained["lo"] <= field["estimate"] <= trained["hi"]
+    assert tv <= 1.5 * floor
