@@ -11,7 +11,8 @@ features, ridge 0.1, F/P = 1.
   same way (5000 samples per member, 30 Euler steps). The prediction's cost does not grow with N.
   Two prediction rows: the default cavity solve (the theory's quadrature, tol 1e-10) and the fast
   path :func:`~gtv.numerics.linear.cavity.prediction_moments` (coarser rule, stated deviation
-  printed), then the fast path by part. Best of 3, the three runs interleaved.
+  printed), the fast path with the stratified field (``field="stratified"``), then the fast path
+  by part. Best of 3, the three runs interleaved.
 
 Usage::
 
@@ -39,6 +40,7 @@ from gtv.numerics.linear import (
 )
 from gtv.numerics.linear.cavity import prediction_moments
 from gtv.numerics.linear.occupancy import occupancy_split, sample_occupancy_weights
+from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 
@@ -102,6 +104,12 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
         field = CavityLinear(theory, m, "occupancy", split_nodes).gaussian_field(n_members, seed=0)
         return m, field.sample(n_samples, seed=0)
 
+    def predict_stratified():
+        # the fast path with the stratified field (light part per (t, x) cell)
+        m, split_nodes = prediction_moments(theory, P, nodes=nodes)
+        field = CavityLinear(theory, m, "stratified", split_nodes).gaussian_field(n_members, seed=0)
+        return m, field.sample(n_samples, seed=0)
+
     def ensemble():
         ens = train_linear_ensemble(
             FIGURE2_DATA, feats, n_models, P, eps, sched, seed=0, keep_normal_equations=False
@@ -109,10 +117,14 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
         return sample_linear_ensemble(ens, n_samples, seed=0)
 
     # the three runs interleaved, best of `repeats` each (the machine may be shared)
-    best = {"default": np.inf, "fast": np.inf, "ensemble": np.inf}
+    best = {"default": np.inf, "fast": np.inf, "stratified": np.inf, "ensemble": np.inf}
     out = {}
+    runs = (
+        ("default", predict), ("fast", predict_fast), ("stratified", predict_stratified),
+        ("ensemble", ensemble),
+    )  # fmt: skip
     for _ in range(repeats):
-        for name, fn in (("default", predict), ("fast", predict_fast), ("ensemble", ensemble)):
+        for name, fn in runs:
             t0 = time.perf_counter()
             out[name] = fn()
             best[name] = min(best[name], time.perf_counter() - t0)
@@ -136,6 +148,12 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
         f"{m_fast.iterations}; max rel deviation of W_bar / Cov W / M from the default solve "
         f"{devs[0]:.0e} / {devs[1]:.0e} / {devs[2]:.0e} |"
     )
+    strat_s = best["stratified"]
+    print(
+        f"| [q]: the same with the stratified field (32 x 16 cells), F = {ns}x{nt} | "
+        f"{strat_s:.2f} | {ens_s:.2f} | {ens_s / strat_s:.1f}x | - | fast-path moments; the "
+        "cell moments are built on the theory's nodes |"
+    )
     parts = _parts(theory, P, n_members, n_samples, nodes)
     print(
         f"| [q] fast path by part, F = {ns}x{nt} | "
@@ -153,12 +171,20 @@ def _parts(theory, P, n_members, n_samples, nodes) -> dict:
     bound = CavityLinear(theory, m, "occupancy", split_nodes)
     field = bound.gaussian_field(n_members, seed=0)
     t_sample, _ = _best(lambda: field.sample(n_samples, seed=0), 3)
+    t_ssplit, ssplit = _best(
+        lambda: occupancy_split(theory, m, nodes=split_nodes, strata=STRATA), 3
+    )
+    t_smembers, _ = _best(
+        lambda: sample_occupancy_weights(theory, m, n_members, 0, split=ssplit), 3
+    )
     return {
         "[theory's nodes, reused by both rows]": t_theory_nodes,
         "coarse nodes+solve": t_nodes,
         "split": t_split,
         "members": t_members,
         "PF-ODE": t_sample,
+        "[stratified: split": t_ssplit,
+        "members]": t_smembers,
     }
 
 
