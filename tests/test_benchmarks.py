@@ -62,3 +62,11 @@ def test_bench_memorization_quick_runs(tmp_path: Path):
     assert "| case | gtv s | numpy s | speedup | indices | max abs d diff | notes |" in out
     assert "| yes |" in out and "| NO |" not in out
     assert "one transition curve" in out and "| all 3 |" in out
+
+
+def test_measure_ntk_closure_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_ntk_closure.py", tmp_path)
+    assert (
+        "| tau | trained / cavity | trained / node designs [range] | node designs / cavity |" in out
+    )
+    assert out.count("\n| 3 |") + out.count("\n| 10 |") + out.count("\n| 300 |") == 3
