@@ -137,7 +137,8 @@ def _split(
     M_light = theory.ridge * np.eye(F) + nodes.gram(a)
     A_light = nodes.vector(a * mu)
     W_bar = moments.W_bar[0]
-    c = s2 + (mu - nodes.apply(W_bar)) ** 2
+    resid = mu - nodes.apply(W_bar)
+    c = s2 + resid**2
     v = nodes.quadratic(moments.cov_W)
     g = A_light - W_bar @ (M_light - theory.ridge * np.eye(F))
     K = nodes.gram(prob * w**2 * (c + v) / (1 + q) ** 2 * light) - np.outer(g, g)
@@ -147,7 +148,7 @@ def _split(
         coefficients = {
             "gram": w / (1 + q), "vector": w * mu / (1 + q),
             "second": w**2 * (c + v) / (1 + q) ** 2,
-            "residual": w * (mu - nodes.apply(W_bar)) / (1 + q),
+            "residual": w * resid / (1 + q),
         }  # fmt: skip
         space = theory.features.space[0]
         cells = light_strata(
@@ -228,9 +229,9 @@ def _members(
     if cells is not None:
         cell = cells.cells(t, x)
         heavy |= cell < 0  # a light triple where the population has no light mass: exact
-        counts = np.zeros((k, cells.probability.size))
-        rows = np.broadcast_to(np.arange(k)[:, None], cell.shape)
-        np.add.at(counts, (rows[~heavy], cell[~heavy]), 1.0)
+        S = cells.probability.size
+        flat = (np.arange(k)[:, None] * S + cell)[~heavy]  # member-major cell numbers
+        counts = np.bincount(flat, minlength=k * S).reshape(k, S).astype(float)
         M_light, A_light, xi = cells.light_sums(counts, normals, P, theory.ridge)
     else:
         M_light, A_light, xi = split.M_light, split.A_light, normals @ split.fluctuation.T

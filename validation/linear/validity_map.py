@@ -62,6 +62,7 @@ from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.linear.compare import variance_ratio_scores
 from gtv.validation.predictions import (
     fokker_planck_grid,
     fokker_planck_on_edges,
@@ -322,8 +323,8 @@ def _var_summary(
         ratios += list(pv[keep] / emp[keep])
     if not ratios:
         return None, None, 0
-    e = np.abs(np.array(ratios) - 1)
-    return float(np.median(e)), float(np.mean(e <= 0.25)), int(e.size)
+    scores = variance_ratio_scores(ratios)
+    return scores["median"], scores["within_25"], len(ratios)
 
 
 def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cache: dict) -> tuple:
