@@ -1,26 +1,34 @@
-"""BLAS routines numba does not expose, called through SciPy's Cython BLAS.
+"""BLAS and LAPACK routines numba does not expose, called through SciPy's Cython wrappers.
 
 numba's ``@`` reaches BLAS ``dgemm``; a Gram matrix ``phi^T phi`` needs only one triangle, which
-``dsyrk`` computes in half the operations. :func:`gram_lower_into` calls SciPy's ``dsyrk`` (the
-same OpenBLAS that ``scipy.linalg`` uses) from inside compiled code; its reference is
-``phi.T @ phi`` (a test compares them).
+``dsyrk`` computes in half the operations, and numba has no in-place Cholesky factorization.
+:func:`gram_lower_into` calls SciPy's ``dsyrk`` and :func:`cholesky_lower_inplace` its LAPACK
+``dpotrf`` (the same OpenBLAS that ``scipy.linalg`` uses) from inside compiled code; their
+references are ``phi.T @ phi`` and ``numpy.linalg.cholesky`` (tests compare them).
 """
 
 from __future__ import annotations
+
+import functools
 
 import llvmlite.binding as llvm
 import numba
 import numpy as np
 from numba.core import types
 from numba.extending import get_cython_function_address
+from threadpoolctl import ThreadpoolController
 
-__all__ = ["gram_lower_into"]
+__all__ = ["cholesky_lower_inplace", "gram_lower_into", "serial_blas"]
 
 # SciPy's dsyrk, registered with LLVM under a fixed symbol name: compiled code refers to the
 # name (so it can be cached on disk), and importing this module registers the address again.
 llvm.add_symbol("gtv_scipy_dsyrk", get_cython_function_address("scipy.linalg.cython_blas", "dsyrk"))
 _dsyrk = types.ExternalFunction("gtv_scipy_dsyrk", types.void(*([types.voidptr] * 10)))
 _UPPER, _NO_TRANS = 85, 78  # ASCII 'U', 'N'
+llvm.add_symbol(
+    "gtv_scipy_dpotrf", get_cython_function_address("scipy.linalg.cython_lapack", "dpotrf")
+)
+_dpotrf = types.ExternalFunction("gtv_scipy_dpotrf", types.void(*([types.voidptr] * 5)))
 
 
 @numba.njit(cache=True)
@@ -42,3 +50,34 @@ def gram_lower_into(phi, out):
         scalars[0:].ctypes, phi.ctypes, ints[0:].ctypes, scalars[1:].ctypes, out.ctypes,
         ints[0:].ctypes,
     )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def cholesky_lower_inplace(a):
+    """Overwrite the lower triangle of the SPD matrix ``a`` (F, F), C-contiguous float64, with
+    its Cholesky factor ``L`` (``a = L L^T``); the strict upper triangle is not read nor
+    written. Returns LAPACK's ``info``: 0 on success, ``k > 0`` if the leading minor of order
+    ``k`` is not positive definite.
+
+    Read as a Fortran array, the lower triangle of ``a`` is the upper one of ``a^T = a``, which
+    ``dpotrf('U')`` factors as ``U^T U`` in place: ``U^T`` is ``L``. Call it with BLAS limited to
+    one thread when it runs inside a parallel loop.
+    """
+    f = a.shape[0]
+    chars = np.array([_UPPER], dtype=np.uint8)
+    ints = np.array([f, 0], dtype=np.int32)
+    _dpotrf(chars.ctypes, ints[0:].ctypes, a.ctypes, ints[0:].ctypes, ints[1:].ctypes)
+    return ints[1]
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    # scanning the loaded libraries takes milliseconds: once per process (after this module
+    # has loaded SciPy's BLAS)
+    return ThreadpoolController()
+
+
+def serial_blas():
+    """A context manager limiting BLAS to one thread (for BLAS called inside, or right after, a
+    numba parallel region: several OpenBLAS threads per core oversubscribe the machine)."""
+    return _controller().limit(limits=1, user_api="blas")

@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument(
         "--fast",
         action="store_true",
-        help="figures 2 and 3: a small version (figure 2: 20 models, 4096 grid points or, with "
+        help="figures 2 and 3: a small version (figure 2: 20 models, 1024 to 4096 grid points "
+        "or, with "
         "--density mc, 10^4 samples; see Figure3Config.fast for figure 3) instead of the "
         "paper's 100 models",
     )
@@ -147,8 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--points",
         type=_positive_int("--points", 4),
         default=None,
-        help="figure 2 only: grid points per model with --density transport (default: 16384, "
-        "or 4096 with --fast)",
+        help="figure 2 only: start-grid points per model with --density transport, refined "
+        "where needed up to --max-points (default: 2048, or 1024 with --fast)",
+    )
+    fig.add_argument(
+        "--max-points",
+        type=_positive_int("--max-points", 4),
+        default=None,
+        help="figure 2 only: most grid points per model after refinement with --density "
+        "transport (default: 16384, or 4096 with --fast; at least --points)",
     )
     fig.add_argument(
         "--json",
@@ -355,11 +363,22 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         kw = _overrides(args)
         if args.density == "transport" and args.samples is not None:
             raise _CliError("--samples is used with --density mc (transport: --points)")
-        if args.density == "mc" and args.points is not None:
-            raise _CliError("--points is used with --density transport (mc: --samples)")
+        if args.density == "mc" and (args.points, args.max_points) != (None, None):
+            raise _CliError(
+                "--points and --max-points are used with --density transport (mc: --samples)"
+            )
         kw["density"] = args.density
         if args.points is not None:
             kw["n_points"] = args.points
+        if args.max_points is not None:
+            kw["max_points"] = args.max_points
+        base = Figure2Config.fast(**kw) if args.fast else Figure2Config(**kw)
+        if base.max_points < base.n_points:
+            if args.max_points is not None:
+                raise _CliError(
+                    f"--max-points must be >= --points ({base.n_points}), got {args.max_points}"
+                )
+            kw["max_points"] = base.n_points
         cfg = Figure2Config.fast(**kw) if args.fast else Figure2Config(**kw)
         result = compute_figure2(cfg, progress=progress, checkpoint=out / "figure2.partial.npz")
         data_path = result.save(out / "figure2.npz")

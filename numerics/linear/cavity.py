@@ -38,8 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_choice, check_count, check_samples_per_model
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
@@ -408,7 +408,7 @@ def cavity_moments(
         return cavity_moments_reference(
             theory, P, nodes=nodes, tol=tol, max_iter=max_iter, mixing=mixing
         )
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         return _solve(
             (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply),
             nodes, theory.ridge, P, tol, max_iter, delay,

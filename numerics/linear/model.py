@@ -20,8 +20,10 @@ the same (``E[x0 | x, t] = mu_bar``) but the label noise is gone; to first order
 covariance is the misfit part only (docs/math/linear.md, "Does the target's noise matter?").
 
 The Gram matrices are accumulated in numba (parallel over models, a fixed summation order per
-model, so results do not depend on the thread count); the solves are batched Cholesky
-factorizations in numpy/LAPACK.
+model, so results do not depend on the thread count) with BLAS ``dsyrk``; the solves are LAPACK
+Cholesky factorizations (``dpotrf``) called from the same compiled loop. Without
+``keep_normal_equations`` each model's normal equations are formed, factorized and solved in one
+pass through per-thread work buffers, never stored.
 """
 
 from __future__ import annotations
@@ -30,10 +32,9 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from gtv.numerics.blas import gram_lower_into
+from gtv.numerics.blas import cholesky_lower_inplace, gram_lower_into, serial_blas
 from gtv.numerics.checks import (
     check_budget,
     check_choice,
@@ -61,15 +62,41 @@ __all__ = [
 TARGETS = ("noisy", "exact")
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _model_normal_equations(kinds, sizes, los, his, z, x0, weight, phi, v, g, rhs):
+    """One model: the lower triangle of ``g = (1/P) sum_j w_j phi_j phi_j^T`` (the strict upper
+    triangle left as it was) and ``rhs = (1/P) sum_j w_j x0_j phi_j^T`` (D, F).
+
+    Both are BLAS products of the feature matrix ``phi`` (P, F, a work buffer): ``rhs = (w
+    x0)^T phi``, and ``G = phi_s^T phi_s`` with the rows of ``phi_s`` scaled by ``sqrt(w)``
+    (BLAS ``dsyrk``, :func:`gtv.numerics.blas.gram_lower_into`).
+    """
+    n_samples, f = phi.shape
+    inv_p = 1.0 / n_samples
+    product_features_serial(kinds, sizes, los, his, z, phi)
+    for c in range(x0.shape[1]):
+        for j in range(n_samples):
+            v[j] = weight[j] * x0[j, c]
+        b = v @ phi
+        for i in range(f):
+            rhs[c, i] = b[i] * inv_p
+    for j in range(n_samples):
+        sw = np.sqrt(weight[j])
+        for i in range(f):
+            phi[j, i] *= sw
+    gram_lower_into(phi, g)
+    for i in range(f):
+        for k in range(i + 1):
+            g[i, k] *= inv_p
+
+
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
-    """Gram ``G[n] = (1/P) sum_j w_j phi_j phi_j^T`` and ``B[n] = (1/P) sum_j w_j x0_j phi_j^T``.
+    """Gram ``G[n] = (1/P) sum_j w_j phi_j phi_j^T`` and ``B[n] = (1/P) sum_j w_j x0_j phi_j^T``
+    (:func:`_model_normal_equations`, the lower triangle mirrored to the upper one).
 
-    ``z`` is (N, P, D+1) (points and times), ``x0`` is (N, P, D), ``weight`` is (N, P).
-    Both are BLAS products of a model's feature matrix ``phi`` (P, F): ``B = (w x0)^T phi``, and
-    the lower triangle of ``G = phi_s^T phi_s`` (rows of ``phi_s`` scaled by ``sqrt(w)``; BLAS
-    ``dsyrk``, :func:`gtv.numerics.blas.gram_lower_into`) mirrored to the upper one. The caller
-    limits BLAS to one thread: the models run in parallel here. No NaN/inf assumptions.
+    ``z`` is (N, P, D+1) (points and times), ``x0`` is (N, P, D), ``weight`` is (N, P). The
+    caller limits BLAS to one thread: the models run in parallel here. No NaN/inf assumptions.
     """
     n_models, n_samples, _ = z.shape
     d = x0.shape[2]
@@ -78,30 +105,44 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
         f *= sizes[a]
     gram = np.empty((n_models, f, f))
     rhs = np.zeros((n_models, d, f))
-    inv_p = 1.0 / n_samples
     for n in numba.prange(n_models):
         phi = np.empty((n_samples, f))
-        product_features_serial(kinds, sizes, los, his, z[n], phi)
         v = np.empty(n_samples)
-        for c in range(d):
-            for j in range(n_samples):
-                v[j] = weight[n, j] * x0[n, j, c]
-            b = v @ phi
-            for i in range(f):
-                rhs[n, c, i] = b[i] * inv_p
-        # rows of phi scaled by sqrt(w): G = phi_s^T phi_s
-        for j in range(n_samples):
-            sw = np.sqrt(weight[n, j])
-            for i in range(f):
-                phi[j, i] *= sw
         g = gram[n]
-        gram_lower_into(phi, g)
+        _model_normal_equations(kinds, sizes, los, his, z[n], x0[n], weight[n], phi, v, g, rhs[n])
         for i in range(f):
-            for k in range(i + 1):
-                val = g[i, k] * inv_p
-                g[i, k] = val
-                g[k, i] = val
+            for k in range(i):
+                g[k, i] = g[i, k]
     return gram, rhs
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _train_solve_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_threads):
+    """:func:`_normal_equations_numba`, ``ridge`` added to the diagonal and
+    :func:`_factor_solve`, model by model, without keeping the normal equations: ``W`` and the
+    status of every solve. The models are cut into one run per thread, each with its own work
+    buffers (no per-model allocation); every model's arithmetic is the same whatever the cut.
+    """
+    n_models, n_samples, _ = z.shape
+    d = x0.shape[2]
+    f = 1
+    for a in range(sizes.shape[0]):
+        f *= sizes[a]
+    W = np.empty((n_models, d, f))
+    status = np.zeros(n_models, dtype=np.int8)
+    n_runs = max(1, min(n_models, n_threads))
+    for r in numba.prange(n_runs):
+        phi = np.empty((n_samples, f))
+        v = np.empty(n_samples)
+        g = np.empty((f, f))
+        rhs = np.empty((d, f))
+        y = np.empty(f)
+        for n in range(r * n_models // n_runs, (r + 1) * n_models // n_runs):
+            _model_normal_equations(kinds, sizes, los, his, z[n], x0[n], weight[n], phi, v, g, rhs)
+            for i in range(f):
+                g[i, i] += ridge
+            status[n] = _factor_solve(g, rhs, W[n], y)
+    return W, status
 
 
 def normal_equations(
@@ -123,10 +164,30 @@ def normal_equations(
         ``(1/P) sum_j w_j x0_j phi_j^T``.
     """
     z = np.ascontiguousarray(np.concatenate([x, t[:, :, None]], axis=2))
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         return _normal_equations_numba(
             *features.arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight)
         )
+
+
+def _train_solve(
+    features: ProductFeatures,
+    t: np.ndarray,
+    x0: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    ridge: float,
+) -> np.ndarray:
+    """``W`` of :func:`normal_equations` + ridge + :func:`solve_spd` in one pass over the models,
+    without keeping the normal equations (the same arithmetic: the same ``W`` bit for bit)."""
+    z = np.ascontiguousarray(np.concatenate([x, t[:, :, None]], axis=2))
+    with serial_blas():
+        W, status = _train_solve_numba(
+            *features.arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight),
+            float(ridge), numba.get_num_threads(),
+        )  # fmt: skip
+    raise_for_status(status)
+    return W
 
 
 def normal_equations_reference(
@@ -323,12 +384,14 @@ def train_linear_ensemble(
         x0 = np.stack([d[1] for d in draws])
         x = np.stack([d[2] for d in draws])
         y = regression_targets(data, t, x0, x, sched, target)
+        if not keep_normal_equations:
+            W[c0:c1] = _train_solve(features, t, y, x, dsm_weights(sched, t), ridge)
+            continue
         gram, rhs = normal_equations(features, t, y, x, dsm_weights(sched, t))
         gram[:, np.arange(F), np.arange(F)] += ridge
         W[c0:c1] = solve_spd(gram, rhs)
-        if keep_normal_equations:
-            grams[c0:c1] = gram
-            rhss[c0:c1] = rhs
+        grams[c0:c1] = gram
+        rhss[c0:c1] = rhs
     return LinearEnsemble(
         W, features, data, sched, eps, n_samples, ridge, seed, grams, rhss, target
     )
@@ -343,76 +406,82 @@ def solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """
     gram = np.ascontiguousarray(gram, dtype=np.float64)
     rhs = np.ascontiguousarray(rhs, dtype=np.float64)
-    with threadpool_limits(limits=1, user_api="blas"):
-        chol, W, ok = _cholesky_solve(gram, rhs)
-    if not ok.all():
+    with serial_blas():
+        W, status = _cholesky_solve(gram, rhs, numba.get_num_threads())
+    raise_for_status(status)
+    return W
+
+
+def raise_for_status(status: np.ndarray) -> None:
+    """``ValueError`` for the worst status of :func:`_factor_solve` over the models."""
+    if np.any(status == 1):
         raise ValueError(
             "ridge: Sigma_P is singular (not positive definite) for at least one model; "
             "use ridge > 0 or more DSM samples P"
         )
-    # Numerical rank: a pivot L_ii**2 below F * eps * max_i Sigma_ii means Sigma_P is singular
-    # to working precision (Cholesky can succeed on such a matrix with meaningless pivots).
-    pivots = np.diagonal(chol, axis1=1, axis2=2) ** 2
-    scale = np.max(np.diagonal(gram, axis1=1, axis2=2), axis=1)
-    if np.any(pivots.min(axis=1) <= gram.shape[1] * np.finfo(float).eps * scale):
+    if np.any(status == 2):
         raise ValueError(
             "ridge: Sigma_P is numerically singular for at least one model "
             "(a Cholesky pivot below F * eps * max diag); use ridge > 0 or more DSM samples P"
         )
-    if not np.all(np.isfinite(W)):
+    if np.any(status == 3):
         raise ValueError(
             "ridge: the solve produced non-finite weights (Sigma_P is ill-conditioned)"
         )
-    return W
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _cholesky_lower(a, out):
-    """``out`` = the lower Cholesky factor of the SPD matrix ``a`` (row-oriented, in place);
-    False if a pivot is not positive (or not finite)."""
-    f = a.shape[0]
+def _factor_solve(g, rhs, w, y):
+    """``w = rhs g^{-1}`` (D, F) for the SPD matrix whose lower triangle ``g`` holds, by LAPACK
+    Cholesky (``g`` overwritten by its factor ``L``;
+    :func:`gtv.numerics.blas.cholesky_lower_inplace`) and two substitutions per row of ``rhs``; ``y`` (F,) is a work buffer. Status: 0 solved; 1
+    not positive definite; 2 numerically singular (a pivot ``L_ii**2`` at or below
+    ``F eps max_i g_ii``: Cholesky can succeed on such a matrix with meaningless pivots);
+    3 non-finite weights.
+    """
+    f = g.shape[0]
+    scale = 0.0
     for i in range(f):
-        for k in range(i + 1):
-            acc = a[i, k]
-            for j in range(k):
-                acc -= out[i, j] * out[k, j]
-            if k < i:
-                out[i, k] = acc / out[k, k]
-            elif acc > 0.0 and np.isfinite(acc):
-                out[i, i] = np.sqrt(acc)
-            else:
-                return False
-        for k in range(i + 1, f):
-            out[i, k] = 0.0
-    return True
+        scale = max(scale, g[i, i])
+    if cholesky_lower_inplace(g) != 0:
+        return 1
+    smallest = np.inf
+    for i in range(f):
+        smallest = min(smallest, g[i, i] * g[i, i])
+    if not smallest > f * 2.220446049250313e-16 * scale:
+        return 2
+    finite = True
+    for c in range(rhs.shape[0]):
+        for i in range(f):  # L y = b
+            acc = rhs[c, i]
+            for j in range(i):
+                acc -= g[i, j] * y[j]
+            y[i] = acc / g[i, i]
+        for i in range(f - 1, -1, -1):  # L^T w = y, by rows of L (contiguous)
+            wi = y[i] / g[i, i]
+            w[c, i] = wi
+            finite = finite and np.isfinite(wi)
+            for j in range(i):
+                y[j] -= g[i, j] * wi
+    return 0 if finite else 3
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _cholesky_solve(gram, rhs):
-    """Per model: ``L L^T = gram[n]`` and ``W[n] = rhs[n] gram[n]^{-1}`` by two substitutions;
-    ``ok[n]`` False where the factorization failed (W[n] then undefined). ``reassoc`` lets
-    LLVM vectorize the dot products (the summation order then depends on the vector width).
-    """
+def _cholesky_solve(gram, rhs, n_threads):
+    """Per model :func:`_factor_solve` on a copy of ``gram[n]``: ``W`` and the statuses.
+    ``reassoc`` lets LLVM vectorize the dot products (the summation order then depends on the
+    vector width)."""
     n_models, f, _ = gram.shape
     d = rhs.shape[1]
-    chol = np.zeros((n_models, f, f))
     W = np.empty((n_models, d, f))
-    ok = np.zeros(n_models, dtype=np.bool_)
-    for n in numba.prange(n_models):
-        L = chol[n]
-        if not _cholesky_lower(gram[n], L):
-            continue
-        ok[n] = True
+    status = np.zeros(n_models, dtype=np.int8)
+    n_runs = max(1, min(n_models, n_threads))
+    for r in numba.prange(n_runs):
+        g = np.empty((f, f))
         y = np.empty(f)
-        for c in range(d):
-            for i in range(f):  # L y = b
-                acc = rhs[n, c, i]
-                for j in range(i):
-                    acc -= L[i, j] * y[j]
-                y[i] = acc / L[i, i]
-            for i in range(f - 1, -1, -1):  # L^T w = y, by rows of L (contiguous)
-                wi = y[i] / L[i, i]
-                W[n, c, i] = wi
-                for j in range(i):
-                    y[j] -= L[i, j] * wi
-    return chol, W, ok
+        for n in range(r * n_models // n_runs, (r + 1) * n_models // n_runs):
+            for i in range(f):
+                for k in range(i + 1):
+                    g[i, k] = gram[n, i, k]
+            status[n] = _factor_solve(g, rhs[n], W[n], y)
+    return W, status

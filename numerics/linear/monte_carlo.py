@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_count, check_eps, check_ridge
 from gtv.numerics.dsm import dsm_weights
 from gtv.numerics.features import ProductFeatures, check_data_and_features
@@ -108,7 +108,7 @@ def linear_model_theory_mc(
     seed = check_seed(seed)
     t, w, x0, x = population_triples(data, n_mc, eps, sched, seed)
     # Many small products: one BLAS thread each is faster and identical for any thread count.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         moments = _mc_moments(data, features, sched, ridge, t, w, x0, x)
     t_nodes, t_w = time_quadrature(eps, sched.T, n_t, time_panel_width(features, eps, sched.T))
     Sig, A, A_x0, proxy, misfit = moments

@@ -40,8 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_count
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, population_nodes
@@ -114,7 +114,7 @@ def occupancy_split(
     nodes = population_nodes(theory) if nodes is None else nodes
     # one BLAS thread: many small products (faster on a shared machine) and the same bits for any
     # thread count
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         return _split(theory, moments, nodes, q_star, strata, min_cell_count)
 
 
@@ -202,7 +202,7 @@ def occupancy_members(
     docstring): per member ``P`` triples (:func:`gtv.numerics.dsm.draw_dsm_triples`), then ``F``
     normals for the light fluctuation. The features, leverages and heavy sums of all ``k``
     members are formed at once (with one BLAS thread: the same bits for any thread count)."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         return _members(theory, moments, split, rngs)
 
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from gtv.numerics.blas import serial_blas
 from gtv.numerics.features import ProductFeatures, axis_offsets, axis_values, kron_into
 from gtv.numerics.posterior import posterior_stats, posterior_weights_into
 
@@ -178,7 +178,7 @@ def _assemble4(c: np.ndarray, K: np.ndarray, phit: np.ndarray) -> np.ndarray:
     ft = phit.shape[1]
     left = (K * c[:, None, None, None, None]).reshape(n_t, -1)
     right = (phit[:, :, None] * phit[:, None, :]).reshape(n_t, -1)
-    with threadpool_limits(limits=1, user_api="blas"):  # see LinearTheory.__post_init__
+    with serial_blas():  # see LinearTheory.__post_init__
         out = left.T @ right
     out = out.reshape(fs, d, fs, d, ft, ft).transpose(0, 4, 1, 2, 5, 3)
     out = out.reshape(fs * ft, d, fs * ft, d)
@@ -208,7 +208,7 @@ def population_solution(sigma, A, ridge):
     sigma_r = sigma + ridge * np.eye(F)
     # Single-threaded BLAS: right after a numba parallel region multi-threaded OpenBLAS
     # oversubscribes the cores (see gtv.numerics.linear.model.solve_spd).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         try:
             chol = np.linalg.cholesky(sigma_r)
         except np.linalg.LinAlgError:

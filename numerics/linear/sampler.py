@@ -20,6 +20,7 @@ Model ``n`` draws its start points from ``stream(seed, "sampling").spawn(N)[n]``
 
 from __future__ import annotations
 
+import dataclasses
 import types
 
 import numba
@@ -278,6 +279,7 @@ def sample_linear_ensemble(
     lookup_grid: tuple[float, float, int] = (-1.5, 1.5, 200),
     seed: object = 0,
     x_T: np.ndarray | None = None,
+    models: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sample every model of a linear ensemble with the PF-ODE.
 
@@ -300,14 +302,28 @@ def sample_linear_ensemble(
         Model ``n`` draws ``x_T`` from ``stream(seed, "sampling").spawn(N)[n]``.
     x_T : ndarray, shape (N, n_samples, D), optional
         Initial points (overrides ``seed``).
+    models : ndarray of int, shape (R,), optional
+        With ``x_T`` of shape (R, n_samples, D): row ``r`` is carried by model ``models[r]``
+        (e.g. rows of refinement points, :func:`gtv.numerics.transport.transport_1d`).
 
     Returns
     -------
-    ndarray, shape (N, n_samples, D)
+    ndarray, shape (N, n_samples, D) (or (R, n_samples, D) with ``models``)
         Samples at ``t = eps``.
     """
     if not isinstance(ensemble, LinearEnsemble):
         raise TypeError("ensemble must be a LinearEnsemble")
+    if models is not None:
+        if x_T is None:
+            raise ValueError("models needs explicit start points x_T")
+        models = np.asarray(models)
+        if models.ndim != 1 or models.dtype.kind not in "iu" or models.size == 0:
+            raise ValueError("models must be a non-empty 1-D array of model indices")
+        if models.min() < 0 or models.max() >= ensemble.n_models:
+            raise ValueError(f"models must lie in [0, {ensemble.n_models - 1}]")
+        # the coefficients of each model once, then one row per start row
+        used, rows = np.unique(models, return_inverse=True)
+        ensemble = dataclasses.replace(ensemble, W=ensemble.W[used], gram=None, rhs=None)
     check_method(method)
     check_choice(lookup, "lookup", LOOKUPS)
     sched = ensemble.schedule
@@ -320,6 +336,8 @@ def sample_linear_ensemble(
             raise ValueError(
                 f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}"
             )
+    if models is not None:
+        n_models = models.size
     x = initial_points(x_T, seed, n_models, n_samples, d, sched)
     start = np.abs(x).max()
     ax, bx = drift_coefficients(sched, ts)
@@ -332,18 +350,23 @@ def sample_linear_ensemble(
         kc = basis.size // 2
         w1 = np.ascontiguousarray(wts[:, :, 0, :])
         cu, cd, cl, cr = _horner_coefficients(w1, kc, _horner_class(basis.size))
+        if models is not None:
+            cu, cd, cl, cr = (np.ascontiguousarray(c[rows]) for c in (cu, cd, cl, cr))
         driver = _gauss1d_driver(cu.shape[2], cd.shape[2], cl.shape[2])
         driver(x, ts, ax, bx, heun, (cu, cd, cl, cr, lo, inv_h, norm, kc, basis.size - 1))
     elif lookup == "exact":
         kinds, sizes, los, his = (a[:-1].copy() for a in feats.arrays())
         params = np.array([axis_params(*a) for a in zip(kinds, sizes, los, his, strict=True)])
         offsets, _ = axis_offsets(sizes)
+        if models is not None:
+            wts = np.ascontiguousarray(wts[rows])
         _pf_ode_linear(x, ts, ax, bx, heun, (wts, kinds, sizes, params, offsets))
     else:
         axis = np.linspace(lo, hi, g)
         pts = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1).reshape(-1, d)
         phi_s = feats.evaluate_space(pts)  # (G**D, Fs)
-        tables = np.ascontiguousarray(np.einsum("nkds,gs->nkgd", wts, phi_s))
+        tables = np.einsum("nkds,gs->nkgd", wts, phi_s)
+        tables = np.ascontiguousarray(tables if models is None else tables[rows])
         _pf_ode_grid(x, ts, ax, bx, heun, (tables, lo, (hi - lo) / (g - 1), g))
     # the data lie inside the features' x_range
     radius = max(max(abs(a.lo), abs(a.hi)) for a in feats.space)

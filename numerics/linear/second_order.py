@@ -104,8 +104,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import (
     check_query_pair,
     check_ridge,
@@ -190,7 +190,7 @@ class SecondOrderMoments:
             "A3": (F, F, D, D),
         }
         set_checked_arrays(self, shapes)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with serial_blas():
             R = np.linalg.inv(self.sigma + self.ridge * np.eye(F))
         self.R = (R + R.T) / 2
         self.B = self.ridge * self.W_inf
@@ -268,7 +268,7 @@ class SecondOrderMoments:
 
     def _terms(self, phi: np.ndarray) -> dict:
         R, S, B, C4 = self.R, self.sigma, self.B, self.cov4
-        with threadpool_limits(limits=1, user_api="blas"):
+        with serial_blas():
             a = phi @ R  # (n, F)
             Sa = a @ S
             RSa = Sa @ R
@@ -475,7 +475,7 @@ def _product_moments(theory: LinearTheory, n_hermite: int) -> SecondOrderMoments
     )
     mu_all = post.mean.reshape(n_t, n_sp, D)
     cov_all = post.cov.reshape(n_t, n_sp, D, D)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         for k in range(n_t):
             ps = feats.evaluate_space(x_all[k])  # (n, fs)
             pt = phit[k]

@@ -55,8 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import (
     check_choice,
     check_count,
@@ -183,7 +183,7 @@ class LinearTheory:
         eg = self.mean_g.T.reshape(-1)
         # Round-off scale of each part: its largest eigenvalue; the misfit part is a difference
         # E[v v^T] - vec(Eg) vec(Eg)^T, whose first term is bounded by lambda_max + |vec Eg|**2.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with serial_blas():
             ev_p = np.linalg.eigvalsh(self.cov_g_proxy.reshape(n, n))
             ev_m = np.linalg.eigvalsh(self.cov_g_misfit.reshape(n, n))
         check_psd(ev_p, "cov_g_proxy (Cov(vec g), proxy part)", float(ev_p[-1]))

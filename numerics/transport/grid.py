@@ -19,7 +19,8 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from gtv.numerics.checks import check_count, check_points, check_positive
-from gtv.numerics.transport.kernel import pushforward_masses
+from gtv.numerics.transport.kernel import checked_pushforward_masses, row_checks
+from gtv.numerics.transport.refine import compact_rows, merge_refinement, refinement_points
 
 __all__ = ["GRID_WIDTH", "TransportedGrid", "transport_1d", "transport_grid"]
 
@@ -67,12 +68,16 @@ class TransportedGrid:
         Start distribution ``N(0, sigma_T**2)``.
     size : ndarray of int, shape (N,), optional
         Model ``n`` has ``size[n]`` points; its rows are padded beyond (default: all ``M``).
+    cdf : ndarray, shape of ``start``, optional
+        ``Phi(start / sigma_T)``, the start mass below each point (computed if not given; the
+        refinement of :func:`transport_1d` carries it along).
     """
 
     start: np.ndarray
     end: np.ndarray
     sigma_T: float
     size: np.ndarray | None = None
+    cdf: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         start = np.asarray(self.start, dtype=float)
@@ -86,20 +91,34 @@ class TransportedGrid:
         size = np.full(n, m) if self.size is None else np.asarray(self.size, dtype=np.int64)
         if size.shape != (n,) or np.any(size < 4) or np.any(size > m):
             raise ValueError(f"size must hold N = {n} counts in [4, {m}], got {self.size!r}")
-        valid = np.arange(m)[None, :] < size[:, None]
-        x = np.broadcast_to(start, (n, m))
-        if not np.all((np.diff(x, axis=1) > 0) | ~valid[:, 1:]) or not np.isfinite(x[valid]).all():
+        rows = np.ascontiguousarray(start.reshape(-1, m))
+        bad_start, not_increasing, bad_end = row_checks(rows, np.ascontiguousarray(end), size)
+        if bad_start or not_increasing:
             raise ValueError("start must be finite and strictly increasing (>= 4 points)")
-        if not np.all(np.isfinite(end[valid])):
-            bad = int(np.count_nonzero(~(np.isfinite(end) | ~valid).all(axis=1)))
+        if bad_end:
             raise ValueError(
-                f"end must be finite: the sampler diverged in {bad} of {n} models "
+                f"end must be finite: the sampler diverged in {bad_end} of {n} models "
                 "(use more steps, or method='euler')"
             )
+        sigma_T = check_positive(self.sigma_T, "sigma_T")
+        if self.cdf is None:
+            cdf = ndtr(start / sigma_T)
+        else:
+            cdf = np.asarray(self.cdf, dtype=float)
+            if cdf.shape != start.shape:
+                raise ValueError(f"cdf must have the shape of start {start.shape}, got {cdf.shape}")
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
         object.__setattr__(self, "size", size)
-        object.__setattr__(self, "sigma_T", check_positive(self.sigma_T, "sigma_T"))
+        object.__setattr__(self, "sigma_T", sigma_T)
+        object.__setattr__(self, "cdf", cdf)
+        # the kernel's layout: C-contiguous rows ((1, M) when shared), int64 sizes
+        object.__setattr__(
+            self,
+            "_kernel_args",
+            tuple(np.ascontiguousarray(a.reshape(-1, m)) for a in (start, cdf, end))
+            + (np.ascontiguousarray(size, dtype=np.int64),),
+        )
 
     @property
     def n_models(self) -> int:
@@ -112,7 +131,8 @@ class TransportedGrid:
 
     def bin_masses(self, edges: np.ndarray) -> np.ndarray:
         """Per-model bin masses (N, B) on the increasing ``edges`` (B + 1,)."""
-        return pushforward_masses(self.start, self.end, self.sigma_T, edges, self.size)
+        start, cdf, end, size = self._kernel_args
+        return checked_pushforward_masses(start, cdf, end, size, self.sigma_T, edges)
 
     def histograms(self, edges: np.ndarray) -> np.ndarray:
         """Per-model densities (N, B): bin mass / bin width (like
@@ -140,10 +160,13 @@ class TransportedGrid:
 
     def halved(self) -> TransportedGrid:
         """Every other point of each model's grid (the odd-numbered ones): half the resolution."""
+        odd = (..., slice(1, None, 2))
         if self.start.ndim == 1 and np.all(self.size == self.start.size):
-            return TransportedGrid(self.start[1::2], self.end[:, 1::2], self.sigma_T)
-        rows = [tuple(a[1::2] for a in self.points(n)) for n in range(self.n_models)]
-        return _padded(rows, self.sigma_T)
+            return TransportedGrid(self.start[odd], self.end[odd], self.sigma_T, cdf=self.cdf[odd])
+        # a model's odd-numbered points are the first size // 2 of the odd columns
+        return TransportedGrid(
+            self.start[odd], self.end[odd], self.sigma_T, self.size // 2, cdf=self.cdf[odd]
+        )
 
     def error(self, edges: np.ndarray, masses: np.ndarray | None = None) -> np.ndarray:
         """Per-model error estimate: total variation between the bin masses (the mass outside the
@@ -174,48 +197,37 @@ class TransportedGrid:
         return out
 
 
-def _padded(rows: list[tuple[np.ndarray, np.ndarray]], sigma_T: float) -> TransportedGrid:
-    """A per-model TransportedGrid from rows ``(start_n, end_n)`` of different lengths."""
-    size = np.array([r[0].size for r in rows])
-    m = int(size.max())
-    start = np.empty((len(rows), m))
-    end = np.empty((len(rows), m))
-    for n, (x, y) in enumerate(rows):
-        start[n, : x.size], end[n, : x.size] = x, y
-        # padding: continue the grid beyond its last point (never read)
-        start[n, x.size :] = x[-1] + np.arange(1, m - x.size + 1)
-        end[n, x.size :] = y[-1]
-    return TransportedGrid(start, end, sigma_T, size)
-
-
-def _refinement_points(
-    x: np.ndarray, y: np.ndarray, sigma_T: float, resolution: float, split: int, budget: int
-) -> np.ndarray:
-    """New start points splitting the cells of one model whose image is longer than
-    ``resolution`` into ``split`` equal parts (largest ``mass * |dy|`` first, within ``budget``
-    points; cells too narrow to split in floating point, or of mass < 1e-15, are left)."""
-    dy = np.abs(np.diff(y))
-    h = np.diff(x)
-    mass = np.diff(ndtr(x / sigma_T))
-    ok = (dy > resolution) & (mass > 1e-15) & (h > 1e-9 * np.maximum(1.0, np.abs(x[:-1])))
-    idx = np.flatnonzero(ok)
-    n_cells = budget // (split - 1)
-    if idx.size > n_cells:
-        idx = idx[np.argsort(-(mass * dy)[idx], kind="stable")[:n_cells]]
-    frac = np.arange(1, split) / split
-    return np.ravel(x[idx, None] + h[idx, None] * frac[None, :])
+def _pack(
+    points: np.ndarray, offsets: np.ndarray, block: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The models' new points in rows of ``block`` (each row one model's; a model's last row
+    padded with its first point), the model of every row, and where each point sits in the
+    flattened rows."""
+    counts = np.diff(offsets)
+    rows = -(-counts // block)
+    first = np.zeros(counts.size)
+    has = counts > 0
+    first[has] = points[offsets[:-1][has]]
+    row0 = np.concatenate([[0], np.cumsum(rows)[:-1]])
+    owner = np.repeat(np.arange(counts.size), counts)
+    where = row0[owner] * block + (np.arange(offsets[-1]) - offsets[:-1][owner])
+    packed = np.repeat(first, rows * block)
+    packed[where] = points
+    return packed.reshape(-1, block), np.repeat(np.arange(counts.size), rows), where
 
 
 def transport_1d(
-    sample: Callable[[np.ndarray], np.ndarray],
+    sample: Callable[..., np.ndarray],
     n_models: int,
     sigma_T: float,
     n_points: int,
     *,
     resolution: float | None = None,
+    tolerance: float = 1e-6,
     max_points: int | None = None,
-    split: int = 8,
-    max_rounds: int = 8,
+    max_split: int = 16,
+    max_rounds: int = 4,
+    block: int = 256,
 ) -> TransportedGrid:
     """Run a 1-D ensemble's sampler on :func:`transport_grid` and keep where the grid went.
 
@@ -224,62 +236,67 @@ def transport_1d(
     sample : callable
         ``sample(x_T) -> x_eps``: the ensemble's PF-ODE sampler on explicit start points
         ``x_T`` (n_models, S, 1) (model ``n`` from row ``n``), e.g.
-        ``lambda x: sample_linear_ensemble(ens, x.shape[1], x_T=x)``.
+        ``lambda x, models=None: sample_linear_ensemble(ens, x.shape[1], x_T=x, models=models)``.
+        With ``resolution`` it is also called as ``sample(x_T, models)``: ``x_T`` (R, block, 1)
+        and row ``r`` carried by model ``models[r]``.
     n_models : int
     sigma_T : float
         The sampler's start distribution is ``N(0, sigma_T**2)``.
     n_points : int
         Points of the shared grid (>= 4).
     resolution : float, optional
-        If given, refine: every cell whose image is longer than ``resolution`` (e.g. a bin
-        width) is split into ``split`` equal cells and the sampler runs on the new points (all
-        models at once, rows padded), for up to ``max_rounds`` rounds, until every cell's image
-        is shorter or a model has ``max_points`` points (default ``4 n_points``; the cells with
-        the largest ``mass * image length`` are split first). Steep parts of a map (a narrow
-        start interval spread over the gap between two data points) need this
-        (docs/math/transport.md).
-    split, max_rounds : int
+        If given (e.g. the bin width), refine adaptively
+        (:mod:`gtv.numerics.transport.refine`, docs/math/transport.md "Refinement"): in up to
+        ``max_rounds`` rounds every cell whose chord may misplace more than ``tolerance`` of
+        mass across a bin of this width is cut into up to ``max_split`` parts and the sampler
+        runs on the new points (all models at once, packed in rows of ``block``), until no cell
+        is cut or a model has ``max_points`` points (default ``8 n_points``).
+    tolerance : float, default 1e-6
+    max_points, max_split, max_rounds, block : int
 
     Returns
     -------
     TransportedGrid
+        One row of start points per model if refined.
     """
     n_models = check_count(n_models, "n_models")
     start = transport_grid(n_points, sigma_T)
+    if resolution is not None:
+        resolution = check_positive(resolution, "resolution")
+        tolerance = check_positive(tolerance, "tolerance")
+        max_split = check_count(max_split, "max_split", 2)
+        max_rounds = check_count(max_rounds, "max_rounds", 0)
+        block = check_count(block, "block")
+        max_points = (
+            8 * start.size
+            if max_points is None
+            else check_count(max_points, "max_points", start.size)
+        )
     x_T = np.broadcast_to(start[None, :, None], (n_models, start.size, 1)).copy()
-    end = _run(sample, x_T)
-    grid = TransportedGrid(start, end[:, :, 0], sigma_T)
+    end = _run(sample, x_T)[:, :, 0]
     if resolution is None:
-        return grid
-    resolution = check_positive(resolution, "resolution")
-    split = check_count(split, "split", 2)
-    max_rounds = check_count(max_rounds, "max_rounds", 0)
-    max_points = 4 * start.size if max_points is None else check_count(max_points, "max_points")
-    rows = [(start, end[n, :, 0]) for n in range(n_models)]
+        return TransportedGrid(start, end, sigma_T)
+    m = start.size
+    shape = (n_models, max_points)
+    x, p, y = np.empty(shape), np.empty(shape), np.empty(shape)
+    x[:, :m], p[:, :m], y[:, :m] = start, ndtr(start / sigma_T), end
+    active = np.ones(shape, dtype=np.bool_)
+    size = np.full(n_models, m, dtype=np.int64)
     for _ in range(max_rounds):
-        new = [
-            _refinement_points(x, y, sigma_T, resolution, split, max(max_points - x.size, 0))
-            for x, y in rows
-        ]
-        width = max(p.size for p in new)
-        if width == 0:
+        points, cdf, offsets, parts = refinement_points(
+            x, p, y, size, active, sigma_T, resolution, tolerance, max_split, max_points - size
+        )
+        if points.size == 0:
             break
-        x_T = np.empty((n_models, width, 1))
-        for n, p in enumerate(new):
-            x_T[n, :, 0] = p[0] if p.size else start[0]  # padding, discarded
-            x_T[n, : p.size, 0] = p
-        y_T = _run(sample, x_T)[:, :, 0]
-        for n, p in enumerate(new):
-            if p.size:
-                x = np.concatenate([rows[n][0], p])
-                y = np.concatenate([rows[n][1], y_T[n, : p.size]])
-                order = np.argsort(x, kind="stable")
-                rows[n] = (x[order], y[order])
-    return _padded(rows, sigma_T)
+        rows, models, where = _pack(points, offsets, block)
+        images = _run(sample, rows[:, :, None], models)[:, :, 0].ravel()[where]
+        merge_refinement(x, p, y, size, active, parts, offsets, points, cdf, images)
+    x, p, y = compact_rows(x, p, y, size)
+    return TransportedGrid(x, y, sigma_T, size, cdf=p)
 
 
-def _run(sample: Callable[[np.ndarray], np.ndarray], x_T: np.ndarray) -> np.ndarray:
-    end = np.asarray(sample(x_T), dtype=float)
+def _run(sample: Callable[..., np.ndarray], x_T: np.ndarray, *models: np.ndarray) -> np.ndarray:
+    end = np.asarray(sample(x_T, *models), dtype=float)
     if end.shape != x_T.shape:
         raise ValueError(f"sample must return an array of shape {x_T.shape}, got {end.shape}")
     return end

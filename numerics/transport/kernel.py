@@ -23,7 +23,12 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-__all__ = ["pushforward_masses", "pushforward_masses_reference"]
+__all__ = [
+    "checked_pushforward_masses",
+    "pushforward_masses",
+    "pushforward_masses_reference",
+    "row_checks",
+]
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
@@ -45,16 +50,8 @@ def _check(start: object, end: object, sigma: object, edges: object, size: objec
     size = np.full(n, m, dtype=np.int64) if size is None else np.asarray(size, dtype=np.int64)
     if size.shape != (n,) or np.any(size < 2) or np.any(size > m):
         raise ValueError(f"size must hold N = {n} counts in [2, {m}], got {size!r}")
-    if np.all(size == m):
-        ok_start = np.isfinite(start).all()
-        increasing = bool(np.all(np.diff(start, axis=1) > 0))
-        ok_end = np.isfinite(end).all()
-    else:
-        valid = np.arange(m)[None, :] < size[:, None]
-        rows = np.broadcast_to(valid[:1], start.shape) if start.shape[0] == 1 else valid
-        ok_start = np.isfinite(start[rows]).all()
-        increasing = bool(np.all((np.diff(start, axis=1) > 0) | ~rows[:, 1:]))
-        ok_end = np.isfinite(end[valid]).all()
+    bad_start, not_increasing, bad_end = row_checks(start, end, size)
+    ok_start, increasing, ok_end = bad_start == 0, not_increasing == 0, bad_end == 0
     if not ok_start:
         raise ValueError("start must be finite")
     if not increasing:
@@ -69,6 +66,30 @@ def _check(start: object, end: object, sigma: object, edges: object, size: objec
     if not np.all(np.diff(edges) > 0):
         raise ValueError("edges must be strictly increasing")
     return start, end, sigma, edges, size
+
+
+@numba.njit(cache=True, error_model="numpy")
+def row_checks(start, end, size):
+    """One pass over a grid's rows (``start`` (1, M) shared or (N, M), ``end`` (N, M), each
+    model's first ``size[n]`` entries): the number of models whose start points are not all
+    finite, not strictly increasing, and whose images are not all finite."""
+    shared = start.shape[0] == 1
+    bad_start = 0
+    not_increasing = 0
+    bad_end = 0
+    for n in range(end.shape[0]):
+        x = start[0 if shared else n]
+        y = end[n]
+        fin, inc, fin_y = True, True, True
+        for k in range(size[n]):
+            fin = fin and np.isfinite(x[k])
+            fin_y = fin_y and np.isfinite(y[k])
+            if k > 0:
+                inc = inc and x[k] > x[k - 1]
+        bad_start += not fin
+        not_increasing += not inc
+        bad_end += not fin_y
+    return bad_start, not_increasing, bad_end
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -192,6 +213,7 @@ def pushforward_masses(
     sigma: float,
     edges: np.ndarray,
     size: np.ndarray | None = None,
+    cdf: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bin masses of ``N(0, sigma**2)`` carried through each model's piecewise-affine map.
 
@@ -208,6 +230,8 @@ def pushforward_masses(
     size : ndarray of int, shape (N,), optional
         Model ``n`` uses only its first ``size[n] >= 2`` points (rows padded beyond; default:
         all ``M``).
+    cdf : ndarray, shape of ``start``, optional
+        ``Phi(start / sigma)`` if already known (computed otherwise).
 
     Returns
     -------
@@ -215,7 +239,27 @@ def pushforward_masses(
         Bin masses (probabilities); the mass outside ``[edges[0], edges[-1]]`` is ``1 - sum``.
     """
     start, end, sigma, edges, size = _check(start, end, sigma, edges, size)
-    cdf = ndtr(start / sigma)
+    if cdf is None:
+        cdf = ndtr(start / sigma)
+    return checked_pushforward_masses(start, cdf, end, size, sigma, edges)
+
+
+def checked_pushforward_masses(
+    start: np.ndarray,
+    cdf: np.ndarray,
+    end: np.ndarray,
+    size: np.ndarray,
+    sigma: float,
+    edges: np.ndarray,
+) -> np.ndarray:
+    """:func:`pushforward_masses` on a grid already checked (e.g. a
+    :class:`~gtv.numerics.transport.TransportedGrid`): ``start`` and ``cdf`` (1, M) or (N, M),
+    ``end`` (N, M), ``size`` (N,) int64, all C-contiguous; only ``edges`` is checked."""
+    edges = np.ascontiguousarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)):
+        raise ValueError("edges must be a finite 1-D array of at least 2 entries")
+    if not np.all(np.diff(edges) > 0):
+        raise ValueError("edges must be strictly increasing")
     out = np.zeros((end.shape[0], edges.size - 1))
     _masses(start, cdf, size, end, sigma, edges, _uniform_inverse_width(edges), out)
     return out

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
-from threadpoolctl import threadpool_limits
 
+from gtv.numerics.blas import serial_blas
 from gtv.numerics.streams import model_rngs
 from gtv.numerics.two_layer.init import TwoLayerInit
 from gtv.numerics.two_layer.network import activation_code, jvp_kernel, vjp_kernel
@@ -81,7 +81,7 @@ def gauss_newton_lmax(
     beta = np.zeros((n_iter, n_models))
     est = np.full(n_models, np.nan)
     done = np.zeros(n_models, dtype=bool)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         for j in range(n_iter):
             w = matvec(V[j])
             alpha[j] = np.einsum("nd,nd->n", w, V[j])

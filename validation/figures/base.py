@@ -53,6 +53,9 @@ def sample_linear_panel(
     lookup: str,
     seed: int | np.random.SeedSequence,
     density: str = "mc",
+    resolution: float | None = None,
+    tolerance: float = 1e-6,
+    max_points: int | None = None,
 ) -> tuple[np.ndarray | TransportedGrid, dict[str, float]]:
     """Train ``n_models`` linear models on ``P`` DSM triples each and sample them with the PF-ODE.
 
@@ -65,7 +68,9 @@ def sample_linear_panel(
     * ``"transport"``, 1-D: every model carries the deterministic grid
       :func:`gtv.numerics.transport.transport_grid` of ``n_samples`` points (no stream); a
       :class:`gtv.numerics.transport.TransportedGrid` that
-      :func:`gtv.validation.ensembles.summarize_ensemble` bins exactly;
+      :func:`gtv.validation.ensembles.summarize_ensemble` bins exactly; with ``resolution``
+      (the bin width) refined adaptively where a chord would misplace more than ``tolerance``
+      of mass, up to ``max_points`` per model (:func:`gtv.numerics.transport.transport_1d`);
     * ``"transport"``, D >= 2: scrambled-Sobol' start points
       (:func:`gtv.numerics.transport.qmc_start_points`, stream ``"transport-qmc"``), ``n_samples``
       rounded up to a power of 2; an array (N, S, D).
@@ -78,17 +83,21 @@ def sample_linear_panel(
     )  # fmt: skip
     t1 = time.perf_counter()
 
-    def run(x_T: np.ndarray | None) -> np.ndarray:
+    def run(x_T: np.ndarray | None, models: np.ndarray | None = None) -> np.ndarray:
         n = n_samples if x_T is None else x_T.shape[1]
         return sample_linear_ensemble(
-            ens, n, n_steps=n_steps, method=method, lookup=lookup, seed=seed, x_T=x_T
-        )
+            ens, n, n_steps=n_steps, method=method, lookup=lookup, seed=seed, x_T=x_T,
+            models=models,
+        )  # fmt: skip
 
     sigma_T = float(np.sqrt(schedule.sigma2(schedule.T)))
     if density == "mc":
         samples = run(None)
     elif features.dim == 1:
-        samples = transport_1d(run, n_models, sigma_T, n_samples)
+        samples = transport_1d(
+            run, n_models, sigma_T, n_samples, resolution=resolution, tolerance=tolerance,
+            max_points=max_points,
+        )  # fmt: skip
     else:
         n_qmc = 1 << max(int(n_samples) - 1, 1).bit_length()
         samples = run(qmc_start_points(n_models, n_qmc, features.dim, sigma_T, seed))

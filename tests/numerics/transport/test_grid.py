@@ -93,41 +93,57 @@ def test_diverged_or_malformed_transport_is_rejected():
 def test_refinement_resolves_a_steep_map():
     """``y = tanh(200 (x - c_n))``: the start interval of width ~0.01 around c_n is spread over
     (-1, 1). Exact bin masses ``Phi(atanh(b)/200 + c) - Phi(atanh(a)/200 + c)``. The plain grid
-    of 200 points misses the steep part; refining cells with images longer than a bin width
-    recovers the exact masses (per model: the two models have different centres)."""
+    of 200 points misses the bends of the steep part; refining where a chord misplaces mass
+    recovers the exact masses (per model: the two models have different centres), and the
+    refinement rounds call the sampler with packed rows and their models."""
     centres = np.array([0.0, 0.37])
     edges = np.linspace(-1.0, 1.0, 21)
     calls = []
 
-    def sample(x_T):
-        calls.append(x_T.shape)
-        return np.tanh(200.0 * (x_T - centres[:, None, None]))
+    def sample(x_T, models=None):
+        rows = np.arange(x_T.shape[0]) if models is None else models
+        calls.append((x_T.shape, None if models is None else models.copy()))
+        return np.tanh(200.0 * (x_T - centres[rows][:, None, None]))
 
     with np.errstate(divide="ignore"):
         z = np.arctanh(edges) / 200.0  # -inf and inf at the end edges: all the far mass
     exact = np.diff(ndtr(z[None, :] + centres[:, None]), axis=1)
     plain = transport_1d(sample, 2, 1.0, 200)
     err_plain = 0.5 * np.abs(plain.bin_masses(edges) - exact).sum(axis=1)
-    fine = transport_1d(sample, 2, 1.0, 200, resolution=0.1, max_points=4000)
+    calls.clear()
+    fine = transport_1d(sample, 2, 1.0, 200, resolution=0.1, max_points=4000, block=16)
     err_fine = 0.5 * np.abs(fine.bin_masses(edges) - exact).sum(axis=1)
     assert err_plain.min() > 1e-3
     assert err_fine.max() < 1e-5
-    assert len(calls) > 2 and all(c[0] == 2 for c in calls)
+    assert calls[0] == ((2, 200, 1), None)
+    assert len(calls) > 2
+    for shape, models in calls[1:]:
+        assert shape[1:] == (16, 1) and models.shape == (shape[0],)
+        assert np.all(np.diff(models) >= 0) and set(models) <= {0, 1}
     assert np.all(fine.size > 200) and np.all(fine.size <= 4000)
-    assert fine.unresolved_mass(0.1).max() == 0.0 and plain.unresolved_mass(0.1).min() > 1e-3
     # the error estimate of a refined (per-model, padded) grid
     half = fine.halved()
     for n in range(2):
         np.testing.assert_array_equal(half.points(n)[0], fine.points(n)[0][1::2])
+        np.testing.assert_array_equal(half.points(n)[1], fine.points(n)[1][1::2])
     assert np.all(fine.error(edges) >= err_fine)
+    # the carried CDF is the start mass below every point
+    for n in range(2):
+        x = fine.points(n)[0]
+        np.testing.assert_allclose(fine.cdf[n, : x.size], ndtr(x), rtol=1e-14, atol=1e-300)
 
 
 def test_refinement_respects_the_point_budget():
-    def sample(x_T):
-        return np.sin(1e4 * x_T)  # unresolvable: every cell's image is long
+    def sample(x_T, models=None):
+        return np.sin(1e4 * x_T)  # unresolvable: every cell is curved
 
-    g = transport_1d(sample, 1, 1.0, 64, resolution=1e-3, max_points=300, split=4)
+    g = transport_1d(sample, 1, 1.0, 64, resolution=1e-3, max_points=300)
     assert 64 < g.size[0] <= 300
-    assert g.unresolved_mass(1e-3)[0] > 0.5
-    with pytest.raises(ValueError, match="resolution"):
-        transport_1d(sample, 1, 1.0, 64, resolution=0.0)
+    for kw, name in (
+        ({"resolution": 0.0}, "resolution"),
+        ({"resolution": 0.1, "tolerance": -1.0}, "tolerance"),
+        ({"resolution": 0.1, "max_points": 10}, "max_points"),
+        ({"resolution": 0.1, "max_split": 1}, "max_split"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            transport_1d(sample, 1, 1.0, 64, **kw)
