@@ -20,9 +20,12 @@ Four tables, all in this process:
    densities from 2^12 scrambled-Sobol' start points and from 2^12 random ones, each against a
    16x larger Monte Carlo reference of the same model: median per-model TV.
 4. **accuracy** (skipped with ``--kernel-only``): 20 Figure-2 models (eps = 0.01, P = 64 and
-   256), transport densities (plain grids of 2^14 and 2^16 points, and 2^14 refined to a
-   resolution of 0.005) against 10^6 Monte Carlo samples per model, next to that reference's own
-   multinomial noise (TV of the ensemble means, per-model TV median and max).
+   256), transport densities (plain grids of 2^14 and 2^16 points, and Figure 2's default: 2048
+   points refined adaptively up to 16 384) against 10^6 Monte Carlo samples per model, next to
+   that reference's own multinomial noise (TV of the ensemble means, per-model TV median and max).
+5. **convergence** (with ``--convergence``, or without ``--kernel-only``): plain grids of 2^12 to
+   2^14 points and Figure 2's refined default against a 2^19-point grid of the same models, at
+   every Figure-2 eps (P = 64 and 1024).
 
 Usage::
 
@@ -69,11 +72,18 @@ def _ensemble(eps: float, P: int, n_models: int, seed):
     )  # fmt: skip
 
 
-def _transport(ens, n_points: int, resolution: float | None = None):
-    def run(x):
-        return sample_linear_ensemble(ens, x.shape[1], x_T=x)
+#: Figure 2's default transport (Figure2Config): 2048 start points refined where a chord may
+#: misplace more than 1e-6 of mass across a bin of 0.02, up to 16 384 points per model.
+DEFAULT_REFINED = (2048, 0.02, 16384)
 
-    return transport_1d(run, ens.n_models, SIGMA_T, n_points, resolution=resolution)
+
+def _transport(ens, n_points: int, resolution: float | None = None, max_points=None):
+    def run(x, models=None):
+        return sample_linear_ensemble(ens, x.shape[1], x_T=x, models=models)
+
+    return transport_1d(
+        run, ens.n_models, SIGMA_T, n_points, resolution=resolution, max_points=max_points
+    )
 
 
 def kernel_table(n_models: int, n_points: int, repeats: int) -> None:
@@ -237,13 +247,15 @@ def accuracy_table(n_models: int, n_chunks: int, seed: int) -> None:
             f"{tv.max():.4f} | | |"
         )
 
-        for n, res in ((16384, None), (65536, None), (16384, 0.005)):
+        for n, res, cap in ((16384, None, None), (65536, None, None), DEFAULT_REFINED):
             t0 = time.perf_counter()
-            g = _transport(ens, n, res)
+            g = _transport(ens, n, res, cap)
             m = masses(g.histograms(edges))
             dt = time.perf_counter() - t0
             tv = total_variation(m, m_big)
-            label = f"transport, {n} points" + ("" if res is None else f", resolution {res}")
+            label = f"transport, {n} points" + (
+                "" if res is None else f" refined (bin {res}, <= {cap}; Figure 2's default)"
+            )
             print(
                 f"| {P} | {label} | {g.size.mean():.0f} | "
                 f"{total_variation(m.mean(0), m_big.mean(0)):.5f} | {np.median(tv):.4f} | "
@@ -257,6 +269,7 @@ def convergence_table(n_models: int, reference_points: int, seed: int, quick: bo
     ``n_points`` of Figure 2 -- next to the multinomial noise of 10^5 Monte Carlo samples."""
     edges = np.linspace(-1.5, 1.5, 151)
     sizes = (1024, 2048) if quick else (4096, 8192, 16384)
+    refined = (256, 0.02, 2048) if quick else DEFAULT_REFINED
     print(
         f"\n5. grid convergence: {n_models} Figure-2 models per panel, the plain grid against "
         f"{reference_points} grid points (150 bins + outside; TV)"
@@ -275,13 +288,18 @@ def convergence_table(n_models: int, reference_points: int, seed: int, quick: bo
             p = np.clip(ref_out, 0, None)
             p /= p.sum(1, keepdims=True)
             noise = total_variation(np.array([rng.multinomial(100_000, q) / 1e5 for q in p]), p)
-            for n in sizes:
-                g = _transport(ens, n)
+            for n in (*sizes, refined):
+                g = _transport(ens, *n) if isinstance(n, tuple) else _transport(ens, n)
                 m = g.bin_masses(edges)
                 m_out = np.append(m, 1.0 - m.sum(1, keepdims=True), axis=1)
                 tv = total_variation(m_out, ref_out)
+                label = (
+                    f"{n[0]} refined (mean {g.size.mean():.0f}, max {g.size.max()})"
+                    if (isinstance(n, tuple))
+                    else str(n)
+                )
                 print(
-                    f"| {eps:g} | {P} | {n} | {np.median(tv):.5f} | {tv.max():.4f} | "
+                    f"| {eps:g} | {P} | {label} | {np.median(tv):.5f} | {tv.max():.4f} | "
                     f"{g.error(edges, m).max():.4f} | "
                     f"{total_variation(m_out.mean(0), ref_out.mean(0)):.5f} | "
                     f"{np.median(noise):.4f} |"

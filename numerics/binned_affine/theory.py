@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from gtv.numerics.binned_affine.flow import (
     BinMapQuadrature,
@@ -209,6 +208,8 @@ class BinnedAffineTheory:
         (integrated bin by bin with ``solve_ivp``, DOP853): ``dmu/dt = k mu - B a_bar``,
         ``dM2/dt = 2 k M2 - 2 B a_bar mu - B (q0 + q1 mu + q2 M2)``, ``k = A - B c_bar``.
         """
+        from scipy.integrate import solve_ivp  # on use: it takes ~0.2 s to import
+
         sched = self.schedule
         th = self.mean_theta(P)
         q = self.markov_intensity_coefficients(P)

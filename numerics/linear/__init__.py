@@ -48,7 +48,12 @@ from gtv.numerics.linear.prediction import (
     LinearField,
     SecondOrderLinear,
 )
-from gtv.numerics.linear.sampler import LOOKUPS, sample_linear_ensemble, time_contracted_weights
+from gtv.numerics.linear.sampler import (
+    LOOKUPS,
+    LinearSampler,
+    sample_linear_ensemble,
+    time_contracted_weights,
+)
 from gtv.numerics.linear.second_order import (
     TERM_NAMES,
     SecondOrderMoments,
@@ -99,6 +104,7 @@ __all__ = [
     "normal_equations_reference",
     "population_solution",
     "regression_targets",
+    "LinearSampler",
     "sample_linear_ensemble",
     "second_order_denoiser_moments",
     "second_order_moments",

@@ -434,10 +434,10 @@ def raise_for_status(status: np.ndarray) -> None:
 def _factor_solve(g, rhs, w, y):
     """``w = rhs g^{-1}`` (D, F) for the SPD matrix whose lower triangle ``g`` holds, by LAPACK
     Cholesky (``g`` overwritten by its factor ``L``;
-    :func:`gtv.numerics.blas.cholesky_lower_inplace`) and two substitutions per row of ``rhs``; ``y`` (F,) is a work buffer. Status: 0 solved; 1
-    not positive definite; 2 numerically singular (a pivot ``L_ii**2`` at or below
-    ``F eps max_i g_ii``: Cholesky can succeed on such a matrix with meaningless pivots);
-    3 non-finite weights.
+    :func:`gtv.numerics.blas.cholesky_lower_inplace`) and two substitutions per row of ``rhs``;
+    ``y`` (F,) is a work buffer. Status: 0 solved; 1 not positive definite; 2 numerically
+    singular (a pivot ``L_ii**2`` at or below ``F eps max_i g_ii``: Cholesky can succeed on such
+    a matrix with meaningless pivots); 3 non-finite weights.
     """
     f = g.shape[0]
     scale = 0.0

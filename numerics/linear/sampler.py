@@ -20,7 +20,6 @@ Model ``n`` draws its start points from ``stream(seed, "sampling").spawn(N)[n]``
 
 from __future__ import annotations
 
-import dataclasses
 import types
 
 import numba
@@ -46,7 +45,7 @@ from gtv.numerics.pfode import (
     warn_if_diverged,
 )
 
-__all__ = ["LOOKUPS", "sample_linear_ensemble", "time_contracted_weights"]
+__all__ = ["LOOKUPS", "LinearSampler", "sample_linear_ensemble", "time_contracted_weights"]
 
 LOOKUPS = ("exact", "grid")
 
@@ -71,9 +70,9 @@ def time_contracted_weights(ensemble: LinearEnsemble, ts: np.ndarray) -> np.ndar
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _linear_point(args, n, k, x, out, ws):
     """``out = W_k[n] . phi_space(x)`` for one point ``x`` (D,)."""
-    wts, kinds, sizes, params, offsets = args
+    wts, kinds, sizes, params, offsets, rows = args
     vals, phi = ws
-    wk = wts[n, k]
+    wk = wts[rows[n], k]
     n_axes = kinds.shape[0]
     for a in range(n_axes):
         axis_values_fast(
@@ -97,7 +96,7 @@ def _linear_point(args, n, k, x, out, ws):
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _linear_workspace(args, d):
-    wts, _, sizes, _, offsets = args
+    wts, _, sizes, _, offsets, _ = args
     return np.empty(offsets[-1] + sizes[-1]), np.empty(wts.shape[3])
 
 
@@ -130,13 +129,14 @@ def _gauss1d_block_template(args, n, k, z, m, out, work):  # pragma: no cover - 
     one loop over the block that LLVM vectorizes (one pass over memory instead of one per
     coefficient and exponential).
     """
-    cu, cd, cl, cr, lo, inv_h, norm, kc, top = args
+    cu, cd, cl, cr, lo, inv_h, norm, kc, top, rows = args
     u = z[0]
     res = out[0]
     fwork, iwork = work
     y1, y2, e1, e2, scratch = fwork[0], fwork[1], fwork[2], fwork[3], fwork[4]
-    c_up = cu[n, k]
-    c_dn = cd[n, k]
+    mdl = rows[n]
+    c_up = cu[mdl, k]
+    c_dn = cd[mdl, k]
     n_far = 0
     for i in range(m):
         zi = (u[i] - lo) * inv_h - kc
@@ -173,8 +173,8 @@ def _gauss1d_block_template(args, n, k, z, m, out, work):  # pragma: no cover - 
                 nf += 1
         exp_block(y1, e1, nf)
         exp_block(y2, y1, nf)
-        c_lo = cl[n, k]
-        c_hi = cr[n, k]
+        c_lo = cl[mdl, k]
+        c_hi = cr[mdl, k]
         for f in range(nf):
             r = y1[f]
             pl = c_lo[_NF - 1]  # noqa: F821
@@ -253,7 +253,7 @@ def _grid_point(args, n, k, x, out, ws):
     """The tabulated denoiser at the paper's grid point: per axis the first grid point at or
     above ``x`` (``searchsorted(grid, x)`` clipped to the last point, as the paper's code does);
     ``tables[n, k]`` is (G**D, D)."""
-    tables, lo, h, g = args
+    tables, lo, h, g, rows = args
     d = x.shape[0]
     flat = 0
     for a in range(d):
@@ -261,13 +261,111 @@ def _grid_point(args, n, k, x, out, ws):
         j = min(max(j, 0), g - 1)
         flat = flat * g + j
     for c in range(d):
-        out[c] = tables[n, k, flat, c]
+        out[c] = tables[rows[n], k, flat, c]
 
 
 _pf_ode_grid = make_pf_ode(_grid_point, pointwise=True)
 
 
 # -- public API ---------------------------------------------------------------------------------
+class LinearSampler:
+    """The PF-ODE sampler of a linear ensemble, prepared once and run on any start points.
+
+    Preparing contracts the time features into the weights on the step grid and, for 1-D
+    Gaussian bumps, forms the Horner coefficients (or, with ``lookup="grid"``, tabulates the
+    denoiser): work that depends on the models and the grid but not on the start points, so a
+    caller that runs the same ensemble several times (the refinement rounds of
+    :func:`gtv.numerics.transport.transport_1d`) pays for it once. Arguments as
+    :func:`sample_linear_ensemble`.
+    """
+
+    def __init__(
+        self,
+        ensemble: LinearEnsemble,
+        *,
+        eps: float | None = None,
+        n_steps: int = 30,
+        method: str = "euler",
+        lookup: str = "exact",
+        lookup_grid: tuple[float, float, int] = (-1.5, 1.5, 200),
+    ) -> None:
+        if not isinstance(ensemble, LinearEnsemble):
+            raise TypeError("ensemble must be a LinearEnsemble")
+        check_method(method)
+        check_choice(lookup, "lookup", LOOKUPS)
+        sched = ensemble.schedule
+        ts = pf_ode_time_grid(sched, ensemble.eps if eps is None else eps, n_steps)
+        d = ensemble.features.dim
+        if lookup == "grid":
+            lo, hi, g = float(lookup_grid[0]), float(lookup_grid[1]), int(lookup_grid[2])
+            if not (lo < hi and g >= 2):
+                raise ValueError(
+                    f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}"
+                )
+        self.ensemble, self.method, self.ts = ensemble, method, ts
+        self._ax, self._bx = drift_coefficients(sched, ts)
+        wts = time_contracted_weights(ensemble, ts)
+        feats = ensemble.features
+        basis = feats.space[0]
+        if (
+            lookup == "exact"
+            and d == 1
+            and basis.kind == "gaussian"
+            and (basis.size <= _HORNER_MAX_SIZE)
+        ):
+            lo, inv_h, norm = axis_params(0, basis.size, basis.lo, basis.hi)
+            kc = basis.size // 2
+            w1 = np.ascontiguousarray(wts[:, :, 0, :])
+            cu, cd, cl, cr = _horner_coefficients(w1, kc, _horner_class(basis.size))
+            self._driver = _gauss1d_driver(cu.shape[2], cd.shape[2], cl.shape[2])
+            self._args = (cu, cd, cl, cr, lo, inv_h, norm, kc, basis.size - 1)
+        elif lookup == "exact":
+            kinds, sizes, los, his = (a[:-1].copy() for a in feats.arrays())
+            params = np.array([axis_params(*a) for a in zip(kinds, sizes, los, his, strict=True)])
+            offsets, _ = axis_offsets(sizes)
+            self._driver = _pf_ode_linear
+            self._args = (wts, kinds, sizes, params, offsets)
+        else:
+            axis = np.linspace(lo, hi, g)
+            pts = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1).reshape(-1, d)
+            phi_s = feats.evaluate_space(pts)  # (G**D, Fs)
+            tables = np.ascontiguousarray(np.einsum("nkds,gs->nkgd", wts, phi_s))
+            self._driver = _pf_ode_grid
+            self._args = (tables, lo, (hi - lo) / (g - 1), g)
+        # the data lie inside the features' x_range
+        self._radius = max(max(abs(a.lo), abs(a.hi)) for a in feats.space)
+
+    def sample(
+        self,
+        n_samples: int,
+        *,
+        seed: object = 0,
+        x_T: np.ndarray | None = None,
+        models: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Samples at ``t = eps``: (N, n_samples, D), or (R, n_samples, D) with ``models``
+        (parameters as :func:`sample_linear_ensemble`)."""
+        ens = self.ensemble
+        n_samples = check_count(n_samples, "n_samples")
+        if models is None:
+            rows = np.arange(ens.n_models, dtype=np.int64)
+        else:
+            if x_T is None:
+                raise ValueError("models needs explicit start points x_T")
+            rows = np.asarray(models)
+            if rows.ndim != 1 or rows.dtype.kind not in "iu" or rows.size == 0:
+                raise ValueError("models must be a non-empty 1-D array of model indices")
+            if rows.min() < 0 or rows.max() >= ens.n_models:
+                raise ValueError(f"models must lie in [0, {ens.n_models - 1}]")
+            rows = rows.astype(np.int64)
+        sched = ens.schedule
+        x = initial_points(x_T, seed, rows.size, n_samples, ens.features.dim, sched)
+        start = np.abs(x).max()
+        self._driver(x, self.ts, self._ax, self._bx, self.method == "heun", (*self._args, rows))
+        warn_if_diverged(x, self._radius, sched, self.method, self.ts.size - 1, start)
+        return x
+
+
 def sample_linear_ensemble(
     ensemble: LinearEnsemble,
     n_samples: int,
@@ -310,65 +408,12 @@ def sample_linear_ensemble(
     -------
     ndarray, shape (N, n_samples, D) (or (R, n_samples, D) with ``models``)
         Samples at ``t = eps``.
+
+    See Also
+    --------
+    LinearSampler : the same, prepared once for several runs.
     """
-    if not isinstance(ensemble, LinearEnsemble):
-        raise TypeError("ensemble must be a LinearEnsemble")
-    if models is not None:
-        if x_T is None:
-            raise ValueError("models needs explicit start points x_T")
-        models = np.asarray(models)
-        if models.ndim != 1 or models.dtype.kind not in "iu" or models.size == 0:
-            raise ValueError("models must be a non-empty 1-D array of model indices")
-        if models.min() < 0 or models.max() >= ensemble.n_models:
-            raise ValueError(f"models must lie in [0, {ensemble.n_models - 1}]")
-        # the coefficients of each model once, then one row per start row
-        used, rows = np.unique(models, return_inverse=True)
-        ensemble = dataclasses.replace(ensemble, W=ensemble.W[used], gram=None, rhs=None)
-    check_method(method)
-    check_choice(lookup, "lookup", LOOKUPS)
-    sched = ensemble.schedule
-    ts = pf_ode_time_grid(sched, ensemble.eps if eps is None else eps, n_steps)
-    n_models, d = ensemble.n_models, ensemble.features.dim
-    n_samples = check_count(n_samples, "n_samples")
-    if lookup == "grid":
-        lo, hi, g = float(lookup_grid[0]), float(lookup_grid[1]), int(lookup_grid[2])
-        if not (lo < hi and g >= 2):
-            raise ValueError(
-                f"lookup_grid must be (lo, hi, G) with lo < hi and G >= 2, got {lookup_grid}"
-            )
-    if models is not None:
-        n_models = models.size
-    x = initial_points(x_T, seed, n_models, n_samples, d, sched)
-    start = np.abs(x).max()
-    ax, bx = drift_coefficients(sched, ts)
-    wts = time_contracted_weights(ensemble, ts)
-    heun = method == "heun"
-    feats = ensemble.features
-    basis = feats.space[0]
-    if lookup == "exact" and d == 1 and basis.kind == "gaussian" and basis.size <= _HORNER_MAX_SIZE:
-        lo, inv_h, norm = axis_params(0, basis.size, basis.lo, basis.hi)
-        kc = basis.size // 2
-        w1 = np.ascontiguousarray(wts[:, :, 0, :])
-        cu, cd, cl, cr = _horner_coefficients(w1, kc, _horner_class(basis.size))
-        if models is not None:
-            cu, cd, cl, cr = (np.ascontiguousarray(c[rows]) for c in (cu, cd, cl, cr))
-        driver = _gauss1d_driver(cu.shape[2], cd.shape[2], cl.shape[2])
-        driver(x, ts, ax, bx, heun, (cu, cd, cl, cr, lo, inv_h, norm, kc, basis.size - 1))
-    elif lookup == "exact":
-        kinds, sizes, los, his = (a[:-1].copy() for a in feats.arrays())
-        params = np.array([axis_params(*a) for a in zip(kinds, sizes, los, his, strict=True)])
-        offsets, _ = axis_offsets(sizes)
-        if models is not None:
-            wts = np.ascontiguousarray(wts[rows])
-        _pf_ode_linear(x, ts, ax, bx, heun, (wts, kinds, sizes, params, offsets))
-    else:
-        axis = np.linspace(lo, hi, g)
-        pts = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1).reshape(-1, d)
-        phi_s = feats.evaluate_space(pts)  # (G**D, Fs)
-        tables = np.einsum("nkds,gs->nkgd", wts, phi_s)
-        tables = np.ascontiguousarray(tables if models is None else tables[rows])
-        _pf_ode_grid(x, ts, ax, bx, heun, (tables, lo, (hi - lo) / (g - 1), g))
-    # the data lie inside the features' x_range
-    radius = max(max(abs(a.lo), abs(a.hi)) for a in feats.space)
-    warn_if_diverged(x, radius, sched, method, ts.size - 1, start)
-    return x
+    sampler = LinearSampler(
+        ensemble, eps=eps, n_steps=n_steps, method=method, lookup=lookup, lookup_grid=lookup_grid
+    )
+    return sampler.sample(n_samples, seed=seed, x_T=x_T, models=models)

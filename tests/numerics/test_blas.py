@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gtv.numerics.blas import gram_lower_into
+from gtv.numerics.blas import cholesky_lower_inplace, gram_lower_into, serial_blas
 
 
 @pytest.mark.parametrize(("p", "f"), [(1, 1), (7, 3), (64, 256), (300, 17)])
@@ -18,3 +18,29 @@ def test_gram_lower_into_is_the_lower_triangle_of_phi_t_phi(p, f):
     np.testing.assert_allclose(out[low], ref[low], rtol=1e-13, atol=1e-13 * np.abs(ref).max())
     # the strict upper triangle is left untouched
     assert np.all(out[np.triu_indices(f, 1)] == 7.0)
+
+
+@pytest.mark.parametrize("f", [1, 5, 64, 256])
+def test_cholesky_lower_inplace_is_numpy_cholesky(f):
+    a = np.random.default_rng(f).standard_normal((f + 3, f))
+    spd = a.T @ a / (f + 3) + 0.1 * np.eye(f)
+    work = spd.copy()
+    work[np.triu_indices(f, 1)] = np.nan  # the strict upper triangle is never read
+    assert cholesky_lower_inplace(work) == 0
+    low = np.tril_indices(f)
+    ref = np.linalg.cholesky(spd)
+    np.testing.assert_allclose(work[low], ref[low], rtol=1e-12, atol=1e-13)
+    assert np.all(np.isnan(work[np.triu_indices(f, 1)]))
+
+
+def test_cholesky_lower_inplace_reports_the_failing_minor():
+    a = np.diag([2.0, 1.0, -1.0, 3.0])
+    assert cholesky_lower_inplace(a) == 3
+    assert cholesky_lower_inplace(np.zeros((2, 2))) == 1
+
+
+def test_serial_blas_limits_to_one_thread():
+    from threadpoolctl import threadpool_info
+
+    with serial_blas():
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")

@@ -68,3 +68,19 @@ def test_reserved_name():
     with pytest.raises(ValueError, match="'done' is reserved"):
         TaskCheckpoint(None, "k", {}, {"done": np.zeros(1)}, 1)
     assert checkpoint_path("a/b.npz").name == "b.npz" and checkpoint_path("a/b").name == "b.npz"
+
+
+def test_min_interval_writes_the_first_task_then_at_most_that_often(tmp_path):
+    ck = TaskCheckpoint(
+        tmp_path / "run", "test-partial", CONFIG, {"x": np.zeros((3, 2))}, 3, min_interval=3600.0
+    )
+    ck.mark_done(0)  # the first finished task is written at once
+    assert fresh(tmp_path / "run").resumed == 1
+    ck.arrays["x"][2] = 7.0
+    ck.mark_done(2)  # within the interval: kept in memory
+    assert fresh(tmp_path / "run").resumed == 1
+    ck.flush()  # what a run does when it is interrupted (Ctrl-C, an error)
+    again = fresh(tmp_path / "run")
+    assert again.resumed == 2 and np.all(again.arrays["x"][2] == 7.0)
+    with pytest.raises(ValueError, match="min_interval"):
+        TaskCheckpoint(None, "k", CONFIG, {"x": np.zeros(1)}, 1, min_interval=-1.0)

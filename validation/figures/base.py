@@ -21,7 +21,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_choice
 from gtv.numerics.features import ProductFeatures
-from gtv.numerics.linear import sample_linear_ensemble, train_linear_ensemble
+from gtv.numerics.linear import LinearSampler, train_linear_ensemble
 from gtv.numerics.schedules import NumericSchedule
 from gtv.numerics.streams import stream
 from gtv.numerics.transport import TransportedGrid, qmc_start_points, transport_1d
@@ -83,12 +83,11 @@ def sample_linear_panel(
     )  # fmt: skip
     t1 = time.perf_counter()
 
+    sampler = LinearSampler(ens, n_steps=n_steps, method=method, lookup=lookup)
+
     def run(x_T: np.ndarray | None, models: np.ndarray | None = None) -> np.ndarray:
         n = n_samples if x_T is None else x_T.shape[1]
-        return sample_linear_ensemble(
-            ens, n, n_steps=n_steps, method=method, lookup=lookup, seed=seed, x_T=x_T,
-            models=models,
-        )  # fmt: skip
+        return sampler.sample(n, seed=seed, x_T=x_T, models=models)
 
     sigma_T = float(np.sqrt(schedule.sigma2(schedule.T)))
     if density == "mc":

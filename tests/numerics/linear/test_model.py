@@ -13,6 +13,7 @@ import pytest
 
 from gtv.numerics.features import AxisBasis, ProductFeatures
 from gtv.numerics.linear.model import (
+    _train_solve,
     normal_equations,
     normal_equations_reference,
     solve_spd,
@@ -165,6 +166,29 @@ def test_thread_count_invariance():
     finally:
         numba.set_num_threads(old)
     np.testing.assert_array_equal(w1, w2)
+
+
+def test_fused_training_is_thread_count_invariant_and_rejects_singular_systems():
+    """``keep_normal_equations=False`` forms, factorizes and solves model by model in per-thread
+    runs: the same W for any thread count (and the same as the stored path, above)."""
+    data = np.array([[-1.0], [0.0], [1.0]])
+    feats = ProductFeatures.uniform("gaussian", 1, 6, 5, (EPS, T))
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        w1 = train_linear_ensemble(data, feats, 7, 500, EPS, seed=9, keep_normal_equations=False)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        w2 = train_linear_ensemble(data, feats, 7, 500, EPS, seed=9, keep_normal_equations=False)
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(w1.W, w2.W)
+    stored = train_linear_ensemble(data, feats, 7, 500, EPS, seed=9)
+    np.testing.assert_array_equal(stored.W, w1.W)
+    # all DSM weights zero and no ridge: Sigma_P = 0, not positive definite, in the fused path
+    t = np.full((2, 40), 0.5)
+    x = np.zeros((2, 40, 1))
+    with pytest.raises(ValueError, match="not positive definite"):
+        _train_solve(feats, t, x, x, np.zeros((2, 40)), 0.0)
 
 
 def test_seed_reproducibility():

@@ -227,6 +227,33 @@ def test_linear_sampler_bad_input(kw, match):
         sample_linear_ensemble(ens, **args)
 
 
+@pytest.mark.parametrize(
+    ("dim", "kind", "lookup"),
+    [(1, "gaussian", "exact"), (2, "fourier", "exact"), (1, "gaussian", "grid")],
+)
+def test_rows_carried_by_chosen_models_equal_the_full_ensemble(dim, kind, lookup):
+    """``models``: row r of x_T is carried by model models[r] (repeats, any order) -- the same
+    numbers as running every model on every row (each kernel: 1-D Horner, general, grid)."""
+    ens = _ensemble(dim, kind, n_models=3)
+    rng = np.random.default_rng(5)
+    x_T = rng.standard_normal((4, 300, dim))
+    models = np.array([2, 0, 2, 1])
+    got = sample_linear_ensemble(ens, 300, x_T=x_T, models=models, lookup=lookup)
+    for r, n in enumerate(models):
+        full = sample_linear_ensemble(
+            ens, 300, x_T=np.broadcast_to(x_T[r], (3, 300, dim)), lookup=lookup
+        )
+        np.testing.assert_array_equal(got[r], full[n])
+    for bad, match in (
+        ({"models": np.array([0, 3, 1, 1])}, "models must lie"),
+        ({"models": np.array([0.0, 1.0, 1.0, 2.0])}, "1-D array of model indices"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            sample_linear_ensemble(ens, 300, x_T=x_T, **bad)
+    with pytest.raises(ValueError, match="x_T"):
+        sample_linear_ensemble(ens, 300, models=models)
+
+
 def test_ensemble_type_checked():
     with pytest.raises(TypeError):
         sample_linear_ensemble("not an ensemble", 4)

@@ -164,6 +164,19 @@ def test_cli_figure2_transport_json(tmp_path, capsys):
     assert out["files"][0].endswith("figure2.npz")
     cfg = Figure2Result.load(tmp_path / "figure2.npz").config
     assert (cfg.density, cfg.n_points) == ("transport", 64)
+    assert cfg.max_points == 4096  # the --fast refinement budget
     # --samples belongs to Monte Carlo: one line, exit status 1
     assert main([*args, "--samples", "10"]) == 1
     assert "--samples is used with --density mc" in capsys.readouterr().err
+    assert main([*args, "--max-points", "32"]) == 1
+    assert "--max-points must be >= --points (64), got 32" in capsys.readouterr().err
+    mc = ["figure", "2", "--fast", "--density", "mc", "--max-points", "100", "--out", str(tmp_path)]
+    assert main(mc) == 1
+    assert "--max-points are used with --density transport" in capsys.readouterr().err
+    # a start grid larger than the default budget: refinement up to the grid itself
+    big = ["figure", "2", "--fast", "--models", "2", "--points", "8192", "--out", str(tmp_path)]
+    big += ["--no-progress", "--formats", "png", "--json"]
+    assert main(big) == 0
+    capsys.readouterr()
+    cfg = Figure2Result.load(tmp_path / "figure2.npz").config
+    assert (cfg.n_points, cfg.max_points) == (8192, 8192)
