@@ -91,8 +91,12 @@ class TransportedGrid:
         size = np.full(n, m) if self.size is None else np.asarray(self.size, dtype=np.int64)
         if size.shape != (n,) or np.any(size < 4) or np.any(size > m):
             raise ValueError(f"size must hold N = {n} counts in [4, {m}], got {self.size!r}")
-        rows = np.ascontiguousarray(start.reshape(-1, m))
-        bad_start, not_increasing, bad_end = row_checks(rows, np.ascontiguousarray(end), size)
+        # the kernel's layout: C-contiguous rows ((1, M) when shared), int64 sizes
+        start = np.ascontiguousarray(start)
+        end = np.ascontiguousarray(end)
+        size = np.ascontiguousarray(size, dtype=np.int64)
+        rows = start.reshape(-1, m)
+        bad_start, not_increasing, bad_end = row_checks(rows, end, size)
         if bad_start or not_increasing:
             raise ValueError("start must be finite and strictly increasing (>= 4 points)")
         if bad_end:
@@ -104,7 +108,7 @@ class TransportedGrid:
         if self.cdf is None:
             cdf = ndtr(start / sigma_T)
         else:
-            cdf = np.asarray(self.cdf, dtype=float)
+            cdf = np.ascontiguousarray(self.cdf, dtype=float)
             if cdf.shape != start.shape:
                 raise ValueError(f"cdf must have the shape of start {start.shape}, got {cdf.shape}")
         object.__setattr__(self, "start", start)
@@ -112,13 +116,7 @@ class TransportedGrid:
         object.__setattr__(self, "size", size)
         object.__setattr__(self, "sigma_T", sigma_T)
         object.__setattr__(self, "cdf", cdf)
-        # the kernel's layout: C-contiguous rows ((1, M) when shared), int64 sizes
-        object.__setattr__(
-            self,
-            "_kernel_args",
-            tuple(np.ascontiguousarray(a.reshape(-1, m)) for a in (start, cdf, end))
-            + (np.ascontiguousarray(size, dtype=np.int64),),
-        )
+        object.__setattr__(self, "_kernel_args", (rows, cdf.reshape(-1, m), end, size))
 
     @property
     def n_models(self) -> int:
@@ -182,7 +180,10 @@ class TransportedGrid:
             raise ValueError(
                 f"masses must have shape {(self.n_models, np.size(edges) - 1)}, got {full.shape}"
             )
-        half = self.halved().bin_masses(edges)
+        start, cdf, end, size = self._kernel_args
+        half = checked_pushforward_masses(
+            start, cdf, end, size, self.sigma_T, edges, every_other=True
+        )
         diff = np.abs(full - half).sum(axis=1) + np.abs(full.sum(axis=1) - half.sum(axis=1))
         return 0.5 * diff
 
@@ -281,11 +282,13 @@ def transport_1d(
     x, p, y = np.empty(shape), np.empty(shape), np.empty(shape)
     x[:, :m], p[:, :m], y[:, :m] = start, ndtr(start / sigma_T), end
     active = np.ones(shape, dtype=np.bool_)
+    parts = np.empty(shape, dtype=np.int64)
     size = np.full(n_models, m, dtype=np.int64)
     for _ in range(max_rounds):
         points, cdf, offsets, parts = refinement_points(
-            x, p, y, size, active, sigma_T, resolution, tolerance, max_split, max_points - size
-        )
+            x, p, y, size, active, sigma_T, resolution, tolerance, max_split, max_points - size,
+            parts,
+        )  # fmt: skip
         if points.size == 0:
             break
         rows, models, where = _pack(points, offsets, block)

@@ -172,14 +172,16 @@ def _add_cell(out, edges, inv_w, xa, xb, pa, pb, x0, y0, s, lo, hi, scale):
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _masses(start_all, cdf_all, size, end, sigma, edges, inv_w, out):
+def _masses(start_all, cdf_all, size, end, sigma, edges, inv_w, first, step, out):
+    # the points first, first + step, ... of each row (every other one for an error estimate)
     scale = 1.0 / (sigma * math.sqrt(2.0))
     inf = np.inf
     shared = start_all.shape[0] == 1
     for n in numba.prange(end.shape[0]):
-        m = size[n]
+        m = (size[n] - first + step - 1) // step
         r = n - n if shared else n  # (n - n: the index type of n; a literal 0 would unify to float)
-        start, cdf, y = start_all[r], cdf_all[r], end[n]
+        start, cdf = start_all[r, first::step], cdf_all[r, first::step]
+        y = end[n, first::step]
         row = out[n]
         # the lower infinite cell (-inf, x_0]: the chord of the first finite cell continued
         s = (y[1] - y[0]) / (start[1] - start[0])
@@ -251,17 +253,23 @@ def checked_pushforward_masses(
     size: np.ndarray,
     sigma: float,
     edges: np.ndarray,
+    every_other: bool = False,
 ) -> np.ndarray:
     """:func:`pushforward_masses` on a grid already checked (e.g. a
     :class:`~gtv.numerics.transport.TransportedGrid`): ``start`` and ``cdf`` (1, M) or (N, M),
-    ``end`` (N, M), ``size`` (N,) int64, all C-contiguous; only ``edges`` is checked."""
+    ``end`` (N, M), ``size`` (N,) int64, all C-contiguous; only ``edges`` is checked. With
+    ``every_other``, each model's odd-numbered points only (the half grid of an error estimate,
+    without copying it; a model needs 4 of them)."""
     edges = np.ascontiguousarray(edges, dtype=np.float64)
     if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)):
         raise ValueError("edges must be a finite 1-D array of at least 2 entries")
     if not np.all(np.diff(edges) > 0):
         raise ValueError("edges must be strictly increasing")
     out = np.zeros((end.shape[0], edges.size - 1))
-    _masses(start, cdf, size, end, sigma, edges, _uniform_inverse_width(edges), out)
+    first, step = (1, 2) if every_other else (0, 1)
+    if np.any((size - first + step - 1) // step < 2):
+        raise ValueError("every model needs at least 2 points (4 for every_other)")
+    _masses(start, cdf, size, end, sigma, edges, _uniform_inverse_width(edges), first, step, out)
     return out
 
 

@@ -137,6 +137,7 @@ def refinement_points(
     tolerance: float,
     max_split: int,
     budget: np.ndarray,
+    parts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """New start points of every model (module docstring).
 
@@ -159,6 +160,8 @@ def refinement_points(
         Most parts a cell is cut into in one round.
     budget : ndarray of int64, shape (N,)
         Most new points per model.
+    parts : ndarray of int64, shape (N, W), optional
+        Where to write the parts per cell (a buffer reused over rounds; allocated if not given).
 
     Returns
     -------
@@ -172,7 +175,8 @@ def refinement_points(
         Parts per cell (the input of :func:`merge_refinement`).
     """
     n, w = y.shape
-    parts = np.empty((n, w), dtype=np.int64)
+    if parts is None:
+        parts = np.empty((n, w), dtype=np.int64)
     new = _split_counts(
         x, p, y, size, active, 1.0 / resolution, tolerance, max_split, budget, parts
     )
