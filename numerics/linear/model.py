@@ -99,10 +99,7 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
     caller limits BLAS to one thread: the models run in parallel here. No NaN/inf assumptions.
     """
     n_models, n_samples, _ = z.shape
-    d = x0.shape[2]
-    f = 1
-    for a in range(sizes.shape[0]):
-        f *= sizes[a]
+    d, f = x0.shape[2], np.prod(sizes)
     gram = np.empty((n_models, f, f))
     rhs = np.zeros((n_models, d, f))
     for n in numba.prange(n_models):
@@ -124,10 +121,7 @@ def _train_solve_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_threads):
     buffers (no per-model allocation); every model's arithmetic is the same whatever the cut.
     """
     n_models, n_samples, _ = z.shape
-    d = x0.shape[2]
-    f = 1
-    for a in range(sizes.shape[0]):
-        f *= sizes[a]
+    d, f = x0.shape[2], np.prod(sizes)
     W = np.empty((n_models, d, f))
     status = np.zeros(n_models, dtype=np.int8)
     n_runs = max(1, min(n_models, n_threads))
