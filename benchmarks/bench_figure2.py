@@ -205,6 +205,55 @@ def print_gap_check(
             print(f"| {eps:g} | {P} | {cells} | {z} |")
 
 
+REFERENCE = "exact-denoiser reference rows (all of their stages)"
+
+
+def time_stages(cfg: Figure2Config) -> tuple[float, dict[str, float]]:
+    """One more ``compute_figure2(cfg)`` with its stages timed (wall seconds, summed over the
+    panels): the functions it calls are wrapped with timers for the run and restored after."""
+    import gtv.numerics.transport.grid as grid_mod
+    import gtv.validation.figures.base as base_mod
+    import gtv.validation.figures.figure2 as fig2_mod
+    from gtv.numerics.linear import LinearSampler
+
+    spent: dict[str, float] = {}
+    open_stages: list[str] = []  # a stage inside another is counted in the outer one only
+
+    def timed(label, fn):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            open_stages.append(label)
+            try:
+                return fn(*a, **k)
+            finally:
+                open_stages.pop()
+                if not open_stages:
+                    spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+
+        return wrapper
+
+    patches = [
+        (base_mod, "train_linear_ensemble", "training (DSM draws, normal equations, Cholesky)"),
+        (LinearSampler, "__init__", "sampler preparation (time contraction, Horner coefficients)"),
+        (LinearSampler, "sample", "PF-ODE of the grid points (30 Euler steps)"),
+        (grid_mod, "refinement_points", "refinement: scoring cells, new points"),
+        (grid_mod, "merge_refinement", "refinement: inserting transported points"),
+        (fig2_mod, "summarize_ensemble", "binning: histograms, gap masses, error estimates"),
+        (fig2_mod, "_bayes_reference", REFERENCE),
+    ]
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+    try:
+        for obj, name, label in patches:
+            setattr(obj, name, timed(label, getattr(obj, name)))
+        t0 = time.perf_counter()
+        compute_figure2(cfg, progress=False)
+        total = time.perf_counter() - t0
+    finally:
+        for obj, name, fn in saved:
+            setattr(obj, name, fn)
+    return total, spent
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
@@ -370,6 +419,19 @@ def main(argv: list[str] | None = None) -> int:
         "samples for every (eps, P) panel."
     )
     print_gap_check(res_tr, res_exact, res_grid, paper, cfg)
+    total, spent = time_stages(cfg)
+    print()
+    print(f"Where the time of gtv, transport goes (one more run, stages timed: {total:.2f} s):")
+    print("| stage | wall s | share |")
+    print("|---|---|---|")
+    ref = spent.pop(REFERENCE, 0.0)
+    inner = 0.0
+    for label, t in spent.items():
+        inner += t
+        print(f"| {label} | {t:.2f} | {t / total:.0%} |")
+    print(f"| {REFERENCE} | {ref:.2f} | {ref / total:.0%} |")
+    rest = total - inner - ref
+    print(f"| the rest (Python, checks, arrays, streams) | {rest:.2f} | {rest / total:.0%} |")
     print()
     print(f"load average after: {load_average()}")
     return 0

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -70,3 +72,17 @@ def test_measure_ntk_closure_quick_runs(tmp_path: Path):
         "| tau | trained / cavity | trained / node designs [range] | node designs / cavity |" in out
     )
     assert out.count("\n| 3 |") + out.count("\n| 10 |") + out.count("\n| 300 |") == 3
+
+
+@pytest.mark.slow
+def test_bench_figure2_quick_runs(tmp_path: Path):
+    out = _run_quick("bench_figure2.py", tmp_path)
+    assert "Goal (issue 15): the Figure-2 computation >= 100x the paper's algorithm" in out
+    assert "| training (DSM draws, normal equations, Cholesky) |" in out
+    assert "| the rest (Python, checks, arrays, streams) |" in out
+
+
+@pytest.mark.slow
+def test_bench_transport_quick_runs(tmp_path: Path):
+    out = _run_quick("bench_transport.py", tmp_path)
+    assert "refined (bin 0.02" in out and "5. grid convergence" in out
