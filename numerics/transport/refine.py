@@ -3,6 +3,7 @@
 :func:`gtv.numerics.transport.kernel.pushforward_masses` carries each cell's Gaussian mass through
 the chord of the map. The chord is off by about ``h**2 |y''| / 8`` in the middle of a cell of
 width ``h``; mass is misplaced only where that shift crosses a bin edge, so a cell's *score* is
+::
 
     score_c = m_c * min(1, h_c**2 |y''|_c / (8 w))
 

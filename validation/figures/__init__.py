@@ -10,59 +10,35 @@ statistics :mod:`~gtv.validation.figures.bands`, its drawing
 trained-and-sampled linear panel, writing figure files -- is in :mod:`~gtv.validation.figures.base`.
 """
 
-from gtv.validation.figures.bands import (
-    SegmentDiagonalMass,
-    paper_normalized_density,
-    segment_vs_diagonal_mass,
-    square_data,
-)
-from gtv.validation.figures.base import new_figure, panel_seed, sample_linear_panel, write_figure
-from gtv.validation.figures.figure1 import (
-    FIGURE1_DATASETS,
-    FIGURE1_TIMES,
-    Figure1Result,
-    compute_figure1,
-)
-from gtv.validation.figures.figure2 import (
-    FIGURE2_DATA,
-    Figure2Config,
-    Figure2Result,
-    compute_figure2,
-    mixture_density,
-)
-from gtv.validation.figures.figure3 import (
-    FIGURE3_KINDS,
-    FIGURE3_ROTATIONS,
-    Figure3Config,
-    Figure3Result,
-    compute_figure3,
-    rotation_label,
-)
-from gtv.validation.figures.figure3_plot import plot_figure3
+from gtv.validation._lazy import lazy_exports
 
-__all__ = [
-    "FIGURE1_DATASETS",
-    "FIGURE1_TIMES",
-    "FIGURE2_DATA",
-    "FIGURE3_KINDS",
-    "FIGURE3_ROTATIONS",
-    "Figure1Result",
-    "Figure2Config",
-    "Figure2Result",
-    "Figure3Config",
-    "Figure3Result",
-    "SegmentDiagonalMass",
-    "compute_figure1",
-    "compute_figure2",
-    "compute_figure3",
-    "mixture_density",
-    "new_figure",
-    "panel_seed",
-    "paper_normalized_density",
-    "plot_figure3",
-    "rotation_label",
-    "sample_linear_panel",
-    "segment_vs_diagonal_mass",
-    "square_data",
-    "write_figure",
-]
+_EXPORTS = {
+    "FIGURE1_DATASETS": ".figure1",
+    "FIGURE1_TIMES": ".figure1",
+    "FIGURE2_DATA": ".figure2",
+    "FIGURE3_KINDS": ".figure3",
+    "FIGURE3_ROTATIONS": ".figure3",
+    "Figure1Result": ".figure1",
+    "Figure2Config": ".figure2",
+    "Figure2Result": ".figure2",
+    "Figure3Config": ".figure3",
+    "Figure3Result": ".figure3",
+    "SegmentDiagonalMass": ".bands",
+    "compute_figure1": ".figure1",
+    "compute_figure2": ".figure2",
+    "compute_figure3": ".figure3",
+    "mixture_density": ".figure2",
+    "new_figure": ".base",
+    "panel_seed": ".base",
+    "paper_normalized_density": ".bands",
+    "plot_figure3": ".figure3_plot",
+    "rotation_label": ".figure3",
+    "sample_linear_panel": ".base",
+    "segment_vs_diagonal_mass": ".bands",
+    "square_data": ".bands",
+    "write_figure": ".base",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

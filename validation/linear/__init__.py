@@ -13,27 +13,23 @@ cavity moments and the cavity field) over a grid of eps x F/P
 (:mod:`~gtv.validation.linear.validity_map`, docs/math/finite_fp.md).
 """
 
-from gtv.validation.linear.compare import LinearCompareConfig, LinearComparison, compare_linear
-from gtv.validation.linear.target_noise import (
-    TargetNoiseComparison,
-    TargetNoiseConfig,
-    compare_targets,
-    format_target_noise_summary,
-)
-from gtv.validation.linear.validity import format_validity_table, validity_row
-from gtv.validation.linear.validity_map import ValidityMap, ValidityMapConfig, validity_map
+from gtv.validation._lazy import lazy_exports
 
-__all__ = [
-    "LinearCompareConfig",
-    "LinearComparison",
-    "TargetNoiseComparison",
-    "TargetNoiseConfig",
-    "ValidityMap",
-    "ValidityMapConfig",
-    "compare_linear",
-    "compare_targets",
-    "format_target_noise_summary",
-    "format_validity_table",
-    "validity_map",
-    "validity_row",
-]
+_EXPORTS = {
+    "LinearCompareConfig": ".compare",
+    "LinearComparison": ".compare",
+    "TargetNoiseComparison": ".target_noise",
+    "TargetNoiseConfig": ".target_noise",
+    "ValidityMap": ".validity_map",
+    "ValidityMapConfig": ".validity_map",
+    "compare_linear": ".compare",
+    "compare_targets": ".target_noise",
+    "format_target_noise_summary": ".target_noise",
+    "format_validity_table": ".validity",
+    "validity_map": ".validity_map",
+    "validity_row": ".validity",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -9,31 +9,26 @@ to them (:mod:`.transition`), figures (:mod:`.plots`) and the ``gtv memorization
 :mod:`gtv.numerics.memory`.
 """
 
-from gtv.validation.memory.config import (
-    CRITERIA,
-    MODEL_CLASSES,
-    TransitionConfig,
-    default_K_grid,
-)
-from gtv.validation.memory.datasets import DATASETS, dataset_dim, training_set
-from gtv.validation.memory.models import fit_and_sample, linear_features, linear_theory_field
-from gtv.validation.memory.plots import plot_transition, plot_transitions
-from gtv.validation.memory.transition import TransitionResult, classify_all, run_transition
+from gtv.validation._lazy import lazy_exports
 
-__all__ = [
-    "CRITERIA",
-    "DATASETS",
-    "MODEL_CLASSES",
-    "TransitionConfig",
-    "TransitionResult",
-    "classify_all",
-    "dataset_dim",
-    "default_K_grid",
-    "fit_and_sample",
-    "linear_features",
-    "linear_theory_field",
-    "plot_transition",
-    "plot_transitions",
-    "run_transition",
-    "training_set",
-]
+_EXPORTS = {
+    "CRITERIA": ".config",
+    "DATASETS": ".datasets",
+    "MODEL_CLASSES": ".config",
+    "TransitionConfig": ".config",
+    "TransitionResult": ".transition",
+    "classify_all": ".transition",
+    "dataset_dim": ".datasets",
+    "default_K_grid": ".config",
+    "fit_and_sample": ".models",
+    "linear_features": ".models",
+    "linear_theory_field": ".models",
+    "plot_transition": ".plots",
+    "plot_transitions": ".plots",
+    "run_transition": ".transition",
+    "training_set": ".datasets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

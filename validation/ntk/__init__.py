@@ -10,19 +10,19 @@ configuration (:mod:`~gtv.validation.ntk.config`), the statistics
 own modules.
 """
 
-from gtv.validation.ntk.compare import compare_ntk
-from gtv.validation.ntk.config import DENSITIES, NTKCompareConfig
-from gtv.validation.ntk.plot import plot_ntk_comparison
-from gtv.validation.ntk.result import NTKComparison
-from gtv.validation.ntk.tables import denoiser_rows, density_rows, error_rows
+from gtv.validation._lazy import lazy_exports
 
-__all__ = [
-    "DENSITIES",
-    "NTKCompareConfig",
-    "NTKComparison",
-    "compare_ntk",
-    "denoiser_rows",
-    "density_rows",
-    "error_rows",
-    "plot_ntk_comparison",
-]
+_EXPORTS = {
+    "DENSITIES": ".config",
+    "NTKCompareConfig": ".config",
+    "NTKComparison": ".result",
+    "compare_ntk": ".compare",
+    "denoiser_rows": ".tables",
+    "density_rows": ".tables",
+    "error_rows": ".tables",
+    "plot_ntk_comparison": ".plot",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -4,26 +4,27 @@
 ``xarray.open_zarr(STORE)`` reads the results.
 """
 
-from gtv.validation.sweep.models import MODEL_CLASSES, RECORDS, ModelClass, model_class
-from gtv.validation.sweep.runner import EXECUTORS, SweepReport, Task, run_sweep, run_task
-from gtv.validation.sweep.spec import SweepSpec, coordinate_key, load_spec
-from gtv.validation.sweep.store import DONE, FAILED, PENDING, SweepStore
+from gtv.validation._lazy import lazy_exports
 
-__all__ = [
-    "DONE",
-    "EXECUTORS",
-    "FAILED",
-    "MODEL_CLASSES",
-    "PENDING",
-    "RECORDS",
-    "ModelClass",
-    "SweepReport",
-    "SweepSpec",
-    "SweepStore",
-    "Task",
-    "coordinate_key",
-    "load_spec",
-    "model_class",
-    "run_sweep",
-    "run_task",
-]
+_EXPORTS = {
+    "DONE": ".store",
+    "EXECUTORS": ".runner",
+    "FAILED": ".store",
+    "MODEL_CLASSES": ".models",
+    "PENDING": ".store",
+    "RECORDS": ".models",
+    "ModelClass": ".models",
+    "SweepReport": ".runner",
+    "SweepSpec": ".spec",
+    "SweepStore": ".store",
+    "Task": ".runner",
+    "coordinate_key": ".spec",
+    "load_spec": ".spec",
+    "model_class": ".models",
+    "run_sweep": ".runner",
+    "run_task": ".runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
