@@ -102,6 +102,11 @@ class FieldEnsemble(Protocol):
 
         The grid ``linspace(T, eps, n_steps + 1)``, Euler or Heun, as for trained ensembles;
         member ``n`` starts from ``stream(seed, "field-sampling").spawn(N)[n]``.
+
+        A field whose ``sample`` also takes explicit start points -- keywords ``x_T``
+        (N, n_samples, D) and ``models`` (row ``r`` of ``x_T`` carried by member ``models[r]``),
+        as :class:`gtv.numerics.linear.LinearField` does -- can be transported
+        (``density="transport"`` in :mod:`gtv.validation.predictions`, docs/math/transport.md).
         """
         ...
 

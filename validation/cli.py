@@ -22,6 +22,10 @@ from gtv.validation.sweep.cli import add_sweep_parser, run_sweep_command
 
 __all__ = ["NTK_DEFAULTS", "build_parser", "main"]
 
+#: Defaults of ``gtv validate linear``'s --samples, --points and --max-points (those of
+#: LinearCompareConfig; --samples also for --target both).
+_LINEAR_SAMPLES, _LINEAR_POINTS, _LINEAR_MAX_POINTS = 20_000, 2048, 16_384
+
 
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are a single line (no usage block)."""
@@ -191,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
         "first-order theory and its predictions (Gaussian-field ensemble, white-noise "
         "Fokker-Planck, p(x|eps), exact-Bayes PF-ODE) and print, per configuration, the "
         "denoiser mean/variance at query points and the density distances (TV, Hellinger) with "
-        "model-level bootstrap CIs, the half-vs-half noise floor and the gap masses. Saves "
+        "model-level bootstrap CIs, the half-vs-half noise floor and the gap masses. Every "
+        "per-model density (trained models, Gaussian-field members, exact-Bayes PF-ODE) is by "
+        "default transported (--density transport: no sampling noise, docs/math/transport.md); "
+        "--density mc bins --samples Monte Carlo samples per model instead. Saves "
         "DIR/linear_eps<eps>_P<P>.{npz,json,png,pdf} (+ _theory.npz).",
         formatter_class=fmt,
     )
@@ -205,7 +212,35 @@ def build_parser() -> argparse.ArgumentParser:
     lin.add_argument("--n-time", type=_positive_int("--n-time"), default=8, help="F_t")
     lin.add_argument("--models", type=_positive_int("--models", 4), default=200, help="N")
     lin.add_argument(
-        "--samples", type=_positive_int("--samples"), default=20000, help="samples per model"
+        "--density",
+        choices=["transport", "mc"],
+        default=argparse.SUPPRESS,
+        help="how every per-model density is formed: transport = each model's PF-ODE map carried "
+        "over a deterministic quantile grid of --points start points, refined where needed up to "
+        "--max-points, and the Gaussian mass binned exactly (no sampling noise; "
+        "docs/math/transport.md); mc = bin --samples random samples per model (default: "
+        "transport; --target both always uses mc)",
+    )
+    lin.add_argument(
+        "--samples",
+        type=_positive_int("--samples"),
+        default=argparse.SUPPRESS,
+        help="PF-ODE samples per model, only with --density mc or --target both (default: "
+        f"{_LINEAR_SAMPLES})",
+    )
+    lin.add_argument(
+        "--points",
+        type=_positive_int("--points", 4),
+        default=argparse.SUPPRESS,
+        help="start-grid points per model with --density transport, refined where a cell's chord "
+        f"may misplace mass across a bin, up to --max-points (default: {_LINEAR_POINTS})",
+    )
+    lin.add_argument(
+        "--max-points",
+        type=_positive_int("--max-points", 4),
+        default=argparse.SUPPRESS,
+        help="most grid points per model after refinement with --density transport (at least "
+        f"--points; default: {_LINEAR_MAX_POINTS}, or --points if that is larger)",
     )
     lin.add_argument(
         "--steps",
@@ -419,13 +454,44 @@ def _linear_config_options(args: argparse.Namespace) -> dict:
         "n_space": args.n_space,
         "n_time": args.n_time,
         "n_models": args.models,
-        "n_samples": args.samples,
+        "n_samples": getattr(args, "samples", _LINEAR_SAMPLES),
         "n_bins": args.bins,
         "n_steps": args.steps,
         "n_boot": args.boot,
         "seed": args.seed,
         "query_x": tuple(args.query_x),
         "query_t": tuple(args.query_t),
+    }
+
+
+def _linear_density_options(args: argparse.Namespace) -> dict:
+    """``density``, ``n_points``, ``max_points`` of ``gtv validate linear``; ``_CliError`` for
+    options of the other density (and, with --target both, for any transport option)."""
+    density = getattr(args, "density", None)
+    points, max_points = getattr(args, "points", None), getattr(args, "max_points", None)
+    if args.dsm_target == "both":
+        if density == "transport" or (points, max_points) != (None, None):
+            raise _CliError(
+                "--target both compares Monte Carlo samples: --density transport, --points and "
+                "--max-points are not used with it (--samples is)"
+            )
+        return {}
+    density = density or "transport"
+    if density == "transport" and hasattr(args, "samples"):
+        raise _CliError("--samples is used with --density mc (transport: --points)")
+    if density == "mc" and (points, max_points) != (None, None):
+        raise _CliError(
+            "--points and --max-points are used with --density transport (mc: --samples)"
+        )
+    if density == "mc":
+        return {"density": "mc"}
+    n_points = _LINEAR_POINTS if points is None else points
+    if max_points is not None and max_points < n_points:
+        raise _CliError(f"--max-points must be >= --points ({n_points}), got {max_points}")
+    return {
+        "density": "transport",
+        "n_points": n_points,
+        "max_points": max(_LINEAR_MAX_POINTS, n_points) if max_points is None else max_points,
     }
 
 
@@ -436,9 +502,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.target == "ntk":
         return run_validate_ntk(args)
     if args.dsm_target == "both":
+        _linear_density_options(args)
         return _cmd_validate_targets(args)
     if args.json is not None:
         raise _CliError("--json is only used with --target both")
+    density = _linear_density_options(args)
     from gtv.validation.linear.compare import LinearCompareConfig, LinearComparison, compare_linear
     from gtv.validation.linear.resume import ResumableConfigurations
     from gtv.validation.linear.validity import format_validity_table, validity_row
@@ -451,6 +519,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             target=args.dsm_target,
             diagnostics=args.diagnostics,
             theory=args.theory,
+            **density,
         )
         for eps in args.eps
         for P in args.P

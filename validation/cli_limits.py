@@ -70,7 +70,16 @@ def _figure(args: argparse.Namespace) -> None:
 
 def _validate(args: argparse.Namespace) -> None:
     N, S, steps = _size(args, "models"), _size(args, "samples"), _size(args, "steps")
-    _check(args, ["models", "samples"], "the samples", n_bytes=3 * N * S * F8)
+    per_model = ["models", "samples"]
+    if args.target == "linear":
+        # --samples (Monte Carlo) or --max-points (transport: every model's grid, its start
+        # points, CDF and images); neither given: the defaults, 20000 samples / 16384 points
+        if getattr(args, "density", "transport") == "transport" and args.dsm_target != "both":
+            S = max(_size(args, "max_points", 16_384.0), _size(args, "points", 2048.0))
+            per_model = ["models", "points", "max_points"]
+        else:
+            S = _size(args, "samples", 20_000.0)
+    _check(args, per_model, "the samples", n_bytes=3 * N * S * F8)
     if args.target == "ntk":
         W, P = _size(args, "widths"), _size(args, "P")
         n_w = len(args.widths) + 1
@@ -88,7 +97,7 @@ def _validate(args: argparse.Namespace) -> None:
         _check(args, ["n_space", "n_time"], "the feature covariances", n_bytes=4 * F * F * F8)
         _check(args, ["models", "n_space", "n_time"], "the weights", n_bytes=3 * N * F * F8)
         _check(args, ["models", "P"], "training", n_ops=configs * N * P * F * F)
-        _check(args, ["models", "samples", "steps"], "sampling", n_ops=configs * N * S * steps * F)
+        _check(args, [*per_model, "steps"], "sampling", n_ops=configs * N * S * steps * F)
     _check_boot_bins(args, N)
 
 

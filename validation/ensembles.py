@@ -8,29 +8,35 @@ pooling samples.
 Per-model densities come from Monte Carlo samples (an array (N, S, D)) or, in 1-D, from a
 deterministic start grid carried through each model's sampler
 (:class:`gtv.numerics.transport.TransportedGrid`, docs/math/transport.md): the same
-:func:`summarize_ensemble` takes either.
+:func:`summarize_ensemble` takes either. :func:`transported_densities` runs any 1-D sampler on the
+transport grid (:class:`TransportSettings`) and returns the per-model densities, outside masses,
+gap masses and error estimates (:class:`LearnedDensities`) that the comparisons use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_points
+from gtv.numerics.checks import check_count, check_points, check_positive
 from gtv.numerics.histograms import gap_fraction, uniform_histogram_counts
-from gtv.numerics.transport import TransportedGrid
+from gtv.numerics.transport import TransportedGrid, transport_1d
 from gtv.validation.results import load_result_of_kind, require_finite, result_file, save_result
 from gtv.validation.stats import bootstrap_ci
 
 __all__ = [
     "EnsembleResult",
+    "LearnedDensities",
+    "TransportSettings",
     "gap_mass",
     "gap_mass_reference",
     "per_model_histograms",
     "per_model_histograms_reference",
     "summarize_ensemble",
+    "transported_densities",
 ]
 
 
@@ -272,4 +278,129 @@ def summarize_ensemble(
         gap = gap_mass(samples, data, gap_distance)
     return EnsembleResult(
         hist, [np.asarray(e, dtype=float) for e in edges], gap, float(gap_distance), cfg
+    )
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """How a 1-D ensemble's densities are transported (docs/math/transport.md).
+
+    Every model's PF-ODE map is applied to the quantile grid of ``n_points`` start points
+    (:func:`gtv.numerics.transport.transport_grid`), refined where a cell's chord may misplace
+    more than ``tolerance`` of mass across a histogram bin, up to ``max_points`` points per model
+    (:func:`gtv.numerics.transport.transport_1d` with ``resolution`` = the bin width).
+
+    Attributes
+    ----------
+    n_points : int, default 2048
+        Start points per model (>= 4).
+    tolerance : float, default 1e-6
+        Largest mass a cell may misplace before it is cut (> 0).
+    max_points : int, default 16384
+        Most points per model after refinement (>= ``n_points``).
+    """
+
+    n_points: int = 2048
+    tolerance: float = 1e-6
+    max_points: int = 16_384
+
+    def __post_init__(self) -> None:
+        n = check_count(self.n_points, "n_points", 4)
+        check_count(self.max_points, "max_points", n)
+        check_positive(self.tolerance, "transport_tolerance")
+
+
+@dataclass
+class LearnedDensities:
+    """Per-model learned densities of an ensemble on one uniform histogram grid.
+
+    Attributes
+    ----------
+    histograms : ndarray, shape (N, B)
+        Per-model bin densities (bin mass / bin width).
+    outside : ndarray, shape (N,)
+        Per-model mass outside the edges.
+    gap : ndarray, shape (N,)
+        Per-model gap mass (farther than the gap distance from every training point).
+    error : ndarray, shape (N,), optional
+        Transported densities only: per-model error estimate, the total variation (outside mass
+        as one more bin) between the grid and every other point of it
+        (:meth:`gtv.numerics.transport.TransportedGrid.error`).
+    points : ndarray of int, shape (N,), optional
+        Transported densities only: the points each model carried after refinement.
+    """
+
+    histograms: np.ndarray
+    outside: np.ndarray
+    gap: np.ndarray
+    error: np.ndarray | None = None
+    points: np.ndarray | None = None
+
+    def summary(self) -> dict:
+        """``{"error_max", "error_median", "points_mean", "points_max"}`` (transport), or ``{}``."""
+        if self.error is None:
+            return {}
+        return {
+            "error_max": float(self.error.max()),
+            "error_median": float(np.median(self.error)),
+            "points_mean": float(self.points.mean()),
+            "points_max": int(self.points.max()),
+        }
+
+
+def transported_densities(
+    sample: Callable[..., np.ndarray],
+    n_models: int,
+    sigma_T: float,
+    data: np.ndarray,
+    edges: np.ndarray,
+    gap_distance: float,
+    settings: TransportSettings | None = None,
+) -> LearnedDensities:
+    """Per-model densities of a 1-D ensemble from its sampler carried over the transport grid.
+
+    Parameters
+    ----------
+    sample : callable
+        ``sample(x_T, models=None) -> x_eps``: the ensemble's PF-ODE sampler on explicit start
+        points ``x_T`` (R, S, 1), row ``r`` carried by model ``models[r]`` (by model ``r`` when
+        ``models`` is None); see :func:`gtv.numerics.transport.transport_1d`.
+    n_models : int
+    sigma_T : float
+        The sampler's start distribution is ``N(0, sigma_T**2)``.
+    data : ndarray, shape (M, 1)
+        Training points (for the gap mass).
+    edges : ndarray, shape (B + 1,)
+        Uniform, increasing histogram edges; the bin width is the refinement's resolution.
+    gap_distance : float
+        Gap mass threshold (> 0).
+    settings : TransportSettings, optional
+        Default ``TransportSettings()``.
+
+    Returns
+    -------
+    LearnedDensities
+        With the per-model error estimates and point counts; the bin masses are the exactly binned
+        transported Gaussian mass (:meth:`gtv.numerics.transport.TransportedGrid.bin_masses`),
+        ``outside = 1 - sum(masses)`` (clipped to [0, 1]).
+    """
+    settings = TransportSettings() if settings is None else settings
+    if not isinstance(settings, TransportSettings):
+        raise TypeError("settings must be a TransportSettings")
+    edges = np.asarray(edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+        raise ValueError("edges must be an increasing 1-D array with at least two entries")
+    data = check_points(data, "data", dim=1)
+    gap_distance = check_positive(gap_distance, "gap_distance")
+    grid = transport_1d(
+        sample, n_models, sigma_T, settings.n_points, resolution=float(np.diff(edges).mean()),
+        tolerance=settings.tolerance, max_points=settings.max_points,
+    )  # fmt: skip
+    masses = grid.bin_masses(edges)
+    return LearnedDensities(
+        histograms=masses / np.diff(edges),
+        outside=np.clip(1.0 - masses.sum(axis=1), 0.0, 1.0),
+        gap=grid.gap_mass(data, gap_distance),
+        error=grid.error(edges, masses),
+        points=np.asarray(grid.size, dtype=np.int64).copy(),
     )

@@ -25,6 +25,14 @@ grid (``edges``) so they can be compared with a trained ensemble's per-model his
 Every density is stored as bin *densities* on ``edges`` plus the mass outside ``[edges[0],
 edges[-1]]`` (``*_outside``), so distances can treat "outside" as one more bin.
 
+The Gaussian-field members and the exact-Bayes PF-ODE are binned from Monte Carlo samples
+(``density="mc"``, the default of :func:`compute_theory_predictions`) or transported
+(``density="transport"``: each member's PF-ODE map carried over a deterministic quantile grid and
+the Gaussian mass binned exactly, :func:`gtv.validation.ensembles.transported_densities`,
+docs/math/transport.md; no start-point stream is drawn). Transport needs a field whose
+``sample`` takes explicit start points (``x_T``, ``models``;
+:class:`gtv.numerics.linear.LinearField` does).
+
 Streams (:mod:`gtv.numerics.streams`, given ``seed``): Gaussian-field weights
 ``stream(seed, "field").spawn(N)``, their PF-ODE start points
 ``stream(seed, "field-sampling").spawn(N)``; the exact-Bayes sampler
@@ -34,6 +42,8 @@ Streams (:mod:`gtv.numerics.streams`, given ``seed``): Gaussian-field weights
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 import time
 import warnings
@@ -43,25 +53,38 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
+from gtv.numerics.checks import check_choice, check_count
 from gtv.numerics.contract import EnsembleTheory
 from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.fokker_planck import solve_clipped_white_noise
 from gtv.numerics.pfode import DivergenceWarning, check_method, warn_if_diverged
 from gtv.numerics.streams import check_seed
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import (
+    LearnedDensities,
+    TransportSettings,
+    gap_mass,
+    per_model_histograms,
+    transported_densities,
+)
 from gtv.validation.results import load_result_of_kind, result_file, save_result
 
 __all__ = [
+    "DENSITIES",
     "TheoryPredictions",
     "bin_mixture_density",
     "compute_theory_predictions",
+    "exact_bayes_densities",
     "exact_bayes_histogram",
     "exact_gap_mass",
     "fokker_planck_grid",
     "fokker_planck_on_edges",
+    "gaussian_field_densities",
     "gaussian_field_histograms",
     "markov_fokker_planck",
 ]
+
+#: How per-model densities are formed: transported grid or Monte Carlo samples.
+DENSITIES = ("transport", "mc")
 
 
 def _check_theory(theory: object) -> EnsembleTheory:
@@ -78,6 +101,109 @@ def _check_1d(theory: EnsembleTheory) -> None:
         raise ValueError(f"theory: only 1-D data is supported here, got D = {theory.dim}")
 
 
+def _sigma_T(schedule) -> float:
+    return math.sqrt(float(schedule.sigma2(schedule.T)))
+
+
+def _takes_start_points(sample: object) -> bool:
+    try:
+        params = inspect.signature(sample).parameters
+    except (TypeError, ValueError):
+        return False
+    return "x_T" in params and "models" in params
+
+
+def gaussian_field_densities(
+    theory: EnsembleTheory,
+    n_models: int,
+    edges: np.ndarray,
+    gap_distance: float,
+    *,
+    density: str = "mc",
+    n_samples: int | None = None,
+    transport: TransportSettings | None = None,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int | np.random.SeedSequence = 0,
+) -> LearnedDensities:
+    """[q] by a Gaussian field of ``theory`` (1-D): per-member densities, like a trained ensemble.
+
+    ``theory.gaussian_field(n_models, seed)`` (weights from stream ``"field"``) is run through
+    the PF-ODE (``n_steps``, ``method``):
+
+    * ``density="mc"``: ``n_samples`` per member, start points from stream ``"field-sampling"``
+      (what :func:`gaussian_field_histograms` returns);
+    * ``density="transport"``: every member carries the transport grid (``transport``, default
+      :class:`~gtv.validation.ensembles.TransportSettings`, refined to the bin width of
+      ``edges``; :func:`gtv.validation.ensembles.transported_densities`). The field's ``sample``
+      must take explicit start points (``x_T`` and ``models``, as
+      :class:`gtv.numerics.linear.LinearField` does; ``TypeError`` otherwise).
+
+    Returns
+    -------
+    LearnedDensities
+        Per-member histograms on ``edges`` (uniform), mass outside them and gap mass (fraction
+        farther than ``gap_distance`` from every training point); with transport also the
+        per-member error estimates and point counts.
+
+    Warns
+    -----
+    DivergenceWarning
+        Once, when samples (or transported points) end non-finite or beyond
+        :func:`gtv.numerics.pfode.divergence_bound` of the training data (the field's own
+        sampler's warning is replaced by this one, which names the Gaussian field; any field,
+        also one that does not check itself, is checked). Non-finite samples then raise in the
+        histograms.
+    """
+    _check_1d(_check_theory(theory))
+    check_method(method)
+    check_choice(density, "density", DENSITIES)
+    edges = np.asarray(edges, dtype=float)
+    if density == "mc":
+        n_samples = check_count(n_samples, "n_samples")
+    elif transport is not None and not isinstance(transport, TransportSettings):
+        raise TypeError("transport must be a TransportSettings (or None)")
+    field = theory.gaussian_field(n_models, seed)
+    radius = np.max(np.abs(theory.data), initial=0.0)
+    sampler = "PF-ODE sampler of the Gaussian-field ensemble"
+    if density == "mc":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)
+            xs = field.sample(n_samples, n_steps=n_steps, method=method, seed=seed)
+        warn_if_diverged(xs, radius, theory.schedule, method, n_steps, sampler=sampler)
+        hist = per_model_histograms(xs, [edges])
+        outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
+        return LearnedDensities(hist, outside, gap_mass(xs, theory.data, gap_distance))
+    if not _takes_start_points(field.sample):
+        raise TypeError(
+            f"theory: its Gaussian field ({type(field).__name__}) cannot be transported: its "
+            "sample() takes no explicit start points (x_T, models); use density='mc'"
+        )
+    counts = [0, 0]  # points beyond the divergence bound, points carried
+
+    def run(x_T: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)
+            x = field.sample(x_T.shape[1], n_steps=n_steps, method=method, x_T=x_T, models=models)
+            start = float(np.abs(x_T).max())
+            counts[0] += warn_if_diverged(x, radius, theory.schedule, method, n_steps, start)
+        counts[1] += x.shape[0] * x.shape[1]
+        return x
+
+    out = transported_densities(
+        run, n_models, _sigma_T(theory.schedule), theory.data, edges, gap_distance, transport
+    )
+    if counts[0]:
+        warnings.warn(
+            f"the {method} {sampler} ({n_steps} steps) diverged: {counts[0]} of {counts[1]} "
+            "transported grid points ended beyond 10 x (data radius + sigma_T) (or 2 max|x_T|); "
+            "use more steps" + (", or method='euler'" if method == "heun" else ""),
+            DivergenceWarning,
+            stacklevel=2,
+        )
+    return out
+
+
 def gaussian_field_histograms(
     theory: EnsembleTheory,
     n_models: int,
@@ -92,7 +218,8 @@ def gaussian_field_histograms(
     """[q] by a Gaussian field of ``theory`` (1-D), summarized like a trained ensemble.
 
     ``theory.gaussian_field(n_models, seed)`` (weights from stream ``"field"``) is sampled with
-    the PF-ODE (``n_samples`` per member, start points from stream ``"field-sampling"``).
+    the PF-ODE (``n_samples`` per member, start points from stream ``"field-sampling"``):
+    :func:`gaussian_field_densities` with ``density="mc"``.
 
     Returns
     -------
@@ -109,19 +236,11 @@ def gaussian_field_histograms(
         also one that does not check itself, is checked). Non-finite samples then raise in the
         histograms.
     """
-    _check_1d(_check_theory(theory))
-    check_method(method)
-    edges = np.asarray(edges, dtype=float)
-    field = theory.gaussian_field(n_models, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DivergenceWarning)
-        xs = field.sample(n_samples, n_steps=n_steps, method=method, seed=seed)
-    radius = np.max(np.abs(theory.data), initial=0.0)
-    sampler = "PF-ODE sampler of the Gaussian-field ensemble"
-    warn_if_diverged(xs, radius, theory.schedule, method, n_steps, sampler=sampler)
-    hist = per_model_histograms(xs, [edges])
-    outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
-    return hist, outside, gap_mass(xs, theory.data, gap_distance)
+    d = gaussian_field_densities(
+        theory, n_models, edges, gap_distance, density="mc", n_samples=n_samples,
+        n_steps=n_steps, method=method, seed=seed,
+    )  # fmt: skip
+    return d.histograms, d.outside, d.gap
 
 
 def markov_fokker_planck(
@@ -247,6 +366,56 @@ def exact_gap_mass(data: np.ndarray, eps: float, schedule, distance: float) -> f
     return 1.0 - near
 
 
+def exact_bayes_densities(
+    data: np.ndarray,
+    edges: np.ndarray,
+    eps: float,
+    schedule,
+    gap_distance: float,
+    *,
+    density: str = "mc",
+    n_samples: int | None = None,
+    transport: TransportSettings | None = None,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int | np.random.SeedSequence = 0,
+) -> LearnedDensities:
+    """PF-ODE with the exact Bayes denoiser (1-D) as a one-model ensemble.
+
+    ``density="mc"``: ``n_samples`` start points from ``stream(seed, "bayes-sampling")``
+    (:func:`gtv.numerics.exact.sample_exact_denoiser`; what :func:`exact_bayes_histogram`
+    returns); ``density="transport"``: the transport grid (``transport``), refined to the bin
+    width of ``edges`` (no stream).
+
+    Returns
+    -------
+    LearnedDensities
+        ``histograms`` (1, B), ``outside`` (1,), ``gap`` (1,); with transport the error estimate
+        and point count.
+    """
+    check_choice(density, "density", DENSITIES)
+    edges = np.asarray(edges, dtype=float)
+    if density == "mc":
+        xb = sample_exact_denoiser(
+            data, n_samples, eps, schedule, n_steps=n_steps, method=method, seed=seed
+        )
+        counts, _ = np.histogram(xb[:, 0], bins=edges)
+        hist = counts / (xb.shape[0] * np.diff(edges))
+        gap = gap_mass(xb[None], data, gap_distance)
+        outside = np.array([1.0 - hist.sum() * float(np.diff(edges).mean())])
+        return LearnedDensities(hist[None], outside, gap)
+
+    def run(x_T: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
+        # one model: every row (the grid, or packed rows of new points) is the same sampler's
+        x = sample_exact_denoiser(
+            data, x_T.size, eps, schedule, n_steps=n_steps, method=method,
+            x_T=x_T.reshape(-1, 1),
+        )  # fmt: skip
+        return x.reshape(x_T.shape)
+
+    return transported_densities(run, 1, _sigma_T(schedule), data, edges, gap_distance, transport)
+
+
 def exact_bayes_histogram(
     data: np.ndarray,
     edges: np.ndarray,
@@ -262,14 +431,14 @@ def exact_bayes_histogram(
     """PF-ODE with the exact Bayes denoiser (1-D): bin densities on ``edges`` and gap mass.
 
     Start points from ``stream(seed, "bayes-sampling")``
-    (:func:`gtv.numerics.exact.sample_exact_denoiser`).
+    (:func:`gtv.numerics.exact.sample_exact_denoiser`); :func:`exact_bayes_densities` with
+    ``density="mc"``.
     """
-    xb = sample_exact_denoiser(
-        data, n_samples, eps, schedule, n_steps=n_steps, method=method, seed=seed
-    )
-    counts, _ = np.histogram(xb[:, 0], bins=edges)
-    density = counts / (xb.shape[0] * np.diff(edges))
-    return density, float(gap_mass(xb[None], data, gap_distance)[0])
+    d = exact_bayes_densities(
+        data, edges, eps, schedule, gap_distance, density="mc", n_samples=n_samples,
+        n_steps=n_steps, method=method, seed=seed,
+    )  # fmt: skip
+    return d.histograms[0], float(d.gap[0])
 
 
 @dataclass
@@ -385,7 +554,7 @@ class TheoryPredictions:
 def compute_theory_predictions(
     theory: EnsembleTheory,
     n_models: int,
-    n_samples: int,
+    n_samples: int | None,
     edges: np.ndarray,
     *,
     gap_distance: float = 0.25,
@@ -396,6 +565,8 @@ def compute_theory_predictions(
     fp_bounds: tuple[float, float] | None = None,
     fp_refine: int = 2,
     fp_steps: int = 400,
+    density: str = "mc",
+    transport: TransportSettings | None = None,
 ) -> TheoryPredictions:
     """All four predictions for one configuration (eps and the budget from ``theory``).
 
@@ -404,14 +575,18 @@ def compute_theory_predictions(
     theory : EnsembleTheory
         A 1-D theory at its budget (e.g.
         :class:`~gtv.numerics.linear.prediction.FirstOrderLinear`).
-    n_models, n_samples : int
-        Gaussian-field ensemble size and PF-ODE samples per model (use the trained ensemble's).
+    n_models : int
+        Gaussian-field ensemble size (use the trained ensemble's).
+    n_samples : int or None
+        PF-ODE samples per Gaussian-field member with ``density="mc"`` (use the trained
+        ensemble's); unused (may be None) with ``density="transport"``.
     edges : ndarray
         Common histogram grid (uniform, increasing).
     gap_distance : float
         Gap mass threshold (distance from every training point).
     n_bayes_samples : int, optional
-        Exact-Bayes PF-ODE samples (default ``n_models * n_samples`` capped at 10**6).
+        Exact-Bayes PF-ODE samples with ``density="mc"`` (default ``n_models * n_samples``
+        capped at 10**6).
     n_steps, method
         The PF-ODE sampler (same for the Gaussian field and the exact-Bayes baseline).
     fp_bounds : (lo, hi), optional
@@ -419,6 +594,12 @@ def compute_theory_predictions(
         ``edges``; ``fp_refine`` FP cells per histogram bin; ``fp_steps`` FP time steps.
     seed : int or SeedSequence
         Streams as in the module docstring.
+    density : {"mc", "transport"}, default "mc"
+        How the Gaussian-field members and the exact-Bayes PF-ODE are binned (module
+        docstring); with ``"transport"`` both carry the grid of ``transport`` (default
+        :class:`~gtv.validation.ensembles.TransportSettings`) and ``config`` records
+        ``transport_error_tv`` (the largest per-member error estimate of the Gaussian field
+        and that of the exact-Bayes reference) and the points carried.
     """
     _check_1d(_check_theory(theory))
     seed = check_seed(seed)
@@ -430,15 +611,31 @@ def compute_theory_predictions(
         raise ValueError("edges must be uniform")
     if int(fp_refine) != fp_refine or fp_refine < 1:
         raise ValueError(f"fp_refine must be an integer >= 1, got {fp_refine!r}")
+    check_choice(density, "density", DENSITIES)
+    mc = density == "mc"
+    if mc:
+        n_samples = check_count(n_samples, "n_samples")
+    else:
+        transport = TransportSettings() if transport is None else transport
+        if not isinstance(transport, TransportSettings):
+            raise TypeError("transport must be a TransportSettings (or None)")
     sched = theory.schedule
     data = theory.data
     eps = theory.eps
     timings = {}
 
     t0 = time.perf_counter()
-    gf_hist, gf_out, gf_gap = gaussian_field_histograms(
-        theory, n_models, n_samples, edges, gap_distance, n_steps=n_steps, method=method, seed=seed
-    )
+    if mc:
+        gf_hist, gf_out, gf_gap = gaussian_field_histograms(
+            theory, n_models, n_samples, edges, gap_distance, n_steps=n_steps, method=method,
+            seed=seed,
+        )  # fmt: skip
+    else:
+        gf = gaussian_field_densities(
+            theory, n_models, edges, gap_distance, density="transport", transport=transport,
+            n_steps=n_steps, method=method, seed=seed,
+        )  # fmt: skip
+        gf_hist, gf_out, gf_gap = gf.histograms, gf.outside, gf.gap
     timings["gaussian_field_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -452,18 +649,40 @@ def compute_theory_predictions(
     t0 = time.perf_counter()
     exact = bin_mixture_density(data, edges, eps, sched)
     exact_gap = exact_gap_mass(data, eps, sched, gap_distance)
-    nb = n_bayes_samples if n_bayes_samples is not None else min(n_models * n_samples, 10**6)
-    bayes, bayes_gap = exact_bayes_histogram(
-        data, edges, nb, eps, sched, gap_distance, n_steps=n_steps, method=method, seed=seed
-    )
+    if mc:
+        nb = n_bayes_samples if n_bayes_samples is not None else min(n_models * n_samples, 10**6)
+        bayes, bayes_gap = exact_bayes_histogram(
+            data, edges, nb, eps, sched, gap_distance, n_steps=n_steps, method=method, seed=seed
+        )
+        bayes_out = float(1.0 - bayes.sum() * width)
+    else:
+        bd = exact_bayes_densities(
+            data, edges, eps, sched, gap_distance, density="transport", transport=transport,
+            n_steps=n_steps, method=method,
+        )  # fmt: skip
+        bayes, bayes_gap, bayes_out = bd.histograms[0], float(bd.gap[0]), float(bd.outside[0])
     timings["baselines_s"] = time.perf_counter() - t0
 
+    sizes = (
+        {"n_samples": int(n_samples), "n_bayes_samples": int(nb)}
+        if mc
+        else {
+            "transport": dataclasses.asdict(transport),
+            "transport_error_tv": {
+                "gaussian_field": float(gf.error.max()), "bayes": float(bd.error[0]),
+            },
+            "transport_points": {
+                "gaussian_field_mean": float(gf.points.mean()),
+                "gaussian_field_max": int(gf.points.max()), "bayes": int(bd.points[0]),
+            },
+        }
+    )  # fmt: skip
     config = {
         "eps": eps,
         "P": float(theory.P),
         "n_models": int(n_models),
-        "n_samples": int(n_samples),
-        "n_bayes_samples": int(nb),
+        "density": density,
+        **sizes,
         "n_steps": int(n_steps),
         "method": method,
         "seed": seed if isinstance(seed, int) else -1,
@@ -489,7 +708,7 @@ def compute_theory_predictions(
             "markov": float(1.0 - markov.sum() * width),
             "mean_fp": float(1.0 - mean_fp.sum() * width),
             "exact": float(1.0 - exact.sum() * width),
-            "bayes": float(1.0 - bayes.sum() * width),
+            "bayes": bayes_out,
         },
         gap={
             "markov": markov_gap,

@@ -89,19 +89,31 @@ class LinearField:
         n_steps: int = 30,
         method: str = "euler",
         seed: int | np.random.SeedSequence = 0,
+        x_T: np.ndarray | None = None,
+        models: np.ndarray | None = None,
     ) -> np.ndarray:
         """PF-ODE samples (N, n_samples, D) by
         :func:`gtv.numerics.linear.sampler.sample_linear_ensemble`; member ``n`` starts from
-        ``stream(seed, "field-sampling").spawn(N)[n]``."""
+        ``stream(seed, "field-sampling").spawn(N)[n]``.
+
+        Explicit start points ``x_T`` (N, n_samples, D) replace the random ones (``seed`` is then
+        unused); with ``models`` (R,), ``x_T`` is (R, n_samples, D) and row ``r`` is carried by
+        member ``models[r]`` (as in ``sample_linear_ensemble``; e.g. the refinement rows of
+        :func:`gtv.numerics.transport.transport_1d`)."""
         from gtv.numerics.linear.sampler import sample_linear_ensemble
         from gtv.numerics.pfode import initial_points
 
         ens = self.ensemble
-        x_T = initial_points(
-            None, seed, ens.n_models, int(n_samples), self.dim, ens.schedule,
-            stream="field-sampling",
-        )  # fmt: skip
-        return sample_linear_ensemble(ens, n_samples, n_steps=n_steps, method=method, x_T=x_T)
+        if x_T is None:
+            if models is not None:
+                raise ValueError("models needs explicit start points x_T")
+            x_T = initial_points(
+                None, seed, ens.n_models, int(n_samples), self.dim, ens.schedule,
+                stream="field-sampling",
+            )  # fmt: skip
+        return sample_linear_ensemble(
+            ens, n_samples, n_steps=n_steps, method=method, x_T=x_T, models=models
+        )
 
 
 def _field(theory: LinearTheory, W: np.ndarray, P: float, seed: object) -> LinearField:

@@ -8,9 +8,11 @@ import pytest
 
 from gtv.validation.ensembles import (
     EnsembleResult,
+    TransportSettings,
     gap_mass,
     per_model_histograms,
     summarize_ensemble,
+    transported_densities,
 )
 from gtv.validation.stats import bootstrap_ci
 
@@ -174,3 +176,48 @@ def test_mean_density_and_quantiles_against_numpy():
             np.testing.assert_allclose(got[i], expected, rtol=1e-13)
     np.testing.assert_allclose(q3[1], np.median(h, axis=0), rtol=1e-14)
     assert np.all(q[0] <= q[1])
+
+
+# -- transported densities ----------------------------------------------------------------------
+def test_transported_densities_of_affine_maps_are_exact():
+    """Model n maps x -> a_n x + b_n: its push-forward of N(0, sigma**2) is N(b_n, (a_n
+    sigma)**2), whose bin masses, outside mass and gap mass are known in closed form (scipy);
+    the transport is exact for affine maps whatever the grid (docs/math/transport.md)."""
+    from scipy.stats import norm
+
+    a, b, sigma = np.array([0.5, 1.0, -0.8]), np.array([0.0, 0.3, -1.1]), 1.3
+    calls = []
+
+    def sample(x_T, models=None):
+        rows = np.arange(x_T.shape[0]) if models is None else models
+        calls.append(rows.size)
+        return a[rows, None, None] * x_T + b[rows, None, None]
+
+    edges = np.linspace(-2.0, 2.0, 41)
+    data = np.array([[-1.0], [0.0], [1.0]])
+    d = transported_densities(sample, 3, sigma, data, edges, 0.25, TransportSettings(64, 1e-6, 256))
+    for n in range(3):
+        law = norm(b[n], abs(a[n]) * sigma)
+        np.testing.assert_allclose(d.histograms[n] * 0.1, np.diff(law.cdf(edges)), atol=1e-12)
+        outside = law.cdf(-2.0) + law.sf(2.0)
+        assert d.outside[n] == pytest.approx(outside, abs=1e-12)
+        near = sum(law.cdf(m + 0.25) - law.cdf(m - 0.25) for m in (-1.0, 0.0, 1.0))
+        assert d.gap[n] == pytest.approx(1.0 - near, abs=1e-12)
+    # affine maps need no refinement: one call, the grid of 64 points, zero error
+    assert calls == [3] and np.all(d.points == 64)
+    np.testing.assert_allclose(d.error, 0.0, atol=1e-12)
+    assert d.summary()["points_max"] == 64
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [
+        ({"n_points": 3}, "n_points"),
+        ({"n_points": 2.5}, "n_points"),
+        ({"n_points": 100, "max_points": 50}, "max_points"),
+        ({"tolerance": -1.0}, "transport_tolerance"),
+    ],
+)
+def test_transport_settings_are_checked(kw, name):
+    with pytest.raises(ValueError, match=name):
+        TransportSettings(**kw)

@@ -23,12 +23,14 @@ from gtv.numerics.linear import (
 from gtv.numerics.pfode import initial_points
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import get_schedule
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import TransportSettings, gap_mass, per_model_histograms
 from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
 from gtv.validation.predictions import (
     TheoryPredictions,
     bin_mixture_density,
     compute_theory_predictions,
+    exact_bayes_densities,
+    gaussian_field_densities,
     gaussian_field_histograms,
     markov_fokker_planck,
 )
@@ -217,3 +219,91 @@ def test_a_new_theory_plugs_into_the_predictions():
     tv = 0.5 * np.abs(res.density / res.grid.mass(res.density) - exact) @ h
     print(f"TV(white-noise FP of the exact score, p(x|eps)) = {tv:.4f}")
     assert tv < 0.005  # measured 1e-4 (600 cells, 200 steps)
+
+
+# -- transported densities (density="transport") ------------------------------------------------
+class _TransportableMemorizingField(_MemorizingField):
+    """The memorizing field with explicit start points (``x_T``, ``models``)."""
+
+    def sample(self, n_samples, *, n_steps=30, method="euler", seed=0, x_T=None, models=None):
+        if x_T is None:
+            return super().sample(n_samples, n_steps=n_steps, method=method, seed=seed)
+        th = self.theory
+        flat = sample_exact_denoiser(
+            th.data, x_T.size, th.eps, th.schedule, n_steps=n_steps, method=method,
+            x_T=x_T.reshape(-1, 1),
+        )  # fmt: skip
+        return flat.reshape(x_T.shape)
+
+
+class _TransportableMemorizing(_Memorizing):
+    def gaussian_field(self, n_models, seed=0):
+        return _TransportableMemorizingField(self, n_models)
+
+
+def test_transported_field_members_are_their_own_push_forwards():
+    """Every member of the memorizing field is the exact-Bayes PF-ODE, so each transported member
+    density equals the transported exact-Bayes reference (same grid, same refinement: the sampler
+    is pointwise, so packing the refinement rows of several members changes nothing)."""
+    sched = get_schedule("vp-linear")
+    memo = _TransportableMemorizing(FIGURE2_DATA, 0.05, sched, 100)
+    edges = np.linspace(-2, 2, 81)
+    settings = TransportSettings(n_points=128, max_points=1024)
+    gf = gaussian_field_densities(
+        memo, 3, edges, 0.25, density="transport", transport=settings, seed=3
+    )
+    ref = exact_bayes_densities(
+        FIGURE2_DATA, edges, 0.05, sched, 0.25, density="transport", transport=settings
+    )
+    assert ref.points[0] > 128  # refined
+    for name in ("histograms", "outside", "gap", "error", "points"):
+        a, b = getattr(gf, name), np.repeat(getattr(ref, name), 3, axis=0)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=name)
+    np.testing.assert_allclose(gf.histograms.sum(1) * 0.05 + gf.outside, 1.0, atol=1e-12)
+    # the Monte Carlo path is gaussian_field_histograms, untouched
+    mc = gaussian_field_densities(memo, 2, edges, 0.25, n_samples=300, seed=3)
+    hist, outside, gap = gaussian_field_histograms(memo, 2, 300, edges, 0.25, seed=3)
+    assert mc.error is None and np.array_equal(mc.histograms, hist)
+    assert np.array_equal(mc.outside, outside) and np.array_equal(mc.gap, gap)
+
+
+def test_a_field_without_start_points_cannot_be_transported(kernel):
+    edges = np.linspace(-2, 2, 41)
+    memo = _Memorizing(FIGURE2_DATA, 0.1, get_schedule("vp-linear"), 100)
+    for theory in (memo, kernel):
+        with pytest.raises(TypeError, match="x_T"):
+            gaussian_field_densities(theory, 2, edges, 0.25, density="transport")
+
+
+def test_transported_predictions_record_their_errors(linear):
+    edges = np.linspace(-2, 2, 41)
+    theory = FirstOrderLinear(linear, P)
+    settings = TransportSettings(n_points=256, max_points=1024)
+    tp = compute_theory_predictions(
+        theory, 4, None, edges, fp_steps=60, fp_refine=1, density="transport", transport=settings
+    )
+    for name, (dens, out) in tp.densities().items():
+        assert np.all(np.isfinite(dens)) and np.all(dens >= 0), name
+        assert (dens * 0.1).sum() + out == pytest.approx(1.0, abs=1e-9), name
+    cfg = tp.config
+    assert cfg["density"] == "transport" and "n_samples" not in cfg
+    assert cfg["transport"] == {"n_points": 256, "tolerance": 1e-6, "max_points": 1024}
+    assert set(cfg["transport_error_tv"]) == {"gaussian_field", "bayes"}
+    assert 0 < cfg["transport_error_tv"]["gaussian_field"] < 1e-3
+    gf = gaussian_field_densities(
+        theory, 4, edges, 0.25, density="transport", transport=settings, seed=0
+    )
+    np.testing.assert_array_equal(tp.gf_histograms, gf.histograms)
+    np.testing.assert_array_equal(tp.gf_gap, gf.gap)
+    assert (
+        compute_theory_predictions(
+            theory, 4, 300, edges, n_bayes_samples=500, fp_steps=60, fp_refine=1
+        ).config["density"]
+        == "mc"
+    )
+    with pytest.raises(ValueError, match="density"):
+        compute_theory_predictions(theory, 4, 300, edges, density="exact")
+    with pytest.raises(ValueError, match="n_samples"):
+        compute_theory_predictions(theory, 4, None, edges, density="mc")
+    with pytest.raises(TypeError, match="TransportSettings"):
+        compute_theory_predictions(theory, 4, None, edges, density="transport", transport=256)

@@ -33,7 +33,7 @@ def _linear(seed):
     cfg = LinearCompareConfig(
         P=200, n_space=4, n_time=3, n_models=4, n_samples=100, n_bins=20, n_boot=20,
         n_splits=2, fp_steps=20, fp_refine=1, n_bayes_samples=200, query_x=(-0.5, 0.5),
-        query_t=(0.1,), seed=seed,
+        query_t=(0.1,), density="mc", seed=seed,
     )  # fmt: skip
     compare_linear(cfg)
 

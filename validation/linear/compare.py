@@ -29,6 +29,15 @@ density predictions (:mod:`gtv.validation.predictions`), and reports
    distribution of ``D^(x, t)`` at the query points (skewness, excess kurtosis, quantiles, top
    1 % variance share) next to the theory's.
 
+Every per-model learned density (trained models, Gaussian-field members, moment-matched members,
+the exact-Bayes PF-ODE) is by default **transported** (``density="transport"``): the model's
+PF-ODE map carried over a deterministic quantile grid of ``n_points`` start points, refined where
+a cell's chord may misplace more than ``transport_tolerance`` of mass across a bin, up to
+``max_points`` per model, and the Gaussian mass binned exactly (docs/math/transport.md,
+"Comparisons"): no sampling noise, and a per-model error estimate recorded in
+``meta["transport_error_tv"]``. ``density="mc"`` bins ``n_samples`` Monte Carlo samples per model
+instead (and ``n_bayes_samples`` for the exact-Bayes reference).
+
 The trained model is the unit: no samples are pooled across models (statistics:
 :mod:`gtv.validation.stats`).
 """
@@ -42,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_field_types, check_query_values
+from gtv.numerics.checks import check_choice, check_field_types, check_query_values
 from gtv.numerics.contract import EnsembleTheory
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
@@ -61,15 +70,21 @@ from gtv.numerics.linear import (
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream_rng
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import (
+    LearnedDensities,
+    TransportSettings,
+    gap_mass,
+    per_model_histograms,
+    transported_densities,
+)
 from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
 from gtv.validation.linear.diagnostics import (
     closure_rows,
     distribution_rows,
     format_diagnostics,
-    moment_matched_histograms,
+    moment_matched_densities,
 )
-from gtv.validation.predictions import TheoryPredictions, compute_theory_predictions
+from gtv.validation.predictions import DENSITIES, TheoryPredictions, compute_theory_predictions
 from gtv.validation.results import (
     JsonConfig,
     figure_stem,
@@ -118,7 +133,17 @@ THEORIES = (
 
 @dataclass(frozen=True)
 class LinearCompareConfig(JsonConfig):
-    """One configuration of the comparison (defaults: eps = 1e-2, F = 8 x 8, P = 4000)."""
+    """One configuration of the comparison (defaults: eps = 1e-2, F = 8 x 8, P = 4000).
+
+    ``density`` is ``"transport"`` (default: every per-model density -- trained models, the
+    theory's Gaussian-field members, the moment-matched field, the exact-Bayes reference -- is
+    the model's PF-ODE map carried over a quantile grid of ``n_points`` start points, refined
+    where a cell's chord may misplace more than ``transport_tolerance`` of mass across a bin, up
+    to ``max_points`` per model, the Gaussian mass binned exactly; docs/math/transport.md) or
+    ``"mc"`` (``n_samples`` Monte Carlo samples per model, ``n_bayes_samples`` for the
+    exact-Bayes reference). ``n_samples`` and ``n_bayes_samples`` are used with ``"mc"`` only;
+    ``n_points``, ``transport_tolerance`` and ``max_points`` with ``"transport"`` only.
+    """
 
     eps: float = 1e-2
     P: int = 4000
@@ -149,6 +174,14 @@ class LinearCompareConfig(JsonConfig):
     diagnostics: bool = True
     #: Members of the moment-matched Gaussian field (default: n_models).
     n_moment_members: int | None = None
+    #: Per-model densities: "transport" (transported quantile grid) or "mc" (Monte Carlo).
+    density: str = "transport"
+    #: Start points per model of the transport grid (density="transport").
+    n_points: int = 2048
+    #: Largest mass a grid cell's chord may misplace before the cell is refined.
+    transport_tolerance: float = 1e-6
+    #: Most grid points per model after refinement (>= n_points).
+    max_points: int = 16_384
     #: The default theory (when compare_linear gets none): "first_order", "second_order",
     #: "cavity" (finite-P cavity moments, Gaussian field), "cavity_field" (the non-Gaussian
     #: cavity field), "occupancy_field" (heavy triples exact; docs/math/finite_fp.md) or
@@ -169,6 +202,8 @@ class LinearCompareConfig(JsonConfig):
             raise ValueError(f"theory must be one of {DEFAULT_THEORIES}, got {self.theory!r}")
         if self.target == "exact" and self.theory != "first_order":
             raise ValueError("theory: with target='exact' only 'first_order' is available")
+        check_choice(self.density, "density", DENSITIES)
+        self.transport_settings()  # n_points >= 4, max_points >= n_points, tolerance > 0
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "fp_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
@@ -187,6 +222,18 @@ class LinearCompareConfig(JsonConfig):
             check_query_values(getattr(self, name), name)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
+
+    def transport_settings(self) -> TransportSettings:
+        """The transport grid of this configuration (``n_points``, ``transport_tolerance``,
+        ``max_points``)."""
+        return TransportSettings(self.n_points, self.transport_tolerance, self.max_points)
+
+    def density_label(self) -> str:
+        """How the per-model densities were formed, e.g. ``"20000 samples"`` or
+        ``"2048-point transported grid (<= 16384)"``."""
+        if self.density == "mc":
+            return f"{self.n_samples} samples"
+        return f"{self.n_points}-point transported grid (<= {self.max_points})"
 
 
 # -- result ---------------------------------------------------------------------------------------
@@ -227,6 +274,11 @@ class LinearComparison:
         ``D^(x, t)`` (:func:`gtv.validation.linear.diagnostics.distribution_rows`).
     mm_histograms, mm_outside, mm_gap : ndarray or None
         Per-member histograms, outside mass and gap mass of the moment-matched field.
+    transport_error : ndarray (N,) or None
+        With ``config.density == "transport"``: the per-model error estimate of the trained
+        ensemble's densities (total variation between the grid and every other point of it,
+        :meth:`gtv.numerics.transport.TransportedGrid.error`). The largest estimate of every
+        transported ensemble is in ``meta["transport_error_tv"]``.
     """
 
     config: LinearCompareConfig
@@ -244,6 +296,7 @@ class LinearComparison:
     mm_histograms: np.ndarray | None = None
     mm_outside: np.ndarray | None = None
     mm_gap: np.ndarray | None = None
+    transport_error: np.ndarray | None = None
 
     @property
     def edges(self) -> np.ndarray:
@@ -257,7 +310,7 @@ class LinearComparison:
         F = c.n_space * c.n_time
         lines = [
             f"== eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} (F/P={F / c.P:.3g})  "
-            f"N={c.n_models} models x {c.n_samples} samples  seed={c.seed} ==",
+            f"N={c.n_models} models x {c.density_label()}  seed={c.seed} ==",
             "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs "
             + self.meta.get("theory_kind", "first-order theory"),
             f"{'x':>6} {'t':>6} | {'mean emp [CI]':>30} {'pred':>9} | "
@@ -300,6 +353,16 @@ class LinearComparison:
         for r in self.gap_rows:
             ci = f"[{r['lo']:.4f}, {r['hi']:.4f}]" if r["lo"] != r["hi"] else ""
             lines.append(f"{r['name']:>20} | {r['estimate']:.4f} {ci}")
+        te = self.meta.get("transport_error_tv")
+        if te:
+            pts = self.meta.get("transport_points", {})
+            order = ("trained", "gaussian_field", "moment_matched", "bayes")
+            lines.append(
+                "transport error estimate (largest per-model TV): "
+                + ", ".join(f"{k} {te[k]:.2g}" for k in order if k in te)
+                + f"; points per trained model: mean {pts.get('trained_mean', 0):.0f}, "
+                f"max {pts.get('trained_max', 0)}"
+            )
         fp = self.theory.fp_info
         lines.append(
             f"white-noise FP: Q<0 clipped at {100 * fp['clipped_fraction']:.2f} % of "
@@ -333,6 +396,8 @@ class LinearComparison:
             "distribution_rows": self.distribution_rows,
         }
         arrays = {"histograms": self.histograms, "outside": self.outside, "gap": self.gap}
+        if self.transport_error is not None:
+            arrays["transport_error"] = self.transport_error
         if self.mm_histograms is not None:
             arrays.update(
                 {"mm_histograms": self.mm_histograms, "mm_outside": self.mm_outside,
@@ -348,8 +413,9 @@ class LinearComparison:
         arrays, s = load_result_of_kind(path, "linear_comparison", "a LinearComparison")
         with result_file(path, "LinearComparison"):
             theory = TheoryPredictions.load(Path(path).with_name(s["theory_file"]))
-            # Results saved before the diagnostics existed have none (and no "diagnostics" key).
-            cfg = {"diagnostics": "closure_rows" in s, **s["config"]}
+            # Results saved before the diagnostics existed have none (and no "diagnostics" key);
+            # those saved before transported densities existed are Monte Carlo (no "density").
+            cfg = {"diagnostics": "closure_rows" in s, "density": "mc", **s["config"]}
             return cls(
                 LinearCompareConfig.from_dict(cfg),
                 arrays["histograms"],
@@ -366,6 +432,7 @@ class LinearComparison:
                 arrays.get("mm_histograms"),
                 arrays.get("mm_outside"),
                 arrays.get("mm_gap"),
+                arrays.get("transport_error"),
             )
 
     def plot(self, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
@@ -409,7 +476,7 @@ class LinearComparison:
         ax.set_ylabel("density")
         ax.set_title(
             f"eps={c.eps:g}, P={c.P}, F={c.n_space}x{c.n_time}, "
-            f"N={c.n_models} x {c.n_samples} samples",
+            f"N={c.n_models} x {c.density_label()}",
             fontsize=9,
         )
         ax.legend(fontsize=7)
@@ -485,9 +552,10 @@ def compare_linear(
 
     Notes
     -----
-    Streams (:mod:`gtv.numerics.streams`): models train on ``stream(seed, "training")`` and
-    sample from ``stream(seed, "sampling")`` (per-model children); the predictions use the
-    streams documented in :mod:`gtv.validation.predictions`; bootstrap intervals
+    Streams (:mod:`gtv.numerics.streams`): models train on ``stream(seed, "training")`` and,
+    with ``density="mc"``, sample from ``stream(seed, "sampling")`` (per-model children; the
+    transport grid draws nothing); the predictions use the streams documented in
+    :mod:`gtv.validation.predictions`; bootstrap intervals
     ``stream(seed, "bootstrap")`` and the resampling tables (variance intervals, density
     bootstraps, half-vs-half splits) ``stream(seed, "bootstrap", 1)``; the diagnostics'
     moment-matched field ``stream(seed, "moment-field")`` (weights) and
@@ -521,11 +589,28 @@ def compare_linear(
     )
     timings["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    xs = sample_linear_ensemble(ens, c.n_samples, n_steps=c.n_steps, method=c.method, seed=c.seed)
-    hist = per_model_histograms(xs, [edges])
-    outside = 1.0 - hist.sum(axis=1) * width
-    gap = gap_mass(xs, FIGURE2_DATA, c.gap_distance)
-    del xs
+    transport = c.transport_settings() if c.density == "transport" else None
+    trained: LearnedDensities | None = None
+    if transport is None:
+        xs = sample_linear_ensemble(
+            ens, c.n_samples, n_steps=c.n_steps, method=c.method, seed=c.seed
+        )
+        hist = per_model_histograms(xs, [edges])
+        outside = 1.0 - hist.sum(axis=1) * width
+        gap = gap_mass(xs, FIGURE2_DATA, c.gap_distance)
+        del xs
+    else:
+
+        def run(x_T: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
+            return sample_linear_ensemble(
+                ens, x_T.shape[1], n_steps=c.n_steps, method=c.method, x_T=x_T, models=models
+            )
+
+        sigma_T = float(np.sqrt(sched.sigma2(sched.T)))
+        trained = transported_densities(
+            run, c.n_models, sigma_T, FIGURE2_DATA, edges, c.gap_distance, transport
+        )
+        hist, outside, gap = trained.histograms, trained.outside, trained.gap
     timings["sample_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -571,6 +656,8 @@ def compare_linear(
         seed=c.seed,
         fp_refine=c.fp_refine,
         fp_steps=c.fp_steps,
+        density=c.density,
+        transport=transport,
     )
     timings["predictions_s"] = time.perf_counter() - t0
 
@@ -658,21 +745,39 @@ def compare_linear(
         "fp_info": preds.fp_info,
         "trained_outside_mean": float(outside.mean()),
     }
+    if trained is not None:
+        meta["density"] = "transport"
+        meta["transport_error_tv"] = {
+            "trained": float(trained.error.max()),
+            **preds.config["transport_error_tv"],
+        }
+        meta["transport_points"] = {
+            "trained_mean": float(trained.points.mean()),
+            "trained_max": int(trained.points.max()),
+            **preds.config["transport_points"],
+        }
     result = LinearComparison(
         c, hist, outside, gap, preds, rows, density_rows, floor, gap_rows, meta
     )
+    if trained is not None:
+        result.transport_error = trained.error
     if c.diagnostics:
         t0 = time.perf_counter()
-        mm, mm_hist, mm_out, mm_gap = moment_matched_histograms(
+        mm, mmd = moment_matched_densities(
             ens,
-            c.n_samples,
             edges,
             c.gap_distance,
+            density=c.density,
+            n_samples=c.n_samples,
+            transport=transport,
             n_members=c.n_moment_members,
             n_steps=c.n_steps,
             method=c.method,
             seed=c.seed,
         )
+        mm_hist, mm_out, mm_gap = mmd.histograms, mmd.outside, mmd.gap
+        if mmd.error is not None:
+            meta["transport_error_tv"]["moment_matched"] = float(mmd.error.max())
         drng = stream_rng(c.seed, "bootstrap", 2)
         result.closure_rows = closure_rows(
             (hist, outside, gap),

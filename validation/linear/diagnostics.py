@@ -17,7 +17,7 @@ Gaussian (the *closure* ``W ~ N(mean, Cov)`` fails). This module separates them:
   subspace as the centred trained weights. Sampled with the same PF-ODE sampler
   (:func:`gtv.numerics.linear.sampler.sample_linear_ensemble`) as the trained ensemble and the
   theory's Gaussian field, it gives its own per-member histograms and gap masses
-  (:func:`moment_matched_histograms`).
+  (:func:`moment_matched_histograms`; :func:`moment_matched_densities` also transports it).
   **Moment error** = theory's Gaussian field vs moment-matched field; **closure error** =
   moment-matched field vs trained ensemble (:func:`closure_rows`).
 * the **distribution of** ``D^(x, t)`` **across models** at query points
@@ -41,11 +41,18 @@ import math
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from gtv.numerics.checks import check_count
+from gtv.numerics.checks import check_choice, check_count
 from gtv.numerics.linear import LinearEnsemble, sample_linear_ensemble
 from gtv.numerics.pfode import initial_points
 from gtv.numerics.streams import check_seed, model_rngs
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import (
+    LearnedDensities,
+    TransportSettings,
+    gap_mass,
+    per_model_histograms,
+    transported_densities,
+)
+from gtv.validation.predictions import DENSITIES
 from gtv.validation.stats import DISTANCES, interval_masses
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "format_diagnostics",
     "gaussian_statistics",
     "gaussian_top_share",
+    "moment_matched_densities",
     "moment_matched_ensemble",
     "moment_matched_histograms",
     "moment_matched_weights",
@@ -129,6 +137,60 @@ def moment_matched_ensemble(
     )
 
 
+def moment_matched_densities(
+    ensemble: LinearEnsemble,
+    edges: np.ndarray,
+    gap_distance: float,
+    *,
+    density: str = "mc",
+    n_samples: int | None = None,
+    transport: TransportSettings | None = None,
+    n_members: int | None = None,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int | np.random.SeedSequence = 0,
+) -> tuple[LinearEnsemble, LearnedDensities]:
+    """The moment-matched field of ``ensemble`` (1-D) and its per-member densities.
+
+    ``density="mc"``: member ``m`` starts the PF-ODE (``n_steps``, ``method``, ``n_samples``
+    points) from ``stream(seed, "moment-field-sampling").spawn(M)[m]``; ``density="transport"``:
+    every member carries the transport grid (``transport``, default
+    :class:`~gtv.validation.ensembles.TransportSettings`, refined to the bin width of ``edges``;
+    :func:`gtv.validation.ensembles.transported_densities`).
+
+    Returns
+    -------
+    (field, LearnedDensities)
+        The field (:func:`moment_matched_ensemble`) and its per-member densities on the uniform
+        ``edges``, mass outside them and gap masses (fraction farther than ``gap_distance`` from
+        every training point).
+    """
+    check_choice(density, "density", DENSITIES)
+    field = moment_matched_ensemble(ensemble, n_members, seed)
+    if field.features.dim != 1:
+        raise ValueError(f"ensemble: only 1-D data is supported, got D = {field.features.dim}")
+    edges = np.asarray(edges, dtype=float)
+    if density == "transport":
+
+        def run(x_T: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
+            return sample_linear_ensemble(
+                field, x_T.shape[1], n_steps=n_steps, method=method, x_T=x_T, models=models
+            )
+
+        sigma_T = math.sqrt(float(field.schedule.sigma2(field.schedule.T)))
+        return field, transported_densities(
+            run, field.n_models, sigma_T, field.data, edges, gap_distance, transport
+        )
+    n_samples = check_count(n_samples, "n_samples")
+    x_T = initial_points(
+        None, seed, field.n_models, n_samples, 1, field.schedule, stream="moment-field-sampling"
+    )
+    xs = sample_linear_ensemble(field, n_samples, n_steps=n_steps, method=method, x_T=x_T)
+    hist = per_model_histograms(xs, [edges])
+    outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
+    return field, LearnedDensities(hist, outside, gap_mass(xs, field.data, gap_distance))
+
+
 def moment_matched_histograms(
     ensemble: LinearEnsemble,
     n_samples: int,
@@ -143,7 +205,8 @@ def moment_matched_histograms(
     """Sample the moment-matched field of ``ensemble`` (1-D) and summarize it like a trained one.
 
     Member ``m`` starts the PF-ODE (``n_steps``, ``method``, ``n_samples`` points) from
-    ``stream(seed, "moment-field-sampling").spawn(M)[m]``.
+    ``stream(seed, "moment-field-sampling").spawn(M)[m]`` (:func:`moment_matched_densities`
+    with ``density="mc"``).
 
     Returns
     -------
@@ -152,18 +215,11 @@ def moment_matched_histograms(
         uniform ``edges``, mass outside them, and gap masses (fraction farther than
         ``gap_distance`` from every training point).
     """
-    field = moment_matched_ensemble(ensemble, n_members, seed)
-    if field.features.dim != 1:
-        raise ValueError(f"ensemble: only 1-D data is supported, got D = {field.features.dim}")
-    n_samples = check_count(n_samples, "n_samples")
-    edges = np.asarray(edges, dtype=float)
-    x_T = initial_points(
-        None, seed, field.n_models, n_samples, 1, field.schedule, stream="moment-field-sampling"
-    )
-    xs = sample_linear_ensemble(field, n_samples, n_steps=n_steps, method=method, x_T=x_T)
-    hist = per_model_histograms(xs, [edges])
-    outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
-    return field, hist, outside, gap_mass(xs, field.data, gap_distance)
+    field, d = moment_matched_densities(
+        ensemble, edges, gap_distance, density="mc", n_samples=n_samples, n_members=n_members,
+        n_steps=n_steps, method=method, seed=seed,
+    )  # fmt: skip
+    return field, d.histograms, d.outside, d.gap
 
 
 # -- two ensembles' mean densities and gap masses -------------------------------------------------

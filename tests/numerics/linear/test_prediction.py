@@ -168,6 +168,23 @@ def test_gaussian_field_streams(theory):
     assert not np.array_equal(gf.sample(50, seed=3), sample_linear_ensemble(gf.ensemble, 50))
 
 
+def test_gaussian_field_takes_explicit_start_points(theory):
+    """``x_T`` replaces the random start points (the seed is then unused); with ``models`` row
+    ``r`` is carried by member ``models[r]`` -- what transporting the field needs
+    (gtv.validation.predictions, density="transport")."""
+    gf = FirstOrderLinear(theory, P).gaussian_field(5, seed=3)
+    x_T = np.linspace(-3.0, 3.0, 5 * 40).reshape(5, 40, 1)
+    own = gf.sample(40, x_T=x_T, seed=123)
+    np.testing.assert_array_equal(own, sample_linear_ensemble(gf.ensemble, 40, x_T=x_T))
+    np.testing.assert_array_equal(own, gf.sample(40, x_T=x_T, seed=0))
+    models = np.array([4, 0, 4, 2])
+    rows = gf.sample(40, x_T=x_T[models], models=models)
+    np.testing.assert_array_equal(rows, own[models])
+    # models without start points is an error, not a silent random draw
+    with pytest.raises(ValueError, match="x_T"):
+        gf.sample(40, models=models)
+
+
 def test_second_order_gaussian_field_has_the_second_order_moments(theory, moments):
     n, P2 = 6000, 150  # small P: the second-order part is a visible share of Cov W
     b = SecondOrderLinear(theory, moments, P2)

@@ -84,8 +84,8 @@ def test_compare_is_reproducible():
 
 
 def test_cli_validate_linear_runs(tmp_path, capsys):
-    args = ["validate", "linear", "--models", "4", "--samples", "200", "--P", "400",
-            "--n-space", "5", "--n-time", "4", "--bins", "40", "--boot", "20",
+    args = ["validate", "linear", "--models", "4", "--density", "mc", "--samples", "200",
+            "--P", "400", "--n-space", "5", "--n-time", "4", "--bins", "40", "--boot", "20",
             "--query-x", "-0.4", "0.7", "--query-t", "0.05", "0.3",
             "--out", str(tmp_path), "--formats", "png", "--no-progress"]  # fmt: skip
     assert main(args) == 0

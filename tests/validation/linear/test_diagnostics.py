@@ -301,7 +301,7 @@ def test_n_moment_members(comparison):
     assert res.mm_histograms.shape[0] == 10 and res.histograms.shape[0] == 6
 
 
-CLI = ["validate", "linear", "--models", "6", "--samples", "200", "--P", "64", "--n-space", "5",
+CLI = ["validate", "linear", "--models", "6", "--points", "256", "--P", "64", "--n-space", "5",
        "--n-time", "4", "--bins", "40", "--boot", "20", "--query-x", "-0.4", "0.7",
        "--query-t", "0.05", "--formats", "png", "--no-progress"]  # fmt: skip
 

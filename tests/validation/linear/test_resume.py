@@ -45,7 +45,8 @@ def _args(eps=(0.01,), P=(30, 60), n_samples=100) -> list[str]:
     """``gtv validate linear`` with the sizes of SIZES (and ``n_samples``)."""
     return [
         "validate", "linear", "--eps", *map(str, eps), "--P", *map(str, P), "--n-space", "4",
-        "--n-time", "4", "--models", "4", "--samples", str(n_samples), "--bins", "10",
+        "--n-time", "4", "--models", "4", "--density", "mc", "--samples", str(n_samples),
+        "--bins", "10",
         "--steps", "5", "--boot", "10", "--seed", "1", "--query-x", "0", "1", "--query-t", "0.1",
         "--no-diagnostics", "--no-progress", "--formats", "png",
     ]  # fmt: skip
@@ -53,7 +54,7 @@ def _args(eps=(0.01,), P=(30, 60), n_samples=100) -> list[str]:
 
 def _configs(eps=(0.01,), P=(30, 60), n_samples=100) -> list[LinearCompareConfig]:
     """The configurations of :func:`_args`, built here from the sizes (not by the CLI)."""
-    sizes = {**SIZES, "n_samples": n_samples}
+    sizes = {**SIZES, "n_samples": n_samples, "density": "mc"}
     return [LinearCompareConfig(eps=e, P=p, diagnostics=False, **sizes) for e in eps for p in P]
 
 

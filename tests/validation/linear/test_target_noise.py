@@ -120,7 +120,8 @@ def test_cli_target_both_writes_json(tmp_path, capsys):
 
 
 def test_cli_target_exact_saves_config(tmp_path, capsys):
-    assert main([*_CLI, "--target", "exact", "--out", str(tmp_path), "--formats", "png"]) == 0
+    args = [*_CLI, "--density", "mc", "--target", "exact", "--out", str(tmp_path)]
+    assert main([*args, "--formats", "png"]) == 0
     out = capsys.readouterr().out
     assert "misfit part only (exact target)" in out
     back = LinearComparison.load(tmp_path / "linear_eps0.01_P40_exact.npz")
