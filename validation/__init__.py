@@ -17,7 +17,7 @@ numeric layer.
 
 from __future__ import annotations
 
-import importlib
+from gtv.validation._lazy import lazy_exports
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
@@ -55,13 +55,6 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"gtv.validation.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gtv.validation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), {name: f".{module}" for name, module in _EXPORTS.items()}
+)
