@@ -58,6 +58,7 @@ from gtv.numerics.linear import (
     CavityLinear,
     ExactTargetLinear,
     FirstOrderLinear,
+    LinearSampler,
     OccupancyLinear,
     SecondOrderLinear,
     cavity_moments,
@@ -600,11 +601,10 @@ def compare_linear(
         gap = gap_mass(xs, FIGURE2_DATA, c.gap_distance)
         del xs
     else:
+        sampler = LinearSampler(ens, n_steps=c.n_steps, method=c.method)
 
         def run(x_T: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
-            return sample_linear_ensemble(
-                ens, x_T.shape[1], n_steps=c.n_steps, method=c.method, x_T=x_T, models=models
-            )
+            return sampler.sample(x_T.shape[1], x_T=x_T, models=models)
 
         sigma_T = float(np.sqrt(sched.sigma2(sched.T)))
         trained = transported_densities(
