@@ -33,6 +33,7 @@ FIG3 = {
 # Larger runs for the slow variant (~5 s each), interrupted at a random point.
 FIG2_SLOW = {
     **FIG2, "P_values": (32, 64, 128, 256), "eps_values": (1e-3, 1e-2), "n_points": 200_000,
+    "max_points": 200_000,
     "n_bayes_samples": 100_000,
 }  # fmt: skip
 FIG3_SLOW = {**FIG3, "rotations": (0.0, math.pi / 8, math.pi / 4), "n_samples": 30_000}
