@@ -58,6 +58,7 @@ STREAMS: dict[str, int] = {
     "sweep": 19,  # one task of a sweep, at hashed coordinates of its grid point
     "occupancy-moments": 20,  # Monte Carlo members of the small-occupancy moments
     "transport-qmc": 21,  # scrambles of the quasi-Monte Carlo start points of a model
+    "reference-mc": 22,  # a model's large Monte Carlo reference, to measure other start sets by
 }
 
 _RECORD: list[list] = []

@@ -202,7 +202,7 @@ def figure3_cache(tmp_path_factory):
 
     cfg = Figure3Config(
         rotations=(0.0,), kinds=("fourier",), n_space=4, n_time=3, P=100, n_models=2,
-        n_samples=200, n_bins=10, n_bayes_samples=200, seed=2,
+        n_points=256, n_bins=10, n_bayes_samples=200, seed=2,
     )  # fmt: skip
     folder = tmp_path_factory.mktemp("figure3_cache")
     first = compute_figure3(cfg, progress=False, cache_dir=folder)

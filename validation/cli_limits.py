@@ -63,6 +63,10 @@ def _figure(args: argparse.Namespace) -> None:
     N, S = _size(args, "models", n_def), _size(args, "samples", s_def)
     D, F, panels = (1.0, 256.0, 15.0) if args.number == 2 else (2.0, 1024.0, 8.0)
     names = ["models", "samples"]
+    if args.number == 3 and getattr(args, "density", "mc") == "transport":
+        # scrambled-Sobol' start points: --points per model instead of --samples
+        S = _size(args, "points", 4096.0 if args.fast else 65_536.0)
+        names = ["models", "points"]
     # one panel's samples (N, S, D) plus start points and scratch; 30 Euler steps over F features
     _check(args, names, "one panel's samples", n_bytes=3 * N * S * D * F8)
     _check(args, names, "sampling", n_ops=panels * N * S * 30 * F * D)

@@ -50,7 +50,9 @@ def _cases() -> list[list[str]]:
             continue
         if prefix == ["figure"]:
             for number, fast in (("1", []), ("2", ["--fast"]), ("3", ["--fast"])):
-                opts = ["--grid"] if number == "1" else ["--models", "--samples"]
+                opts = {"1": ["--grid"], "2": ["--models", "--samples"]}.get(
+                    number, ["--models", "--samples", "--points"]
+                )
                 cases += [[*base, number, *fast, o, ABSURD_INT] for o in opts]
             continue
         for action in parser._actions:

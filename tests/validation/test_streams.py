@@ -47,11 +47,13 @@ def _figure2(seed):
 
 
 def _figure3(seed):
-    cfg = Figure3Config(
-        rotations=(0.0, np.pi / 4), kinds=("fourier",), n_space=3, n_time=3, P=100,
-        n_models=3, n_samples=100, n_bins=10, n_bayes_samples=100, seed=seed,
-    )  # fmt: skip
-    compute_figure3(cfg, progress=False).segment_table()
+    for density in ("transport", "mc"):  # scrambled-Sobol' (default) and random start points
+        cfg = Figure3Config(
+            rotations=(0.0, np.pi / 4), kinds=("fourier",), n_space=3, n_time=3, P=100,
+            n_models=3, n_samples=100, n_points=128, density=density, n_bins=10,
+            n_bayes_samples=100, seed=seed,
+        )  # fmt: skip
+        compute_figure3(cfg, progress=False).segment_table()
 
 
 def _ntk(seed):
@@ -146,7 +148,9 @@ def test_stream_names_per_run(recorded):
         names["compare_linear"]
     )
     assert {"panel", "training", "sampling", "bayes-sampling", "bootstrap"} <= names["figure2"]
-    assert {"panel", "training", "sampling", "bayes-sampling", "bootstrap"} <= names["figure3"]
+    assert {"panel", "training", "sampling", "transport-qmc", "bayes-sampling", "bootstrap"} <= (
+        names["figure3"]
+    )
     assert {"training", "sampling", "field", "field-sampling", "bayes-sampling", "bootstrap"} <= (
         names["compare_ntk"]
     )

@@ -6,7 +6,8 @@ configuration, saveable and reloadable) and a ``plot`` method writing PNG and/or
 distributions vs eps and P (:mod:`~gtv.validation.figures.figure2`); Figure 3, learned 2-D
 distributions of Gaussian vs Fourier features (:mod:`~gtv.validation.figures.figure3`, its band
 statistics :mod:`~gtv.validation.figures.bands`, its drawing
-:mod:`~gtv.validation.figures.figure3_plot`). What they share -- panel seeds (named streams), one
+:mod:`~gtv.validation.figures.figure3_plot`, the accuracy of its start points
+:mod:`~gtv.validation.figures.figure3_density`). What they share -- panel seeds (named streams), one
 trained-and-sampled linear panel, writing figure files -- is in :mod:`~gtv.validation.figures.base`.
 """
 

@@ -8,6 +8,18 @@ ensemble of N linear models is trained on independent DSM draws (P = 500, ridge 
 ``vp-linear``, ``eps = 0.01``) and every model is sampled with the PF-ODE (Euler, 30 steps, the
 denoiser evaluated exactly at each sample). Layout: rows = feature kind, columns = rotation.
 
+Start points
+------------
+By default (``density="transport"``) every model's sampler starts from its own scrambled Sobol'
+set of ``n_points`` points of ``N(0, sigma_T**2 I)`` (randomized quasi-Monte Carlo,
+:func:`gtv.numerics.transport.qmc_start_points`, docs/math/transport.md): per-model densities
+stay unbiased and independent across models, and 2**12-2**16 of them per model are as accurate
+as 1.9-3.7 times as many random start points (measured by
+:func:`gtv.validation.figures.figure3_density.measure_start_sets`, docs/math/transport.md: the
+default 2**16 beat the paper's 1e5 random points on every measure). ``density="mc"`` draws
+``n_samples`` random start points per model, as the paper does. The exact-Bayes baseline always
+uses ``n_bayes_samples`` random start points.
+
 What is plotted
 ---------------
 By default each panel is the **joint** density ``[q](x, y)``: the ensemble mean of the per-model
@@ -43,7 +55,8 @@ model-level bootstrap CI. The paper's picture predicts a positive difference for
 features (the square's sides fill in) and a negative one for Fourier features (a cross through
 the centre fills in).
 
-What we found (rotation pi/4 unless stated; densities, 95 % model-level CIs):
+What we found (rotation pi/4 unless stated; densities, 95 % model-level CIs; the paper's 1e5
+random start points per model, ``density="mc"``):
 
 * Fourier: a strong diagonal/centre excess at every rotation, e.g. -0.25 [-0.28, -0.22]
   (100 models, Euler-30); it survives, and grows, with an accurate integrator (Heun, 300
@@ -69,7 +82,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_eps, check_field_types
+from gtv.numerics.checks import check_choice, check_eps, check_field_types
 from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import FEATURE_KINDS, ProductFeatures
 from gtv.numerics.pfode import METHODS
@@ -82,7 +95,7 @@ from gtv.validation.figures.bands import (
     segment_vs_diagonal_mass,
     square_data,
 )
-from gtv.validation.figures.base import panel_seed, sample_linear_panel
+from gtv.validation.figures.base import DENSITIES, panel_seed, sample_linear_panel
 from gtv.validation.results import (
     JsonConfig,
     load_cache_entry,
@@ -110,11 +123,15 @@ _TIMINGS = ("train", "sample", "summarize")
 # -- configuration and result ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Figure3Config(JsonConfig):
-    """Settings of Figure 3 (defaults: the paper's).
+    """Settings of Figure 3 (defaults: the paper's, except the start points).
 
-    ``fast()`` returns a small version (20 models x 5000 samples) for quick looks and tests.
-    ``delta`` and ``point_radius`` define the side/diagonal bands of
-    :func:`segment_vs_diagonal_mass`; ``point_radius`` is also the gap-mass distance.
+    ``density`` is ``"transport"`` (default: each model's sampler starts from its own scrambled
+    Sobol' set of ``n_points`` points, a power of 2; randomized quasi-Monte Carlo,
+    docs/math/transport.md) or ``"mc"`` (``n_samples`` random start points per model, the
+    paper's). ``fast()`` returns a small version (20 models x 4096 Sobol' points, or 5000
+    samples with ``density="mc"``) for quick looks and tests. ``delta`` and ``point_radius``
+    define the side/diagonal bands of :func:`segment_vs_diagonal_mass`; ``point_radius`` is
+    also the gap-mass distance.
     """
 
     rotations: tuple[float, ...] = FIGURE3_ROTATIONS
@@ -126,6 +143,8 @@ class Figure3Config(JsonConfig):
     P: int = 500
     n_models: int = 100
     n_samples: int = 100_000
+    density: str = "transport"
+    n_points: int = 65_536
     n_steps: int = 30
     method: str = "euler"
     lookup: str = "exact"
@@ -164,6 +183,13 @@ class Figure3Config(JsonConfig):
             lowest = 2 if name == "n_models" else 1
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lowest:
                 raise ValueError(f"{name} must be an integer >= {lowest}, got {v!r}")
+        check_choice(self.density, "density", DENSITIES)
+        v = self.n_points
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 2 or v & (v - 1):
+            raise ValueError(
+                f"n_points must be a power of 2 >= 2 (scrambled Sobol' sets are balanced only "
+                f"then), got {v!r}"
+            )
         if len(self.x_range) != 2 or not (self.x_range[0] < self.x_range[1]):
             raise ValueError(f"x_range must be (lo, hi) with lo < hi, got {self.x_range}")
         if not (math.isfinite(self.delta) and self.delta > 0):
@@ -182,13 +208,34 @@ class Figure3Config(JsonConfig):
 
     @classmethod
     def fast(cls, **overrides) -> Figure3Config:
-        base = {"n_models": 20, "n_samples": 5_000, "n_bayes_samples": 20_000}
+        base = {"n_models": 20, "n_samples": 5_000, "n_points": 4_096, "n_bayes_samples": 20_000}
         base.update(overrides)
         return cls(**base)
 
     @property
     def n_features(self) -> int:
         return self.n_space**2 * self.n_time
+
+    @property
+    def n_start_points(self) -> int:
+        """Start points per model: ``n_points`` (``density="transport"``) or ``n_samples``."""
+        return self.n_points if self.density == "transport" else self.n_samples
+
+    def start_points_label(self) -> str:
+        """The start points in words, e.g. ``"65536 scrambled-Sobol' start points"``."""
+        if self.density == "transport":
+            return f"{self.n_points} scrambled-Sobol' start points"
+        return f"{self.n_samples} random start points"
+
+    def run_settings(self) -> dict:
+        """The settings a run's panels depend on, as compared by the panel cache and the resume
+        file: :meth:`to_dict`, and with ``density="mc"`` without ``density`` and ``n_points``
+        (the dictionary of the Monte Carlo runs made before these fields existed, so their
+        caches and checkpoints stay valid)."""
+        d = self.to_dict()
+        if self.density == "mc":
+            del d["density"], d["n_points"]
+        return d
 
 
 def rotation_label(rot: float) -> str:
@@ -272,7 +319,8 @@ class Figure3Result:
         lines = [
             f"side band vs diagonal band (delta = {self.config.delta:g}, points excluded "
             f"within {self.config.point_radius:g}); densities = mass / area; "
-            f"{int(confidence * 100)} % model-level bootstrap CIs"
+            f"{int(confidence * 100)} % model-level bootstrap CIs; "
+            f"{self.config.start_points_label()} per model"
         ]
         for r in self.segment_table(confidence):
             s, g, d = r["segment_density"], r["diagonal_density"], r["difference"]
@@ -314,7 +362,8 @@ class Figure3Result:
             path, "figure3_result", "a Figure 3 result", legacy=lambda c: c.get("figure") == 3
         )
         with result_file(path, "Figure 3 result"):
-            config = Figure3Config.from_dict(cfg["config"])
+            # results saved before the density option existed are Monte Carlo ones
+            config = Figure3Config.from_dict({"density": "mc", **cfg["config"]})
             return cls._from_arrays(config, arrays, cfg)
 
     @classmethod
@@ -436,7 +485,7 @@ def _panel_cache_path(cache_dir: Path, i: int, j: int) -> Path:
 
 
 def _panel_key(cfg: Figure3Config, i: int, j: int) -> str:
-    panel_cfg = {k: v for k, v in cfg.to_dict().items() if k != "n_bayes_samples"}
+    panel_cfg = {k: v for k, v in cfg.run_settings().items() if k != "n_bayes_samples"}
     # "streams": the seed layout (named streams, gtv.numerics.streams); panels cached under an
     # older layout are recomputed.
     return json.dumps({"config": panel_cfg, "panel": [i, j], "streams": 2}, sort_keys=True)
@@ -452,27 +501,32 @@ def compute_figure3(
 
     Panel ``(i, j)`` (kinds[i], rotations[j]) has the seed ``s_ij = stream(seed, "panel", i, j)``
     (:func:`gtv.validation.figures.base.panel_seed`): its model ``n`` trains on
-    ``stream(s_ij, "training").spawn(N)[n]`` and samples from
-    ``stream(s_ij, "sampling").spawn(N)[n]``. The Bayes baseline of rotation ``j`` (always
-    recomputed; it is cheap) samples from ``stream(stream(seed, "panel", j), "bayes-sampling")``.
+    ``stream(s_ij, "training").spawn(N)[n]`` and starts its sampler from ``n_points``
+    scrambled-Sobol' points scrambled by ``stream(s_ij, "transport-qmc").spawn(N)[n]``
+    (``density="transport"``) or from ``n_samples`` random points drawn from
+    ``stream(s_ij, "sampling").spawn(N)[n]`` (``density="mc"``). The Bayes baseline of
+    rotation ``j`` (always recomputed; it is cheap) samples from
+    ``stream(stream(seed, "panel", j), "bayes-sampling")``.
 
     Parameters
     ----------
     config : Figure3Config, optional
-        Default: the paper's settings (100 models x 1e5 samples per panel).
+        Default: the paper's settings (100 models per panel), with 65 536 scrambled-Sobol'
+        start points per model in place of the paper's 1e5 random ones.
     progress : bool, default True
         Show a progress bar over panels.
     cache_dir : path, optional
         If given, every finished panel is written there (``figure3_panel_i_j.npz``) and a later
-        call with the same configuration (``n_bayes_samples`` aside) reloads it instead of
-        recomputing (resume).
+        call with the same configuration (``n_bayes_samples`` aside; compared by
+        :meth:`Figure3Config.run_settings`) reloads it instead of recomputing (resume).
     checkpoint : path, optional
         Resume file of this run (:class:`gtv.validation.checkpoint.TaskCheckpoint`, kind
         ``"figure3-partial"``): the summary of every finished panel (per-model histograms, gap
         and band masses, band areas) is written atomically and read at the start, so an
         interrupted run continues where it stopped and gives the same numbers as an
-        uninterrupted one. Unlike the panel cache it is tied to the whole configuration: a
-        checkpoint of another configuration raises ``ValueError``; a damaged one is reported in
+        uninterrupted one. Unlike the panel cache it is tied to the whole configuration
+        (:meth:`Figure3Config.run_settings`): a checkpoint of another configuration raises
+        ``ValueError``; a damaged one is reported in
         one warning line and ignored. Removed when the run completes.
     """
     cfg = config or Figure3Config()
@@ -486,7 +540,7 @@ def compute_figure3(
     ckpt = TaskCheckpoint(
         checkpoint,
         _PARTIAL,
-        cfg.to_dict(),
+        cfg.run_settings(),
         {
             "hist": np.zeros((nk, nr, N, B, B)),
             **{name: np.zeros((nk, nr, N)) for name in ("gap", "seg", "diag")},
@@ -526,8 +580,8 @@ def compute_figure3(
             bar.set_postfix_str(f"{kind}, rotation {rotation_label(rot)}")
             samples, took = sample_linear_panel(
                 data, feats, cfg.n_models, cfg.P, cfg.eps, sched, ridge=cfg.ridge,
-                n_samples=cfg.n_samples, n_steps=cfg.n_steps, method=cfg.method,
-                lookup=cfg.lookup, seed=panel_seed(cfg.seed, i, j),
+                n_samples=cfg.n_start_points, n_steps=cfg.n_steps, method=cfg.method,
+                lookup=cfg.lookup, seed=panel_seed(cfg.seed, i, j), density=cfg.density,
             )  # fmt: skip
             t2 = time.perf_counter()
             ens = summarize_ensemble(samples, data, [edges, edges], cfg.point_radius)

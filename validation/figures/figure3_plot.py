@@ -114,7 +114,7 @@ def plot_figure3(
     fig.suptitle(
         f"{cfg.n_models} linear models per panel "
         f"(F = {cfg.n_space}x{cfg.n_space}x{cfg.n_time}, "
-        f"P = {cfg.P}, eps = {cfg.eps:g}, {cfg.n_samples} samples each, "
+        f"P = {cfg.P}, eps = {cfg.eps:g}, {cfg.start_points_label()} each, "
         f"PF-ODE {cfg.method} {cfg.n_steps} steps)",
         fontsize=10,
     )

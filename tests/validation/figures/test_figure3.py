@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -49,8 +50,12 @@ def test_config_defaults_are_the_papers_and_fast_is_small():
     assert (cfg.n_space, cfg.n_time, cfg.n_features) == (10, 10, 1000)
     assert (cfg.P, cfg.eps, cfg.ridge, cfg.schedule) == (500, 0.01, 0.1, "vp-linear")
     assert (cfg.n_models, cfg.n_samples, cfg.n_steps, cfg.lookup) == (100, 100_000, 30, "exact")
+    # the start points: scrambled Sobol' by default (docs/math/transport.md), the paper's random
+    # ones with density="mc"
+    assert (cfg.density, cfg.n_points, cfg.n_start_points) == ("transport", 65_536, 65_536)
+    assert Figure3Config(density="mc").n_start_points == 100_000
     fast = Figure3Config.fast()
-    assert (fast.n_models, fast.n_samples) == (20, 5000)
+    assert (fast.n_models, fast.n_samples, fast.n_points) == (20, 5000, 4096)
     assert Figure3Config.fast(seed=3).seed == 3
 
 
@@ -81,6 +86,10 @@ def test_config_roundtrips_through_json_dict():
         ({"eps": 0.0}, "eps"),
         ({"eps": 1.0}, "eps"),
         ({"schedule": "cosine"}, "schedule"),
+        ({"density": "qmc"}, "density"),
+        ({"n_points": 1000}, "n_points"),
+        ({"n_points": 1}, "n_points"),
+        ({"n_points": 2.0**12}, "n_points"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_argument(kwargs, name):
@@ -211,6 +220,7 @@ SMALL = Figure3Config(
     P=200,
     n_models=3,
     n_samples=400,
+    n_points=512,
     n_bins=30,
     n_bayes_samples=2000,
     seed=5,
@@ -306,6 +316,31 @@ def test_save_load_roundtrip_without_recomputation(small_result, tmp_path, monke
     assert "side-diag" in back.format_table()
 
 
+def test_monte_carlo_result_saves_and_loads_and_old_results_load_as_monte_carlo(tmp_path):
+    """``density="mc"`` round-trips; a file saved before the option existed (no ``density`` or
+    ``n_points`` in its configuration) loads as the Monte Carlo result it is."""
+    from gtv.validation.results import load_result_of_kind, save_result
+
+    cfg = dataclasses.replace(SMALL, rotations=(0.0,), kinds=("fourier",), density="mc")
+    res = compute_figure3(cfg, progress=False)
+    back = Figure3Result.load(res.save(tmp_path / "mc"))
+    assert back.config == cfg and back.config.density == "mc"
+    assert "400 random start points per model" in back.format_table()
+    arrays, header = load_result_of_kind(tmp_path / "mc.npz", "figure3_result", "Figure 3")
+    del header["config"]["density"], header["config"]["n_points"]
+    old = Figure3Result.load(save_result(tmp_path / "old", arrays, header, kind="figure3_result"))
+    assert old.config.density == "mc" and old.config.run_settings() == cfg.run_settings()
+    np.testing.assert_array_equal(old.ensembles[0][0].histograms, res.ensembles[0][0].histograms)
+    assert old.segment_table() == res.segment_table()
+
+
+def test_transport_result_records_its_start_points(small_result, tmp_path):
+    assert small_result.config.density == "transport"
+    back = Figure3Result.load(small_result.save(tmp_path / "qmc"))
+    assert (back.config.density, back.config.n_points) == ("transport", 512)
+    assert "512 scrambled-Sobol' start points per model" in back.format_table()
+
+
 def test_load_rejects_other_result_files(tmp_path):
     from gtv.validation.results import save_result
 
@@ -323,6 +358,7 @@ def test_cache_dir_resumes_and_is_keyed_by_config(small_result, tmp_path, monkey
         P=200,
         n_models=2,
         n_samples=300,
+        n_points=256,
         n_bins=20,
         n_bayes_samples=500,
         seed=1,
@@ -360,7 +396,7 @@ def test_damaged_panel_cache_is_reported_and_recomputed(tmp_path):
 
     cfg = Figure3Config(
         rotations=(0.0,), kinds=("fourier",), n_space=4, n_time=3, P=100, n_models=2,
-        n_samples=200, n_bins=10, n_bayes_samples=200, seed=2,
+        n_points=256, n_bins=10, n_bayes_samples=200, seed=2,
     )  # fmt: skip
     first = compute_figure3(cfg, progress=False, cache_dir=tmp_path)
     path = tmp_path / "figure3_panel_0_0.npz"
@@ -415,6 +451,7 @@ def _difference_ci(kind: str, n_models: int, n_samples: int, seed: int):
         kinds=(kind,),
         n_models=n_models,
         n_samples=n_samples,
+        density="mc",  # the numbers in the docstrings below are Monte Carlo ones
         n_bins=60,
         n_bayes_samples=1000,
         seed=seed,
@@ -488,7 +525,8 @@ def test_fourier_cross_survives_an_accurate_integrator():
 
 @pytest.fixture(scope="module")
 def paper_size_pi_over_4():
-    cfg = Figure3Config(rotations=(math.pi / 4,), n_bayes_samples=20_000, seed=21)
+    # density="mc": the paper's 1e5 random start points, as measured in the docstrings below
+    cfg = Figure3Config(rotations=(math.pi / 4,), n_bayes_samples=20_000, density="mc", seed=21)
     res = compute_figure3(cfg, progress=False)
     print(res.format_table())
     return res.regions[0][0].ci()["difference"], res.regions[1][0].ci()["difference"]
@@ -514,3 +552,125 @@ def test_figure3_paper_size_gaussian_sign_at_pi_over_4(paper_size_pi_over_4):
     worth knowing"). Kept as a strict xfail so that a change of this number is seen."""
     g, _ = paper_size_pi_over_4
     assert g[1] > 0, g
+
+
+# -- scrambled-Sobol' start points against Monte Carlo --------------------------------------------
+def test_qmc_agrees_with_monte_carlo_model_by_model():
+    """The default start points (scrambled Sobol', ``density="transport"``) against the paper's
+    random ones on the same trained models (training does not depend on the start points).
+
+    Per model, a Monte Carlo mass q_mc (side band, diagonal band, gap) is Binomial(S, q)/S
+    around the model's true q; the Sobol' estimate q_qmc from n = 16 S points is unbiased with
+    variance at most e q(1 - q)/n (Owen's bound for scrambled (0, m, 2)-nets in base 2, which
+    holds for scipy's linear matrix scramble with digital shift too). So
+    z = (q_mc - q_qmc) / sqrt(q_qmc (1 - q_qmc) (1/S + e/n)) has variance <= 1 under
+    agreement; |z| < 4.5 for all (at most 48) masses with S q (1 - q) >= 10 fails for a correct
+    implementation with probability < 48 x 6.8e-6 = 3.3e-4 (normal approximation).
+    Per model the n_bins^2 histogram is checked the same way: Pearson's statistic of the Monte
+    Carlo counts against the Sobol' bin masses (bins with expected count >= 5; the rest pooled),
+    divided by the variance inflation 1 + e S/n, stays below the chi-square quantile
+    1 - 1e-5 (16 models: false-alarm probability < 1.6e-4). And every Sobol' estimate of the
+    segment table lies inside the Monte Carlo 95 % CI of the same row.
+    """
+    from scipy import stats
+
+    S, n = 2048, 32_768
+    common = dict(
+        rotations=(math.pi / 4,), n_space=5, n_time=4, P=200, n_models=8, n_bins=10,
+        n_bayes_samples=200, seed=11,
+    )  # fmt: skip
+    mc = compute_figure3(Figure3Config(density="mc", n_samples=S, **common), progress=False)
+    qmc = compute_figure3(Figure3Config(n_points=n, **common), progress=False)
+    inflation = 1.0 + math.e * S / n
+    zs, tested = [], 0
+    for i in range(2):
+        pairs = [
+            (mc.regions[i][0].segment_mass, qmc.regions[i][0].segment_mass),
+            (mc.regions[i][0].diagonal_mass, qmc.regions[i][0].diagonal_mass),
+            (mc.ensembles[i][0].gap, qmc.ensembles[i][0].gap),
+        ]
+        for q_mc, q_qmc in pairs:
+            var = q_qmc * (1 - q_qmc)
+            ok = S * var >= 10
+            tested += int(ok.sum())
+            zs.append((q_mc - q_qmc)[ok] / np.sqrt(var[ok] * (1 / S + math.e / n)))
+        cell = (3 / 10) ** 2
+        hists = zip(mc.ensembles[i][0].histograms, qmc.ensembles[i][0].histograms, strict=True)
+        for h_mc, h_qmc in hists:
+            p = np.append(h_qmc.ravel() * cell, 0.0)
+            c = np.append(np.rint(h_mc.ravel() * cell * S), 0.0)
+            p[-1], c[-1] = max(1 - p[:-1].sum(), 0.0), S - c[:-1].sum()  # outside the box
+            big = p * S >= 5
+            e_, c_ = np.append(p[big] * S, p[~big].sum() * S), np.append(c[big], c[~big].sum())
+            if e_[-1] < 5:  # too little pooled mass for its own cell: leave it out
+                e_, c_ = e_[:-1], c_[:-1]
+            chi2 = np.sum((c_ - e_) ** 2 / e_) / inflation
+            assert chi2 < stats.chi2.ppf(1 - 1e-5, e_.size - 1), (i, chi2, e_.size)
+        ci_mc = mc.segment_table()[i]
+        est_qmc = qmc.segment_table()[i]
+        for key in ("segment_density", "diagonal_density", "difference"):
+            assert ci_mc[key][1] <= est_qmc[key][0] <= ci_mc[key][2], (i, key)
+    zs = np.concatenate(zs)
+    print(f"{tested} masses tested, max |z| = {np.abs(zs).max():.2f}")
+    assert tested >= 32
+    assert np.abs(zs).max() < 4.5
+
+
+def _cli_figure3(monkeypatch, tmp_path, *args):
+    """``gtv figure 3 --fast ...`` on a reduced grid of panels: (exit code, configurations)."""
+    from gtv.validation.cli import main
+
+    real, seen = fig3.compute_figure3, []
+
+    def reduced(cfg, **kw):
+        seen.append(cfg)
+        small = dataclasses.replace(
+            cfg, rotations=(0.0,), kinds=("fourier",), n_space=3, n_time=3, P=50, n_bins=10,
+            n_bayes_samples=100,
+        )  # fmt: skip
+        return real(small, **kw)
+
+    monkeypatch.setattr(fig3, "compute_figure3", reduced)
+    argv = ["figure", "3", "--fast", "--models", "2", *args]
+    code = main([*argv, "--out", str(tmp_path), "--no-progress", "--formats", "png", "--json"])
+    return code, seen
+
+
+def test_cli_figure3_density_choice(tmp_path, monkeypatch, capsys):
+    import json
+
+    code, seen = _cli_figure3(monkeypatch, tmp_path, "--points", "64")
+    assert code == 0 and (seen[0].density, seen[0].n_points) == ("transport", 64)
+    out = json.loads(capsys.readouterr().out)
+    assert out["table"][0]["kind"] == "fourier"
+    assert Figure3Result.load(tmp_path / "figure3.npz").config.density == "transport"
+    code, seen = _cli_figure3(monkeypatch, tmp_path, "--density", "mc", "--samples", "100")
+    assert code == 0 and (seen[0].density, seen[0].n_samples) == ("mc", 100)
+    assert Figure3Result.load(tmp_path / "figure3.npz").config.density == "mc"
+    capsys.readouterr()
+    assert _cli_figure3(monkeypatch, tmp_path)[1][0].n_points == 4096  # --fast's
+    capsys.readouterr()
+    errors = {
+        ("--samples", "100"): "--samples is used with --density mc",
+        ("--density", "mc", "--points", "64"): "--points is used with --density transport",
+        ("--points", "48"): "--points must be a power of 2",
+        ("--max-points", "64"): "--max-points is used with figure 2 only",
+    }
+    for args, message in errors.items():
+        code, seen = _cli_figure3(monkeypatch, tmp_path, *args)
+        err = capsys.readouterr().err
+        assert code == 1 and not seen and message in err and len(err.splitlines()) == 1, args
+    with pytest.raises(SystemExit) as exc:
+        _cli_figure3(monkeypatch, tmp_path, "--density", "qmc")
+    assert exc.value.code == 2 and "--density" in capsys.readouterr().err
+
+
+def test_cli_figure_help_gives_the_density_default(capsys):
+    from gtv.validation.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["figure", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "figures 2 and 3: how each model's density is formed" in help_text
+    entry = help_text.split("--density {transport,mc} ")[-1].split("--points POINTS")[0]
+    assert entry.endswith("(default: transport) ")

@@ -26,17 +26,25 @@ FIG2 = {
     "eps_values": (1e-2,), "P_values": (32, 64), "n_space": 4, "n_time": 4, "n_models": 2,
     "n_samples": 100, "n_points": 256, "n_bins": 20, "n_bayes_samples": 100, "seed": 3,
 }  # fmt: skip
+# Figure 3 with its default start points (scrambled Sobol', density="transport") and with the
+# paper's random ones (density="mc").
 FIG3 = {
     "rotations": (0.0,), "kinds": ("gaussian", "fourier"), "n_space": 4, "n_time": 3, "P": 100,
-    "n_models": 2, "n_samples": 200, "n_bins": 10, "n_bayes_samples": 200, "seed": 2,
+    "n_models": 2, "n_samples": 200, "n_points": 256, "n_bins": 10, "n_bayes_samples": 200,
+    "seed": 2,
 }  # fmt: skip
+FIG3_MC = {**FIG3, "density": "mc"}
 # Larger runs for the slow variant (~5 s each), interrupted at a random point.
 FIG2_SLOW = {
     **FIG2, "P_values": (32, 64, 128, 256), "eps_values": (1e-3, 1e-2), "n_points": 200_000,
     "max_points": 200_000,
     "n_bayes_samples": 100_000,
 }  # fmt: skip
-FIG3_SLOW = {**FIG3, "rotations": (0.0, math.pi / 8, math.pi / 4), "n_samples": 30_000}
+FIG3_SLOW = {**FIG3, "rotations": (0.0, math.pi / 8, math.pi / 4), "n_points": 32_768}
+FIG3_MC_SLOW = {**FIG3_MC, "rotations": (0.0, math.pi / 8, math.pi / 4), "n_samples": 30_000}
+#: (figure, configuration) of the fast tests
+CASES = [(2, FIG2), (3, FIG3), (3, FIG3_MC)]
+CASE_IDS = ["figure2", "figure3", "figure3-mc"]
 
 CHILD = """
 import sys
@@ -101,9 +109,8 @@ def _interrupt_in_process(monkeypatch, figure, config, path, after=1):
     assert path.exists()
 
 
-@pytest.mark.parametrize("figure", [2, 3])
-def test_resume_after_sigkill_is_bit_identical(tmp_path, figure):
-    config = FIG2 if figure == 2 else FIG3
+@pytest.mark.parametrize("figure, config", CASES, ids=CASE_IDS)
+def test_resume_after_sigkill_is_bit_identical(tmp_path, figure, config):
     path = tmp_path / f"figure{figure}.partial.npz"
     code = _interrupt(figure, config, path, signal.SIGKILL)
     assert code != 0, "the child finished before it was interrupted"
@@ -116,10 +123,13 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, figure):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("figure", [2, 3])
+@pytest.mark.parametrize(
+    "figure, config",
+    [(2, FIG2_SLOW), (3, FIG3_SLOW), (3, FIG3_MC_SLOW)],
+    ids=CASE_IDS,
+)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_resume_after_sigint_at_a_random_point_is_bit_identical(tmp_path, figure, seed):
-    config = FIG2_SLOW if figure == 2 else FIG3_SLOW
+def test_resume_after_sigint_at_a_random_point_is_bit_identical(tmp_path, figure, config, seed):
     path = tmp_path / f"figure{figure}.partial.npz"
     delay = np.random.default_rng(seed).uniform(0, 1.0)  # test timing only, not a result
     code = _interrupt(figure, config, path, signal.SIGINT, pause=False, delay=delay)
@@ -130,11 +140,12 @@ def test_resume_after_sigint_at_a_random_point_is_bit_identical(tmp_path, figure
     assert not path.exists()
 
 
-@pytest.mark.parametrize("figure", [2, 3])
-def test_in_process_interrupt_resumes_and_recomputes_only_the_rest(tmp_path, monkeypatch, figure):
+@pytest.mark.parametrize("figure, config", CASES, ids=CASE_IDS)
+def test_in_process_interrupt_resumes_and_recomputes_only_the_rest(
+    tmp_path, monkeypatch, figure, config
+):
     """A KeyboardInterrupt in panel 2 leaves panel 1 in the checkpoint; the rerun computes only
     the panels after it (counted) and equals an uninterrupted run."""
-    config = FIG2 if figure == 2 else FIG3
     path = tmp_path / "run.partial.npz"
     _interrupt_in_process(monkeypatch, figure, config, path)
     module = fig2 if figure == 2 else fig3
@@ -153,19 +164,33 @@ def test_in_process_interrupt_resumes_and_recomputes_only_the_rest(tmp_path, mon
     assert not path.exists()
 
 
-@pytest.mark.parametrize("figure", [2, 3])
-def test_checkpoint_of_another_configuration_is_refused(tmp_path, monkeypatch, figure):
-    config = FIG2 if figure == 2 else FIG3
+@pytest.mark.parametrize("figure, config", CASES, ids=CASE_IDS)
+def test_checkpoint_of_another_configuration_is_refused(tmp_path, monkeypatch, figure, config):
     path = tmp_path / "other.partial.npz"
     _interrupt_in_process(monkeypatch, figure, config, path)
-    with pytest.raises(ValueError, match="other.partial.npz.*another configuration"):
-        _run(figure, {**config, "n_samples": 101}, checkpoint=path)
+    others = [{**config, "n_samples": 101}]
+    if figure == 3:  # the other start points, and another number of Sobol' points
+        other = "transport" if config.get("density") == "mc" else "mc"
+        others += [{**config, "density": other}, {**config, "n_points": 128}]
+        if other == "transport":  # n_points does not enter a Monte Carlo run
+            others.pop()
+    for other_config in others:
+        with pytest.raises(ValueError, match="other.partial.npz.*another configuration"):
+            _run(figure, other_config, checkpoint=path)
     assert path.exists()  # kept: it is the other configuration's work
 
 
-@pytest.mark.parametrize("figure", [2, 3])
-def test_damaged_checkpoint_is_reported_and_recomputed(tmp_path, monkeypatch, figure):
-    config = FIG2 if figure == 2 else FIG3
+def test_figure3_monte_carlo_checkpoint_settings_are_those_before_the_density_option():
+    """A Monte Carlo run compares its checkpoint and panel cache by the settings it had before
+    ``density`` and ``n_points`` existed (so those files stay valid); a transport run by all."""
+    mc, qmc = Figure3Config(**FIG3_MC), Figure3Config(**FIG3)
+    fields = set(mc.to_dict())
+    assert set(mc.run_settings()) == fields - {"density", "n_points"}
+    assert qmc.run_settings() == qmc.to_dict()
+
+
+@pytest.mark.parametrize("figure, config", CASES, ids=CASE_IDS)
+def test_damaged_checkpoint_is_reported_and_recomputed(tmp_path, monkeypatch, figure, config):
     path = tmp_path / "bad.partial.npz"
     _interrupt_in_process(monkeypatch, figure, config, path)
     good = path.read_bytes()
@@ -186,7 +211,7 @@ def test_cli_uses_a_checkpoint_in_the_output_folder(tmp_path, monkeypatch, capsy
     the command with one error line naming it (before any panel is computed)."""
     path = tmp_path / f"figure{figure}.partial.npz"
     _interrupt_in_process(monkeypatch, figure, FIG2 if figure == 2 else FIG3, path)
-    size = ["--points", "64"] if figure == 2 else ["--samples", "50"]
+    size = ["--points", "64"]  # both figures' default start points (transport)
     argv = ["figure", str(figure), "--fast", "--models", "2", *size]
     rc = main([*argv, "--out", str(tmp_path), "--no-progress", "--formats", "png"])
     assert rc == 1
