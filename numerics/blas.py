@@ -18,13 +18,13 @@ from numba.core import types
 from numba.extending import get_cython_function_address
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["cholesky_lower_inplace", "gram_lower_into", "serial_blas"]
+__all__ = ["cholesky_lower_inplace", "gram_lower_into", "outer_lower_into", "serial_blas"]
 
 # SciPy's dsyrk, registered with LLVM under a fixed symbol name: compiled code refers to the
 # name (so it can be cached on disk), and importing this module registers the address again.
 llvm.add_symbol("gtv_scipy_dsyrk", get_cython_function_address("scipy.linalg.cython_blas", "dsyrk"))
 _dsyrk = types.ExternalFunction("gtv_scipy_dsyrk", types.void(*([types.voidptr] * 10)))
-_UPPER, _NO_TRANS = 85, 78  # ASCII 'U', 'N'
+_UPPER, _NO_TRANS, _TRANS = 85, 78, 84  # ASCII 'U', 'N', 'T'
 llvm.add_symbol(
     "gtv_scipy_dpotrf", get_cython_function_address("scipy.linalg.cython_lapack", "dpotrf")
 )
@@ -48,6 +48,26 @@ def gram_lower_into(phi, out):
     _dsyrk(
         chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
         scalars[0:].ctypes, phi.ctypes, ints[0:].ctypes, scalars[1:].ctypes, out.ctypes,
+        ints[0:].ctypes,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def outer_lower_into(phi, out):
+    """``out[i, k] = sum_j phi[i, j] phi[k, j]`` for ``k <= i`` (the lower triangle of
+    ``phi phi^T``; the strict upper triangle of ``out`` is left as it was).
+
+    ``phi`` (P, F) and ``out`` (P, P) C-contiguous float64. Read as Fortran arrays ``phi`` is
+    ``A`` (F x P), and ``dsyrk('U', 'T')`` computing the upper triangle of ``A^T A`` writes the
+    lower triangle of ``out`` in C order. One BLAS thread inside a parallel loop.
+    """
+    p, f = phi.shape
+    chars = np.array([_UPPER, _TRANS], dtype=np.uint8)
+    ints = np.array([p, f], dtype=np.int32)
+    scalars = np.array([1.0, 0.0])
+    _dsyrk(
+        chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
+        scalars[0:].ctypes, phi.ctypes, ints[1:].ctypes, scalars[1:].ctypes, out.ctypes,
         ints[0:].ctypes,
     )  # fmt: skip
 

@@ -86,3 +86,8 @@ def test_bench_figure2_quick_runs(tmp_path: Path):
 def test_bench_transport_quick_runs(tmp_path: Path):
     out = _run_quick("bench_transport.py", tmp_path)
     assert "refined (bin 0.02" in out and "5. grid convergence" in out
+
+
+def test_bench_training_quick_runs(tmp_path: Path):
+    out = _run_quick("bench_training.py", tmp_path)
+    assert "| 16 |" in out and "(dual P x P)" in out and "(F x F)" in out

@@ -34,7 +34,12 @@ import numba
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.blas import cholesky_lower_inplace, gram_lower_into, serial_blas
+from gtv.numerics.blas import (
+    cholesky_lower_inplace,
+    gram_lower_into,
+    outer_lower_into,
+    serial_blas,
+)
 from gtv.numerics.checks import (
     check_budget,
     check_choice,
@@ -139,6 +144,48 @@ def _train_solve_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_threads):
     return W, status
 
 
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _train_solve_dual_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_threads):
+    """:func:`_train_solve_numba` through the P x P dual system, for ``P <= F/2`` and ``ridge > 0``.
+
+    With ``Phi_s`` the feature matrix with rows scaled by ``sqrt(w)`` (P, F), the push-through
+    identity ``(Phi_s^T Phi_s + c I)^{-1} Phi_s^T = Phi_s^T (Phi_s Phi_s^T + c I)^{-1}`` with
+    ``c = P ridge`` gives ``W = alpha^T Phi_s``, ``alpha = (Phi_s Phi_s^T + c I)^{-1} sqrt(w) x0``
+    (docs/math/linear.md, "Training"): a P x P factorization instead of F x F.
+    """
+    n_models, n_samples, _ = z.shape
+    d, f = x0.shape[2], np.prod(sizes)
+    W = np.zeros((n_models, d, f))
+    status = np.zeros(n_models, dtype=np.int8)
+    n_runs = max(1, min(n_models, n_threads))
+    shift = n_samples * ridge
+    for r in numba.prange(n_runs):
+        phi = np.empty((n_samples, f))
+        k = np.empty((n_samples, n_samples))
+        rhs = np.empty((d, n_samples))
+        alpha = np.empty((d, n_samples))
+        y = np.empty(n_samples)
+        for n in range(r * n_models // n_runs, (r + 1) * n_models // n_runs):
+            product_features_serial(kinds, sizes, los, his, z[n], phi)
+            for j in range(n_samples):
+                sw = np.sqrt(weight[n, j])
+                for c in range(d):
+                    rhs[c, j] = sw * x0[n, j, c]
+                for i in range(f):
+                    phi[j, i] *= sw
+            outer_lower_into(phi, k)
+            for j in range(n_samples):
+                k[j, j] += shift
+            status[n] = _factor_solve(k, rhs, alpha, y)
+            for c in range(d):
+                wc = W[n, c]
+                for j in range(n_samples):
+                    a = alpha[c, j]
+                    for i in range(f):
+                        wc[i] += a * phi[j, i]
+    return W, status
+
+
 def normal_equations(
     features: ProductFeatures, t: np.ndarray, x0: np.ndarray, x: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -173,10 +220,15 @@ def _train_solve(
     ridge: float,
 ) -> np.ndarray:
     """``W`` of :func:`normal_equations` + ridge + :func:`solve_spd` in one pass over the models,
-    without keeping the normal equations (the same arithmetic: the same ``W`` bit for bit)."""
+    without keeping the normal equations: for ``P >= F`` (or no ridge) the same arithmetic, the
+    same ``W`` bit for bit; for ``P <= F / 2`` with a ridge the P x P dual system
+    (:func:`_train_solve_dual_numba`), the same ``W`` to rounding (faster below ``F / 2``:
+    ``benchmarks/README.md``, "Training below F")."""
     z = np.ascontiguousarray(np.concatenate([x, t[:, :, None]], axis=2))
+    dual = ridge > 0 and 2 * t.shape[1] <= features.n_features
+    kernel = _train_solve_dual_numba if dual else _train_solve_numba
     with serial_blas():
-        W, status = _train_solve_numba(
+        W, status = kernel(
             *features.arrays(), z, np.ascontiguousarray(x0), np.ascontiguousarray(weight),
             float(ridge), numba.get_num_threads(),
         )  # fmt: skip

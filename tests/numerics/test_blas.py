@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gtv.numerics.blas import cholesky_lower_inplace, gram_lower_into, serial_blas
+from gtv.numerics.blas import (
+    cholesky_lower_inplace,
+    gram_lower_into,
+    outer_lower_into,
+    serial_blas,
+)
 
 
 @pytest.mark.parametrize(("p", "f"), [(1, 1), (7, 3), (64, 256), (300, 17)])
@@ -44,3 +49,14 @@ def test_serial_blas_limits_to_one_thread():
 
     with serial_blas():
         assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+
+
+@pytest.mark.parametrize(("p", "f"), [(1, 1), (3, 7), (64, 256), (17, 300)])
+def test_outer_lower_into_is_the_lower_triangle_of_phi_phi_t(p, f):
+    phi = np.random.default_rng(p + f).standard_normal((p, f))
+    out = np.full((p, p), 7.0)
+    outer_lower_into(phi, out)
+    ref = phi @ phi.T
+    low = np.tril_indices(p)
+    np.testing.assert_allclose(out[low], ref[low], rtol=1e-13, atol=1e-13 * np.abs(ref).max())
+    assert np.all(out[np.triu_indices(p, 1)] == 7.0)

@@ -191,6 +191,30 @@ def test_fused_training_is_thread_count_invariant_and_rejects_singular_systems()
         _train_solve(feats, t, x, x, np.zeros((2, 40)), 0.0)
 
 
+@pytest.mark.parametrize("P", [40, 120])
+def test_fused_training_below_F_solves_the_dual_system(P):
+    """P <= F / 2 with a ridge: the fused path solves the P x P dual system; the same W as the
+    F x F normal equations to rounding (their condition number times 1e-16), for any thread
+    count exactly."""
+    data = np.array([[-1.0], [0.0], [1.0]])
+    feats = ProductFeatures.uniform("gaussian", 1, 16, 16, (EPS, T))
+    stored = train_linear_ensemble(data, feats, 6, P, EPS, seed=2)
+    assert 2 * P <= feats.n_features
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        w1 = train_linear_ensemble(data, feats, 6, P, EPS, seed=2, keep_normal_equations=False).W
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        w2 = train_linear_ensemble(data, feats, 6, P, EPS, seed=2, keep_normal_equations=False).W
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(w1, w2)
+    cond = max(np.linalg.cond(g) for g in stored.gram)
+    err = np.abs(w1 - stored.W).max() / np.abs(stored.W).max()
+    assert err < 1e-15 * cond and err < 1e-8
+    assert not np.array_equal(w1, stored.W)  # a different algorithm, not the stored path
+
+
 def test_seed_reproducibility():
     data = np.array([[-1.0], [0.0], [1.0]])
     feats = ProductFeatures.uniform("gaussian", 1, 6, 5, (EPS, T))
