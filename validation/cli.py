@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gtv.numerics.allocator import tune_allocator
 from gtv.validation.cli_limits import check_cli_budget, check_cli_outputs
 from gtv.validation.linear.validity_map_cli import add_validity_map_parser, run_validity_map
 from gtv.validation.memory.cli import add_memorization_parser, run_memorization
@@ -421,7 +422,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         cfg = Figure2Config.fast(**kw) if args.fast else Figure2Config(**kw)
         result = compute_figure2(cfg, progress=progress, checkpoint=out / "figure2.partial.npz")
         data_path = result.save(out / "figure2.npz")
-        paths = result.plot(out, formats=args.formats)
+        paths = result.plot(out, formats=args.formats, parallel=True)
         rows = result.gap_table()
         if not args.json:
             print("gap mass (model-level 95 % bootstrap CI):")
@@ -611,6 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gtv`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()  # freed large arrays reused, not page-faulted in again (numerics/allocator)
     handlers = {
         "env": _cmd_env,
         "figure": _cmd_figure,

@@ -248,3 +248,44 @@ def test_every_loader_reports_an_incomplete_file_by_name(name, tmp_path):
     other = save_result(tmp_path / "other", {}, {}, kind="something_else")
     with pytest.raises(ResultFileError, match="its kind is 'something_else'"):
         load(other)
+
+
+def _small_figure():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1, 2], [1, 0, 1])
+    return fig
+
+
+def test_save_figure_parallel_writes_every_format_whole(tmp_path):
+    """``parallel``: the PNG rendered in a forked child is the same file as rendered here; no
+    temporary file is left."""
+    import gtv.validation.results as results
+
+    fig = _small_figure()
+    serial = results.save_figure(fig, tmp_path / "a", ("png", "pdf"))
+    par = results.save_figure(fig, tmp_path / "b", ("png", "pdf"), parallel=True)
+    assert [p.name for p in par] == ["b.png", "b.pdf"]
+    assert serial[0].read_bytes() == par[0].read_bytes()
+    assert par[1].read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "a.png", "b.pdf", "b.png"]
+
+
+def test_save_figure_rerenders_a_format_whose_child_failed(tmp_path, monkeypatch):
+    import os
+
+    import gtv.validation.results as results
+
+    parent = os.getpid()
+    real = results._write_figure_file
+
+    def failing_in_children(fig, path, fmt, dpi):
+        if os.getpid() != parent:
+            raise RuntimeError("a child that dies")
+        real(fig, path, fmt, dpi)
+
+    monkeypatch.setattr(results, "_write_figure_file", failing_in_children)
+    paths = results.save_figure(_small_figure(), tmp_path / "c", ("png", "pdf"), parallel=True)
+    assert all(p.exists() and p.stat().st_size > 100 for p in paths)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pdf", "c.png"]

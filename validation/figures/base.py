@@ -111,9 +111,15 @@ def new_figure(figsize: tuple[float, float]):
 
 
 def write_figure(
-    fig, out_dir: str | Path, name: str, formats: tuple[str, ...], dpi: int = 150
+    fig,
+    out_dir: str | Path,
+    name: str,
+    formats: tuple[str, ...],
+    dpi: int = 150,
+    parallel: bool = False,
 ) -> list[Path]:
-    """Save ``fig`` as ``out_dir/name.<fmt>`` (folder created) for every format."""
+    """Save ``fig`` as ``out_dir/name.<fmt>`` (folder created) for every format (``parallel``:
+    see :func:`gtv.validation.results.save_figure`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return save_figure(fig, out_dir / name, formats, dpi=dpi)
+    return save_figure(fig, out_dir / name, formats, dpi=dpi, parallel=parallel)

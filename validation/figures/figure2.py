@@ -222,8 +222,14 @@ class Figure2Result:
             cfg.get("meta", {}),
         )
 
-    def plot(self, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-        """Draw the eps x P grid of panels and save ``figure2.<fmt>``."""
+    def plot(
+        self,
+        out_dir: str | Path,
+        formats: tuple[str, ...] = ("png", "pdf"),
+        parallel: bool = False,
+    ) -> list[Path]:
+        """Draw the eps x P grid of panels and save ``figure2.<fmt>`` (``parallel``: the formats
+        rendered at once in forked processes, :func:`gtv.validation.results.save_figure`)."""
         from matplotlib.ticker import FixedLocator, MaxNLocator
 
         cfg = self.config
@@ -281,7 +287,7 @@ class Figure2Result:
         )
         # fixed margins (tight_layout measured every tick label of every panel: ~1 s)
         fig.subplots_adjust(left=0.05, right=0.99, bottom=0.06, top=0.9, wspace=0.22, hspace=0.2)
-        return write_figure(fig, out_dir, "figure2", formats, dpi=150)
+        return write_figure(fig, out_dir, "figure2", formats, dpi=150, parallel=parallel)
 
 
 def _bin_width(cfg: Figure2Config) -> float:
