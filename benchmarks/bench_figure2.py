@@ -51,6 +51,7 @@ from _machine import command_line, load_average, print_machine
 from _paper_figure2 import PAPER_DATA, PaperFigure2, run_paper_figure2
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from gtv.numerics.allocator import tune_allocator
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.figures.figure2 import (
     FIGURE2_DATA,
@@ -281,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         "can make small LAPACK calls many times slower",
     )
     args = parser.parse_args(argv)
+    # the allocator settings of the gtv command, for every implementation timed below
+    allocator = tune_allocator()
     if args.blas_threads is not None and args.blas_threads < 1:
         parser.error(f"--blas-threads must be >= 1, got {args.blas_threads}")
     blas_threads = 1 if args.quick and args.blas_threads is None else args.blas_threads
@@ -293,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     print_machine()
     print(f"command: {command_line()}")
     print(f"load average before: {load_average()}")
+    print(f"allocator: glibc thresholds raised for all rows (as in the gtv command): {allocator}")
     n_configs = len(cfg.eps_values) * len(cfg.P_values)
     print(
         f"sweep: {n_configs} configurations x {cfg.n_models} models x {cfg.n_steps} Euler steps; "
