@@ -91,3 +91,9 @@ def test_bench_transport_quick_runs(tmp_path: Path):
 def test_bench_training_quick_runs(tmp_path: Path):
     out = _run_quick("bench_training.py", tmp_path)
     assert "| 16 |" in out and "(dual P x P)" in out and "(F x F)" in out
+
+
+@pytest.mark.slow
+def test_measure_figure2_cli_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_figure2_cli.py", tmp_path)
+    assert "| import the CLI |" in out and "| PNG + PDF |" in out and "| 1 |" in out
