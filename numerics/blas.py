@@ -31,6 +31,20 @@ llvm.add_symbol(
 _dpotrf = types.ExternalFunction("gtv_scipy_dpotrf", types.void(*([types.voidptr] * 5)))
 
 
+@numba.njit(cache=True, inline="always")
+def _syrk_upper(trans, n, k, a, c):
+    """BLAS ``dsyrk('U', trans)``: the upper triangle of the Fortran ``C`` (n x n) = ``op(A)
+    op(A)^T`` with ``A`` the Fortran view of ``a`` (its leading dimension ``a.shape[1]``)."""
+    chars = np.array([_UPPER, trans], dtype=np.uint8)
+    ints = np.array([n, k, a.shape[1]], dtype=np.int32)
+    scalars = np.array([1.0, 0.0])
+    _dsyrk(
+        chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
+        scalars[0:].ctypes, a.ctypes, ints[2:].ctypes, scalars[1:].ctypes, c.ctypes,
+        ints[0:].ctypes,
+    )  # fmt: skip
+
+
 @numba.njit(cache=True)
 def gram_lower_into(phi, out):
     """``out[i, k] = sum_j phi[j, i] phi[j, k]`` for ``k <= i`` (the lower triangle; the strict
@@ -42,14 +56,7 @@ def gram_lower_into(phi, out):
     BLAS limited to one thread when it runs inside a parallel loop.
     """
     p, f = phi.shape
-    chars = np.array([_UPPER, _NO_TRANS], dtype=np.uint8)
-    ints = np.array([f, p], dtype=np.int32)
-    scalars = np.array([1.0, 0.0])
-    _dsyrk(
-        chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
-        scalars[0:].ctypes, phi.ctypes, ints[0:].ctypes, scalars[1:].ctypes, out.ctypes,
-        ints[0:].ctypes,
-    )  # fmt: skip
+    _syrk_upper(_NO_TRANS, f, p, phi, out)
 
 
 @numba.njit(cache=True)
@@ -62,14 +69,7 @@ def outer_lower_into(phi, out):
     lower triangle of ``out`` in C order. One BLAS thread inside a parallel loop.
     """
     p, f = phi.shape
-    chars = np.array([_UPPER, _TRANS], dtype=np.uint8)
-    ints = np.array([p, f], dtype=np.int32)
-    scalars = np.array([1.0, 0.0])
-    _dsyrk(
-        chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
-        scalars[0:].ctypes, phi.ctypes, ints[1:].ctypes, scalars[1:].ctypes, out.ctypes,
-        ints[0:].ctypes,
-    )  # fmt: skip
+    _syrk_upper(_TRANS, p, f, phi, out)
 
 
 @numba.njit(cache=True)
