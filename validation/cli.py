@@ -526,7 +526,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.json is not None:
         raise _CliError("--json is only used with --target both")
     density = _linear_density_options(args)
-    from gtv.validation.linear.compare import LinearCompareConfig, LinearComparison, compare_linear
+    from gtv.validation.linear.compare import compare_linear
+    from gtv.validation.linear.comparison import LinearCompareConfig, LinearComparison
     from gtv.validation.linear.resume import ResumableConfigurations
     from gtv.validation.linear.validity import format_validity_table, validity_row
 

@@ -28,16 +28,22 @@ from gtv.validation.results import load_result_of_kind, require_finite, result_f
 from gtv.validation.stats import bootstrap_ci
 
 __all__ = [
+    "DENSITIES",
     "EnsembleResult",
     "LearnedDensities",
     "TransportSettings",
     "gap_mass",
     "gap_mass_reference",
+    "grid_densities",
     "per_model_histograms",
     "per_model_histograms_reference",
     "summarize_ensemble",
     "transported_densities",
 ]
+
+#: How per-model densities are formed: a transported grid (or, in 2-D and more, scrambled
+#: Sobol' start points) or Monte Carlo samples (docs/math/transport.md).
+DENSITIES = ("transport", "mc")
 
 
 def _check_samples(samples: object) -> np.ndarray:
@@ -253,10 +259,10 @@ def summarize_ensemble(
     ``samples`` may instead be a :class:`gtv.numerics.transport.TransportedGrid` (1-D): the
     histograms and gap masses are then the exactly binned transported mass
     (:meth:`~gtv.numerics.transport.TransportedGrid.histograms`,
-    :meth:`~gtv.numerics.transport.TransportedGrid.gap_mass`), and the configuration records
-    ``density = "transport"``, the number of grid points and the largest per-model error estimate
-    ``transport_error_tv`` (:meth:`~gtv.numerics.transport.TransportedGrid.error`, total
-    variation on ``edges``).
+    :meth:`~gtv.numerics.transport.TransportedGrid.gap_mass`, :func:`grid_densities`), and the
+    configuration records ``density = "transport"``, the mean number of grid points per model
+    ``transport_points`` and the largest per-model error estimate ``transport_error_tv``
+    (:meth:`~gtv.numerics.transport.TransportedGrid.error`, total variation on ``edges``).
     """
     cfg = dict(config or {})
     if isinstance(samples, TransportedGrid):
@@ -264,14 +270,12 @@ def summarize_ensemble(
             raise ValueError(
                 f"edges must hold one array for a 1-D transported grid, got {len(edges)}"
             )
-        data = check_points(data, "data", dim=1)
-        masses = samples.bin_masses(edges[0])
-        hist = masses / np.diff(edges[0])
-        gap = samples.gap_mass(data, gap_distance)
+        d = grid_densities(samples, data, edges[0], gap_distance)
+        hist, gap = d.histograms, d.gap
         cfg.update(
             density="transport",
-            transport_points=int(samples.start.size),
-            transport_error_tv=float(samples.error(edges[0], masses).max()),
+            transport_points=float(d.points.mean()),
+            transport_error_tv=float(d.error.max()),
         )
     else:
         hist = per_model_histograms(samples, edges)
@@ -392,10 +396,23 @@ def transported_densities(
         raise ValueError("edges must be an increasing 1-D array with at least two entries")
     data = check_points(data, "data", dim=1)
     gap_distance = check_positive(gap_distance, "gap_distance")
+    # the bin width as Figure 2 computes it from its range (uniform edges)
+    width = float((edges[-1] - edges[0]) / (edges.size - 1))
     grid = transport_1d(
-        sample, n_models, sigma_T, settings.n_points, resolution=float(np.diff(edges).mean()),
+        sample, n_models, sigma_T, settings.n_points, resolution=width,
         tolerance=settings.tolerance, max_points=settings.max_points,
     )  # fmt: skip
+    return grid_densities(grid, data, edges, gap_distance)
+
+
+def grid_densities(
+    grid: TransportedGrid, data: np.ndarray, edges: np.ndarray, gap_distance: float
+) -> LearnedDensities:
+    """Per-model densities of a transported grid on ``edges``: the exactly binned transported
+    Gaussian mass (:meth:`gtv.numerics.transport.TransportedGrid.bin_masses`), ``outside = 1 -
+    sum`` (clipped to [0, 1]), gap masses, error estimates (binned once) and point counts."""
+    data = check_points(data, "data", dim=1)
+    edges = np.asarray(edges, dtype=float)
     masses = grid.bin_masses(edges)
     return LearnedDensities(
         histograms=masses / np.diff(edges),

@@ -26,7 +26,7 @@ from gtv.numerics.two_layer import (
     sample_two_layer_reference,
     train_two_layer_ensemble,
 )
-from gtv.validation.predictions import gaussian_field_histograms
+from gtv.validation.theory_densities import gaussian_field_histograms
 
 MU = np.array([[-1.0], [0.0], [1.0]])
 SCHED = get_schedule("vp-linear")

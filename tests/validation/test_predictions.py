@@ -29,10 +29,12 @@ from gtv.validation.predictions import (
     TheoryPredictions,
     bin_mixture_density,
     compute_theory_predictions,
+    markov_fokker_planck,
+)
+from gtv.validation.theory_densities import (
     exact_bayes_densities,
     gaussian_field_densities,
     gaussian_field_histograms,
-    markov_fokker_planck,
 )
 
 EPS = 1e-2

@@ -188,7 +188,7 @@ def _all_loaders():
     from gtv.numerics.linear.prediction import CavityLinear, FirstOrderLinear, SecondOrderLinear
     from gtv.validation.figures.figure2 import Figure2Result
     from gtv.validation.figures.figure3 import Figure3Result
-    from gtv.validation.linear.compare import LinearComparison
+    from gtv.validation.linear.comparison import LinearComparison
     from gtv.validation.linear.target_noise import TargetNoiseComparison
     from gtv.validation.linear.validity_map import ValidityMap
     from gtv.validation.ntk.result import NTKComparison

@@ -25,12 +25,10 @@ from gtv.numerics.linear import LinearSampler, train_linear_ensemble
 from gtv.numerics.schedules import NumericSchedule
 from gtv.numerics.streams import stream
 from gtv.numerics.transport import TransportedGrid, qmc_start_points, transport_1d
+from gtv.validation.ensembles import DENSITIES
 from gtv.validation.results import save_figure
 
 __all__ = ["DENSITIES", "new_figure", "panel_seed", "sample_linear_panel", "write_figure"]
-
-#: How a panel's per-model densities are formed (:func:`sample_linear_panel`).
-DENSITIES = ("mc", "transport")
 
 
 def panel_seed(seed: int | np.random.SeedSequence, *coords: int) -> np.random.SeedSequence:

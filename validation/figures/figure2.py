@@ -27,14 +27,11 @@ from gtv.numerics.checks import (
     check_count,
     check_eps,
     check_field_types,
-    check_positive,
 )
-from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.schedules import get_schedule
-from gtv.numerics.transport import transport_1d
 from gtv.validation.checkpoint import TaskCheckpoint
-from gtv.validation.ensembles import EnsembleResult, summarize_ensemble
+from gtv.validation.ensembles import EnsembleResult, TransportSettings, summarize_ensemble
 from gtv.validation.figures.base import (
     DENSITIES,
     new_figure,
@@ -49,6 +46,7 @@ from gtv.validation.results import (
     result_file,
     save_result,
 )
+from gtv.validation.theory_densities import exact_bayes_densities
 
 __all__ = [
     "FIGURE2_DATA",
@@ -295,31 +293,21 @@ def _bin_width(cfg: Figure2Config) -> float:
     return (cfg.x_range[1] - cfg.x_range[0]) / cfg.n_bins
 
 
+def _transport_settings(cfg: Figure2Config) -> TransportSettings:
+    """The transport of Figure 2's densities (checked: grid sizes and tolerance)."""
+    return TransportSettings(cfg.n_points, cfg.transport_tolerance, cfg.max_points)
+
+
 def _bayes_reference(
     cfg: Figure2Config, eps: float, sched, edges: np.ndarray, row: int
 ) -> tuple[np.ndarray, float]:
     """Density of the PF-ODE with the exact denoiser on ``edges`` (and its transport error)."""
-
-    def run(x_T: np.ndarray | None, n: int) -> np.ndarray:
-        return sample_exact_denoiser(
-            FIGURE2_DATA, n, eps, sched, n_steps=cfg.n_steps, method=cfg.method,
-            seed=panel_seed(cfg.seed, row), x_T=x_T,
-        )  # fmt: skip
-
-    def transported(x: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
-        # one model: every row (the grid, or packed rows of new points) is the same sampler's
-        return run(x.reshape(-1, 1), x.size // x.shape[-1]).reshape(x.shape)
-
-    if cfg.density == "transport":
-        sigma_T = float(np.sqrt(sched.sigma2(sched.T)))
-        grid = transport_1d(
-            transported, 1, sigma_T, cfg.n_points, resolution=_bin_width(cfg),
-            tolerance=cfg.transport_tolerance, max_points=cfg.max_points,
-        )  # fmt: skip
-        return grid.histograms(edges)[0], float(grid.error(edges)[0])
-    xb = run(None, cfg.n_bayes_samples)
-    counts, _ = np.histogram(xb[:, 0], bins=edges)
-    return counts / (xb.shape[0] * np.diff(edges)), 0.0
+    d = exact_bayes_densities(
+        FIGURE2_DATA, edges, eps, sched, cfg.gap_distance, density=cfg.density,
+        n_samples=cfg.n_bayes_samples, transport=_transport_settings(cfg), n_steps=cfg.n_steps,
+        method=cfg.method, seed=panel_seed(cfg.seed, row),
+    )  # fmt: skip
+    return d.histograms[0], 0.0 if d.error is None else float(d.error[0])
 
 
 def compute_figure2(
@@ -361,9 +349,7 @@ def compute_figure2(
     N, B = check_count(cfg.n_models, "n_models"), check_count(cfg.n_bins, "n_bins")
     transport = cfg.density == "transport"
     if transport:
-        n_per_model = check_count(cfg.n_points, "n_points", 4)
-        check_count(cfg.max_points, "max_points", n_per_model)
-        check_positive(cfg.transport_tolerance, "transport_tolerance")
+        n_per_model = _transport_settings(cfg).n_points
     else:
         n_per_model = check_count(cfg.n_samples, "n_samples")
         check_count(cfg.n_bayes_samples, "n_bayes_samples")

@@ -16,8 +16,8 @@ cavity moments and the cavity field) over a grid of eps x F/P
 from gtv.validation._lazy import lazy_exports
 
 _EXPORTS = {
-    "LinearCompareConfig": ".compare",
-    "LinearComparison": ".compare",
+    "LinearCompareConfig": ".comparison",
+    "LinearComparison": ".comparison",
     "TargetNoiseComparison": ".target_noise",
     "TargetNoiseConfig": ".target_noise",
     "ValidityMap": ".validity_map",

@@ -46,13 +46,13 @@ from gtv.numerics.linear import LinearEnsemble, sample_linear_ensemble
 from gtv.numerics.pfode import initial_points
 from gtv.numerics.streams import check_seed, model_rngs
 from gtv.validation.ensembles import (
+    DENSITIES,
     LearnedDensities,
     TransportSettings,
     gap_mass,
     per_model_histograms,
     transported_densities,
 )
-from gtv.validation.predictions import DENSITIES
 from gtv.validation.stats import DISTANCES, interval_masses
 
 __all__ = [

@@ -52,7 +52,6 @@ from gtv.numerics.linear.exact_target import ExactTargetLinear
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.predictions import exact_bayes_histogram
 from gtv.validation.results import JsonConfig, load_result_of_kind, result_file, save_result
 from gtv.validation.stats import (
     DISTANCES,
@@ -61,6 +60,7 @@ from gtv.validation.stats import (
     resampling_rng,
     variance_ci,
 )
+from gtv.validation.theory_densities import exact_bayes_histogram
 
 __all__ = [
     "TargetNoiseComparison",

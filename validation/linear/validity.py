@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtv.validation.linear.compare import LinearComparison
+from gtv.validation.linear.comparison import LinearComparison
 
 __all__ = ["format_validity_table", "validity_row"]
 

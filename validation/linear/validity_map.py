@@ -62,11 +62,10 @@ from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream
 from gtv.validation.ensembles import gap_mass, per_model_histograms
 from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.linear.compare import variance_ratio_scores
+from gtv.validation.linear.comparison import variance_ratio_scores
 from gtv.validation.predictions import (
     fokker_planck_grid,
     fokker_planck_on_edges,
-    gaussian_field_histograms,
     markov_fokker_planck,
 )
 from gtv.validation.results import (
@@ -78,6 +77,7 @@ from gtv.validation.results import (
     save_result,
 )
 from gtv.validation.stats import bootstrap_ci, interval_masses, resampling_rng, total_variation
+from gtv.validation.theory_densities import gaussian_field_histograms
 
 __all__ = ["THEORY_NAMES", "ValidityMap", "ValidityMapConfig", "validity_map"]
 

@@ -132,14 +132,13 @@ from gtv.validation.ntk.tables import denoiser_rows, density_rows, error_rows
 from gtv.validation.ntk.training import train_width
 from gtv.validation.predictions import (
     bin_mixture_density,
-    exact_bayes_histogram,
     exact_gap_mass,
     fokker_planck_grid,
     fokker_planck_on_edges,
-    gaussian_field_histograms,
     markov_fokker_planck,
 )
 from gtv.validation.stats import bootstrap_ci, resampling_rng
+from gtv.validation.theory_densities import exact_bayes_histogram, gaussian_field_histograms
 
 __all__ = ["NTKCompareConfig", "NTKComparison", "compare_ntk"]
 

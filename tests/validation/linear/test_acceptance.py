@@ -27,8 +27,8 @@ from gtv.validation.linear import (
     format_validity_table,
     validity_row,
 )
-from gtv.validation.predictions import gaussian_field_histograms
 from gtv.validation.stats import interval_masses, total_variation
+from gtv.validation.theory_densities import gaussian_field_histograms
 
 pytestmark = pytest.mark.slow
 

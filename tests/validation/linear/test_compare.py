@@ -16,7 +16,7 @@ from gtv.numerics.schedules import get_schedule
 from gtv.validation.cli import main
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear import LinearCompareConfig, LinearComparison, compare_linear
-from gtv.validation.linear.compare import moment_summary
+from gtv.validation.linear.comparison import moment_summary
 
 EPS = 1e-2
 P = 400

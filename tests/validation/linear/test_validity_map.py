@@ -26,7 +26,7 @@ from gtv.validation.linear.validity_map import (
     validity_map,
 )
 from gtv.validation.linear.validity_map_cli import THEORY_CHOICES, VALIDITY_MAP_DEFAULTS
-from gtv.validation.predictions import gaussian_field_histograms
+from gtv.validation.theory_densities import gaussian_field_histograms
 
 SMALL = {
     "eps_values": (1e-2,),
