@@ -14,7 +14,11 @@ t in {0.02, 0.1, 0.5}. Three ensembles of D^ are compared by their variance at t
   quadrature's population, not a theory: it has the law of a trained model if the population were
   the node measure;
 * **cavity**: the finite-P cavity theory on the same nodes
-  (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`).
+  (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`);
+* **occupancy field**: the small-occupancy field of the same theory
+  (:mod:`gtv.numerics.kernel.occupancy`: nodes whose triples have self-influence above one half
+  kept exactly, the rest by their per-pole cavity equivalent; 2N members, stream ``"field"`` with
+  seed 1) -- a prediction: no trained model, no simulation of designs on the light nodes.
 
 trained / node designs measures the quadrature's (and the Nystrom rank's) error; node designs /
 cavity the error of the cavity closure itself. The last column checks that a trained model is a
@@ -37,6 +41,7 @@ from _machine import print_machine
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.kernel import FiniteKernelTheoryAt, ntk_theory, train_kernel_ensemble
 from gtv.numerics.kernel.divided_differences import lazy_filter
+from gtv.numerics.kernel.occupancy import KernelOccupancySplit, kernel_occupancy_coefficients
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import model_rngs, stream_rng
 
@@ -126,20 +131,27 @@ def main() -> None:
     )
     print(
         "| tau | trained / cavity | trained / node designs [range] | node designs / cavity | "
-        "rms(trained - own-triples fit) / sd |"
+        "rms(trained - own-triples fit) / sd | trained / occupancy field [range] | "
+        "heavy nodes (mean heavy triples per model) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for tau in taus:
         d_tr = ens.denoiser(X, T, tau)[:, :, 0]
         v_tr = d_tr.var(axis=0, ddof=1)
         gap = np.sqrt(((d_tr - own[tau] @ phi_q.T) ** 2).mean(axis=0) / v_tr)
         v_nd = (W[tau] @ phi_q.T).var(axis=0, ddof=1)
-        v_cav = FiniteKernelTheoryAt(th, tau, P).denoiser_covariance((X, T), paired=True)[:, 0, 0]
-        r1, r2, r3 = v_tr / v_cav, v_tr / v_nd, v_nd / v_cav
+        bound = FiniteKernelTheoryAt(th, tau, P)
+        v_cav = bound.denoiser_covariance((X, T), paired=True)[:, 0, 0]
+        split = KernelOccupancySplit(bound.moments)
+        c_occ = kernel_occupancy_coefficients(split, 2 * n_models, seed=1)
+        v_occ = (c_occ @ th.features(X, T).T).var(axis=0, ddof=1)
+        r1, r2, r3, r4 = v_tr / v_cav, v_tr / v_nd, v_nd / v_cav, v_tr / v_occ
         print(
             f"| {tau:g} | {np.median(r1):.2f} ({np.median(r1[outer]):.2f}) | "
             f"{np.median(r2):.2f} ({np.median(r2[outer]):.2f}) [{r2.min():.2f}, {r2.max():.2f}] | "
-            f"{np.median(r3):.2f} ({np.median(r3[outer]):.2f}) | {np.median(gap):.1e} |"
+            f"{np.median(r3):.2f} ({np.median(r3[outer]):.2f}) | {np.median(gap):.1e} | "
+            f"{np.median(r4):.2f} ({np.median(r4[outer]):.2f}) [{r4.min():.2f}, {r4.max():.2f}] | "
+            f"{split.heavy.size} ({P * split.heavy_probability:.2f}) |"
         )
 
 

@@ -8,7 +8,8 @@ model (:mod:`.regression`), ensembles of trained models and their PF-ODE sampler
 (:mod:`.theory`, built on the Nystrom nodes of :mod:`.nystrom`), and the theory bound to one
 training time and budget as an :class:`gtv.numerics.contract.EnsembleTheory` with its
 Gaussian-field ensemble (:mod:`.prediction`); the finite-P (cavity) moments and their bound
-theory (:mod:`.finite_p`, :mod:`.finite_prediction`). The mathematics is in docs/math/kernel.md.
+theory (:mod:`.finite_p`, :mod:`.finite_prediction`) and the small-occupancy field on them
+(:mod:`.occupancy`). The mathematics is in docs/math/kernel.md.
 """
 
 from gtv.numerics.kernel.checks import (
@@ -32,6 +33,7 @@ from gtv.numerics.kernel.finite_prediction import FiniteKernelTheoryAt
 from gtv.numerics.kernel.gram import gram_reference, ntk_gram, serial_blas
 from gtv.numerics.kernel.inputs import EMBEDDINGS, check_embedding, embed_time, ntk_inputs
 from gtv.numerics.kernel.nystrom import ntk_theory
+from gtv.numerics.kernel.occupancy import KernelOccupancySplit, kernel_occupancy_coefficients
 from gtv.numerics.kernel.prediction import KernelField, KernelTheoryAt
 from gtv.numerics.kernel.regression import KernelRegression, fit_kernel_regression
 from gtv.numerics.kernel.sampler import integrate_kernel_ensemble
@@ -47,6 +49,7 @@ __all__ = [
     "PARTS",
     "KernelEnsemble",
     "KernelField",
+    "KernelOccupancySplit",
     "KernelRegression",
     "KernelTheoryAt",
     "NTKTheory",
@@ -67,6 +70,7 @@ __all__ = [
     "gd_step_count",
     "gram_reference",
     "integrate_kernel_ensemble",
+    "kernel_occupancy_coefficients",
     "lazy_divided_differences",
     "lazy_filter",
     "ntk_gram",

@@ -180,6 +180,9 @@ class FiniteKernelMoments:
     poles, coefficients : ndarray complex
     leverage : ndarray (n_poles, Q) complex
         ``q_n`` per pole.
+    pole_means : ndarray (n_poles, r) complex
+        ``W_bar`` per pole in the scaled features ``phi = s^(-1/2) psi`` (``E W_tau`` is
+        ``sum_a e_a W_bar_a``).
     """
 
     @serial_blas
@@ -226,6 +229,7 @@ class FiniteKernelMoments:
             h.append(Phi @ y[-1])
             res.append(mu - Phi @ Wb)
         self.leverage = np.array(q)
+        self.pole_means = np.array(wb)  # W_bar_a per pole, phi coordinates (n_poles, r)
         # Mean (complex sum of a conjugate-closed set: real to round-off).
         mean_W = sum(ek * Wk for ek, Wk in zip(self.coefficients, wb, strict=True))
         self._mean_W = self._real(mean_W, "mean")

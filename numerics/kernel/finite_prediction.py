@@ -24,6 +24,7 @@ from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.kernel.ensemble import KernelEnsemble
 from gtv.numerics.kernel.finite_p import FiniteKernelMoments
 from gtv.numerics.kernel.gram import ntk_gram, serial_blas
+from gtv.numerics.kernel.occupancy import KernelOccupancySplit, kernel_occupancy_coefficients
 from gtv.numerics.kernel.prediction import KernelField
 from gtv.numerics.kernel.theory import NTKTheory, check_part
 from gtv.numerics.streams import check_seed, model_rngs
@@ -182,6 +183,33 @@ class FiniteKernelTheoryAt(BoundTheory):
         ens = KernelEnsemble(
             th.nodes_z[None], coeffs, np.array([self.tau]), th.activation, th.data, th.schedule,
             th.eps, th.embedding, th.bias, cfg,
+        )  # fmt: skip
+        return KernelField(ens)
+
+    def occupancy_field(
+        self, n_models: int, seed: int | np.random.SeedSequence = 0, *, q_star: float = 1.0
+    ) -> KernelField:
+        """N members of the small-occupancy field (:mod:`gtv.numerics.kernel.occupancy`: nodes
+        whose triples have self-influence above ``q_star / (1 + q_star)`` kept exactly, the rest
+        by their per-pole cavity equivalent); member ``n`` from
+        ``stream(seed, "field").spawn(N)[n]``; ``config["kind"] = "occupancy-field"``."""
+        n_models = check_count(n_models, "n_models")
+        seed = check_seed(seed)
+        split = KernelOccupancySplit(self.moments, q_star)
+        c = kernel_occupancy_coefficients(split, n_models, seed)
+        th = self.theory
+        coeffs = (c @ th.basis.T)[:, None, :, None]  # node coefficients (N, 1, Q, 1)
+        cfg = {
+            "kind": "occupancy-field",
+            "P": self.P,
+            "q_star": float(q_star),
+            "theory_kind": "finite-p",
+            "seed": seed if isinstance(seed, int) else -1,
+            "theory": th.config(),
+        }
+        ens = KernelEnsemble(
+            th.nodes_z[None], np.ascontiguousarray(coeffs), np.array([self.tau]), th.activation,
+            th.data, th.schedule, th.eps, th.embedding, th.bias, cfg,
         )  # fmt: skip
         return KernelField(ens)
 
