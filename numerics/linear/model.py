@@ -49,6 +49,12 @@ from gtv.numerics.checks import (
 )
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.features import ProductFeatures, check_data_and_features, product_features_serial
+from gtv.numerics.linear.product_gram import (
+    pair_count,
+    product_dual_kernel,
+    product_factors,
+    product_normal_equations,
+)
 from gtv.numerics.posterior import posterior_stats
 from gtv.numerics.schedules import NumericSchedule, resolve_schedule
 from gtv.numerics.streams import check_seed, model_rngs, seed_to_config
@@ -108,10 +114,22 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
     gram = np.empty((n_models, f, f))
     rhs = np.zeros((n_models, d, f))
     for n in numba.prange(n_models):
-        phi = np.empty((n_samples, f))
-        v = np.empty(n_samples)
         g = gram[n]
-        _model_normal_equations(kinds, sizes, los, his, z[n], x0[n], weight[n], phi, v, g, rhs[n])
+        if kinds.shape[0] == 2:  # one space axis: the Kronecker route (product_gram)
+            fs, ft = sizes[0], sizes[1]
+            a, b = np.empty((n_samples, fs)), np.empty((n_samples, ft))
+            u = np.empty((n_samples, pair_count(fs)))
+            v2 = np.empty((n_samples, pair_count(ft)))
+            m = np.empty((pair_count(fs), pair_count(ft)))
+            product_normal_equations(
+                kinds, sizes, los, his, z[n], x0[n], weight[n], a, b, u, v2, m, g, rhs[n]
+            )
+        else:
+            phi = np.empty((n_samples, f))
+            v = np.empty(n_samples)
+            _model_normal_equations(
+                kinds, sizes, los, his, z[n], x0[n], weight[n], phi, v, g, rhs[n]
+            )
         for i in range(f):
             for k in range(i):
                 g[k, i] = g[i, k]
@@ -130,14 +148,27 @@ def _train_solve_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_threads):
     W = np.empty((n_models, d, f))
     status = np.zeros(n_models, dtype=np.int8)
     n_runs = max(1, min(n_models, n_threads))
+    kron = kinds.shape[0] == 2  # one space axis: the Kronecker route (product_gram)
+    fs, ft = sizes[0], sizes[-1]
     for r in numba.prange(n_runs):
-        phi = np.empty((n_samples, f))
+        phi = np.empty((0 if kron else n_samples, f))
         v = np.empty(n_samples)
+        a, b = np.empty((n_samples, fs)), np.empty((n_samples, ft))
+        u = np.empty((n_samples if kron else 0, pair_count(fs)))
+        v2 = np.empty((n_samples if kron else 0, pair_count(ft)))
+        m = np.empty((pair_count(fs), pair_count(ft)))
         g = np.empty((f, f))
         rhs = np.empty((d, f))
         y = np.empty(f)
         for n in range(r * n_models // n_runs, (r + 1) * n_models // n_runs):
-            _model_normal_equations(kinds, sizes, los, his, z[n], x0[n], weight[n], phi, v, g, rhs)
+            if kron:
+                product_normal_equations(
+                    kinds, sizes, los, his, z[n], x0[n], weight[n], a, b, u, v2, m, g, rhs
+                )
+            else:
+                _model_normal_equations(
+                    kinds, sizes, los, his, z[n], x0[n], weight[n], phi, v, g, rhs
+                )
             for i in range(f):
                 g[i, i] += ridge
             status[n] = _factor_solve(g, rhs, W[n], y)
@@ -159,30 +190,48 @@ def _train_solve_dual_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_thre
     status = np.zeros(n_models, dtype=np.int8)
     n_runs = max(1, min(n_models, n_threads))
     shift = n_samples * ridge
+    kron = kinds.shape[0] == 2  # one space axis: K from the axis Gram matrices (product_gram)
+    fs, ft = sizes[0], sizes[-1]
     for r in numba.prange(n_runs):
-        phi = np.empty((n_samples, f))
+        phi = np.empty((0 if kron else n_samples, f))
+        nk = n_samples if kron else 0
+        a, b = np.empty((nk, fs)), np.empty((nk, ft))
+        ka, kb = np.empty((nk, nk)), np.empty((nk, nk))
+        sw = np.empty(n_samples)
         k = np.empty((n_samples, n_samples))
         rhs = np.empty((d, n_samples))
         alpha = np.empty((d, n_samples))
         y = np.empty(n_samples)
         for n in range(r * n_models // n_runs, (r + 1) * n_models // n_runs):
-            product_features_serial(kinds, sizes, los, his, z[n], phi)
             for j in range(n_samples):
-                sw = np.sqrt(weight[n, j])
+                sw[j] = np.sqrt(weight[n, j])
                 for c in range(d):
-                    rhs[c, j] = sw * x0[n, j, c]
-                for i in range(f):
-                    phi[j, i] *= sw
-            outer_lower_into(phi, k)
+                    rhs[c, j] = sw[j] * x0[n, j, c]
+            if kron:
+                product_factors(kinds, sizes, los, his, z[n], a, b)
+                product_dual_kernel(a, b, sw, ka, kb, k)
+            else:
+                product_features_serial(kinds, sizes, los, his, z[n], phi)
+                for j in range(n_samples):
+                    for i in range(f):
+                        phi[j, i] *= sw[j]
+                outer_lower_into(phi, k)
             for j in range(n_samples):
                 k[j, j] += shift
             status[n] = _factor_solve(k, rhs, alpha, y)
             for c in range(d):
                 wc = W[n, c]
                 for j in range(n_samples):
-                    a = alpha[c, j]
-                    for i in range(f):
-                        wc[i] += a * phi[j, i]
+                    aj = alpha[c, j]
+                    if kron:  # phi_s[j, (i, l)] = sw_j a_ji b_jl
+                        aj *= sw[j]
+                        for i in range(fs):
+                            ai = aj * a[j, i]
+                            for q in range(ft):
+                                wc[i * ft + q] += ai * b[j, q]
+                    else:
+                        for i in range(f):
+                            wc[i] += aj * phi[j, i]
     return W, status
 
 
