@@ -32,6 +32,9 @@ NTK_DEFAULTS = {
     "seed": 0,
 }
 
+#: ``--theory`` choices (= ``gtv.validation.ntk.config.THEORIES``; the same test checks it).
+THEORIES = ("first-order", "finite-p", "occupancy-field")
+
 
 def add_ntk_parser(vsub, fmt, formats: Callable) -> None:
     """``gtv validate ntk``: trained two-layer networks vs the lazy infinite-width theory.
@@ -138,9 +141,11 @@ def add_ntk_parser(vsub, fmt, formats: Callable) -> None:
     )
     ntk.add_argument(
         "--theory",
-        choices=("first-order", "finite-p"),
+        choices=THEORIES,
         default=d.theory,
-        help="kernel theory: first order in 1/P or the finite-P cavity equivalent",
+        help="kernel theory: first order in 1/P, the finite-P cavity equivalent, or the "
+        "finite-P moments with the small-occupancy field (heavy triples exact) as the field "
+        "ensemble of [q]",
     )
     ntk.add_argument("--seed", type=int, default=d.seed, help="random seed")
     ntk.add_argument(

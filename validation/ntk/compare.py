@@ -21,7 +21,9 @@ of training times ``tau``, :func:`compare_ntk`
    contract): the ensemble-mean denoiser, the across-model (co)variance split into its
    proxy-noise and misfit parts, the Gaussian-field ensemble and the white-noise Fokker-Planck
    density of [q]; with ``theory="finite-p"`` the finite-P cavity equivalent
-   (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`, docs/math/kernel.md "Finite P") instead;
+   (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`, docs/math/kernel.md "Finite P") instead,
+   and with ``theory="occupancy-field"`` the same moments with its small-occupancy field
+   (:mod:`gtv.numerics.kernel.occupancy`) as the field ensemble of [q];
 4. compares, per ``tau``: (a) the across-model mean and variance of ``D^(x, t)`` at query points
    (model-level bootstrap CIs) and their relative errors vs width; (b) the learned distributions:
    every network sampled with the PF-ODE (per-model histograms and gap masses), the gap-mass curve
@@ -281,7 +283,7 @@ def compare_ntk(
     )
     qx, qt = c.query_points()
     K, Q = taus.size, qx.size
-    bound_cls = FiniteKernelTheoryAt if c.theory == "finite-p" else KernelTheoryAt
+    bound_cls = KernelTheoryAt if c.theory == "first-order" else FiniteKernelTheoryAt
     bound = [bound_cls(theory, tau, c.P) for tau in taus]  # the theory contract
     th = {k: np.empty((K, Q)) for k in ("mean", "var", "var_proxy", "var_misfit")}
     for k, b in enumerate(bound):
@@ -357,8 +359,9 @@ def compare_ntk(
         k_hist[k], k_out[k], k_gap[k] = reduce(xs)
 
     def field(k):
+        src = _OccupancyField(bound[k]) if c.theory == "occupancy-field" else bound[k]
         g_hist[k], g_out[k], g_gap[k] = gaussian_field_histograms(
-            bound[k], c.n_models, c.n_samples, edges, c.gap_distance, seed=c.seed, **samp
+            src, c.n_models, c.n_samples, edges, c.gap_distance, seed=c.seed, **samp
         )
 
     for i in range(W_):
@@ -414,7 +417,7 @@ def compare_ntk(
             row[f"width {w}"] = bootstrap_ci(gap[i, k], n_resamples=c.n_boot, seed=c.seed)
         if c.sample_kernel:
             row["infinite width"] = bootstrap_ci(k_gap[k], n_resamples=c.n_boot, seed=c.seed)
-        row["Gaussian field"] = bootstrap_ci(g_gap[k], n_resamples=c.n_boot, seed=c.seed)
+        row[c.field_label] = bootstrap_ci(g_gap[k], n_resamples=c.n_boot, seed=c.seed)
         row["white-noise FP"] = float(fp_gap[k])
         row["FP, Q = 0"] = float(fp0_gap[k])
         gap_rows.append(row)
@@ -456,3 +459,17 @@ def compare_ntk(
         g_hist, g_out, g_gap, fp_d, fp0_d, fp_gap, fp0_gap, exact, bayes, d_rows,
         e_rows, gap_rows, dens_rows, meta,
     )  # fmt: skip
+
+
+class _OccupancyField:
+    """A bound finite-P theory whose field ensemble is its small-occupancy field (the
+    ``gaussian_field`` the [q] summary calls)."""
+
+    def __init__(self, bound: FiniteKernelTheoryAt):
+        self.bound = bound
+
+    def __getattr__(self, name: str):  # data, schedule, ... of the bound theory
+        return getattr(self.bound, name)
+
+    def gaussian_field(self, n_models: int, seed=0):
+        return self.bound.occupancy_field(n_models, seed)

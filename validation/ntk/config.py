@@ -19,7 +19,7 @@ DENSITIES = ("kernel", "gaussian_field", "white_noise_fp", "mean_score_fp_Q0", "
 
 
 #: Kernel theories the comparison can use (:attr:`NTKCompareConfig.theory`).
-THEORIES = ("first-order", "finite-p")
+THEORIES = ("first-order", "finite-p", "occupancy-field")
 
 
 def _is_int(v: object) -> bool:
@@ -76,9 +76,11 @@ class NTKCompareConfig(JsonConfig):
         Exact-Bayes PF-ODE samples (default ``N * n_samples`` capped at 10**6).
     embedding, bias
         Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
-    theory : {"first-order", "finite-p"}
-        The kernel theory: first order in 1/P (:class:`gtv.numerics.kernel.KernelTheoryAt`) or
-        the finite-P cavity equivalent (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`).
+    theory : {"first-order", "finite-p", "occupancy-field"}
+        The kernel theory: first order in 1/P (:class:`gtv.numerics.kernel.KernelTheoryAt`),
+        the finite-P cavity equivalent (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`), or
+        the same moments with its small-occupancy field in place of the Gaussian field for [q]
+        (:meth:`~gtv.numerics.kernel.FiniteKernelTheoryAt.occupancy_field`).
     seed : int
     """
 
@@ -212,6 +214,11 @@ class NTKCompareConfig(JsonConfig):
             raise ValueError(
                 f"query_t must lie in [eps, T] = [{self.eps:g}, {sched.T:g}], got {self.query_t}"
             )
+
+    @property
+    def field_label(self) -> str:
+        """Name of the theory's field ensemble in tables and figures."""
+        return "occupancy field" if self.theory == "occupancy-field" else "Gaussian field"
 
     def query_points(self) -> tuple[np.ndarray, np.ndarray]:
         """All (x, t) query pairs, t-major: ``x`` (Q,), ``t`` (Q,)."""

@@ -40,7 +40,7 @@ def plot_ntk_comparison(
     names = [f"width {w}" for w in c.widths]
     if result.kernel_gap.size:
         names.append("infinite width")
-    names.append("Gaussian field")
+    names.append(c.field_label)
     colors = {n: f"C{i}" for i, n in enumerate(names)}
     for j, n in enumerate(names):
         e = np.array([r[n] for r in result.gap_rows])
@@ -114,7 +114,7 @@ def plot_ntk_comparison(
             color="tab:blue",
             lw=1,
             ls="--",
-            label="Gaussian field",
+            label=c.field_label,
         )
         ax.plot(ctr, result.fp_density[k], color="tab:green", lw=1, ls="-.", label="white-noise FP")
         top = 1.3 * max(

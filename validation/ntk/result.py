@@ -244,7 +244,7 @@ class NTKComparison:
         names = [f"width {w}" for w in c.widths]
         if self.kernel_gap.size:
             names.append("infinite width")
-        names += ["Gaussian field"]
+        names += [c.field_label]
         head = f"{'tau':>8} | " + " | ".join(f"{n:>25}" for n in names)
         head += f" | {'white-noise FP':>14} | {'FP, Q = 0':>10}"
         lines = [

@@ -241,7 +241,7 @@ def test_save_load_and_bad_input(bound, small, tmp_path):
 def test_ntk_comparison_config_selects_the_theory():
     from gtv.validation.ntk.config import THEORIES, NTKCompareConfig
 
-    assert THEORIES == ("first-order", "finite-p")
+    assert THEORIES == ("first-order", "finite-p", "occupancy-field")
     assert NTKCompareConfig(theory="finite-p").theory == "finite-p"
     with pytest.raises(ValueError, match="theory"):
         NTKCompareConfig(theory="second-order")
@@ -269,3 +269,39 @@ def test_ntk_comparison_uses_the_finite_p_theory():
         var = b.denoiser_covariance((qx, qt), paired=True)[:, 0, 0]
         np.testing.assert_allclose(res.theory["var"][k], var)
     assert "finite-p theory" in res.format_table()
+
+
+@pytest.mark.slow
+def test_ntk_comparison_with_the_occupancy_field():
+    """``compare_ntk(theory="occupancy-field")``: the theory columns are the finite-P moments and
+    the field row is the occupancy field: its gap masses equal those of
+    ``FiniteKernelTheoryAt.occupancy_field`` sampled the same way (and differ from the Gaussian
+    field's)."""
+    from gtv.validation.figures.figure2 import FIGURE2_DATA
+    from gtv.validation.ntk.compare import compare_ntk
+    from gtv.validation.ntk.config import NTKCompareConfig
+
+    kw = dict(
+        P=48, widths=(32,), n_models=4, taus=(6.0,), n_samples=50, n_bins=20, n_boot=20,
+        theory_n_t=5, theory_n_hermite=5, fp_steps=30, fp_refine=1, fp_half_width=10.0,
+        n_bayes_samples=200, query_x=(-1.0, 0.5), query_t=(0.05, 0.3),
+    )  # fmt: skip
+    occ = compare_ntk(NTKCompareConfig(theory="occupancy-field", **kw))
+    fin = compare_ntk(NTKCompareConfig(theory="finite-p", **kw))
+    np.testing.assert_array_equal(occ.theory["var"], fin.theory["var"])
+    assert "occupancy-field theory" in occ.format_table()
+    assert "occupancy field" in occ.format_gap_table()
+    assert not np.array_equal(occ.gf_gap, fin.gf_gap)
+    # the field row is FiniteKernelTheoryAt.occupancy_field, sampled as the comparison samples
+    from gtv.validation.ntk.compare import _OccupancyField
+    from gtv.validation.theory_densities import gaussian_field_histograms
+
+    b = FiniteKernelTheoryAt(
+        ntk_theory(FIGURE2_DATA, 0.01, "vp-linear", "erf", lr=occ.learning_rate,
+                   flow="gradient-descent", n_t=5, n_hermite=5),
+        occ.taus[0], 48,
+    )  # fmt: skip
+
+    edges = np.linspace(-2.0, 2.0, 21)
+    _, _, gap = gaussian_field_histograms(_OccupancyField(b), 4, 50, edges, 0.25, seed=0)
+    np.testing.assert_array_equal(occ.gf_gap[0], gap)

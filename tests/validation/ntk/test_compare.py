@@ -456,6 +456,10 @@ def test_cli_defaults_are_the_config_defaults():
     args = build_parser().parse_args(["validate", "ntk"])
     assert tuple(args.widths) == d.widths and tuple(args.taus) == d.taus
     assert args.models == d.n_models and args.learning_rate is None
+    from gtv.validation.ntk.cli import THEORIES as CLI_THEORIES
+    from gtv.validation.ntk.config import THEORIES
+
+    assert CLI_THEORIES == THEORIES
 
 
 # -- headline numbers (slow) --------------------------------------------------------------------
