@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pytest
 
-from gtv.numerics.io import load_result, save_result
+from gtv.numerics.io import CacheEntryWarning, load_result, save_result
 from gtv.validation.cli import main
 from gtv.validation.linear.target_noise import (
     TargetNoiseComparison,
@@ -131,3 +131,33 @@ def test_cli_transport_end_to_end(tmp_path, capsys):
     assert "| 4 x 128-point transported grid (<= 512) |" in out
     back = TargetNoiseComparison.load(tmp_path / "target_noise_eps0.01_P40.npz")
     assert (back.config.density, back.config.n_points) == ("transport", 128)
+
+
+def test_cli_refuses_a_resume_file_of_the_other_density(pair, tmp_path, capsys):
+    """An interrupted ``--density mc`` run's resume file stops a transport run of otherwise the
+    same configuration (one error line naming the file, before any work); the mc run it was
+    written for accepts it."""
+    from gtv.validation.linear.resume import ResumableConfigurations
+
+    same_but_mc = TargetNoiseConfig(
+        eps=0.01, P=40, n_space=4, n_time=3, n_models=4, n_samples=20_000, n_bins=40,
+        n_boot=20, query_x=(0.0,), query_t=(0.3,), density="mc",
+    )  # fmt: skip
+    runs = ResumableConfigurations(
+        tmp_path / "target_noise.partial", [same_but_mc], [tmp_path / "target_noise_eps0.01_P40"],
+        TargetNoiseComparison.load,
+    )  # fmt: skip
+    runs.result(0, lambda c: pair[1])  # stands for an interrupted run of the mc configuration
+    before = (tmp_path / "target_noise_eps0.01_P40.npz").read_bytes()
+    assert main([*_CLI, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert "target_noise.partial.npz" in err and "another configuration" in err
+    assert (tmp_path / "target_noise_eps0.01_P40.npz").read_bytes() == before  # nothing computed
+    # the mc run resumes from it (its result file holds another configuration's numbers, so it
+    # is reported and recomputed)
+    with pytest.warns(CacheEntryWarning):
+        assert main([*_CLI, "--density", "mc", "--out", str(tmp_path)]) == 0
+    assert TargetNoiseComparison.load(tmp_path / "target_noise_eps0.01_P40.npz").config == (
+        same_but_mc
+    )
