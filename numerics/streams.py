@@ -59,6 +59,7 @@ STREAMS: dict[str, int] = {
     "occupancy-moments": 20,  # Monte Carlo members of the small-occupancy moments
     "transport-qmc": 21,  # scrambles of the quasi-Monte Carlo start points of a model
     "reference-mc": 22,  # a model's large Monte Carlo reference, to measure other start sets by
+    "bayes-qmc": 23,  # scramble of the quasi-Monte Carlo start points of the exact-Bayes baseline
 }
 
 _RECORD: list[list] = []

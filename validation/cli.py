@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gtv.numerics.allocator import tune_allocator
+from gtv.validation.cli_density import density_options
 from gtv.validation.cli_limits import check_cli_budget, check_cli_outputs
 from gtv.validation.linear.validity_map_cli import add_validity_map_parser, run_validity_map
 from gtv.validation.memory.cli import add_memorization_parser, run_memorization
@@ -224,14 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
         "over a deterministic quantile grid of --points start points, refined where needed up to "
         "--max-points, and the Gaussian mass binned exactly (no sampling noise; "
         "docs/math/transport.md); mc = bin --samples random samples per model (default: "
-        "transport; --target both always uses mc)",
+        "transport; also for --target both)",
     )
     lin.add_argument(
         "--samples",
         type=_positive_int("--samples"),
         default=argparse.SUPPRESS,
-        help="PF-ODE samples per model, only with --density mc or --target both (default: "
-        f"{_LINEAR_SAMPLES})",
+        help=f"PF-ODE samples per model, only with --density mc (default: {_LINEAR_SAMPLES})",
     )
     lin.add_argument(
         "--points",
@@ -484,34 +484,9 @@ def _linear_config_options(args: argparse.Namespace) -> dict:
 
 
 def _linear_density_options(args: argparse.Namespace) -> dict:
-    """``density``, ``n_points``, ``max_points`` of ``gtv validate linear``; ``_CliError`` for
-    options of the other density (and, with --target both, for any transport option)."""
-    density = getattr(args, "density", None)
-    points, max_points = getattr(args, "points", None), getattr(args, "max_points", None)
-    if args.dsm_target == "both":
-        if density == "transport" or (points, max_points) != (None, None):
-            raise _CliError(
-                "--target both compares Monte Carlo samples: --density transport, --points and "
-                "--max-points are not used with it (--samples is)"
-            )
-        return {}
-    density = density or "transport"
-    if density == "transport" and hasattr(args, "samples"):
-        raise _CliError("--samples is used with --density mc (transport: --points)")
-    if density == "mc" and (points, max_points) != (None, None):
-        raise _CliError(
-            "--points and --max-points are used with --density transport (mc: --samples)"
-        )
-    if density == "mc":
-        return {"density": "mc"}
-    n_points = _LINEAR_POINTS if points is None else points
-    if max_points is not None and max_points < n_points:
-        raise _CliError(f"--max-points must be >= --points ({n_points}), got {max_points}")
-    return {
-        "density": "transport",
-        "n_points": n_points,
-        "max_points": max(_LINEAR_MAX_POINTS, n_points) if max_points is None else max_points,
-    }
+    """``density``, ``n_points``, ``max_points`` of ``gtv validate linear`` (also with
+    ``--target both``); ``ValueError`` for options of the other density."""
+    return density_options(args, _LINEAR_POINTS, _LINEAR_MAX_POINTS)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -521,7 +496,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.target == "ntk":
         return run_validate_ntk(args)
     if args.dsm_target == "both":
-        _linear_density_options(args)
         return _cmd_validate_targets(args)
     if args.json is not None:
         raise _CliError("--json is only used with --target both")
@@ -581,8 +555,9 @@ def _cmd_validate_targets(args: argparse.Namespace) -> int:
         format_target_noise_summary,
     )
 
+    density = _linear_density_options(args)
     configs = [
-        TargetNoiseConfig(eps=eps, P=P, **_linear_config_options(args))
+        TargetNoiseConfig(eps=eps, P=P, **_linear_config_options(args), **density)
         for eps in args.eps
         for P in args.P
     ]

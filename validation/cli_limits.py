@@ -78,7 +78,7 @@ def _validate(args: argparse.Namespace) -> None:
     if args.target == "linear":
         # --samples (Monte Carlo) or --max-points (transport: every model's grid, its start
         # points, CDF and images); neither given: the defaults, 20000 samples / 16384 points
-        if getattr(args, "density", "transport") == "transport" and args.dsm_target != "both":
+        if getattr(args, "density", "transport") == "transport":
             S = max(_size(args, "max_points", 16_384.0), _size(args, "points", 2048.0))
             per_model = ["models", "points", "max_points"]
         else:
@@ -153,18 +153,25 @@ def _memorization(args: argparse.Namespace) -> None:
 
 
 def _validity_map(args: argparse.Namespace) -> None:
-    N, S = _size(args, "models"), _size(args, "samples")
+    N = _size(args, "models")
+    per_model = ["models", "samples"]
+    if getattr(args, "density", "transport") == "transport":
+        # every model's grid (--max-points; default 16384, or --points if larger)
+        S = max(_size(args, "max_points", 16_384.0), _size(args, "points", 2048.0))
+        per_model = ["models", "points", "max_points"]
+    else:
+        S = _size(args, "samples", 2000.0)
     F = _size(args, "n_space") * _size(args, "n_time")
     ratios = [r for r in args.f_over_p if isinstance(r, (int, float)) and r > 0]
     P = F / min(ratios, default=1.0)
     configs = len(args.eps) * len(args.f_over_p)
-    _check(args, ["models", "samples"], "the samples", n_bytes=3 * N * S * F8)
+    _check(args, per_model, "the samples", n_bytes=3 * N * S * F8)
     _check(args, ["n_space", "n_time"], "the feature covariances", n_bytes=4 * F * F * F8)
     _check(args, ["models", "n_space", "n_time"], "the weights", n_bytes=3 * N * F * F8)
     _check(
         args, ["models", "n_space", "n_time", "f_over_p"], "training", n_ops=configs * N * P * F * F
     )
-    _check(args, ["models", "samples"], "sampling", n_ops=configs * N * S * 30 * F)
+    _check(args, per_model, "sampling", n_ops=configs * N * S * 30 * F)
 
 
 def check_cli_budget(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_count, check_points, check_positive
+from gtv.numerics.checks import check_choice, check_count, check_points, check_positive
 from gtv.numerics.histograms import gap_fraction, uniform_histogram_counts
 from gtv.numerics.transport import TransportedGrid, transport_1d
 from gtv.validation.results import load_result_of_kind, require_finite, result_file, save_result
@@ -29,6 +29,7 @@ from gtv.validation.stats import bootstrap_ci
 
 __all__ = [
     "DENSITIES",
+    "DensityOptions",
     "EnsembleResult",
     "LearnedDensities",
     "TransportSettings",
@@ -312,6 +313,37 @@ class TransportSettings:
         n = check_count(self.n_points, "n_points", 4)
         check_count(self.max_points, "max_points", n)
         check_positive(self.tolerance, "transport_tolerance")
+
+
+class DensityOptions:
+    """How a configuration forms its per-model 1-D densities (mixin for frozen config dataclasses).
+
+    The class using it declares the fields ``density`` (one of :data:`DENSITIES`), ``n_samples``
+    (Monte Carlo samples per model, ``density="mc"`` only), ``n_points``, ``transport_tolerance``
+    and ``max_points`` (the transport grid, ``density="transport"`` only; see
+    :class:`TransportSettings`) and calls :meth:`check_density` in its ``__post_init__``.
+    """
+
+    def check_density(self) -> None:
+        """``ValueError`` naming the field for a bad ``density`` or transport setting."""
+        check_choice(self.density, "density", DENSITIES)
+        self.transport_settings()  # n_points >= 4, max_points >= n_points, tolerance > 0
+
+    def transport_settings(self) -> TransportSettings:
+        """The transport grid of this configuration (``n_points``, ``transport_tolerance``,
+        ``max_points``)."""
+        return TransportSettings(self.n_points, self.transport_tolerance, self.max_points)
+
+    def density_settings(self) -> TransportSettings | None:
+        """:meth:`transport_settings` with ``density="transport"``, ``None`` with ``"mc"``."""
+        return self.transport_settings() if self.density == "transport" else None
+
+    def density_label(self) -> str:
+        """How the per-model densities were formed, e.g. ``"20000 samples"`` or
+        ``"2048-point transported grid (<= 16384)"``."""
+        if self.density == "mc":
+            return f"{self.n_samples} samples"
+        return f"{self.n_points}-point transported grid (<= {self.max_points})"
 
 
 @dataclass

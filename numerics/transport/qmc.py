@@ -22,7 +22,12 @@ __all__ = ["qmc_start_points"]
 
 
 def qmc_start_points(
-    n_models: int, n_points: int, dim: int, sigma_T: float, seed: object = 0
+    n_models: int,
+    n_points: int,
+    dim: int,
+    sigma_T: float,
+    seed: object = 0,
+    stream: str = "transport-qmc",
 ) -> np.ndarray:
     """Scrambled-Sobol' start points of ``N(0, sigma_T**2 I)``: shape (n_models, n_points, dim).
 
@@ -35,7 +40,10 @@ def qmc_start_points(
         Dimension (>= 1).
     sigma_T : float
     seed : int or SeedSequence, default 0
-        Model ``n`` scrambles with ``model_rngs(seed, "transport-qmc", n_models)[n]``.
+        Model ``n`` scrambles with ``model_rngs(seed, stream, n_models)[n]``.
+    stream : str, default "transport-qmc"
+        The named stream of the scrambles (:data:`gtv.numerics.streams.STREAMS`; the exact-Bayes
+        baseline of Figure 3 uses ``"bayes-qmc"``).
 
     Notes
     -----
@@ -53,7 +61,7 @@ def qmc_start_points(
     check_budget("n_points", n_points, n_bytes=16.0 * n_models * n_points * dim, what="QMC points")
     bits = 30
     out = np.empty((n_models, n_points, dim))
-    for n, rng in enumerate(model_rngs(seed, "transport-qmc", n_models)):
+    for n, rng in enumerate(model_rngs(seed, stream, n_models)):
         u = qmc.Sobol(dim, scramble=True, bits=bits, seed=rng).random_base2(
             int(math.log2(n_points))
         )

@@ -8,7 +8,8 @@ Streams (:mod:`gtv.numerics.streams`): a panel ``(i, j)`` of a figure is a part 
 so it gets ``stream(seed, "panel", i, j)`` (:func:`panel_seed`) as its own seed and derives the
 named streams from it (its models train on ``"training"``, sample from ``"sampling"``); a row or
 column baseline (the exact-Bayes sampler of row ``i``) gets ``stream(seed, "panel", i)`` and
-samples from ``"bayes-sampling"``. Two panels, two seeds, or a panel and a baseline never share
+samples from ``"bayes-sampling"`` (random start points) or scrambles its Sobol' start points
+with ``"bayes-qmc"``. Two panels, two seeds, or a panel and a baseline never share
 a stream.
 """
 

@@ -17,8 +17,9 @@ stay unbiased and independent across models, and 2**12-2**16 of them per model a
 as 1.9-3.7 times as many random start points (measured by
 :func:`gtv.validation.figures.figure3_density.measure_start_sets`, docs/math/transport.md: the
 default 2**16 beat the paper's 1e5 random points on every measure). ``density="mc"`` draws
-``n_samples`` random start points per model, as the paper does. The exact-Bayes baseline always
-uses ``n_bayes_samples`` random start points.
+``n_samples`` random start points per model, as the paper does. The exact-Bayes baseline follows
+the same choice: one scrambled Sobol' set of ``n_bayes_samples`` rounded up to a power of 2
+(``density="transport"``) or ``n_bayes_samples`` random start points (``density="mc"``).
 
 What is plotted
 ---------------
@@ -87,6 +88,7 @@ from gtv.numerics.exact import sample_exact_denoiser
 from gtv.numerics.features import FEATURE_KINDS, ProductFeatures
 from gtv.numerics.pfode import METHODS
 from gtv.numerics.schedules import get_schedule
+from gtv.numerics.transport import qmc_start_points
 from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import EnsembleResult, summarize_ensemble
 from gtv.validation.figures.bands import (
@@ -215,6 +217,14 @@ class Figure3Config(JsonConfig):
     @property
     def n_features(self) -> int:
         return self.n_space**2 * self.n_time
+
+    @property
+    def n_bayes_start_points(self) -> int:
+        """Start points of the exact-Bayes baseline: ``n_bayes_samples``, rounded up to a power
+        of 2 with ``density="transport"`` (a balanced Sobol' set)."""
+        if self.density == "mc":
+            return self.n_bayes_samples
+        return 1 << max(self.n_bayes_samples - 1, 1).bit_length()
 
     @property
     def n_start_points(self) -> int:
@@ -505,8 +515,11 @@ def compute_figure3(
     scrambled-Sobol' points scrambled by ``stream(s_ij, "transport-qmc").spawn(N)[n]``
     (``density="transport"``) or from ``n_samples`` random points drawn from
     ``stream(s_ij, "sampling").spawn(N)[n]`` (``density="mc"``). The Bayes baseline of
-    rotation ``j`` (always recomputed; it is cheap) samples from
-    ``stream(stream(seed, "panel", j), "bayes-sampling")``.
+    rotation ``j`` (always recomputed; it is cheap) starts from one scrambled-Sobol' set of
+    :attr:`Figure3Config.n_bayes_start_points` points scrambled by
+    ``stream(stream(seed, "panel", j), "bayes-qmc").spawn(1)[0]`` (``density="transport"``) or
+    from random points of ``stream(stream(seed, "panel", j), "bayes-sampling")``
+    (``density="mc"``).
 
     Parameters
     ----------
@@ -610,23 +623,30 @@ def compute_figure3(
     ensembles, regions, timings = _panels_from_arrays(cfg, edges, out)
     bayes = np.empty((nr, cfg.n_bins, cfg.n_bins))
     bayes_regions = []
+    sigma_T = math.sqrt(float(sched.sigma2(sched.T)))
     for j, rot in enumerate(cfg.rotations):
         data = square_data(rot)
+        x_T = None
+        if cfg.density == "transport":
+            x_T = qmc_start_points(
+                1, cfg.n_bayes_start_points, 2, sigma_T, panel_seed(cfg.seed, j), "bayes-qmc"
+            )[0]
         xb = sample_exact_denoiser(
             data,
-            cfg.n_bayes_samples,
+            cfg.n_bayes_start_points,
             cfg.eps,
             sched,
             n_steps=cfg.n_steps,
             method=cfg.method,
             seed=panel_seed(cfg.seed, j),
+            x_T=x_T,
         )
         counts, _, _ = np.histogram2d(xb[:, 0], xb[:, 1], bins=[edges, edges])
         bayes[j] = counts / (xb.shape[0] * np.diff(edges)[:, None] * np.diff(edges)[None, :])
         bayes_regions.append(segment_vs_diagonal_mass(xb[None], data, cfg.delta, cfg.point_radius))
         bar.update()
     bar.close()
-    meta = {"timings_s": timings}
+    meta = {"timings_s": timings, "bayes_start_points": cfg.n_bayes_start_points}
     result = Figure3Result(cfg, ensembles, regions, bayes, bayes_regions, meta)
     ckpt.finish()
     return result

@@ -10,7 +10,9 @@ the table of where the first-order theory holds (:mod:`~gtv.validation.linear.va
 points and compares them model by model (:mod:`~gtv.validation.linear.target_noise`);
 :func:`validity_map` scores every theory (the paper's, first and second order, the finite-P
 cavity moments and the cavity field) over a grid of eps x F/P
-(:mod:`~gtv.validation.linear.validity_map`, docs/math/finite_fp.md).
+(:mod:`~gtv.validation.linear.validity_map`, docs/math/finite_fp.md). All three form a trained
+ensemble's per-model densities with :func:`linear_ensemble_densities`
+(:mod:`~gtv.validation.linear.densities`): transported by default, Monte Carlo on request.
 """
 
 from gtv.validation._lazy import lazy_exports
@@ -26,6 +28,7 @@ _EXPORTS = {
     "compare_targets": ".target_noise",
     "format_target_noise_summary": ".target_noise",
     "format_validity_table": ".validity",
+    "linear_ensemble_densities": ".densities",
     "validity_map": ".validity_map",
     "validity_row": ".validity",
 }

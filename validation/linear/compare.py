@@ -54,31 +54,24 @@ from gtv.numerics.linear import (
     CavityLinear,
     ExactTargetLinear,
     FirstOrderLinear,
-    LinearSampler,
     OccupancyLinear,
     SecondOrderLinear,
     cavity_moments,
     linear_model_theory,
     occupancy_moments,
-    sample_linear_ensemble,
     second_order_moments,
     train_linear_ensemble,
 )
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream_rng
-from gtv.validation.ensembles import (
-    LearnedDensities,
-    gap_mass,
-    per_model_histograms,
-    transported_densities,
-)
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear.comparison import (
     THEORY_TITLES,
     LinearCompareConfig,
     LinearComparison,
 )
+from gtv.validation.linear.densities import linear_ensemble_densities
 from gtv.validation.linear.diagnostics import (
     closure_rows,
     distribution_rows,
@@ -172,27 +165,12 @@ def compare_linear(
     )
     timings["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    transport = c.transport_settings() if c.density == "transport" else None
-    trained: LearnedDensities | None = None
-    if transport is None:
-        xs = sample_linear_ensemble(
-            ens, c.n_samples, n_steps=c.n_steps, method=c.method, seed=c.seed
-        )
-        hist = per_model_histograms(xs, [edges])
-        outside = 1.0 - hist.sum(axis=1) * width
-        gap = gap_mass(xs, FIGURE2_DATA, c.gap_distance)
-        del xs
-    else:
-        sampler = LinearSampler(ens, n_steps=c.n_steps, method=c.method)
-
-        def run(x_T: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
-            return sampler.sample(x_T.shape[1], x_T=x_T, models=models)
-
-        sigma_T = float(np.sqrt(sched.sigma2(sched.T)))
-        trained = transported_densities(
-            run, c.n_models, sigma_T, FIGURE2_DATA, edges, c.gap_distance, transport
-        )
-        hist, outside, gap = trained.histograms, trained.outside, trained.gap
+    transport = c.density_settings()
+    trained = linear_ensemble_densities(
+        ens, edges, c.gap_distance, density=c.density, n_samples=c.n_samples,
+        transport=transport, n_steps=c.n_steps, method=c.method, seed=c.seed,
+    )  # fmt: skip
+    hist, outside, gap = trained.histograms, trained.outside, trained.gap
     timings["sample_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -327,7 +305,7 @@ def compare_linear(
         "fp_info": preds.fp_info,
         "trained_outside_mean": float(outside.mean()),
     }
-    if trained is not None:
+    if trained.error is not None:
         meta["density"] = "transport"
         meta["transport_error_tv"] = {
             "trained": float(trained.error.max()),
@@ -341,7 +319,7 @@ def compare_linear(
     result = LinearComparison(
         c, hist, outside, gap, preds, rows, density_rows, floor, gap_rows, meta
     )
-    if trained is not None:
+    if trained.error is not None:
         result.transport_error = trained.error
     if c.diagnostics:
         t0 = time.perf_counter()

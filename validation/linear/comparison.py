@@ -15,12 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_choice, check_field_types, check_query_values
+from gtv.numerics.checks import check_field_types, check_query_values
 from gtv.numerics.schedules import get_schedule
-from gtv.validation.ensembles import (
-    DENSITIES,
-    TransportSettings,
-)
+from gtv.validation.ensembles import DensityOptions
 from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
 from gtv.validation.linear.diagnostics import (
     format_diagnostics,
@@ -71,7 +68,7 @@ THEORIES = (
 
 
 @dataclass(frozen=True)
-class LinearCompareConfig(JsonConfig):
+class LinearCompareConfig(DensityOptions, JsonConfig):
     """One configuration of the comparison (defaults: eps = 1e-2, F = 8 x 8, P = 4000).
 
     ``density`` is ``"transport"`` (default: every per-model density -- trained models, the
@@ -141,8 +138,7 @@ class LinearCompareConfig(JsonConfig):
             raise ValueError(f"theory must be one of {DEFAULT_THEORIES}, got {self.theory!r}")
         if self.target == "exact" and self.theory != "first_order":
             raise ValueError("theory: with target='exact' only 'first_order' is available")
-        check_choice(self.density, "density", DENSITIES)
-        self.transport_settings()  # n_points >= 4, max_points >= n_points, tolerance > 0
+        self.check_density()
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "fp_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
@@ -161,18 +157,6 @@ class LinearCompareConfig(JsonConfig):
             check_query_values(getattr(self, name), name)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
-
-    def transport_settings(self) -> TransportSettings:
-        """The transport grid of this configuration (``n_points``, ``transport_tolerance``,
-        ``max_points``)."""
-        return TransportSettings(self.n_points, self.transport_tolerance, self.max_points)
-
-    def density_label(self) -> str:
-        """How the per-model densities were formed, e.g. ``"20000 samples"`` or
-        ``"2048-point transported grid (<= 16384)"``."""
-        if self.density == "mc":
-            return f"{self.n_samples} samples"
-        return f"{self.n_points}-point transported grid (<= {self.max_points})"
 
 
 # -- result ---------------------------------------------------------------------------------------

@@ -24,11 +24,20 @@ sampler from the same start points. The comparison is therefore paired, model by
    :class:`gtv.numerics.linear.FirstOrderLinear`) and misfit only (exact target,
    :class:`gtv.numerics.linear.exact_target.ExactTargetLinear`).
 
-Streams (:mod:`gtv.numerics.streams`): both ensembles train on ``stream(seed, "training")`` and
-sample from ``stream(seed, "sampling")`` (per-model children); the exact-Bayes baseline uses
-``stream(seed, "bayes-sampling")``; BCa intervals ``stream(seed, "bootstrap")``; the resampling
-tables (variance intervals, then the paired model resamples, then the half-vs-half splits)
-``stream(seed, "bootstrap", 1)``.
+Per-model densities (``TargetNoiseConfig.density``): by default both ensembles and the
+exact-Bayes baseline are **transported** -- every model carries the same deterministic quantile
+grid through its PF-ODE map (refined per model where needed) and the Gaussian mass is binned
+exactly (:func:`gtv.validation.linear.densities.linear_ensemble_densities`,
+:func:`gtv.validation.theory_densities.exact_bayes_densities`, docs/math/transport.md): no
+sampling noise in either, and the error estimates in ``meta["transport_error_tv"]``;
+``density="mc"`` bins ``n_samples`` PF-ODE samples per model (``n_bayes_samples`` for the
+baseline).
+
+Streams (:mod:`gtv.numerics.streams`): both ensembles train on ``stream(seed, "training")`` and,
+with ``density="mc"``, sample from ``stream(seed, "sampling")`` (per-model children); the
+exact-Bayes baseline then uses ``stream(seed, "bayes-sampling")``; BCa intervals
+``stream(seed, "bootstrap")``; the resampling tables (variance intervals, then the paired model
+resamples, then the half-vs-half splits) ``stream(seed, "bootstrap", 1)``.
 """
 
 from __future__ import annotations
@@ -42,16 +51,12 @@ import numpy as np
 
 from gtv.numerics.checks import check_field_types
 from gtv.numerics.features import ProductFeatures
-from gtv.numerics.linear import (
-    FirstOrderLinear,
-    linear_model_theory,
-    sample_linear_ensemble,
-    train_linear_ensemble,
-)
+from gtv.numerics.linear import FirstOrderLinear, linear_model_theory, train_linear_ensemble
 from gtv.numerics.linear.exact_target import ExactTargetLinear
 from gtv.numerics.schedules import get_schedule
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import DensityOptions
 from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.linear.densities import linear_ensemble_densities
 from gtv.validation.results import JsonConfig, load_result_of_kind, result_file, save_result
 from gtv.validation.stats import (
     DISTANCES,
@@ -60,7 +65,7 @@ from gtv.validation.stats import (
     resampling_rng,
     variance_ci,
 )
-from gtv.validation.theory_densities import exact_bayes_histogram
+from gtv.validation.theory_densities import exact_bayes_densities
 
 __all__ = [
     "TargetNoiseComparison",
@@ -78,9 +83,17 @@ def _check_int(name: str, v: object, minimum: int) -> None:
 
 
 @dataclass(frozen=True)
-class TargetNoiseConfig(JsonConfig):
+class TargetNoiseConfig(DensityOptions, JsonConfig):
     """One configuration of the noisy-vs-exact comparison (defaults: eps = 1e-2, F = 8 x 8,
-    P = 64, i.e. F/P = 1; N = 1000 models x 5000 samples)."""
+    P = 64, i.e. F/P = 1; N = 1000 models).
+
+    ``density`` is ``"transport"`` (default: both ensembles and the exact-Bayes baseline carry
+    the transport grid of ``n_points`` start points, refined up to ``max_points`` per model, and
+    the Gaussian mass is binned exactly; docs/math/transport.md) or ``"mc"`` (``n_samples``
+    Monte Carlo samples per model, ``n_bayes_samples`` for the baseline). ``n_samples`` and
+    ``n_bayes_samples`` are used with ``"mc"`` only; ``n_points``, ``transport_tolerance`` and
+    ``max_points`` with ``"transport"`` only.
+    """
 
     eps: float = 1e-2
     P: int = 64
@@ -102,9 +115,18 @@ class TargetNoiseConfig(JsonConfig):
     n_boot: int = 1000
     n_splits: int = 20
     n_bayes_samples: int | None = None
+    #: Per-model densities: "transport" (transported quantile grid) or "mc" (Monte Carlo).
+    density: str = "transport"
+    #: Start points per model of the transport grid (density="transport").
+    n_points: int = 2048
+    #: Largest mass a grid cell's chord may misplace before the cell is refined.
+    transport_tolerance: float = 1e-6
+    #: Most grid points per model after refinement (>= n_points).
+    max_points: int = 16_384
 
     def __post_init__(self) -> None:
         check_field_types(self)
+        self.check_density()
         for name in ("P", "n_space", "n_time", "n_samples", "n_bins", "n_steps", "n_splits"):
             _check_int(name, getattr(self, name), 1)
         _check_int("n_models", self.n_models, 4)
@@ -199,7 +221,7 @@ class TargetNoiseComparison:
         d = self.density
         lines = [
             f"== noisy vs exact target: eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} "
-            f"(F/P={c.n_features / c.P:.3g})  N={c.n_models} models x {c.n_samples} samples  "
+            f"(F/P={c.n_features / c.P:.3g})  N={c.n_models} models x {c.density_label()}  "
             f"seed={c.seed} ==",
             f"gap mass (distance > {c.gap_distance:g} from every training point; 95 % model-level "
             "bootstrap CI, paired over models)",
@@ -250,10 +272,13 @@ class TargetNoiseComparison:
 
     @classmethod
     def load(cls, path: str | Path) -> TargetNoiseComparison:
+        """Read a file written by :meth:`save`. A result saved before transported densities
+        existed (its configuration has no ``density``) was made by Monte Carlo and loads as
+        ``density="mc"``."""
         a, s = load_result_of_kind(path, "target_noise_comparison", "a TargetNoiseComparison")
         with result_file(path, "TargetNoiseComparison"):
             return cls(
-                TargetNoiseConfig.from_dict(s["config"]),
+                TargetNoiseConfig.from_dict({"density": "mc", **s["config"]}),
                 {tg: a[f"gap_{tg}"] for tg in TARGET_NAMES},
                 {tg: a[f"histograms_{tg}"] for tg in TARGET_NAMES},
                 {tg: a[f"outside_{tg}"] for tg in TARGET_NAMES},
@@ -289,7 +314,8 @@ def compare_targets(
     edges = np.linspace(c.hist_range[0], c.hist_range[1], c.n_bins + 1)
     width = float(edges[1] - edges[0])
     timings: dict = {}
-    ens, gap, hist, outside = {}, {}, {}, {}
+    transport = c.density_settings()
+    ens, gap, hist, outside, learned = {}, {}, {}, {}, {}
     for tg in TARGET_NAMES:
         t0 = time.perf_counter()
         ens[tg] = train_linear_ensemble(
@@ -298,23 +324,23 @@ def compare_targets(
         )  # fmt: skip
         timings[f"train_{tg}_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        xs = sample_linear_ensemble(
-            ens[tg], c.n_samples, n_steps=c.n_steps, method=c.method, seed=c.seed
-        )
-        hist[tg] = per_model_histograms(xs, [edges])
-        outside[tg] = 1.0 - hist[tg].sum(axis=1) * width
-        gap[tg] = gap_mass(xs, FIGURE2_DATA, c.gap_distance)
-        del xs
+        learned[tg] = linear_ensemble_densities(
+            ens[tg], edges, c.gap_distance, density=c.density, n_samples=c.n_samples,
+            transport=transport, n_steps=c.n_steps, method=c.method, seed=c.seed,
+        )  # fmt: skip
+        d = learned[tg]
+        hist[tg], outside[tg], gap[tg] = d.histograms, d.outside, d.gap
         timings[f"sample_{tg}_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     nb = (
         c.n_bayes_samples if c.n_bayes_samples is not None else min(c.n_models * c.n_samples, 10**6)
     )
-    _, bayes_gap = exact_bayes_histogram(
-        FIGURE2_DATA, edges, nb, c.eps, sched, c.gap_distance,
-        n_steps=c.n_steps, method=c.method, seed=c.seed,
+    learned["bayes"] = exact_bayes_densities(
+        FIGURE2_DATA, edges, c.eps, sched, c.gap_distance, density=c.density, n_samples=nb,
+        transport=transport, n_steps=c.n_steps, method=c.method, seed=c.seed,
     )  # fmt: skip
+    bayes_gap = float(learned["bayes"].gap[0])
     timings["bayes_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -394,7 +420,12 @@ def compare_targets(
             density[f"floor_{tg}_{dn}"] = float(np.mean(splits[dn]))
             density[f"floor_{tg}_{dn}_splits"] = splits[dn]
     timings["statistics_s"] = time.perf_counter() - t0
-    meta = {"timings": timings, "n_bayes_samples": int(nb)}
+    meta: dict = {"timings": timings}
+    if transport is None:
+        meta["n_bayes_samples"] = int(nb)
+    else:
+        meta["transport_error_tv"] = {k: float(v.error.max()) for k, v in learned.items()}
+        meta["transport_points"] = {k: float(v.points.mean()) for k, v in learned.items()}
     return TargetNoiseComparison(c, gap, hist, outside, gap_rows, density, rows, meta)
 
 
@@ -406,7 +437,7 @@ def format_target_noise_summary(results: list[TargetNoiseComparison]) -> str:
         return f"{r['estimate']:{fmt}} [{r['lo']:{fmt}}, {r['hi']:{fmt}}]"
 
     head = (
-        "| eps | F/P | P | N x samples | gap noisy [CI] | gap exact [CI] | noisy - exact [CI] "
+        "| eps | F/P | P | N x density | gap noisy [CI] | gap exact [CI] | noisy - exact [CI] "
         "| exact-Bayes | noise share [CI] | TV(noisy, exact) [CI] | floor noisy / exact |"
     )
     lines = [head, "|" + "---|" * 11]
@@ -415,7 +446,8 @@ def format_target_noise_summary(results: list[TargetNoiseComparison]) -> str:
         names = {r["name"] for r in res.gap_rows}
         share = ci(res.gap_row("noise_share"), "+.2f") if "noise_share" in names else "n/a"
         lines.append(
-            f"| {c.eps:g} | {c.n_features / c.P:.3g} | {c.P} | {c.n_models} x {c.n_samples} | "
+            f"| {c.eps:g} | {c.n_features / c.P:.3g} | {c.P} | "
+            f"{c.n_models} x {c.density_label()} | "
             f"{ci(res.gap_row('noisy'))} | {ci(res.gap_row('exact'))} | "
             f"{ci(res.gap_row('difference'), '+.4f')} | "
             f"{res.gap_row('exact_bayes_pfode')['estimate']:.4f} | {share} | "

@@ -2,7 +2,7 @@
 
 For every cell (``eps``, ``F/P``) of the grid, :func:`validity_map` trains one ensemble of
 ``N`` linear-feature models (data ``{-1, 0, 1}``, ``vp-linear``, ``F = n_space x n_time``
-Gaussian features, ``P = F / (F/P)``), samples it with the PF-ODE, and scores each theory
+Gaussian features, ``P = F / (F/P)``), runs it through the PF-ODE, and scores each theory
 against it:
 
 * ``"paper"`` -- the white-noise Fokker-Planck density of the first-order theory (the paper's
@@ -31,9 +31,20 @@ its variance is scored. The ``"paper"`` density is continuous-time while every f
 with ``n_steps`` Euler steps (the paper's 30): its distance includes the sampler's own
 discretization error.
 
+Per-model densities (``ValidityMapConfig.density``): by default **transported** -- the trained
+models and the members of every field theory carry the deterministic quantile grid of
+``N(0, sigma_T**2)`` through their PF-ODE maps and the Gaussian mass is binned exactly
+(:func:`gtv.validation.linear.densities.linear_ensemble_densities`,
+:func:`gtv.validation.theory_densities.gaussian_field_densities`, docs/math/transport.md): no
+sampling noise, so the half-vs-half floor is the spread across models alone, and per-cell error
+estimates in ``meta["transport_error_tv"]``; ``density="mc"`` bins ``n_samples`` PF-ODE samples
+per model instead. The ``"paper"`` density is a Fokker-Planck solution either way.
+
 No theory sees the trained ensemble: each is computed from the population quadrature alone.
 Streams: models train on ``stream(seed, "panel", i, j)``-derived seeds (cell ``(i, j)``), each
-theory's field uses the same cell seed (streams ``"field"``/``"field-sampling"``).
+theory's field uses the same cell seed (stream ``"field"``); with ``density="mc"`` the trained
+models and the fields start from ``"sampling"`` and ``"field-sampling"`` (the transport grid
+draws nothing).
 """
 
 from __future__ import annotations
@@ -54,15 +65,15 @@ from gtv.numerics.linear import (
     cavity_moments,
     linear_model_theory,
     population_nodes,
-    sample_linear_ensemble,
     second_order_moments,
     train_linear_ensemble,
 )
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import DensityOptions
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear.comparison import variance_ratio_scores
+from gtv.validation.linear.densities import linear_ensemble_densities
 from gtv.validation.predictions import (
     fokker_planck_grid,
     fokker_planck_on_edges,
@@ -77,7 +88,7 @@ from gtv.validation.results import (
     save_result,
 )
 from gtv.validation.stats import bootstrap_ci, interval_masses, resampling_rng, total_variation
-from gtv.validation.theory_densities import gaussian_field_histograms
+from gtv.validation.theory_densities import gaussian_field_densities
 
 __all__ = ["THEORY_NAMES", "ValidityMap", "ValidityMapConfig", "validity_map"]
 
@@ -98,8 +109,17 @@ _FIELD_KINDS = {
 
 
 @dataclass(frozen=True)
-class ValidityMapConfig(JsonConfig):
-    """The grid and the sizes (defaults: the issue's map, F = 16 x 16, N = 200 models)."""
+class ValidityMapConfig(DensityOptions, JsonConfig):
+    """The grid and the sizes (defaults: the issue's map, F = 16 x 16, N = 200 models).
+
+    ``density`` is ``"transport"`` (default: every per-model density -- trained models and the
+    members of every theory's field -- is the model's PF-ODE map carried over a quantile grid of
+    ``n_points`` start points, refined where a cell's chord may misplace more than
+    ``transport_tolerance`` of mass across a bin, up to ``max_points`` per model, the Gaussian
+    mass binned exactly; docs/math/transport.md) or ``"mc"`` (``n_samples`` Monte Carlo samples
+    per model). ``n_samples`` is used with ``"mc"`` only; ``n_points``, ``transport_tolerance``
+    and ``max_points`` with ``"transport"`` only.
+    """
 
     eps_values: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
     f_over_p: tuple[float, ...] = (1 / 64, 1 / 16, 1 / 4, 1.0, 4.0)
@@ -123,9 +143,18 @@ class ValidityMapConfig(JsonConfig):
     query_t: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
     var_floor: float = 1e-4
     fp_steps: int = 400
+    #: Per-model densities: "transport" (transported quantile grid) or "mc" (Monte Carlo).
+    density: str = "transport"
+    #: Start points per model of the transport grid (density="transport").
+    n_points: int = 2048
+    #: Largest mass a grid cell's chord may misplace before the cell is refined.
+    transport_tolerance: float = 1e-6
+    #: Most grid points per model after refinement (>= n_points).
+    max_points: int = 16_384
 
     def __post_init__(self) -> None:
         check_field_types(self)
+        self.check_density()
         sched = get_schedule(self.schedule)
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "n_boot", "fp_steps"):
             v = getattr(self, name)
@@ -180,7 +209,8 @@ class ValidityMapConfig(JsonConfig):
         cells = len(self.eps_values)
         gram = sum(self.n_models * self.budget(r) * F * F for r in self.f_over_p) * cells
         n_fields = sum(t in _FIELD_THEORIES for t in self.theories) + 1
-        sample = cells * len(self.f_over_p) * n_fields * self.n_models * self.n_samples
+        per_model = self.n_samples if self.density == "mc" else self.max_points
+        sample = cells * len(self.f_over_p) * n_fields * self.n_models * per_model
         return {"gram_flops": float(gram), "pfode_trajectories": float(sample * self.n_steps)}
 
 
@@ -193,14 +223,23 @@ class ValidityMap:
     config : ValidityMapConfig
     rows : list of dict
         ``eps, f_over_p, P, theory, tv, tv_over_floor, floor, gap, gap_lo, gap_hi, gap_trained,
-        gap_trained_lo, gap_trained_hi, gap_z, var_median_abs, var_within_25, n_points, error``.
+        gap_trained_lo, gap_trained_hi, gap_z, var_median_abs, var_within_25, n_points, error``
+        (``n_points``: the query points whose variance is scored).
     meta : dict
-        Timings per cell.
+        ``timings`` per cell (``"eps/ratio"``); with ``density="transport"`` also
+        ``transport_error_tv`` and ``transport_points`` per cell: the largest per-model error
+        estimate and the mean grid points per model of the trained ensemble and of each field.
+    densities : dict
+        Only from ``validity_map(..., keep_densities=True)`` (not saved): per cell
+        (``"eps/ratio"``) the per-model densities
+        (:class:`~gtv.validation.ensembles.LearnedDensities`) of the trained ensemble
+        (``"trained"``) and of every field theory evaluated there.
     """
 
     config: ValidityMapConfig
     rows: list
     meta: dict = field(default_factory=dict)
+    densities: dict = field(default_factory=dict)
 
     def grid(self, key: str, theory: str) -> np.ndarray:
         """``key`` of one theory as an (n_eps, n_ratio) array (NaN where missing)."""
@@ -217,7 +256,7 @@ class ValidityMap:
         c = self.config
         lines = [
             f"== validity map: F = {c.n_space}x{c.n_time}, N = {c.n_models} trained models x "
-            f"{c.n_samples} samples per cell, seed {c.seed} ==",
+            f"{c.density_label()} per cell, seed {c.seed} ==",
             "TV/floor: TV(theory, trained) over the half-vs-half floor; gap z: (theory - trained)"
             " / SE; Var: median |pred/trained - 1| of Var D^ on the query grid",
             f"{'eps':>7} {'F/P':>7} {'P':>6} {'theory':>13} | {'TV/floor':>8} "
@@ -239,6 +278,13 @@ class ValidityMap:
                 f"[{r['gap_trained_lo']:.4f}, {r['gap_trained_hi']:.4f}]"
                 f" {r['gap_z']:>7.2f} | {var:>6}"
             )
+        errors = self.meta.get("transport_error_tv", {})
+        if errors:
+            worst = max(v for cell in errors.values() for v in cell.values())
+            lines.append(
+                f"transport error estimate (largest per-model TV over every cell and ensemble): "
+                f"{worst:.2e}"
+            )
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -256,9 +302,13 @@ class ValidityMap:
 
     @classmethod
     def load(cls, path: str | Path) -> ValidityMap:
+        """Read a file written by :meth:`save`. A map saved before transported densities existed
+        (its configuration has no ``density``) was made by Monte Carlo and loads as
+        ``density="mc"``."""
         _, s = load_result_of_kind(path, "validity_map", "a ValidityMap")
         with result_file(path, "ValidityMap"):
-            return cls(ValidityMapConfig.from_dict(s["config"]), s["rows"], s.get("meta", {}))
+            config = ValidityMapConfig.from_dict({"density": "mc", **s["config"]})
+            return cls(config, s["rows"], s.get("meta", {}))
 
     def plot(self, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
         """Heat maps of TV/floor (colour, log scale) annotated with the gap z-score and the median
@@ -338,11 +388,18 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
         FIGURE2_DATA, population.features, c.n_models, P, eps, sched, ridge=c.ridge, seed=seed,
         keep_normal_equations=False,
     )  # fmt: skip
-    xs = sample_linear_ensemble(ens, c.n_samples, n_steps=c.n_steps, method=c.method, seed=seed)
-    hist = per_model_histograms(xs, [edges])
-    outside = 1.0 - hist.sum(axis=1) * width
-    gap = gap_mass(xs, FIGURE2_DATA, c.gap_distance)
-    del xs
+    transport = c.density_settings()
+    sampler = {"n_steps": c.n_steps, "method": c.method, "seed": seed}
+    trained = linear_ensemble_densities(
+        ens, edges, c.gap_distance, density=c.density, n_samples=c.n_samples,
+        transport=transport, **sampler,
+    )  # fmt: skip
+    hist, outside, gap = trained.histograms, trained.outside, trained.gap
+    errors, points = {}, {}
+    kept = {"trained": trained}
+    if trained.error is not None:
+        errors["trained"] = float(trained.error.max())
+        points["trained"] = float(trained.points.mean())
     qx = np.asarray(c.query_x, dtype=float)
     values = {
         t: ens.denoise(qx[:, None], t)[:, :, 0].var(axis=0, ddof=1)
@@ -401,11 +458,16 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                         cache[("moments", P)] = cavity_moments(population, P, nodes=cache["nodes"])
                     mom = cache[("moments", P)]
                     th = CavityLinear(population, mom, _FIELD_KINDS[name], cache["nodes"])
-                fh, fo, fg = gaussian_field_histograms(
-                    th, c.n_models, c.n_samples, edges, c.gap_distance, n_steps=c.n_steps,
-                    method=c.method, seed=seed,
+                fd = gaussian_field_densities(
+                    th, c.n_models, edges, c.gap_distance, density=c.density,
+                    n_samples=c.n_samples, transport=transport, **sampler,
                 )  # fmt: skip
-                q = interval_masses(fh.mean(axis=0), width, fo.mean())
+                kept[name] = fd
+                if fd.error is not None:
+                    errors[name] = float(fd.error.max())
+                    points[name] = float(fd.points.mean())
+                fo, fg = fd.outside, fd.gap
+                q = interval_masses(fd.histograms.mean(axis=0), width, fo.mean())
                 e, lo_, hi_, se = _gap_stats(fg, c.n_boot, seed)
                 row.update(gap=e, gap_lo=lo_, gap_hi=hi_, gap_z=(e - g_t) / np.hypot(g_se, se))
                 med, within, npts = _var_summary(th, values, c)
@@ -419,10 +481,13 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
             )  # fmt: skip
         timings[f"{name}_s"] = time.perf_counter() - t0
         rows.append(row)
-    return rows, timings
+    transported = {"transport_error_tv": errors, "transport_points": points} if errors else {}
+    return rows, timings, transported, kept
 
 
-def validity_map(config: ValidityMapConfig | None = None, progress: bool = False) -> ValidityMap:
+def validity_map(
+    config: ValidityMapConfig | None = None, progress: bool = False, keep_densities: bool = False
+) -> ValidityMap:
     """Train, sample and score every theory on every cell (module docstring).
 
     Parameters
@@ -430,12 +495,14 @@ def validity_map(config: ValidityMapConfig | None = None, progress: bool = False
     config : ValidityMapConfig, optional
     progress : bool
         A progress bar over cells.
+    keep_densities : bool
+        Keep every ensemble's per-model densities in ``ValidityMap.densities``.
     """
     from tqdm import tqdm
 
     c = config or ValidityMapConfig()
     sched = get_schedule(c.schedule)
-    rows, meta = [], {"timings": {}}
+    rows, meta, densities = [], {"timings": {}}, {}
     cells = [(i, j) for i in range(len(c.eps_values)) for j in range(len(c.f_over_p))]
     bar = tqdm(total=len(cells), disable=not progress, desc="validity map", unit="cell")
     for i, eps in enumerate(c.eps_values):
@@ -445,11 +512,16 @@ def validity_map(config: ValidityMapConfig | None = None, progress: bool = False
         population = linear_model_theory(FIGURE2_DATA, feats, eps, sched, ridge=c.ridge)
         cache: dict = {}
         for j, ratio in enumerate(c.f_over_p):
-            cell_rows, timings = _cell(
+            cell_rows, timings, transported, kept = _cell(
                 c, eps, ratio, stream(c.seed, "panel", i, j), population, cache
             )
             rows += cell_rows
-            meta["timings"][f"{eps:g}/{ratio:g}"] = timings
+            key = f"{eps:g}/{ratio:g}"
+            meta["timings"][key] = timings
+            for name, value in transported.items():
+                meta.setdefault(name, {})[key] = value
+            if keep_densities:
+                densities[key] = kept
             bar.update(1)
     bar.close()
-    return ValidityMap(c, rows, meta)
+    return ValidityMap(c, rows, meta, densities)

@@ -3,6 +3,9 @@
 :func:`add_validity_map_parser` adds the subcommand (building it imports no numerics);
 :func:`run_validity_map` runs :func:`gtv.validation.linear.validity_map.validity_map`, prints
 the table, writes ``DIR/validity_map.{npz,png,pdf}`` and, with ``--json FILE``, the rows as JSON.
+The density options (``--density``, default transport; ``--samples`` with mc; ``--points``,
+``--max-points`` with transport) are those of ``gtv validate linear``
+(:func:`gtv.validation.cli_density.density_options`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ VALIDITY_MAP_DEFAULTS = {
     "n_space": 16,
     "n_time": 16,
     "models": 200,
+    "density": "transport",
     "samples": 2000,
+    "points": 2048,
+    "max_points": 16_384,
     "theories": (
         "paper",
         "first_order",
@@ -64,7 +70,11 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
         "'paper' (white-noise Fokker-Planck of the first-order theory), 'first_order', "
         "'second_order', 'cavity' (Gaussian fields with those moments), 'cavity_field' (the "
         "non-Gaussian cavity field), 'occupancy_field' (heavy triples exact) and, on request, "
-        "'stratified_field' (its light part per (t, x) cell). Prints a table; "
+        "'stratified_field' (its light part per (t, x) cell). Every per-model density (trained "
+        "models and the members of every field theory) is by default transported (--density "
+        "transport: no sampling noise, docs/math/transport.md); --density mc bins --samples "
+        "Monte Carlo samples per model instead ('paper' is a Fokker-Planck density either way). "
+        "Prints a table; "
         "writes DIR/validity_map.npz (reload with gtv.validation.linear.ValidityMap.load) and a "
         "heat map DIR/validity_map.{png,pdf}.",
         formatter_class=fmt,
@@ -83,8 +93,28 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
                    help="time Gaussian features")  # fmt: skip
     p.add_argument("--models", type=positive_int("--models", 4), default=d["models"],
                    help="trained models per cell (and members per theory field)")  # fmt: skip
-    p.add_argument("--samples", type=positive_int("--samples"), default=d["samples"],
-                   help="PF-ODE samples per model")  # fmt: skip
+    p.add_argument(
+        "--density", choices=["transport", "mc"], default=argparse.SUPPRESS,
+        help="how every per-model density is formed: transport = each model's PF-ODE map carried "
+        "over a deterministic quantile grid of --points start points, refined where needed up to "
+        "--max-points, and the Gaussian mass binned exactly (no sampling noise; "
+        "docs/math/transport.md); mc = bin --samples random samples per model (default: "
+        f"{d['density']})",
+    )  # fmt: skip
+    p.add_argument(
+        "--samples", type=positive_int("--samples"), default=argparse.SUPPRESS,
+        help=f"PF-ODE samples per model, only with --density mc (default: {d['samples']})",
+    )  # fmt: skip
+    p.add_argument(
+        "--points", type=positive_int("--points", 4), default=argparse.SUPPRESS,
+        help="start-grid points per model with --density transport, refined where a cell's chord "
+        f"may misplace mass across a bin, up to --max-points (default: {d['points']})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-points", type=positive_int("--max-points", 4), default=argparse.SUPPRESS,
+        help="most grid points per model after refinement with --density transport (at least "
+        f"--points; default: {d['max_points']}, or --points if that is larger)",
+    )  # fmt: skip
     p.add_argument("--theories", nargs="+", choices=THEORY_CHOICES, default=list(d["theories"]),
                    help="theories to score")  # fmt: skip
     p.add_argument("--seed", type=positive_int("--seed", 0), default=d["seed"], help="seed")
@@ -98,17 +128,21 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
 
 def run_validity_map(args: argparse.Namespace) -> int:
     """Run ``gtv validity-map`` (module docstring)."""
+    from gtv.validation.cli_density import density_options
     from gtv.validation.linear.validity_map import ValidityMapConfig, validity_map
 
+    d = VALIDITY_MAP_DEFAULTS
+    density = density_options(args, d["points"], d["max_points"])
     config = ValidityMapConfig(
         eps_values=tuple(args.eps),
         f_over_p=tuple(args.f_over_p),
         n_space=args.n_space,
         n_time=args.n_time,
         n_models=args.models,
-        n_samples=args.samples,
+        n_samples=getattr(args, "samples", d["samples"]),
         theories=tuple(args.theories),
         seed=args.seed,
+        **density,
     )
     result = validity_map(config, progress=not args.no_progress)
     print(result.format_table())

@@ -616,6 +616,76 @@ def test_qmc_agrees_with_monte_carlo_model_by_model():
     assert np.abs(zs).max() < 4.5
 
 
+def test_bayes_baseline_follows_the_density(small_result):
+    """Wiring: with ``density="transport"`` the baseline of rotation ``j`` is the exact-denoiser
+    PF-ODE from the scrambled-Sobol' set scrambled by ``stream(stream(seed, "panel", j),
+    "bayes-qmc")``, ``n_bayes_samples`` = 2000 rounded up to 2048 points; with ``"mc"`` it keeps
+    its 2000 random points."""
+    from gtv.numerics.exact import sample_exact_denoiser
+    from gtv.numerics.schedules import get_schedule
+    from gtv.numerics.streams import stream
+    from gtv.numerics.transport import qmc_start_points
+
+    cfg = small_result.config
+    assert cfg.n_bayes_start_points == 2048 and small_result.meta["bayes_start_points"] == 2048
+    assert dataclasses.replace(cfg, density="mc").n_bayes_start_points == 2000
+    sched = get_schedule(cfg.schedule)
+    sigma_T = math.sqrt(float(sched.sigma2(sched.T)))
+    edges = small_result.edges
+    for j, rot in enumerate(cfg.rotations):
+        x_T = qmc_start_points(1, 2048, 2, sigma_T, stream(cfg.seed, "panel", j), "bayes-qmc")[0]
+        xb = sample_exact_denoiser(square_data(rot), 2048, cfg.eps, sched, x_T=x_T)
+        counts, _, _ = np.histogram2d(xb[:, 0], xb[:, 1], bins=[edges, edges])
+        dens = counts / (2048 * np.diff(edges)[:, None] * np.diff(edges)[None, :])
+        np.testing.assert_array_equal(small_result.bayes_histograms[j], dens)
+
+
+def test_bayes_baseline_qmc_agrees_with_monte_carlo():
+    """The baseline's scrambled-Sobol' estimate (n points) against its Monte Carlo one (S random
+    points), as in :func:`test_qmc_agrees_with_monte_carlo_model_by_model`: Pearson's statistic
+    of the Monte Carlo counts against the Sobol' bin masses over the variance inflation
+    1 + e S/n below the chi-square quantile 1 - 1e-5, and |z| < 4.5 for the side- and
+    diagonal-band masses, per rotation (two rotations: false-alarm probability < 2e-5 + 4 x
+    6.8e-6 = 4.7e-5). Negative control: the Monte Carlo baseline of one rotation against the
+    Sobol' baseline of the other fails."""
+    from scipy import stats
+
+    S, n = 4096, 32_768
+    common = dict(
+        rotations=(0.0, math.pi / 8), kinds=("fourier",), n_space=3, n_time=3, P=50, n_models=2,
+        n_bins=10, seed=13,
+    )  # fmt: skip
+    mc = compute_figure3(
+        Figure3Config(density="mc", n_samples=64, n_bayes_samples=S, **common), progress=False
+    )
+    qmc = compute_figure3(Figure3Config(n_points=64, n_bayes_samples=n, **common), progress=False)
+    assert qmc.meta["bayes_start_points"] == n and mc.meta["bayes_start_points"] == S
+    inflation = 1.0 + math.e * S / n
+    cell = (3 / 10) ** 2
+
+    def chi2_ratio(h_mc, h_qmc):
+        p = np.append(h_qmc.ravel() * cell, 0.0)
+        c = np.append(np.rint(h_mc.ravel() * cell * S), 0.0)
+        p[-1], c[-1] = max(1 - p[:-1].sum(), 0.0), S - c[:-1].sum()  # outside the box
+        big = p * S >= 5
+        e_, c_ = np.append(p[big] * S, p[~big].sum() * S), np.append(c[big], c[~big].sum())
+        if e_[-1] < 5:
+            e_, c_ = e_[:-1], c_[:-1]
+        return np.sum((c_ - e_) ** 2 / e_) / inflation / stats.chi2.ppf(1 - 1e-5, e_.size - 1)
+
+    for j in range(2):
+        ratio = chi2_ratio(mc.bayes_histograms[j], qmc.bayes_histograms[j])
+        a, b = mc.bayes_regions[j], qmc.bayes_regions[j]
+        for q_mc, q_qmc in ((a.segment_mass, b.segment_mass), (a.diagonal_mass, b.diagonal_mass)):
+            var = q_qmc[0] * (1 - q_qmc[0])
+            z = (q_mc[0] - q_qmc[0]) / math.sqrt(var * (1 / S + math.e / n))
+            assert abs(z) < 4.5, (j, z)
+        print(f"rotation {j}: X^2 / threshold {ratio:.2f}")
+        assert ratio < 1, j
+    assert chi2_ratio(mc.bayes_histograms[0], qmc.bayes_histograms[1]) > 1
+    assert chi2_ratio(mc.bayes_histograms[1], qmc.bayes_histograms[0]) > 1
+
+
 def _cli_figure3(monkeypatch, tmp_path, *args):
     """``gtv figure 3 --fast ...`` on a reduced grid of panels: (exit code, configurations)."""
     from gtv.validation.cli import main

@@ -8,7 +8,8 @@ do not depend on how the densities are formed. A transported density is exact up
 error (estimates below 1e-3 in total variation here, recorded in ``meta``), so the Monte Carlo
 histogram of model ``n`` is a multinomial draw (``S`` samples) from the transported bin masses,
 and its gap mass a binomial one. Every check below is a test of that null hypothesis at a stated
-false-alarm probability (asymptotic, bins with expected count < 5 pooled), and a negative control
+false-alarm probability (asymptotic, bins with expected count < 5 pooled; the statistics are in
+tests/validation/linear/agreement.py), and a negative control
 (the same statistic for a deliberately wrong pairing) shows it can fail. Small sizes: the module
 runs in a few seconds once the kernels are compiled.
 """
@@ -19,15 +20,16 @@ import json
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from gtv.numerics.io import load_result, save_result
 from gtv.validation.cli import main
 from gtv.validation.linear import LinearCompareConfig, LinearComparison, compare_linear
 
+from .agreement import Z_MAX, agreement, check_agreement
+
 S = 4000  # Monte Carlo samples per model (and for the exact-Bayes reference)
 ALPHA = 1e-3  # false-alarm probability of each family of checks
-Z_MAX = 4.5  # per-model gap z: P(|z| > 4.5) = 6.8e-6, times 12 models < 1e-4
+# per-model gap z: |z| < Z_MAX = 4.5, P(|z| > 4.5) = 6.8e-6, times 12 models < 1e-4
 COMMON = dict(
     eps=1e-2, P=100, n_space=6, n_time=4, n_models=12, n_bins=80, n_boot=20, n_splits=3,
     fp_steps=40, fp_refine=1, query_x=(0.0,), query_t=(0.1,), seed=5,
@@ -43,61 +45,12 @@ def pair() -> tuple[LinearComparison, LinearComparison]:
     return tr, mc
 
 
-def _masses(hist: np.ndarray, outside: np.ndarray, width: float) -> np.ndarray:
-    """Bin masses (N, B + 1) with the outside mass as the last bin."""
-    return np.concatenate([hist * width, np.atleast_1d(outside)[:, None]], axis=1)
-
-
-def _pearson(expected: np.ndarray, observed: np.ndarray) -> tuple[float, int]:
-    """Pearson's X^2 and its degrees of freedom; bins with expected count < 5 pooled into one
-    (dropped if it holds nothing)."""
-    small = expected < 5
-    e = np.append(expected[~small], expected[small].sum())
-    o = np.append(observed[~small], observed[small].sum())
-    if e[-1] == 0:
-        e, o = e[:-1], o[:-1]
-    return float(((o - e) ** 2 / e).sum()), e.size - 1
-
-
 def _agreement(transported, sampled, width: float) -> dict:
-    """The statistics of one ensemble: ``transported`` and ``sampled`` are
-    ``(histograms, outside, gap)`` of its transported and Monte Carlo densities.
-
-    * per-model gap mass: ``z = (g_mc - g_tr) / sqrt(g_tr (1 - g_tr) / S)``, ~N(0, 1);
-    * per-model density: Pearson X^2 of the Monte Carlo counts against ``S`` times the
-      transported masses, ~chi^2(dof); each model at level ``ALPHA / N`` (Bonferroni);
-    * ensemble-mean density: X^2 of the counts summed over models against ``S`` times the
-      summed masses. A sum of multinomials with different probabilities has a covariance below
-      that of one multinomial with their mean probabilities, so X^2 is stochastically at most
-      chi^2(dof): the level ``ALPHA`` is conservative.
-    """
-    (ht, ot, gt), (hm, om, gm) = transported, sampled
-    pt, pm = _masses(ht, ot, width), _masses(hm, om, width)
-    counts = np.rint(S * pm)  # integers up to the rounding of densities
-    n = gt.size
-    z = (gm - gt) / np.sqrt(np.maximum(gt * (1 - gt), 1e-12) / S)
-    per_model = [_pearson(S * pt[k], counts[k]) for k in range(n)]
-    worst = max(x / stats.chi2.ppf(1 - ALPHA / n, d) for x, d in per_model)
-    x_mean, dof = _pearson(S * pt.sum(0), counts.sum(0))
-    return {"z": z, "worst": worst, "mean": x_mean / stats.chi2.ppf(1 - ALPHA, dof)}
+    return agreement(transported, sampled, width, S, ALPHA)
 
 
 def _check(name: str, transported, sampled, width: float) -> None:
-    a = _agreement(transported, sampled, width)
-    print(
-        f"{name}: max |z| {np.abs(a['z']).max():.2f}, per-model X^2/threshold max "
-        f"{a['worst']:.2f}, ensemble-mean X^2/threshold {a['mean']:.2f}"
-    )
-    assert np.abs(a["z"]).max() < Z_MAX, name
-    assert a["worst"] < 1, name
-    assert a["mean"] < 1, name
-    # negative controls: the same statistics fail for models paired with their neighbours (gap
-    # masses) and for densities shifted by one bin
-    ht, ot, gt = transported
-    rolled = _agreement((ht, ot, np.roll(gt, 1)), sampled, width)
-    assert np.abs(rolled["z"]).max() > Z_MAX, name
-    shifted = _agreement((np.roll(ht, 1, axis=1), ot, gt), sampled, width)
-    assert shifted["mean"] > 1 and shifted["worst"] > 1, name
+    check_agreement(name, transported, sampled, width, S, ALPHA)
 
 
 def test_trained_transport_agrees_with_monte_carlo_model_by_model(pair):
@@ -240,8 +193,9 @@ def _one_line(err: str, text: str) -> None:
         (["--density", "mc", "--max-points", "64"], "--points and --max-points are used with"),
         (["--points", "128", "--max-points", "64"], "--max-points must be >= --points (128)"),
         (["--max-points", "1024"], "--max-points must be >= --points (2048)"),
-        (["--target", "both", "--density", "transport"], "--target both compares Monte Carlo"),
-        (["--target", "both", "--points", "64"], "--target both compares Monte Carlo"),
+        (["--target", "both", "--samples", "100"], "--samples is used with --density mc"),
+        (["--target", "both", "--density", "mc", "--points", "64"], "--points and --max-points"),
+        (["--target", "both", "--points", "128", "--max-points", "64"], "--max-points must be >="),
     ],
 )
 def test_cli_density_errors_one_line(extra, text, tmp_path, capsys):

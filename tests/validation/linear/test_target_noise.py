@@ -1,6 +1,7 @@
 """Noisy vs exact DSM target, side by side (gtv.validation.linear.target_noise) and the CLI
-``gtv validate linear --target {exact,both}``. Small sizes: each test runs in seconds. (Training
-with the exact target and its theory: tests/numerics/linear/test_target.py.)"""
+``gtv validate linear --target {exact,both}``, with Monte Carlo densities (transported ones:
+test_target_noise_transport.py). Small sizes: each test runs in seconds. (Training with the exact
+target and its theory: tests/numerics/linear/test_target.py.)"""
 
 import json
 
@@ -28,6 +29,7 @@ def _tiny(**kw):
     base = dict(
         eps=EPS, P=40, n_space=4, n_time=3, n_models=8, n_samples=300, n_bins=40, n_boot=50,
         n_splits=3, n_bayes_samples=2000, query_x=(-0.5, 0.0), query_t=(0.05, 0.3),
+        density="mc",
     )  # fmt: skip
     base.update(kw)
     return TargetNoiseConfig(**base)
@@ -88,7 +90,7 @@ def test_save_load_and_tables(tiny, tmp_path):
         np.testing.assert_array_equal(back.histograms[tg], tiny.histograms[tg])
     assert json.loads(js.read_text())["config"]["P"] == 40
     summary = format_target_noise_summary([tiny, back])
-    assert summary.count("\n") == 3 and "| 0.01 | 0.3 | 40 | 8 x 300 |" in summary
+    assert summary.count("\n") == 3 and "| 0.01 | 0.3 | 40 | 8 x 300 samples |" in summary
 
 
 @pytest.mark.parametrize(
@@ -109,10 +111,10 @@ _CLI = ["validate", "linear", "--models", "4", "--samples", "200", "--P", "40", 
 
 def test_cli_target_both_writes_json(tmp_path, capsys):
     js = tmp_path / "all.json"
-    args = [*_CLI, "--target", "both", "--out", str(tmp_path), "--json", str(js)]
+    args = [*_CLI, "--density", "mc", "--target", "both", "--out", str(tmp_path), "--json", str(js)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "noisy vs exact target" in out and "| 0.01 | 0.3 | 40 | 4 x 200 |" in out
+    assert "noisy vs exact target" in out and "| 0.01 | 0.3 | 40 | 4 x 200 samples |" in out
     rows = json.loads(js.read_text())
     assert len(rows) == 1 and rows[0]["kind"] == "target_noise_comparison"
     back = TargetNoiseComparison.load(tmp_path / "target_noise_eps0.01_P40.npz")

@@ -39,6 +39,7 @@ SMALL = {
     "n_splits": 4,
     "fp_steps": 100,
     "theories": THEORY_NAMES,
+    "density": "mc",  # transported maps: test_validity_map_transport.py
 }
 
 
@@ -127,13 +128,15 @@ def test_cli_defaults_agree_with_the_config():
     assert (d["n_space"], d["n_time"], d["models"], d["samples"], d["seed"]) == (
         c.n_space, c.n_time, c.n_models, c.n_samples, c.seed,
     )  # fmt: skip
+    assert (d["density"], d["points"], d["max_points"]) == (c.density, c.n_points, c.max_points)
 
 
 def test_cli_runs_and_writes(tmp_path, capsys):
     js = tmp_path / "vm.json"
     args = [
         "validity-map", "--eps", "0.01", "--f-over-p", "1/4", "--n-space", "3", "--n-time", "3",
-        "--models", "8", "--samples", "100", "--theories", "paper", "cavity_field",
+        "--models", "8", "--density", "mc", "--samples", "100", "--theories", "paper",
+        "cavity_field",
         "--out", str(tmp_path), "--json", str(js), "--formats", "png", "--no-progress",
     ]  # fmt: skip
     assert main(args) == 0
