@@ -35,6 +35,7 @@ over time nodes); :func:`cavity_moments_reference` forms every full feature vect
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,10 +103,8 @@ class PopulationNodes:
     def gram(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x) (numba
         spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
-        a = np.ascontiguousarray(a, dtype=float)
-        with serial_blas():
-            S = spatial_grams(np.ascontiguousarray(self.phi_s, dtype=float), a)
-            return self._assemble(S)
+        ps = np.ascontiguousarray(self.phi_s, dtype=float)
+        return self._assemble(spatial_grams(ps, np.ascontiguousarray(a, dtype=float)))
 
     def gram_reference(self, a: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`gram`."""
@@ -113,13 +112,15 @@ class PopulationNodes:
         return self._assemble(np.matmul(ps.transpose(0, 2, 1), ps * a[:, :, None]))
 
     def _assemble(self, S: np.ndarray) -> np.ndarray:
-        """``sum_k S[k] (x) phi_t phi_t^T`` (F, F), symmetrized, for spatial blocks ``S``."""
+        """``sum_k S[k] (x) phi_t phi_t^T`` (F, F) for spatial blocks ``S``, by symmetry over
+        the index pairs ``i <= j`` (space) and ``a <= b`` (time) only; exactly symmetric."""
         pt = self.phi_t
-        n_t, fs, ft = S.shape[0], S.shape[1], pt.shape[1]
-        T = (pt[:, :, None] * pt[:, None, :]).reshape(n_t, ft * ft)
-        out = (S.reshape(n_t, fs * fs).T @ T).reshape(fs, fs, ft, ft).transpose(0, 2, 1, 3)
-        out = out.reshape(fs * ft, fs * ft)
-        return (out + out.T) / 2
+        fs, ft = S.shape[1], pt.shape[1]
+        (si, sj, s_pair), (ta, tb, t_pair) = _pairs(fs), _pairs(ft)
+        R = S[:, si, sj].T @ (pt[:, ta] * pt[:, tb])  # (space pairs, time pairs)
+        rows = s_pair[:, None, :, None]
+        cols = t_pair[None, :, None, :]
+        return R[rows, cols].reshape(fs * ft, fs * ft)
 
     def _time_blocks(self, B: np.ndarray) -> np.ndarray:
         """``B`` contracted with ``phi_t`` on both sides at every time node (n_t, F_s, F_s)."""
@@ -131,9 +132,8 @@ class PopulationNodes:
     def quadratic(self, B: np.ndarray) -> np.ndarray:
         """``phi_n^T B phi_n`` at every node (n_t, n_x) for a symmetric (F, F) matrix ``B``
         (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`)."""
-        with serial_blas():
-            Bt = np.ascontiguousarray(self._time_blocks(B))
-            return spatial_quadratic(np.ascontiguousarray(self.phi_s, dtype=float), Bt)
+        Bt = np.ascontiguousarray(self._time_blocks(B))
+        return spatial_quadratic(np.ascontiguousarray(self.phi_s, dtype=float), Bt)
 
     def quadratic_reference(self, B: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`quadratic`."""
@@ -156,6 +156,15 @@ class PopulationNodes:
         n_t, n_x, fs = self.phi_s.shape
         out = self.phi_s[:, :, :, None] * self.phi_t[:, None, None, :]
         return out.reshape(n_t * n_x, fs * self.phi_t.shape[1])
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index pairs ``i <= j`` of ``range(n)`` and the pair number of every ``(i, j)``."""
+    i, j = np.triu_indices(n)
+    number = np.empty((n, n), dtype=np.intp)
+    number[i, j] = number[j, i] = np.arange(i.size)
+    return i, j, number
 
 
 def population_nodes(

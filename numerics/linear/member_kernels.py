@@ -5,7 +5,8 @@ do not depend on the numba thread count); BLAS is called inside the compiled loo
 with one BLAS thread (:func:`gtv.numerics.blas.serial_blas`):
 
 * :func:`member_leverages`: per member its ``P`` feature vectors and leverages
-  ``q_j = w_j phi_j^T M^{-1} phi_j / P`` (``phi M^{-1}`` by ``dgemm``);
+  ``q_j = w_j phi_j^T M^{-1} phi_j / P`` (through the Cholesky factor of ``M^{-1}``, BLAS
+  ``dtrmm``: half the operations of ``phi M^{-1}``);
 * :func:`member_solves`: ``W_n = A_n (M_L + (1/P) sum_H w_j phi_j phi_j^T)^{-1}`` with
   ``A_n = (A_L + (1/P) sum_H w_j x0_j phi_j) + xi_n``: the heavy Gram by ``dsyrk``, the solve by
   LAPACK Cholesky (:func:`gtv.numerics.linear.model._factor_solve`).
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gtv.numerics.blas import gram_lower_into
+from gtv.numerics.blas import gram_lower_into, lower_right_multiply_inplace
 from gtv.numerics.features import product_features_serial
 from gtv.numerics.linear.model import _factor_solve
 
@@ -27,20 +28,23 @@ __all__ = ["member_leverages", "member_solves"]
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def member_leverages(kinds, sizes, los, his, z, w, M_inv, P):
+def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P):
     """Features ``phi`` (k, P, F) at the points-and-times ``z`` (k, P, D+1) and leverages
-    ``q = w phi^T M_inv phi / P`` (k, P) for weights ``w`` (k, P)."""
+    ``q = w phi^T M^{-1} phi / P = w |phi^T L|^2 / P`` (k, P) for weights ``w`` (k, P), with
+    ``L`` the lower Cholesky factor of ``M^{-1}`` held in ``chol_M_inv`` (F, F) (``phi L`` by
+    :func:`gtv.numerics.blas.lower_right_multiply_inplace`)."""
     k, n, _ = z.shape
-    f = M_inv.shape[0]
+    f = chol_M_inv.shape[0]
     phi = np.empty((k, n, f))
     q = np.empty((k, n))
     for m in numba.prange(k):
         product_features_serial(kinds, sizes, los, his, z[m], phi[m])
-        u = phi[m] @ M_inv
+        u = phi[m].copy()
+        lower_right_multiply_inplace(u, chol_M_inv)
         for j in range(n):
             acc = 0.0
             for i in range(f):
-                acc += u[j, i] * phi[m, j, i]
+                acc += u[j, i] * u[j, i]
             q[m, j] = w[m, j] * acc / P
     return phi, q
 
@@ -49,7 +53,8 @@ def member_leverages(kinds, sizes, los, his, z, w, M_inv, P):
 def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
     """Weights (k, 1, F) and solve statuses (k,) of :func:`gtv.numerics.linear.model.
     _factor_solve` (0: solved) for ``k`` members: ``phi`` (k, P, F), ``heavy`` (k, P) bool,
-    ``w``/``x0`` (k, P), ``M_light``/``A_light`` (1 or k, F, F) / (1 or k, F) (one shared by all or one each), ``xi`` (k, F)."""
+    ``w``/``x0`` (k, P), ``xi`` (k, F), ``M_light`` (1 or k, F, F) and ``A_light`` (1 or k, F)
+    (one shared by all members or one each)."""
     k, n, f = phi.shape
     W = np.empty((k, 1, f))
     status = np.zeros(k, dtype=np.int8)

@@ -233,7 +233,8 @@ def _members(
     M_inv = moments.M_inv
     if backend == "numba":
         z = np.stack([x, t], axis=2)
-        phi, q = member_leverages(*theory.features.arrays(), z, w, M_inv, P)
+        L = np.linalg.cholesky(M_inv)
+        phi, q = member_leverages(*theory.features.arrays(), z, w, L, P)
     else:
         phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
