@@ -313,8 +313,9 @@ class CavityMoments:
     iterations: dict
     mean_gradient: np.ndarray
 
-    @property
+    @functools.cached_property
     def M_inv(self) -> np.ndarray:
+        """``M^{-1}``, symmetrized (computed once per instance)."""
         inv = np.linalg.inv(self.M)
         return (inv + inv.T) / 2
 
