@@ -9,10 +9,10 @@ block of the ``n_x`` nodes' spatial features ``ps[k]`` (n_x, F_s):
 
 Serial loops: the cavity fixed points call them ~60 times, a few milliseconds each, and on a
 loaded machine a parallel region per call cost more than it saved (2026-12-06, 2 shared cores,
-load ~9: the 16 x 16 fast-path solve took 4.9 s with parallel kernels, 2.0 s serial). Each sum
-runs in a fixed order;
-``reassoc`` lets LLVM vectorize the dot products (the order then depends on the vector width,
-not on any thread count). Their plain-numpy references are
+load ~9; ``prediction_moments`` at 16 x 16 timed in one process per variant, best of 3: 4.9 s
+with a first version parallel over time nodes, BLAS per block, 2.0 s with it serial). Each sum
+runs in a fixed order; ``reassoc`` lets LLVM vectorize the dot products (the order then depends on
+the vector width, not on any thread count). Their plain-numpy references are
 :meth:`~gtv.numerics.linear.cavity.PopulationNodes.gram_reference` and
 :meth:`~gtv.numerics.linear.cavity.PopulationNodes.quadratic_reference` (tests compare).
 """
