@@ -12,7 +12,9 @@ features, ridge 0.1, F/P = 1.
   Two prediction rows: the default cavity solve (the theory's quadrature, tol 1e-10) and the fast
   path :func:`~gtv.numerics.linear.cavity.prediction_moments` (coarser rule, stated deviation
   printed), the fast path with the stratified field (``field="stratified"``), then the fast path
-  by part. Best of 3, the three runs interleaved.
+  by part. Best of 3, the runs interleaved; the fast path and the ensemble also in CPU seconds
+  (on a shared machine wall times depend on the other processes' load, printed at start and
+  end).
 
 Usage::
 
@@ -26,7 +28,7 @@ import argparse
 import time
 
 import numpy as np
-from _machine import print_machine
+from _machine import load_average, print_machine
 
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
@@ -63,10 +65,12 @@ def main() -> None:
     sizes = [(4, 4)] if args.quick else [(8, 8), (16, 16)]
     n_models, n_members, n_samples = (40, 16, 200) if args.quick else (2000, 256, 5000)
     print_machine()
+    print(f"load average (1/5/15 min) at start: {load_average()}")
     print("| case | gtv s | reference s | ratio | max rel diff | notes |")
     print("|---|---:|---:|---:|---:|---|")
     for ns, nt in sizes:
         run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=args.quick)
+    print(f"load average (1/5/15 min) at end: {load_average()}")
 
 
 def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) -> None:
@@ -118,6 +122,7 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
 
     # the three runs interleaved, best of `repeats` each (the machine may be shared)
     best = {"default": np.inf, "fast": np.inf, "stratified": np.inf, "ensemble": np.inf}
+    cpu = dict.fromkeys(best, np.inf)  # CPU seconds of the process (all its threads)
     out = {}
     runs = (
         ("default", predict), ("fast", predict_fast), ("stratified", predict_stratified),
@@ -125,9 +130,10 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
     )  # fmt: skip
     for _ in range(repeats):
         for name, fn in runs:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out[name] = fn()
             best[name] = min(best[name], time.perf_counter() - t0)
+            cpu[name] = min(cpu[name], time.process_time() - c0)
     pred_s, fast_s_, ens_s = best["default"], best["fast"], best["ensemble"]
     print(
         f"| [q]: small-occupancy field ({n_members} members) vs trained ensemble "
@@ -147,6 +153,12 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
         f"{ens_s:.2f} | {ens_s / fast_s_:.1f}x | {max(devs):.1e} | iterations "
         f"{m_fast.iterations}; max rel deviation of W_bar / Cov W / M from the default solve "
         f"{devs[0]:.0e} / {devs[1]:.0e} / {devs[2]:.0e} |"
+    )
+    print(
+        f"| [q]: the same, fast path, CPU time, F = {ns}x{nt} | {cpu['fast']:.2f} | "
+        f"{cpu['ensemble']:.2f} | {cpu['ensemble'] / cpu['fast']:.1f}x | - | CPU seconds of the "
+        "process (all threads; the fast path's node sums are serial, the ensemble's training and "
+        "both samplers parallel): on a loaded machine the wall-time ratio depends on the load |"
     )
     strat_s = best["stratified"]
     print(

@@ -2,9 +2,10 @@
 
 numba's ``@`` reaches BLAS ``dgemm``; a Gram matrix ``phi^T phi`` needs only one triangle, which
 ``dsyrk`` computes in half the operations, and numba has no in-place Cholesky factorization.
-:func:`gram_lower_into` calls SciPy's ``dsyrk`` and :func:`cholesky_lower_inplace` its LAPACK
-``dpotrf`` (the same OpenBLAS that ``scipy.linalg`` uses) from inside compiled code; their
-references are ``phi.T @ phi`` and ``numpy.linalg.cholesky`` (tests compare them).
+:func:`gram_lower_into` calls SciPy's ``dsyrk``, :func:`lower_right_multiply_inplace` its
+``dtrmm`` and :func:`cholesky_lower_inplace` its LAPACK ``dpotrf`` (the same OpenBLAS that
+``scipy.linalg`` uses) from inside compiled code; their references are ``phi.T @ phi``,
+``b @ numpy.tril(low)`` and ``numpy.linalg.cholesky`` (tests compare them).
 """
 
 from __future__ import annotations
@@ -18,17 +19,25 @@ from numba.core import types
 from numba.extending import get_cython_function_address
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["cholesky_lower_inplace", "gram_lower_into", "outer_lower_into", "serial_blas"]
+__all__ = [
+    "cholesky_lower_inplace",
+    "gram_lower_into",
+    "lower_right_multiply_inplace",
+    "outer_lower_into",
+    "serial_blas",
+]
 
 # SciPy's dsyrk, registered with LLVM under a fixed symbol name: compiled code refers to the
 # name (so it can be cached on disk), and importing this module registers the address again.
 llvm.add_symbol("gtv_scipy_dsyrk", get_cython_function_address("scipy.linalg.cython_blas", "dsyrk"))
 _dsyrk = types.ExternalFunction("gtv_scipy_dsyrk", types.void(*([types.voidptr] * 10)))
-_UPPER, _NO_TRANS, _TRANS = 85, 78, 84  # ASCII 'U', 'N', 'T'
+_UPPER, _NO_TRANS, _TRANS, _LEFT = 85, 78, 84, 76  # ASCII 'U', 'N', 'T', 'L'
 llvm.add_symbol(
     "gtv_scipy_dpotrf", get_cython_function_address("scipy.linalg.cython_lapack", "dpotrf")
 )
 _dpotrf = types.ExternalFunction("gtv_scipy_dpotrf", types.void(*([types.voidptr] * 5)))
+llvm.add_symbol("gtv_scipy_dtrmm", get_cython_function_address("scipy.linalg.cython_blas", "dtrmm"))
+_dtrmm = types.ExternalFunction("gtv_scipy_dtrmm", types.void(*([types.voidptr] * 11)))
 
 
 @numba.njit(cache=True, inline="always")
@@ -88,6 +97,27 @@ def cholesky_lower_inplace(a):
     ints = np.array([f, 0], dtype=np.int32)
     _dpotrf(chars.ctypes, ints[0:].ctypes, a.ctypes, ints[0:].ctypes, ints[1:].ctypes)
     return ints[1]
+
+
+@numba.njit(cache=True)
+def lower_right_multiply_inplace(b, low):
+    """Overwrite ``b`` (n, F) with ``b @ L``, ``L`` the lower triangle of ``low`` (F, F) (its
+    strict upper triangle is not read); both C-contiguous float64. Half the operations of a
+    full product.
+
+    Read as Fortran arrays ``b`` is ``B = b^T`` (F x n) and ``low`` is ``L^T`` (upper), so BLAS
+    ``dtrmm('L', 'U', 'N', 'N')`` computing ``L^T B`` writes ``(b L)^T``, i.e. ``b L`` in C order.
+    One BLAS thread inside a parallel loop.
+    """
+    n, f = b.shape
+    chars = np.array([_LEFT, _UPPER, _NO_TRANS, _NO_TRANS], dtype=np.uint8)
+    ints = np.array([f, n], dtype=np.int32)
+    one = np.array([1.0])
+    _dtrmm(
+        chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes,
+        ints[0:].ctypes, ints[1:].ctypes, one.ctypes, low.ctypes, ints[0:].ctypes, b.ctypes,
+        ints[0:].ctypes,
+    )  # fmt: skip
 
 
 @functools.cache

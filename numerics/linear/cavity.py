@@ -35,6 +35,7 @@ over time nodes); :func:`cavity_moments_reference` forms every full feature vect
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_choice, check_count, check_samples_per_model
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
+from gtv.numerics.linear.node_kernels import spatial_grams, spatial_quadratic
 from gtv.numerics.linear.population import time_panel_width
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
@@ -99,22 +101,44 @@ class PopulationNodes:
     phi_t: np.ndarray
 
     def gram(self, a: np.ndarray) -> np.ndarray:
-        """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x)."""
-        ps, pt = self.phi_s, self.phi_t
-        S = np.matmul(ps.transpose(0, 2, 1), ps * a[:, :, None])  # (n_t, F_s, F_s)
-        n_t, fs, ft = S.shape[0], S.shape[1], pt.shape[1]
-        T = (pt[:, :, None] * pt[:, None, :]).reshape(n_t, ft * ft)
-        out = (S.reshape(n_t, fs * fs).T @ T).reshape(fs, fs, ft, ft).transpose(0, 2, 1, 3)
-        out = out.reshape(fs * ft, fs * ft)
-        return (out + out.T) / 2
+        """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x) (numba
+        spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
+        ps = np.ascontiguousarray(self.phi_s, dtype=float)
+        return self._assemble(spatial_grams(ps, np.ascontiguousarray(a, dtype=float)))
+
+    def gram_reference(self, a: np.ndarray) -> np.ndarray:
+        """Plain-numpy :meth:`gram`."""
+        ps = self.phi_s
+        return self._assemble(np.matmul(ps.transpose(0, 2, 1), ps * a[:, :, None]))
+
+    def _assemble(self, S: np.ndarray) -> np.ndarray:
+        """``sum_k S[k] (x) phi_t phi_t^T`` (F, F) for spatial blocks ``S``, by symmetry over
+        the index pairs ``i <= j`` (space) and ``a <= b`` (time) only; exactly symmetric."""
+        pt = self.phi_t
+        fs, ft = S.shape[1], pt.shape[1]
+        (si, sj, s_pair), (ta, tb, t_pair) = _pairs(fs), _pairs(ft)
+        R = S[:, si, sj].T @ (pt[:, ta] * pt[:, tb])  # (space pairs, time pairs)
+        rows = s_pair[:, None, :, None]
+        cols = t_pair[None, :, None, :]
+        return R[rows, cols].reshape(fs * ft, fs * ft)
+
+    def _time_blocks(self, B: np.ndarray) -> np.ndarray:
+        """``B`` contracted with ``phi_t`` on both sides at every time node (n_t, F_s, F_s)."""
+        pt = self.phi_t
+        fs, ft = self.phi_s.shape[2], pt.shape[1]
+        B4 = B.reshape(fs, ft, fs, ft)
+        return np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=True)
 
     def quadratic(self, B: np.ndarray) -> np.ndarray:
-        """``phi_n^T B phi_n`` at every node (n_t, n_x) for a symmetric (F, F) matrix ``B``."""
-        ps, pt = self.phi_s, self.phi_t
-        fs, ft = ps.shape[2], pt.shape[1]
-        B4 = B.reshape(fs, ft, fs, ft)
-        Bt = np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=True)  # (n_t, F_s, F_s)
-        return np.einsum("kxi,kij,kxj->kx", ps, Bt, ps, optimize=True)
+        """``phi_n^T B phi_n`` at every node (n_t, n_x) for a symmetric (F, F) matrix ``B``
+        (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`)."""
+        Bt = np.ascontiguousarray(self._time_blocks(B))
+        return spatial_quadratic(np.ascontiguousarray(self.phi_s, dtype=float), Bt)
+
+    def quadratic_reference(self, B: np.ndarray) -> np.ndarray:
+        """Plain-numpy :meth:`quadratic`."""
+        Bt = self._time_blocks(B)
+        return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
 
     def vector(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x)."""
@@ -132,6 +156,15 @@ class PopulationNodes:
         n_t, n_x, fs = self.phi_s.shape
         out = self.phi_s[:, :, :, None] * self.phi_t[:, None, None, :]
         return out.reshape(n_t * n_x, fs * self.phi_t.shape[1])
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index pairs ``i <= j`` of ``range(n)`` and the pair number of every ``(i, j)``."""
+    i, j = np.triu_indices(n)
+    number = np.empty((n, n), dtype=np.intp)
+    number[i, j] = number[j, i] = np.arange(i.size)
+    return i, j, number
 
 
 def population_nodes(
@@ -280,8 +313,9 @@ class CavityMoments:
     iterations: dict
     mean_gradient: np.ndarray
 
-    @property
+    @functools.cached_property
     def M_inv(self) -> np.ndarray:
+        """``M^{-1}``, symmetrized (computed once per instance)."""
         inv = np.linalg.inv(self.M)
         return (inv + inv.T) / 2
 

@@ -42,9 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from gtv.numerics.blas import serial_blas
-from gtv.numerics.checks import check_count
+from gtv.numerics.checks import check_choice, check_count
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, population_nodes
+from gtv.numerics.linear.member_kernels import member_leverages, member_solves
 from gtv.numerics.linear.strata import LightStrata, light_strata
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs
@@ -197,13 +198,18 @@ def occupancy_members(
     moments: CavityMoments,
     split: OccupancySplit,
     rngs: list[np.random.Generator],
+    *,
+    backend: str = "numba",
 ) -> np.ndarray:
     """Weights (k, F) of the members drawing from the generators ``rngs`` (one each, module
     docstring): per member ``P`` triples (:func:`gtv.numerics.dsm.draw_dsm_triples`), then ``F``
-    normals for the light fluctuation. The features, leverages and heavy sums of all ``k``
-    members are formed at once (with one BLAS thread: the same bits for any thread count)."""
+    normals for the light fluctuation. ``backend="numba"``: the kernels of
+    :mod:`gtv.numerics.linear.member_kernels` (parallel over members, Cholesky solves);
+    ``"numpy"``: the plain-numpy reference (the features, leverages and heavy sums of all ``k``
+    members at once, LU solves). Both use one BLAS thread: the same bits for any thread count."""
+    check_choice(backend, "backend", ("numba", "numpy"))
     with serial_blas():
-        return _members(theory, moments, split, rngs)
+        return _members(theory, moments, split, rngs, backend)
 
 
 def _members(
@@ -211,6 +217,7 @@ def _members(
     moments: CavityMoments,
     split: OccupancySplit,
     rngs: list[np.random.Generator],
+    backend: str = "numba",
 ) -> np.ndarray:
     """:func:`occupancy_members`."""
     P = int(moments.P)
@@ -223,8 +230,14 @@ def _members(
         t[n], x0[n], x[n] = tn, x0n[:, 0], xn[:, 0]
         normals[n] = rng.standard_normal(normals.shape[1])
     w = dsm_weights(theory.schedule, t)
-    phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
-    q = w * np.einsum("mnf,fg,mng->mn", phi, moments.M_inv, phi, optimize=True) / P
+    M_inv = moments.M_inv
+    if backend == "numba":
+        z = np.stack([x, t], axis=2)
+        L = np.linalg.cholesky(M_inv)
+        phi, q = member_leverages(*theory.features.arrays(), z, w, L, P)
+    else:
+        phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
+        q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
     heavy = q > split.q_star
     if cells is not None:
         cell = cells.cells(t, x)
@@ -235,6 +248,17 @@ def _members(
         M_light, A_light, xi = cells.light_sums(counts, normals, P, theory.ridge)
     else:
         M_light, A_light, xi = split.M_light, split.A_light, normals @ split.fluctuation.T
+    if backend == "numba":
+        W, status = member_solves(
+            phi, heavy, w, x0, np.ascontiguousarray(M_light.reshape(-1, F, F)),
+            np.ascontiguousarray(A_light.reshape(-1, F)), np.ascontiguousarray(xi), P,
+        )  # fmt: skip
+        if np.any(status != 0):
+            raise ValueError(
+                "split: a member's M_L + heavy Gram is not numerically positive definite "
+                "(ridge too small?)"
+            )
+        return W[:, 0]
     # gather each member's heavy triples into the first h_max slots (the rest weigh 0)
     h_max = max(1, int(heavy.sum(axis=1).max()))
     order = np.argsort(~heavy, axis=1, kind="stable")[:, :h_max]

@@ -8,6 +8,7 @@ import pytest
 from gtv.numerics.blas import (
     cholesky_lower_inplace,
     gram_lower_into,
+    lower_right_multiply_inplace,
     outer_lower_into,
     serial_blas,
 )
@@ -60,3 +61,14 @@ def test_outer_lower_into_is_the_lower_triangle_of_phi_phi_t(p, f):
     low = np.tril_indices(p)
     np.testing.assert_allclose(out[low], ref[low], rtol=1e-13, atol=1e-13 * np.abs(ref).max())
     assert np.all(out[np.triu_indices(p, 1)] == 7.0)
+
+
+@pytest.mark.parametrize(("n", "f"), [(1, 1), (7, 3), (64, 256), (300, 17)])
+def test_lower_right_multiply_inplace_is_b_times_the_lower_triangle(n, f):
+    rng = np.random.default_rng(n + 3 * f)
+    b = rng.standard_normal((n, f))
+    low = rng.standard_normal((f, f))
+    ref = b @ np.tril(low)
+    low[np.triu_indices(f, 1)] = np.nan  # the strict upper triangle is never read
+    lower_right_multiply_inplace(b, low)
+    np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-13 * np.abs(ref).max())
