@@ -11,7 +11,9 @@ One matrix product of ``P x F_s (F_s + 1) / 2`` by ``P x F_t (F_t + 1) / 2`` -- 
 features 136 x 136 x P multiply-adds against ``F (F + 1) / 2 x P = 32 896 x P`` for BLAS
 ``dsyrk`` on the full feature matrix (1.8x fewer), and no ``P x F`` feature matrix at all.
 Equal to the ``dsyrk`` route to rounding (tests); :func:`product_normal_equations_reference` is
-the plain-numpy version.
+the plain-numpy version. The kernels are compiled once, not inlined into their callers, so the
+stored and the fused training paths run the same machine code (and keep the same bits) whatever
+fast-math flags the callers carry.
 
 For the ``P x P`` dual system the kernel factors the same way,
 ``K[j, j'] = sqrt(w_j w_j') (a_j . a_j') (b_j . b_j')``.
@@ -46,7 +48,7 @@ def _pair(i, k):
     return k * (k + 1) // 2 + i
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def product_factors(kinds, sizes, los, his, z, a, b):
     """The axis values of every triple: ``a[j] = a(z[j, 0])`` (F_s), ``b[j] = b(z[j, 1])``."""
     s0, s1, s2 = axis_params(kinds[0], sizes[0], los[0], his[0])
@@ -56,7 +58,7 @@ def product_factors(kinds, sizes, los, his, z, a, b):
         axis_values_fast(kinds[1], sizes[1], t0, t1, t2, z[j, 1], b[j])
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def product_normal_equations(kinds, sizes, los, his, z, x0, weight, a, b, u, v, m, g, rhs):
     """One model's normal equations (module docstring): the lower triangle of ``g`` (F, F; the
     strict upper triangle left as it was) and ``rhs`` (D, F), both with the factor ``1/P``.
@@ -95,7 +97,7 @@ def product_normal_equations(kinds, sizes, los, his, z, x0, weight, a, b, u, v, 
                     g[row, k * ft + mm] = m[pik, _pair(min(q, mm), max(q, mm))]
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def product_dual_kernel(a, b, sw, ka, kb, k):
     """Lower triangle of ``K[j, j'] = sw_j sw_j' (a_j . a_j') (b_j . b_j')`` (P, P) from the axis
     values ``a`` (P, F_s), ``b`` (P, F_t) and ``sw = sqrt(w)``; ``ka``, ``kb`` (P, P) work."""
