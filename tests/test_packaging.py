@@ -66,7 +66,7 @@ def test_wheel_has_every_subpackage(wheel: Path):
 def test_distribution_name_and_console_script():
     text = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^name = "gtv-diffusion"$', text, re.M)
-    assert 'gtv = "gtv.validation.cli:main"' in text
+    assert 'gtv = "gtv.validation.cli:run"' in text
 
 
 _TRACKED = subprocess.run(
