@@ -1,6 +1,7 @@
 """Measurement: ``gtv figure 2`` end to end, and where its time goes.
 
-1. ``gtv figure 2 --out DIR --no-progress`` run ``--runs`` times as a fresh process (wall time
+1. ``gtv figure 2 --out DIR --no-progress`` run ``--runs`` times as a fresh process the way the
+   ``gtv`` console script runs it (:func:`gtv.validation.cli.run`, with its fast exit; wall time
    from process start to the saved npz, PNG and PDF; user CPU time of the process and its
    children), after one untimed run that fills the numba cache;
 2. one more fresh process running the same command in-process with its phases timed: importing
@@ -61,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extra = ["--fast"] if args.quick else []
     runs = 1 if args.quick else max(1, args.runs)
-    gtv = [sys.executable, "-m", "gtv.validation.cli", "figure", "2", *extra, "--no-progress"]
+    # what the `gtv` console script runs (gtv.validation.cli:run, with its fast exit)
+    script = "from gtv.validation.cli import run; run()"
+    gtv = [sys.executable, "-c", script, "figure", "2", *extra, "--no-progress"]
     print("# gtv figure 2, end to end")
     print_machine()
     print(f"command: {command_line()}")

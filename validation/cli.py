@@ -631,7 +631,8 @@ def run() -> None:
     :mod:`atexit` (Dask, multiprocessing, logging, weakref finalizers) run here and the process
     ends with ``os._exit`` and :func:`main`'s status. Files are written and closed by the commands
     themselves (atomically, docs/reliability.md). While another non-daemon thread is alive, or
-    where CPython's ``atexit._run_exitfuncs`` is missing, the normal shutdown is kept.
+    where CPython's ``atexit._run_exitfuncs`` is missing, the normal shutdown is kept. (``python
+    -m gtv.validation.cli`` runs :func:`main` with the normal shutdown.)
     """
     status = main()
     _flush()
@@ -652,5 +653,5 @@ def _flush() -> None:
             pass
 
 
-if __name__ == "__main__":
-    run()
+if __name__ == "__main__":  # python -m gtv.validation.cli: the normal shutdown (runpy-safe)
+    sys.exit(main())
