@@ -21,6 +21,7 @@ from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "cholesky_lower_inplace",
+    "cholesky_solve_rows",
     "gram_lower_into",
     "lower_right_multiply_inplace",
     "outer_lower_into",
@@ -118,6 +119,42 @@ def lower_right_multiply_inplace(b, low):
         ints[0:].ctypes, ints[1:].ctypes, one.ctypes, low.ctypes, ints[0:].ctypes, b.ctypes,
         ints[0:].ctypes,
     )  # fmt: skip
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def cholesky_solve_rows(g, rhs, w, y):
+    """``w = rhs g^{-1}`` (D, F) for the SPD matrix whose lower triangle ``g`` holds, by LAPACK
+    Cholesky (``g`` overwritten by its factor ``L``;
+    :func:`cholesky_lower_inplace`) and two substitutions per row of ``rhs``;
+    ``y`` (F,) is a work buffer. Status: 0 solved; 1 not positive definite; 2 numerically
+    singular (a pivot ``L_ii**2`` at or below ``F eps max_i g_ii``: Cholesky can succeed on such
+    a matrix with meaningless pivots); 3 non-finite weights.
+    """
+    f = g.shape[0]
+    scale = 0.0
+    for i in range(f):
+        scale = max(scale, g[i, i])
+    if cholesky_lower_inplace(g) != 0:
+        return 1
+    smallest = np.inf
+    for i in range(f):
+        smallest = min(smallest, g[i, i] * g[i, i])
+    if not smallest > f * 2.220446049250313e-16 * scale:
+        return 2
+    finite = True
+    for c in range(rhs.shape[0]):
+        for i in range(f):  # L y = b
+            acc = rhs[c, i]
+            for j in range(i):
+                acc -= g[i, j] * y[j]
+            y[i] = acc / g[i, i]
+        for i in range(f - 1, -1, -1):  # L^T w = y, by rows of L (contiguous)
+            wi = y[i] / g[i, i]
+            w[c, i] = wi
+            finite = finite and np.isfinite(wi)
+            for j in range(i):
+                y[j] -= g[i, j] * wi
+    return 0 if finite else 3
 
 
 @functools.cache

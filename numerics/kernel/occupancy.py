@@ -174,16 +174,20 @@ def _members(split: KernelOccupancySplit, draws: list) -> np.ndarray:
     u = split._sqrt_omL * z_count - split._proj * np.outer(z_count @ split._sqrt_omL, split._omL)
     b_heavy = (sums * split.w_heavy / P) @ split.phi_heavy  # (N, r)
     d_heavy = counts * split.w_heavy / P  # (N, Q_H)
+    # each member's heavy nodes and the diagonal of its Woodbury capacitance, shared by the poles
+    members = [
+        (k, h, np.diag(1.0 / d_heavy[k, h]))
+        for k in np.flatnonzero(counts.sum(axis=1))
+        for h in (np.flatnonzero(counts[k]),)
+    ]
     out = np.zeros((N, split.phi_heavy.shape[1]), complex)
     for m, e in enumerate(split.coefficients):
         Y = split.y0[m][None, :] + z_label @ split.B_label[m].T + u @ split.B_count[m].T + b_heavy
         W = Y @ split.Minv[m]  # Minv symmetric: rows are M^-1 y
         G, C = split.G[m], split.C[m]
-        for k in np.flatnonzero(counts.sum(axis=1)):
-            h = np.flatnonzero(counts[k])
+        for k, h, dinv in members:
             Gh = G[:, h]
-            cap = np.diag(1.0 / d_heavy[k, h]) + C[np.ix_(h, h)]
-            W[k] -= Gh @ np.linalg.solve(cap, Gh.T @ Y[k])
+            W[k] -= Gh @ np.linalg.solve(dinv + C[np.ix_(h, h)], Gh.T @ Y[k])
         out += e * W
     scale = np.max(np.abs(out.real), initial=0.0)
     if np.max(np.abs(out.imag), initial=0.0) > 1e-8 * max(scale, 1e-300):

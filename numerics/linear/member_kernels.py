@@ -9,7 +9,7 @@ with one BLAS thread (:func:`gtv.numerics.blas.serial_blas`):
   ``dtrmm``: half the operations of ``phi M^{-1}``);
 * :func:`member_solves`: ``W_n = A_n (M_L + (1/P) sum_H w_j phi_j phi_j^T)^{-1}`` with
   ``A_n = (A_L + (1/P) sum_H w_j x0_j phi_j) + xi_n``: the heavy Gram by ``dsyrk``, the solve by
-  LAPACK Cholesky (:func:`gtv.numerics.linear.model._factor_solve`).
+  LAPACK Cholesky (:func:`gtv.numerics.blas.cholesky_solve_rows`).
 
 The plain-numpy reference is :func:`gtv.numerics.linear.occupancy.occupancy_members` with
 ``backend="numpy"`` (tests compare).
@@ -20,9 +20,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gtv.numerics.blas import gram_lower_into, lower_right_multiply_inplace
+from gtv.numerics.blas import cholesky_solve_rows, gram_lower_into, lower_right_multiply_inplace
 from gtv.numerics.features import product_features_serial
-from gtv.numerics.linear.model import _factor_solve
 
 __all__ = ["member_leverages", "member_solves"]
 
@@ -52,7 +51,7 @@ def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P):
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
     """Weights (k, 1, F) and solve statuses (k,) of :func:`gtv.numerics.linear.model.
-    _factor_solve` (0: solved) for ``k`` members: ``phi`` (k, P, F), ``heavy`` (k, P) bool,
+    cholesky_solve_rows` (0: solved) for ``k`` members: ``phi`` (k, P, F), ``heavy`` (k, P) bool,
     ``w``/``x0`` (k, P), ``xi`` (k, F), ``M_light`` (1 or k, F, F) and ``A_light`` (1 or k, F)
     (one shared by all members or one each)."""
     k, n, f = phi.shape
@@ -88,5 +87,5 @@ def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
             for c2 in range(i + 1):
                 g[i, c2] += ml[i, c2]
         work = np.empty(f)
-        status[m] = _factor_solve(g, rhs, W[m], work)
+        status[m] = cholesky_solve_rows(g, rhs, W[m], work)
     return W, status

@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gtv.numerics.blas import (
-    cholesky_lower_inplace,
+    cholesky_solve_rows,
     gram_lower_into,
     outer_lower_into,
     serial_blas,
@@ -139,7 +139,7 @@ def _normal_equations_numba(kinds, sizes, los, his, z, x0, weight):
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _train_solve_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_threads):
     """:func:`_normal_equations_numba`, ``ridge`` added to the diagonal and
-    :func:`_factor_solve`, model by model, without keeping the normal equations: ``W`` and the
+    :func:`cholesky_solve_rows`, model by model, without keeping the normal equations: ``W`` and the
     status of every solve. The models are cut into one run per thread, each with its own work
     buffers (no per-model allocation); every model's arithmetic is the same whatever the cut.
     """
@@ -171,7 +171,7 @@ def _train_solve_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_threads):
                 )
             for i in range(f):
                 g[i, i] += ridge
-            status[n] = _factor_solve(g, rhs, W[n], y)
+            status[n] = cholesky_solve_rows(g, rhs, W[n], y)
     return W, status
 
 
@@ -218,7 +218,7 @@ def _train_solve_dual_numba(kinds, sizes, los, his, z, x0, weight, ridge, n_thre
                 outer_lower_into(phi, k)
             for j in range(n_samples):
                 k[j, j] += shift
-            status[n] = _factor_solve(k, rhs, alpha, y)
+            status[n] = cholesky_solve_rows(k, rhs, alpha, y)
             for c in range(d):
                 wc = W[n, c]
                 for j in range(n_samples):
@@ -508,7 +508,7 @@ def solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 
 def raise_for_status(status: np.ndarray) -> None:
-    """``ValueError`` for the worst status of :func:`_factor_solve` over the models."""
+    """``ValueError`` for the worst status of :func:`cholesky_solve_rows` over the models."""
     if np.any(status == 1):
         raise ValueError(
             "ridge: Sigma_P is singular (not positive definite) for at least one model; "
@@ -525,45 +525,9 @@ def raise_for_status(status: np.ndarray) -> None:
         )
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _factor_solve(g, rhs, w, y):
-    """``w = rhs g^{-1}`` (D, F) for the SPD matrix whose lower triangle ``g`` holds, by LAPACK
-    Cholesky (``g`` overwritten by its factor ``L``;
-    :func:`gtv.numerics.blas.cholesky_lower_inplace`) and two substitutions per row of ``rhs``;
-    ``y`` (F,) is a work buffer. Status: 0 solved; 1 not positive definite; 2 numerically
-    singular (a pivot ``L_ii**2`` at or below ``F eps max_i g_ii``: Cholesky can succeed on such
-    a matrix with meaningless pivots); 3 non-finite weights.
-    """
-    f = g.shape[0]
-    scale = 0.0
-    for i in range(f):
-        scale = max(scale, g[i, i])
-    if cholesky_lower_inplace(g) != 0:
-        return 1
-    smallest = np.inf
-    for i in range(f):
-        smallest = min(smallest, g[i, i] * g[i, i])
-    if not smallest > f * 2.220446049250313e-16 * scale:
-        return 2
-    finite = True
-    for c in range(rhs.shape[0]):
-        for i in range(f):  # L y = b
-            acc = rhs[c, i]
-            for j in range(i):
-                acc -= g[i, j] * y[j]
-            y[i] = acc / g[i, i]
-        for i in range(f - 1, -1, -1):  # L^T w = y, by rows of L (contiguous)
-            wi = y[i] / g[i, i]
-            w[c, i] = wi
-            finite = finite and np.isfinite(wi)
-            for j in range(i):
-                y[j] -= g[i, j] * wi
-    return 0 if finite else 3
-
-
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _cholesky_solve(gram, rhs, n_threads):
-    """Per model :func:`_factor_solve` on a copy of ``gram[n]``: ``W`` and the statuses.
+    """Per model :func:`cholesky_solve_rows` on a copy of ``gram[n]``: ``W`` and the statuses.
     ``reassoc`` lets LLVM vectorize the dot products (the summation order then depends on the
     vector width)."""
     n_models, f, _ = gram.shape
@@ -578,5 +542,5 @@ def _cholesky_solve(gram, rhs, n_threads):
             for i in range(f):
                 for k in range(i + 1):
                     g[i, k] = gram[n, i, k]
-            status[n] = _factor_solve(g, rhs[n], W[n], y)
+            status[n] = cholesky_solve_rows(g, rhs[n], W[n], y)
     return W, status

@@ -7,6 +7,7 @@ import pytest
 
 from gtv.numerics.blas import (
     cholesky_lower_inplace,
+    cholesky_solve_rows,
     gram_lower_into,
     lower_right_multiply_inplace,
     outer_lower_into,
@@ -72,3 +73,20 @@ def test_lower_right_multiply_inplace_is_b_times_the_lower_triangle(n, f):
     low[np.triu_indices(f, 1)] = np.nan  # the strict upper triangle is never read
     lower_right_multiply_inplace(b, low)
     np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-13 * np.abs(ref).max())
+
+
+def test_cholesky_solve_rows_equals_numpy_and_reports_failures():
+    """``w = rhs g^-1`` from the lower triangle of an SPD ``g`` (the upper one is never read);
+    status 1 for a matrix that is not positive definite, 2 for a numerically singular one."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((40, 12))
+    spd = a.T @ a + 0.1 * np.eye(12)
+    rhs = rng.standard_normal((2, 12))
+    g = np.tril(spd) + np.triu(np.full((12, 12), np.nan), 1)
+    w, y = np.empty((2, 12)), np.empty(12)
+    assert cholesky_solve_rows(g, rhs, w, y) == 0
+    np.testing.assert_allclose(w, np.linalg.solve(spd, rhs.T).T, rtol=1e-12)
+    assert cholesky_solve_rows(-np.eye(3), np.ones((1, 3)), np.empty((1, 3)), np.empty(3)) == 1
+    v = rng.standard_normal(12)
+    near = np.outer(v, v) + 1e-18 * np.eye(12)  # rank one: a pivot far below F eps max diag
+    assert cholesky_solve_rows(near, rhs, w, y) in (1, 2)
