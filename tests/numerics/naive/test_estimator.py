@@ -56,7 +56,11 @@ def _fp_gap(r) -> float:
     return _fp_mass(r, lambda c: np.min(np.abs(c[:, None] - DATA[:, 0][None, :]), axis=1) > 0.25)
 
 
-@pytest.mark.parametrize("kappa", [0.1, 0.3, 1.0])
+# the default run checks kappa = 0.3 (every code path, ~10 s); the other two are `slow`
+@pytest.mark.parametrize(
+    "kappa",
+    [pytest.param(0.1, marks=pytest.mark.slow), 0.3, pytest.param(1.0, marks=pytest.mark.slow)],
+)
 def test_three_routes_agree(kappa):
     """Interleaved sampler, Euler-Maruyama and Fokker-Planck give the same middle-point mass.
 
@@ -77,6 +81,7 @@ def test_three_routes_agree(kappa):
     assert fp < 1 / 3 - 0.05
 
 
+@pytest.mark.slow
 def test_step_count_is_converged():
     """Halving the sampler's steps (1000 -> 500) moves the statistic by less than its CI."""
     kappa = 1.0
