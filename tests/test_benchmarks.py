@@ -97,3 +97,13 @@ def test_bench_training_quick_runs(tmp_path: Path):
 def test_measure_figure2_cli_quick_runs(tmp_path: Path):
     out = _run_quick("measure_figure2_cli.py", tmp_path)
     assert "| import the CLI |" in out and "| PNG + PDF |" in out and "| 1 |" in out
+
+
+def test_bench_isa_quick_runs(tmp_path: Path):
+    out = _run_quick("bench_isa.py", tmp_path)
+    assert "| kernel | host: numba | host: numpy | max rel diff |" in out
+    # each kernel computes what its numpy version computes
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "kernel" not in line]
+    assert len(rows) == 4
+    for row in rows:
+        assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-10
