@@ -126,7 +126,7 @@ from gtv.numerics.two_layer import (
     stability_limit,
 )
 from gtv.validation.checkpoint import TaskCheckpoint
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import LearnedDensities, sampled_densities, transported_densities
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.ntk.config import NTKCompareConfig
 from gtv.validation.ntk.result import NTKComparison
@@ -140,7 +140,7 @@ from gtv.validation.predictions import (
     markov_fokker_planck,
 )
 from gtv.validation.stats import bootstrap_ci, resampling_rng
-from gtv.validation.theory_densities import exact_bayes_histogram, gaussian_field_histograms
+from gtv.validation.theory_densities import exact_bayes_densities, gaussian_field_densities
 
 __all__ = ["NTKCompareConfig", "NTKComparison", "compare_ntk"]
 
@@ -164,6 +164,8 @@ def _checkpoint(c: NTKCompareConfig, d_in: int, D: int, path) -> tuple[TaskCheck
             {f"{pre}hist": np.zeros((*lead, N, nb)), f"{pre}out": np.zeros((*lead, N)),
              f"{pre}gap": np.zeros((*lead, N))}
         )  # fmt: skip
+        if c.density == "transport":  # per-model error estimates and points (transport only)
+            arrays.update({f"{pre}err": np.zeros((*lead, N)), f"{pre}pts": np.zeros((*lead, N))})
     # tasks: per width its N models (training) then its K sampling runs; then the K sampling
     # runs of the infinite-width networks and the K of the Gaussian field
     per = N + K
@@ -174,7 +176,8 @@ def _checkpoint(c: NTKCompareConfig, d_in: int, D: int, path) -> tuple[TaskCheck
         "field": W_ * per + n_k + np.arange(K),
     }
     n_tasks = W_ * per + n_k + K
-    return TaskCheckpoint(path, _PARTIAL, c.to_dict(), arrays, n_tasks), tasks
+    # a Monte Carlo run records the settings it had before the density options existed
+    return TaskCheckpoint(path, _PARTIAL, c.run_settings(), arrays, n_tasks), tasks
 
 
 def compare_ntk(
@@ -337,12 +340,29 @@ def compare_ntk(
     k_hist, k_out, k_gap = arr["k_hist"], arr["k_out"], arr["k_gap"]
     g_hist, g_out, g_gap = arr["g_hist"], arr["g_out"], arr["g_gap"]
     samp = dict(n_steps=c.n_steps, method=c.method)
+    transport = c.density_settings()
+    sigma_T = float(np.sqrt(sched.sigma2(sched.T)))
     n_jobs = K * (W_ + 1 + int(c.sample_kernel))
     bar = tqdm(total=n_jobs, desc="sampling", disable=not progress, leave=False)
 
-    def reduce(xs):
-        h = per_model_histograms(xs, [edges])
-        return h, 1.0 - h.sum(axis=1) * bw, gap_mass(xs, data, c.gap_distance)
+    def learned(sample) -> LearnedDensities:
+        """Per-model densities of an ensemble whose sampler is ``sample(n, x_T=, models=,
+        seed=)``: its Monte Carlo samples or its map carried over the transport grid."""
+        if transport is None:
+            return sampled_densities(sample(c.n_samples, seed=c.seed), data, edges, c.gap_distance)
+
+        def run(x_T, models=None):
+            return sample(x_T.shape[1], x_T=x_T, models=models)
+
+        return transported_densities(
+            run, c.n_models, sigma_T, data, edges, c.gap_distance, transport
+        )
+
+    def store(pre, where, d: LearnedDensities) -> None:
+        arr[pre + "hist"][where], arr[pre + "out"][where] = d.histograms, d.outside
+        arr[pre + "gap"][where] = d.gap
+        if transport is not None:
+            arr[pre + "err"][where], arr[pre + "pts"][where] = d.error, d.points
 
     def run(task, fill) -> None:
         if not ckpt.done[task]:
@@ -351,18 +371,19 @@ def compare_ntk(
         bar.update()
 
     def networks(i, k):
-        xs = sample_two_layer_ensemble(trajs[i].networks(k), c.n_samples, seed=c.seed, **samp)
-        hist[i, k], outside[i, k], gap[i, k] = reduce(xs)
+        nets = trajs[i].networks(k)
+        store("", (i, k), learned(lambda n, **kw: sample_two_layer_ensemble(nets, n, **samp, **kw)))
 
     def kernel(k):
-        xs = kens.sample(c.n_samples, taus[k], seed=c.seed, **samp)
-        k_hist[k], k_out[k], k_gap[k] = reduce(xs)
+        store("k_", k, learned(lambda n, **kw: kens.sample(n, taus[k], **samp, **kw)))
 
     def field(k):
         src = _OccupancyField(bound[k]) if c.theory == "occupancy-field" else bound[k]
-        g_hist[k], g_out[k], g_gap[k] = gaussian_field_histograms(
-            src, c.n_models, c.n_samples, edges, c.gap_distance, seed=c.seed, **samp
-        )
+        d = gaussian_field_densities(
+            src, c.n_models, edges, c.gap_distance, density=c.density, n_samples=c.n_samples,
+            transport=transport, seed=c.seed, **samp,
+        )  # fmt: skip
+        store("g_", k, d)
 
     for i in range(W_):
         for k in range(K):
@@ -399,9 +420,11 @@ def compare_ntk(
     exact = bin_mixture_density(data, edges, c.eps, sched)
     exact_gap = exact_gap_mass(data, c.eps, sched, c.gap_distance)
     nb = c.n_bayes_samples or min(c.n_models * c.n_samples, 10**6)
-    bayes, bayes_gap = exact_bayes_histogram(
-        data, edges, nb, c.eps, sched, c.gap_distance, seed=c.seed, **samp
-    )
+    bayes_d = exact_bayes_densities(
+        data, edges, c.eps, sched, c.gap_distance, density=c.density, n_samples=nb,
+        transport=transport, seed=c.seed, **samp,
+    )  # fmt: skip
+    bayes, bayes_gap = bayes_d.histograms[0], float(bayes_d.gap[0])
     timings["baselines_s"] = time.perf_counter() - t0
 
     # 6. tables
@@ -446,19 +469,36 @@ def compare_ntk(
         "theory_rank": int(theory.rank),
         "train_loss_final": [float(tr.train_loss[-1].mean()) for tr in trajs],
         "baseline_gap": {"p(x|eps)": float(exact_gap), "bayes": float(bayes_gap)},
-        "n_bayes_samples": int(nb),
+        "n_bayes_samples": int(nb) if transport is None else None,
+        "density": c.density,
         "fp_info": fp_info,
         "fp_grid": [lo, hi, int(n_cells)],
         "cache": cache_status,
         "checkpoint_resumed": [ckpt.resumed, int(ckpt.done.size)],
         "timings": timings,
     }
+    if transport is not None:
+        meta.update(_transport_meta(c, arr, bayes_d))
     ckpt.finish()
     return NTKComparison(
         c, float(eta), steps, taus, net, ker, th, hist, outside, gap, k_hist, k_out, k_gap,
         g_hist, g_out, g_gap, fp_d, fp0_d, fp_gap, fp0_gap, exact, bayes, d_rows,
         e_rows, gap_rows, dens_rows, meta,
     )  # fmt: skip
+
+
+def _transport_meta(c: NTKCompareConfig, arr: dict, bayes: LearnedDensities) -> dict:
+    """``transport_error_tv`` and ``transport_points``: per ensemble (every width, the infinite
+    width, the field, the exact-Bayes baseline) the largest per-model error estimate over the
+    ``tau`` and the mean number of points per model."""
+    err, pts = {}, {}
+    ens = [(f"width {w}", arr["err"][i], arr["pts"][i]) for i, w in enumerate(c.widths)]
+    if c.sample_kernel:
+        ens.append(("infinite width", arr["k_err"], arr["k_pts"]))
+    ens += [(c.field_label, arr["g_err"], arr["g_pts"]), ("bayes", bayes.error, bayes.points)]
+    for name, e, p in ens:
+        err[name], pts[name] = float(np.max(e)), float(np.mean(p))
+    return {"transport_error_tv": err, "transport_points": pts}
 
 
 class _OccupancyField:
