@@ -97,3 +97,12 @@ def test_bench_training_quick_runs(tmp_path: Path):
 def test_measure_figure2_cli_quick_runs(tmp_path: Path):
     out = _run_quick("measure_figure2_cli.py", tmp_path)
     assert "| import the CLI |" in out and "| PNG + PDF |" in out and "| 1 |" in out
+
+
+@pytest.mark.slow
+def test_measure_ntk_transport_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_ntk_transport.py", tmp_path)
+    assert "reference: plain grid of 2048 points" in out
+    row = next(line for line in out.splitlines() if line.startswith("  128 (<=  1024)"))
+    assert "TV median/max: trained" in row and "max estimate" in row
+    assert out.count("mc, 1000 samples") == 1
