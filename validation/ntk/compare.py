@@ -26,9 +26,21 @@ of training times ``tau``, :func:`compare_ntk`
    (:mod:`gtv.numerics.kernel.occupancy`) as the field ensemble of [q];
 4. compares, per ``tau``: (a) the across-model mean and variance of ``D^(x, t)`` at query points
    (model-level bootstrap CIs) and their relative errors vs width; (b) the learned distributions:
-   every network sampled with the PF-ODE (per-model histograms and gap masses), the gap-mass curve
+   every network's PF-ODE density (per-model histograms and gap masses), the gap-mass curve
    vs ``tau`` with model-level CIs next to the theory's and the baselines ``p(x|eps)`` and the
    exact-Bayes PF-ODE (:mod:`gtv.validation.predictions`).
+
+Learned densities
+-----------------
+With ``density="transport"`` (the default) every per-model density -- the trained networks of
+each width, the infinite-width networks, the field members and the exact-Bayes baseline -- is the
+model's PF-ODE map carried over the quantile grid of ``n_points`` start points, refined at the bin
+width up to ``max_points`` per model, with the Gaussian mass binned exactly
+(:func:`gtv.validation.ensembles.transported_densities`, docs/math/transport.md, "The NTK
+comparison"); the largest per-model error estimate and the mean point count of every ensemble are
+in ``meta["transport_error_tv"]`` and ``meta["transport_points"]``. With ``density="mc"``
+``n_samples`` Monte Carlo samples per model are binned (``n_bayes_samples`` for the exact-Bayes
+baseline), bit for bit as before the option existed.
 
 Time convention (the mapping between the two halves of issue 6)
 -----------------------------------------------------------------
@@ -77,11 +89,12 @@ so an estimate can lie below its interval: read them as the spread under model r
 Streams (given ``seed``; :mod:`gtv.numerics.streams`)
 -----------------------------------------------------
 Training sets and initial weights ``stream(seed, "training").spawn(N)`` (triples first, so they
-are shared by every width and by the kernel regression); PF-ODE start points of the networks
-*and* of the kernel regression ``stream(seed, "sampling").spawn(N)`` (paired); Gaussian-field
-draws ``stream(seed, "field").spawn(N)`` (the same for every ``tau``, as a trained model is the
-same model at every checkpoint), their start points ``stream(seed, "field-sampling").spawn(N)``;
-the exact-Bayes baseline ``stream(seed, "bayes-sampling")``; bootstrap intervals
+are shared by every width and by the kernel regression); Gaussian-field draws
+``stream(seed, "field").spawn(N)`` (the same for every ``tau``, as a trained model is the same
+model at every checkpoint); with ``density="mc"`` only (transport draws no start point): PF-ODE
+start points of the networks *and* of the kernel regression ``stream(seed, "sampling").spawn(N)``
+(paired), of the field ``stream(seed, "field-sampling").spawn(N)``, of the exact-Bayes baseline
+``stream(seed, "bayes-sampling")``; bootstrap intervals
 ``stream(seed, "bootstrap")`` and the resampling tables ``stream(seed, "bootstrap", 1)``
 (:mod:`gtv.validation.stats`).
 
@@ -92,7 +105,8 @@ With ``checkpoint=`` (``gtv validate ntk`` passes
 its N models (trained in chunks of ``model_chunk``, :mod:`gtv.validation.ntk.training`) and its
 K sampling runs; the K sampling runs of the infinite-width networks and the K of the Gaussian
 field -- whose outputs (parameters at every
-``tau``, histograms, outside and gap masses) are written atomically after each chunk or run
+``tau``, histograms, outside and gap masses; with transport also the per-model error estimates
+and point counts) are written atomically after each chunk or run
 (:class:`gtv.validation.checkpoint.TaskCheckpoint`). Every task draws from its own streams, so a
 rerun after an interruption skips the finished tasks and ends bit-identical to an uninterrupted
 run; setup, theory, kernel regression, Fokker-Planck and tables are recomputed (deterministic).
