@@ -92,8 +92,8 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
         (docs/math/transport.md); ``"mc"`` bins ``n_samples`` Monte Carlo samples per model.
     n_points, transport_tolerance, max_points
         The transport grid (:class:`gtv.validation.ensembles.TransportSettings`; used with
-        ``density="transport"`` only). 512 refined up to 4096 by default (docs/math/kernel.md
-        states its measured accuracy).
+        ``density="transport"`` only). 512 refined up to 4096 by default (measured accuracy:
+        docs/math/transport.md, "The NTK comparison").
     seed : int
     """
 
