@@ -54,6 +54,7 @@ __all__ = [
     "heun_correct",
     "initial_points",
     "make_pf_ode",
+    "model_rows",
     "no_workspace",
     "pf_ode_reference",
     "pf_ode_time_grid",
@@ -164,6 +165,43 @@ def initial_points(
     if not np.all(np.isfinite(x)):
         raise ValueError("x_T must be finite")
     return x
+
+
+def model_rows(models: object, n_models: int, x_T: object) -> np.ndarray:
+    """The model carrying each row of start points: ``arange(n_models)`` or ``models``.
+
+    Every ensemble sampler that takes explicit start points ``x_T`` also takes ``models`` (R,):
+    ``x_T`` is then (R, S, D) and row ``r`` is carried by model ``models[r]`` (e.g. the packed
+    refinement rows of :func:`gtv.numerics.transport.transport_1d`).
+
+    Parameters
+    ----------
+    models : array_like of int, shape (R,), or None
+    n_models : int
+        Models of the ensemble.
+    x_T : array_like or None
+        The start points given to the sampler (``models`` needs them).
+
+    Returns
+    -------
+    ndarray of int64, shape (R,) (``(n_models,)`` when ``models`` is None)
+
+    Raises
+    ------
+    ValueError
+        ``models`` without ``x_T``, not a non-empty 1-D integer array, or outside
+        ``[0, n_models - 1]``.
+    """
+    if models is None:
+        return np.arange(n_models, dtype=np.int64)
+    if x_T is None:
+        raise ValueError("models needs explicit start points x_T")
+    rows = np.asarray(models)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu" or rows.size == 0:
+        raise ValueError("models must be a non-empty 1-D array of model indices")
+    if rows.min() < 0 or rows.max() >= n_models:
+        raise ValueError(f"models must lie in [0, {n_models - 1}]")
+    return rows.astype(np.int64)
 
 
 def drift_coefficients(schedule: NumericSchedule, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -107,3 +107,12 @@ def test_bench_isa_quick_runs(tmp_path: Path):
     assert len(rows) == 4
     for row in rows:
         assert float(row.rstrip(" |").rsplit("|", 1)[1]) < 1e-10
+
+
+@pytest.mark.slow
+def test_measure_ntk_transport_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_ntk_transport.py", tmp_path)
+    assert "reference: plain grid of 2048 points" in out
+    row = next(line for line in out.splitlines() if line.startswith("  128 (<=  1024)"))
+    assert "TV median/max: trained" in row and "max estimate" in row
+    assert out.count("mc, 1000 samples") == 1

@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         "quantiles, top 1 %% variance share); saved in the .json/.npz (not used with --target "
         "both)",
     )
-    add_ntk_parser(vsub, fmt, _formats)
+    add_ntk_parser(vsub, fmt, _formats, _positive_int)
     add_serial_parser(sub, fmt, _positive_int, _positive_float, _formats)
     add_memorization_parser(sub, fmt, _positive_int, _positive_float, _formats)
     add_validity_map_parser(sub, fmt, _positive_int, _positive_float, _formats)

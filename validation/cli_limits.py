@@ -75,21 +75,25 @@ def _figure(args: argparse.Namespace) -> None:
 def _validate(args: argparse.Namespace) -> None:
     N, S, steps = _size(args, "models"), _size(args, "samples"), _size(args, "steps")
     per_model = ["models", "samples"]
-    if args.target == "linear":
+    if args.target in ("linear", "ntk"):
         # --samples (Monte Carlo) or --max-points (transport: every model's grid, its start
-        # points, CDF and images); neither given: the defaults, 20000 samples / 16384 points
+        # points, CDF and images); neither given: the defaults (linear: 20000 samples / 16384
+        # points, ntk: 1000 / 4096)
+        samples, points, max_points = (
+            (20_000.0, 2048.0, 16_384.0) if args.target == "linear" else (1000.0, 512.0, 4096.0)
+        )
         if getattr(args, "density", "transport") == "transport":
-            S = max(_size(args, "max_points", 16_384.0), _size(args, "points", 2048.0))
+            S = max(_size(args, "max_points", max_points), _size(args, "points", points))
             per_model = ["models", "points", "max_points"]
         else:
-            S = _size(args, "samples", 20_000.0)
+            S = _size(args, "samples", samples)
     _check(args, per_model, "the samples", n_bytes=3 * N * S * F8)
     if args.target == "ntk":
         W, P = _size(args, "widths"), _size(args, "P")
         n_w = len(args.widths) + 1
         _check(args, ["models", "widths", "P"], "the network Jacobians", n_bytes=2 * N * W * P * F8)
         ops = n_w * len(args.taus) * N * S * steps * W
-        _check(args, ["models", "samples", "steps", "widths"], "sampling", n_ops=ops)
+        _check(args, [*per_model, "steps", "widths"], "sampling", n_ops=ops)
         fp = _size(args, "fp_steps")
         _check(args, ["fp_steps"], "the Fokker-Planck solver", n_ops=fp * 1e5)
         nt, nh = args.theory_nodes

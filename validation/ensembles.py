@@ -38,6 +38,7 @@ __all__ = [
     "grid_densities",
     "per_model_histograms",
     "per_model_histograms_reference",
+    "sampled_densities",
     "summarize_ensemble",
     "transported_densities",
 ]
@@ -338,6 +339,17 @@ class DensityOptions:
         """:meth:`transport_settings` with ``density="transport"``, ``None`` with ``"mc"``."""
         return self.transport_settings() if self.density == "transport" else None
 
+    def run_settings(self) -> dict:
+        """The configuration as a resume file compares it: ``to_dict()``, and with
+        ``density="mc"`` without the fields ``density``, ``n_points``, ``transport_tolerance`` and
+        ``max_points`` (the dictionary of the Monte Carlo runs made before these fields existed,
+        so their resume files stay valid, while one of the other density is refused)."""
+        d = self.to_dict()
+        if self.density == "mc":
+            for name in ("density", "n_points", "transport_tolerance", "max_points"):
+                del d[name]
+        return d
+
     def density_label(self) -> str:
         """How the per-model densities were formed, e.g. ``"20000 samples"`` or
         ``"2048-point transported grid (<= 16384)"``."""
@@ -382,6 +394,21 @@ class LearnedDensities:
             "points_mean": float(self.points.mean()),
             "points_max": int(self.points.max()),
         }
+
+
+def sampled_densities(
+    samples: np.ndarray, data: np.ndarray, edges: np.ndarray, gap_distance: float
+) -> LearnedDensities:
+    """Per-model densities of Monte Carlo samples (N, S, 1) on uniform ``edges``.
+
+    Histograms by :func:`per_model_histograms`, ``outside = 1 - sum(histogram) * width`` with the
+    width ``edges[1] - edges[0]``, gap masses by :func:`gap_mass`: the Monte Carlo counterpart
+    of :func:`transported_densities` (no error estimates).
+    """
+    edges = np.asarray(edges, dtype=float)
+    hist = per_model_histograms(samples, [edges])
+    outside = 1.0 - hist.sum(axis=1) * float(edges[1] - edges[0])
+    return LearnedDensities(hist, outside, gap_mass(samples, data, gap_distance))
 
 
 def transported_densities(

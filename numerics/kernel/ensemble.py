@@ -33,7 +33,13 @@ from gtv.numerics.kernel.gram import ntk_gram, serial_blas
 from gtv.numerics.kernel.inputs import check_embedding, embed_time, ntk_inputs
 from gtv.numerics.kernel.regression import fit_kernel_regression
 from gtv.numerics.kernel.sampler import integrate_kernel_ensemble
-from gtv.numerics.pfode import check_method, initial_points, pf_ode_time_grid, warn_if_diverged
+from gtv.numerics.pfode import (
+    check_method,
+    initial_points,
+    model_rows,
+    pf_ode_time_grid,
+    warn_if_diverged,
+)
 from gtv.numerics.schedules import NumericSchedule, get_schedule, resolve_schedule
 from gtv.numerics.streams import check_seed, model_rngs
 
@@ -148,6 +154,7 @@ class KernelEnsemble:
         seed: int | np.random.SeedSequence = 0,
         x_T: np.ndarray | None = None,
         backend: str = "numba",
+        models: np.ndarray | None = None,
     ) -> np.ndarray:
         """PF-ODE samples of every model at ``t = eps``: (N, n_samples, D).
 
@@ -165,6 +172,10 @@ class KernelEnsemble:
         x_T : ndarray (N, n_samples, D), optional
             Initial points (overrides ``seed``).
         backend : {"numba", "numpy"}
+        models : ndarray of int (R,), optional
+            With ``x_T`` of shape (R, n_samples, D): row ``r`` is carried by model ``models[r]``
+            (e.g. the refinement rows of :func:`gtv.numerics.transport.transport_1d`); the
+            result is then (R, n_samples, D).
 
         Warns
         -----
@@ -185,13 +196,13 @@ class KernelEnsemble:
         emb = embed_time(ts, self.eps, sched, self.embedding)
         ax = np.asarray(sched.pf_x_coeff(ts), dtype=float)
         bx = np.asarray(sched.pf_mean_coeff(ts), dtype=float)
-        n, d = self.n_models, self.dim
-        x = initial_points(x_T, seed, n, n_samples, d, sched)
+        rows = model_rows(models, self.n_models, x_T)
+        x = initial_points(x_T, seed, rows.size, n_samples, self.dim, sched)
         start = np.abs(x).max()
         coeffs = np.ascontiguousarray(self.coeffs[:, k])
         x = integrate_kernel_ensemble(
             x, self.centres, coeffs, self.activation, emb, self.bias, ts, ax, bx,
-            method == "heun", backend,
+            method == "heun", backend, rows,
         )  # fmt: skip
         radius = np.max(np.abs(self.data), initial=0.0)
         warn_if_diverged(x, radius, sched, method, ts.size - 1, start)

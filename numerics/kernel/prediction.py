@@ -70,15 +70,25 @@ class KernelField:
         n_steps: int = 30,
         method: str = "euler",
         seed: int | np.random.SeedSequence = 0,
+        x_T: np.ndarray | None = None,
+        models: np.ndarray | None = None,
     ) -> np.ndarray:
         """PF-ODE samples (N, n_samples, D); member ``n`` starts from
-        ``stream(seed, "field-sampling").spawn(N)[n]``."""
+        ``stream(seed, "field-sampling").spawn(N)[n]``.
+
+        Explicit start points ``x_T`` (N, n_samples, D) replace the random ones (``seed`` is then
+        unused); with ``models`` (R,), ``x_T`` is (R, n_samples, D) and row ``r`` is carried by
+        member ``models[r]`` (:meth:`KernelEnsemble.sample`; e.g. the refinement rows of
+        :func:`gtv.numerics.transport.transport_1d`)."""
         ens = self.ensemble
-        x_T = initial_points(
-            None, seed, ens.n_models, check_count(n_samples, "n_samples"), ens.dim,
-            ens.schedule, stream="field-sampling",
-        )  # fmt: skip
-        return ens.sample(n_samples, n_steps=n_steps, method=method, x_T=x_T)
+        if x_T is None:
+            if models is not None:
+                raise ValueError("models needs explicit start points x_T")
+            x_T = initial_points(
+                None, seed, ens.n_models, check_count(n_samples, "n_samples"), ens.dim,
+                ens.schedule, stream="field-sampling",
+            )  # fmt: skip
+        return ens.sample(n_samples, n_steps=n_steps, method=method, x_T=x_T, models=models)
 
 
 class _CachedCoefficients:

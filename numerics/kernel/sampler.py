@@ -54,14 +54,16 @@ def _set_query(x, e, bias, uq):
 def _kernel_point(args, n, k, x, out, uq):
     """``out = D^_n(x, ts[k])`` for one point: the PF-ODE denoiser of :func:`make_pf_ode`.
 
-    ``args = (units, norms, cidx, coeffs, act, emb, bias)``: centres of model ``n`` are the unit
-    vectors ``units[cidx[n]]`` with norms ``norms[cidx[n]]`` (an index array rather than a
-    conditional on ``n``, which would mix integer types); ``uq`` (d_in,) is the workspace.
+    ``args = (units, norms, cidx, coeffs, rows, act, emb, bias)``: row ``n`` of the start points
+    is carried by model ``m = rows[n]``, whose centres are the unit vectors ``units[cidx[m]]``
+    with norms ``norms[cidx[m]]`` (index arrays rather than a conditional on ``n``, which would
+    mix integer types); ``uq`` (d_in,) is the workspace.
     """
-    units, norms, cidx, coeffs, act, emb, bias = args
-    cn = cidx[n]
+    units, norms, cidx, coeffs, rows, act, emb, bias = args
+    m = rows[n]
+    cn = cidx[m]
     nq = _set_query(x, emb[k], bias, uq)
-    _kernel_denoise(act, uq, nq, units[cn], norms[cn], coeffs[n], 1.0 / uq.shape[0], out)
+    _kernel_denoise(act, uq, nq, units[cn], norms[cn], coeffs[m], 1.0 / uq.shape[0], out)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -85,12 +87,13 @@ def integrate_kernel_ensemble(
     bx: np.ndarray,
     heun: bool,
     backend: str = "numba",
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Integrate start points ``x`` (N, S, D) of kernel-expansion denoisers down the grid ``ts``.
 
     Parameters
     ----------
-    x : ndarray (N, S, D)
+    x : ndarray (N, S, D) (or (R, S, D) with ``rows``)
         Start points at ``ts[0]``, C-contiguous float64 (overwritten by the numba backend).
     centres : ndarray (N or 1, P, d_in)
         Kernel centres per model, or one set shared by all models.
@@ -105,18 +108,23 @@ def integrate_kernel_ensemble(
     heun : bool
         Heun instead of Euler.
     backend : {"numba", "numpy"}
+    rows : ndarray of int64 (R,), optional
+        Row ``r`` of ``x`` is carried by model ``rows[r]`` (default: row ``n`` by model ``n``;
+        :func:`gtv.numerics.pfode.model_rows` checks it).
 
     Returns
     -------
-    ndarray (N, S, D)
+    ndarray (N, S, D) (or (R, S, D))
         The points at ``ts[-1]`` (``x`` itself for the numba backend).
     """
+    n_models = coeffs.shape[0]
+    if rows is None:
+        rows = np.arange(x.shape[0], dtype=np.int64)
     if backend == "numba":
         norms = np.sqrt(np.sum(centres**2, axis=2))
         units = np.ascontiguousarray(centres / norms[:, :, None])
-        n_models = x.shape[0]
         cidx = np.arange(n_models) if centres.shape[0] > 1 else np.zeros(n_models, np.int64)
-        args = (units, norms, cidx, coeffs, ACTIVATION_CODES[activation], emb, float(bias))
+        args = (units, norms, cidx, coeffs, rows, ACTIVATION_CODES[activation], emb, float(bias))
         _pf_ode_kernel(x, ts, ax, bx, heun, args)
         return x
     if backend == "numpy":
@@ -125,8 +133,9 @@ def integrate_kernel_ensemble(
             zq = np.concatenate(
                 [pts, np.full((pts.shape[0], 1), emb[k]), np.full((pts.shape[0], 1), bias)], axis=1
             )
-            cn = centres[min(n, centres.shape[0] - 1)]
-            return gram_reference(zq, cn, activation, "ntk") @ coeffs[n]
+            m = rows[n]
+            cn = centres[min(m, centres.shape[0] - 1)]
+            return gram_reference(zq, cn, activation, "ntk") @ coeffs[m]
 
         return pf_ode_reference(denoise, x, ts, ax, bx, heun)
     raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")

@@ -41,6 +41,7 @@ from gtv.numerics.pfode import (
     drift_coefficients,
     initial_points,
     make_pf_ode,
+    model_rows,
     pf_ode_time_grid,
     warn_if_diverged,
 )
@@ -347,17 +348,7 @@ class LinearSampler:
         (parameters as :func:`sample_linear_ensemble`)."""
         ens = self.ensemble
         n_samples = check_count(n_samples, "n_samples")
-        if models is None:
-            rows = np.arange(ens.n_models, dtype=np.int64)
-        else:
-            if x_T is None:
-                raise ValueError("models needs explicit start points x_T")
-            rows = np.asarray(models)
-            if rows.ndim != 1 or rows.dtype.kind not in "iu" or rows.size == 0:
-                raise ValueError("models must be a non-empty 1-D array of model indices")
-            if rows.min() < 0 or rows.max() >= ens.n_models:
-                raise ValueError(f"models must lie in [0, {ens.n_models - 1}]")
-            rows = rows.astype(np.int64)
+        rows = model_rows(models, ens.n_models, x_T)
         sched = ens.schedule
         x = initial_points(x_T, seed, rows.size, n_samples, ens.features.dim, sched)
         start = np.abs(x).max()

@@ -25,6 +25,7 @@ from gtv.numerics.pfode import (
     drift_coefficients,
     initial_points,
     make_pf_ode,
+    model_rows,
     pf_ode_reference,
     pf_ode_time_grid,
     warn_if_diverged,
@@ -40,10 +41,12 @@ __all__ = ["sample_two_layer_ensemble", "sample_two_layer_reference"]
 def _two_layer_block(args, n, k, z, m, out, ws):
     """``out[:, :m] = D^_n(z[:, :m], ts[k])``: the block denoiser of :func:`make_pf_ode`.
 
-    ``args = (W, A, emb, bias, act)``; the workspace holds the network inputs ``zc`` (d_in, BLOCK)
-    (rows ``0..D-1`` the points, then ``e(t_k)`` and ``bias``) and the forward pass's scratch.
+    ``args = (W, A, emb, bias, act, rows)``: row ``n`` of the start points is carried by network
+    ``rows[n]`` (:func:`gtv.numerics.pfode.model_rows`); the workspace holds the network inputs
+    ``zc`` (d_in, BLOCK) (rows ``0..D-1`` the points, then ``e(t_k)`` and ``bias``) and the
+    forward pass's scratch.
     """
-    W, A, emb, bias, act = args
+    W, A, emb, bias, act, rows = args
     zc, buf, tmp = ws
     d = z.shape[0]
     for c in range(d):
@@ -53,7 +56,8 @@ def _two_layer_block(args, n, k, z, m, out, ws):
     for s in range(m):
         zc[d, s] = e
         zc[d + 1, s] = bias
-    forward_into(W[n], A[n], zc, m, act, buf, out, tmp)
+    r = rows[n]
+    forward_into(W[r], A[r], zc, m, act, buf, out, tmp)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -65,7 +69,7 @@ def _two_layer_workspace(args, d):
 _pf_ode_two_layer = make_pf_ode(_two_layer_block, _two_layer_workspace, fastmath=FASTMATH)
 
 
-def _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius):
+def _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius, models):
     if not isinstance(networks, TwoLayerNetworks):
         raise TypeError("networks must be a TwoLayerNetworks")
     check_method(method)
@@ -75,10 +79,10 @@ def _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius):
     sched = networks.schedule
     ts = pf_ode_time_grid(sched, networks.eps if eps is None else eps, n_steps)
     n_samples = check_count(n_samples, "n_samples")
-    n_models, d = networks.n_models, networks.dim
-    x = initial_points(x_T, seed, n_models, n_samples, d, sched)
+    rows = model_rows(models, networks.n_models, x_T)
+    x = initial_points(x_T, seed, rows.size, n_samples, networks.dim, sched)
     emb = embed_time(ts, networks.eps, sched, networks.embedding)
-    return x, ts, emb, *drift_coefficients(sched, ts)
+    return x, rows, ts, emb, *drift_coefficients(sched, ts)
 
 
 def sample_two_layer_ensemble(
@@ -91,6 +95,7 @@ def sample_two_layer_ensemble(
     seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
     radius: float = 1.0,
+    models: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sample every network of an ensemble with the PF-ODE (numba).
 
@@ -113,10 +118,13 @@ def sample_two_layer_ensemble(
     radius : float, default 1.0
         ``max |x|`` of the training data (the networks do not store it; 1 for data in
         ``[-1, 1]``): sets the divergence bound.
+    models : ndarray of int, shape (R,), optional
+        With ``x_T`` of shape (R, n_samples, D): row ``r`` is carried by network ``models[r]``
+        (e.g. the refinement rows of :func:`gtv.numerics.transport.transport_1d`).
 
     Returns
     -------
-    ndarray, shape (N, n_samples, D)
+    ndarray, shape (N, n_samples, D) (or (R, n_samples, D) with ``models``)
         Samples at ``t = eps``.
 
     Warns
@@ -125,10 +133,12 @@ def sample_two_layer_ensemble(
         When samples end non-finite or beyond :func:`gtv.numerics.pfode.divergence_bound`
         (``radius``); the share is in the message.
     """
-    x, ts, emb, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius)
+    x, rows, ts, emb, ax, bx = _setup(
+        networks, n_samples, eps, n_steps, method, seed, x_T, radius, models
+    )
     start = np.abs(x).max()
     act = activation_code(networks.activation)
-    args = (networks.W, networks.A, emb, float(networks.bias), act)
+    args = (networks.W, networks.A, emb, float(networks.bias), act, rows)
     _pf_ode_two_layer(x, ts, ax, bx, method == "heun", args)
     warn_if_diverged(x, radius, networks.schedule, method, ts.size - 1, start)
     return x
@@ -144,14 +154,18 @@ def sample_two_layer_reference(
     seed: int | np.random.SeedSequence = 0,
     x_T: np.ndarray | None = None,
     radius: float = 1.0,
+    models: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Plain-numpy :func:`sample_two_layer_ensemble` (a loop over models and steps; the same
+    """Plain-numpy :func:`sample_two_layer_ensemble` (a loop over rows and steps; the same
     divergence warning)."""
-    x, ts, _, ax, bx = _setup(networks, n_samples, eps, n_steps, method, seed, x_T, radius)
+    x, rows, ts, _, ax, bx = _setup(
+        networks, n_samples, eps, n_steps, method, seed, x_T, radius, models
+    )
 
     def denoise(m: int, xs: np.ndarray, k: int) -> np.ndarray:  # through the public ntk_inputs
         z = networks.inputs(xs, ts[k])
-        return forward_reference(networks.W[m], networks.A[m], z, networks.activation)
+        r = rows[m]
+        return forward_reference(networks.W[r], networks.A[r], z, networks.activation)
 
     out = pf_ode_reference(denoise, x, ts, ax, bx, method == "heun")
     warn_if_diverged(out, radius, networks.schedule, method, ts.size - 1, np.abs(x).max())

@@ -173,7 +173,7 @@ def test_audit_cases_fail_fast_in_one_line(tmp_path):
     cases = [
         ["figure", "2", "--fast", "--models", "1000000000"],
         ["figure", "2", "--fast", "--samples", ABSURD_INT],
-        ["validate", "ntk", "--taus", "1e12", "--models", "4", "--widths", "8", "--samples", "10"],
+        "validate ntk --taus 1e12 --models 4 --widths 8 --density mc --samples 10".split(),
         ["validate", "ntk", "--query-x", "1e200"],
         ["figure", "1", "--grid", "3", "--out", str(blocker / "sub")],
     ]

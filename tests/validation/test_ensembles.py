@@ -11,6 +11,7 @@ from gtv.validation.ensembles import (
     TransportSettings,
     gap_mass,
     per_model_histograms,
+    sampled_densities,
     summarize_ensemble,
     transported_densities,
 )
@@ -221,3 +222,21 @@ def test_transported_densities_of_affine_maps_are_exact():
 def test_transport_settings_are_checked(kw, name):
     with pytest.raises(ValueError, match=name):
         TransportSettings(**kw)
+
+
+def test_sampled_densities_are_the_per_model_histograms_and_gap_masses():
+    """The Monte Carlo counterpart of transported_densities: histograms, outside = 1 - inside
+    (samples beyond the edges), gap masses; no error estimates."""
+    rng = np.random.default_rng(3)
+    xs = rng.normal(0.0, 1.2, (4, 500, 1))
+    edges = np.linspace(-2.0, 2.0, 41)
+    data = np.array([[-1.0], [0.0], [1.0]])
+    d = sampled_densities(xs, data, edges, 0.25)
+    for n in range(4):
+        counts, _ = np.histogram(xs[n, :, 0], bins=edges)
+        np.testing.assert_allclose(d.histograms[n], counts / (500 * 0.1), rtol=1e-12)
+        inside = np.count_nonzero((xs[n, :, 0] >= -2.0) & (xs[n, :, 0] <= 2.0))
+        assert d.outside[n] == pytest.approx(1.0 - inside / 500, abs=1e-12)
+        far = np.min(np.abs(xs[n, :, 0][:, None] - data[:, 0]), axis=1) > 0.25
+        assert d.gap[n] == pytest.approx(far.mean(), abs=1e-15)
+    assert d.error is None and d.points is None and d.summary() == {}

@@ -60,7 +60,7 @@ def _ntk(seed):
     cfg = NTKCompareConfig(
         P=24, widths=(8,), n_models=4, taus=(1.0, 3.0), n_samples=40, n_bins=10, n_boot=10,
         theory_n_t=4, theory_n_hermite=4, fp_steps=10, fp_refine=1, fp_half_width=10.0,
-        n_bayes_samples=100, query_x=(-1.0, 0.5), query_t=(0.3,), seed=seed,
+        n_bayes_samples=100, query_x=(-1.0, 0.5), query_t=(0.3,), seed=seed, density="mc",
     )  # fmt: skip
     compare_ntk(cfg)
 

@@ -20,8 +20,7 @@ from gtv.validation.ensembles import (
     DENSITIES,
     LearnedDensities,
     TransportSettings,
-    gap_mass,
-    per_model_histograms,
+    sampled_densities,
     transported_densities,
 )
 
@@ -79,9 +78,7 @@ def linear_ensemble_densities(
     if density == "mc":
         n_samples = check_count(n_samples, "n_samples")
         xs = sample_linear_ensemble(ensemble, n_samples, n_steps=n_steps, method=method, seed=seed)
-        hist = per_model_histograms(xs, [edges])
-        outside = 1.0 - hist.sum(axis=1) * float(edges[1] - edges[0])
-        return LearnedDensities(hist, outside, gap_mass(xs, ensemble.data, gap_distance))
+        return sampled_densities(xs, ensemble.data, edges, gap_distance)
     if transport is not None and not isinstance(transport, TransportSettings):
         raise TypeError("transport must be a TransportSettings (or None)")
     sampler = LinearSampler(ensemble, n_steps=n_steps, method=method)

@@ -3,7 +3,8 @@
 :func:`compare_ntk` trains N finite-width networks per width, the infinite-width networks on the
 same triples and the first-order kernel theory (bound to each training time as a
 :class:`gtv.numerics.kernel.KernelTheoryAt`, the theory contract), and compares denoiser moments,
-relative errors vs width, densities and the gap-mass curve (:mod:`~gtv.validation.ntk.compare`). The
+relative errors vs width, densities (transported by default, docs/math/transport.md) and the
+gap-mass curve (:mod:`~gtv.validation.ntk.compare`). The
 configuration (:mod:`~gtv.validation.ntk.config`), the statistics
 (:mod:`~gtv.validation.ntk.tables`), the result with its tables and persistence
 (:mod:`~gtv.validation.ntk.result`) and its figure (:mod:`~gtv.validation.ntk.plot`) live in their

@@ -30,13 +30,16 @@ NTK_DEFAULTS = {
     "fp_steps": 300,
     "theory": "first-order",
     "seed": 0,
+    "density": "transport",
+    "n_points": 512,
+    "max_points": 4096,
 }
 
 #: ``--theory`` choices (= ``gtv.validation.ntk.config.THEORIES``; the same test checks it).
 THEORIES = ("first-order", "finite-p", "occupancy-field")
 
 
-def add_ntk_parser(vsub, fmt, formats: Callable) -> None:
+def add_ntk_parser(vsub, fmt, formats: Callable, positive_int: Callable) -> None:
     """``gtv validate ntk``: trained two-layer networks vs the lazy infinite-width theory.
 
     The defaults are those of :class:`gtv.validation.ntk.compare.NTKCompareConfig` (written out here
@@ -56,7 +59,10 @@ def add_ntk_parser(vsub, fmt, formats: Callable) -> None:
         "ensemble, white-noise Fokker-Planck, p(x|eps), exact-Bayes PF-ODE). Saves "
         "DIR/ntk_<activation>_eps<eps>_P<P>.{npz,json,png,pdf}. Finished chunks of models and "
         "sampling runs are saved to DIR/ntk_<activation>_eps<eps>_P<P>.partial.npz: an "
-        "interrupted run started again with the same options continues where it stopped.",
+        "interrupted run started again with the same options continues where it stopped. Every "
+        "per-model density (trained networks, infinite-width networks, field members, exact-Bayes "
+        "PF-ODE) is by default transported (--density transport: no sampling noise, "
+        "docs/math/transport.md); --density mc bins --samples Monte Carlo samples per model.",
         formatter_class=fmt,
     )
     ntk.add_argument("--eps", type=float, default=d.eps, help="training cutoff and sampling end")
@@ -90,7 +96,36 @@ def add_ntk_parser(vsub, fmt, formats: Callable) -> None:
         default=None,
         help="explicit learning rate eta (overrides --lr-fraction; must be below the limit)",
     )
-    ntk.add_argument("--samples", type=int, default=d.n_samples, help="PF-ODE samples per model")
+    ntk.add_argument(
+        "--density",
+        choices=["transport", "mc"],
+        default=argparse.SUPPRESS,
+        help="how every per-model density is formed: transport = each model's PF-ODE map carried "
+        "over a deterministic quantile grid of --points start points, refined where needed up to "
+        "--max-points, and the Gaussian mass binned exactly (no sampling noise; "
+        f"docs/math/transport.md); mc = bin --samples random samples per model (default: "
+        f"{d.density})",
+    )
+    ntk.add_argument(
+        "--samples",
+        type=positive_int("--samples"),
+        default=argparse.SUPPRESS,
+        help=f"PF-ODE samples per model, only with --density mc (default: {d.n_samples})",
+    )
+    ntk.add_argument(
+        "--points",
+        type=positive_int("--points", 4),
+        default=argparse.SUPPRESS,
+        help="start-grid points per model with --density transport, refined where a cell's chord "
+        f"may misplace mass across a bin, up to --max-points (default: {d.n_points})",
+    )
+    ntk.add_argument(
+        "--max-points",
+        type=positive_int("--max-points", 4),
+        default=argparse.SUPPRESS,
+        help="most grid points per model after refinement with --density transport (at least "
+        f"--points; default: {d.max_points}, or --points if that is larger)",
+    )
     ntk.add_argument(
         "--steps", type=int, default=d.n_steps, help="PF-ODE Euler steps (every sampler)"
     )
@@ -162,9 +197,13 @@ def add_ntk_parser(vsub, fmt, formats: Callable) -> None:
 
 def run_validate_ntk(args: argparse.Namespace) -> int:
     """Handler of ``gtv validate ntk``."""
+    from gtv.validation.cli_density import density_options
+
+    density = density_options(args, NTK_DEFAULTS["n_points"], NTK_DEFAULTS["max_points"])
     from gtv.validation.ntk.compare import NTKCompareConfig, compare_ntk
 
     cfg = NTKCompareConfig(
+        **density,
         eps=args.eps,
         P=args.P,
         activation=args.activation,
@@ -173,7 +212,7 @@ def run_validate_ntk(args: argparse.Namespace) -> int:
         taus=tuple(args.taus),
         lr_fraction=args.lr_fraction,
         learning_rate=args.learning_rate,
-        n_samples=args.samples,
+        n_samples=getattr(args, "samples", NTK_DEFAULTS["n_samples"]),
         n_steps=args.steps,
         query_x=tuple(args.query_x),
         query_t=tuple(args.query_t),

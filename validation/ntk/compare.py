@@ -26,9 +26,21 @@ of training times ``tau``, :func:`compare_ntk`
    (:mod:`gtv.numerics.kernel.occupancy`) as the field ensemble of [q];
 4. compares, per ``tau``: (a) the across-model mean and variance of ``D^(x, t)`` at query points
    (model-level bootstrap CIs) and their relative errors vs width; (b) the learned distributions:
-   every network sampled with the PF-ODE (per-model histograms and gap masses), the gap-mass curve
+   every network's PF-ODE density (per-model histograms and gap masses), the gap-mass curve
    vs ``tau`` with model-level CIs next to the theory's and the baselines ``p(x|eps)`` and the
    exact-Bayes PF-ODE (:mod:`gtv.validation.predictions`).
+
+Learned densities
+-----------------
+With ``density="transport"`` (the default) every per-model density -- the trained networks of
+each width, the infinite-width networks, the field members and the exact-Bayes baseline -- is the
+model's PF-ODE map carried over the quantile grid of ``n_points`` start points, refined at the bin
+width up to ``max_points`` per model, with the Gaussian mass binned exactly
+(:func:`gtv.validation.ensembles.transported_densities`, docs/math/transport.md, "The NTK
+comparison"); the largest per-model error estimate and the mean point count of every ensemble are
+in ``meta["transport_error_tv"]`` and ``meta["transport_points"]``. With ``density="mc"``
+``n_samples`` Monte Carlo samples per model are binned (``n_bayes_samples`` for the exact-Bayes
+baseline), bit for bit as before the option existed.
 
 Time convention (the mapping between the two halves of issue 6)
 -----------------------------------------------------------------
@@ -77,11 +89,12 @@ so an estimate can lie below its interval: read them as the spread under model r
 Streams (given ``seed``; :mod:`gtv.numerics.streams`)
 -----------------------------------------------------
 Training sets and initial weights ``stream(seed, "training").spawn(N)`` (triples first, so they
-are shared by every width and by the kernel regression); PF-ODE start points of the networks
-*and* of the kernel regression ``stream(seed, "sampling").spawn(N)`` (paired); Gaussian-field
-draws ``stream(seed, "field").spawn(N)`` (the same for every ``tau``, as a trained model is the
-same model at every checkpoint), their start points ``stream(seed, "field-sampling").spawn(N)``;
-the exact-Bayes baseline ``stream(seed, "bayes-sampling")``; bootstrap intervals
+are shared by every width and by the kernel regression); Gaussian-field draws
+``stream(seed, "field").spawn(N)`` (the same for every ``tau``, as a trained model is the same
+model at every checkpoint); with ``density="mc"`` only (transport draws no start point): PF-ODE
+start points of the networks *and* of the kernel regression ``stream(seed, "sampling").spawn(N)``
+(paired), of the field ``stream(seed, "field-sampling").spawn(N)``, of the exact-Bayes baseline
+``stream(seed, "bayes-sampling")``; bootstrap intervals
 ``stream(seed, "bootstrap")`` and the resampling tables ``stream(seed, "bootstrap", 1)``
 (:mod:`gtv.validation.stats`).
 
@@ -92,7 +105,8 @@ With ``checkpoint=`` (``gtv validate ntk`` passes
 its N models (trained in chunks of ``model_chunk``, :mod:`gtv.validation.ntk.training`) and its
 K sampling runs; the K sampling runs of the infinite-width networks and the K of the Gaussian
 field -- whose outputs (parameters at every
-``tau``, histograms, outside and gap masses) are written atomically after each chunk or run
+``tau``, histograms, outside and gap masses; with transport also the per-model error estimates
+and point counts) are written atomically after each chunk or run
 (:class:`gtv.validation.checkpoint.TaskCheckpoint`). Every task draws from its own streams, so a
 rerun after an interruption skips the finished tasks and ends bit-identical to an uninterrupted
 run; setup, theory, kernel regression, Fokker-Planck and tables are recomputed (deterministic).
@@ -126,7 +140,7 @@ from gtv.numerics.two_layer import (
     stability_limit,
 )
 from gtv.validation.checkpoint import TaskCheckpoint
-from gtv.validation.ensembles import gap_mass, per_model_histograms
+from gtv.validation.ensembles import LearnedDensities, sampled_densities, transported_densities
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.ntk.config import NTKCompareConfig
 from gtv.validation.ntk.result import NTKComparison
@@ -140,7 +154,7 @@ from gtv.validation.predictions import (
     markov_fokker_planck,
 )
 from gtv.validation.stats import bootstrap_ci, resampling_rng
-from gtv.validation.theory_densities import exact_bayes_histogram, gaussian_field_histograms
+from gtv.validation.theory_densities import exact_bayes_densities, gaussian_field_densities
 
 __all__ = ["NTKCompareConfig", "NTKComparison", "compare_ntk"]
 
@@ -164,6 +178,8 @@ def _checkpoint(c: NTKCompareConfig, d_in: int, D: int, path) -> tuple[TaskCheck
             {f"{pre}hist": np.zeros((*lead, N, nb)), f"{pre}out": np.zeros((*lead, N)),
              f"{pre}gap": np.zeros((*lead, N))}
         )  # fmt: skip
+        if c.density == "transport":  # per-model error estimates and points (transport only)
+            arrays.update({f"{pre}err": np.zeros((*lead, N)), f"{pre}pts": np.zeros((*lead, N))})
     # tasks: per width its N models (training) then its K sampling runs; then the K sampling
     # runs of the infinite-width networks and the K of the Gaussian field
     per = N + K
@@ -174,7 +190,8 @@ def _checkpoint(c: NTKCompareConfig, d_in: int, D: int, path) -> tuple[TaskCheck
         "field": W_ * per + n_k + np.arange(K),
     }
     n_tasks = W_ * per + n_k + K
-    return TaskCheckpoint(path, _PARTIAL, c.to_dict(), arrays, n_tasks), tasks
+    # a Monte Carlo run records the settings it had before the density options existed
+    return TaskCheckpoint(path, _PARTIAL, c.run_settings(), arrays, n_tasks), tasks
 
 
 def compare_ntk(
@@ -337,12 +354,29 @@ def compare_ntk(
     k_hist, k_out, k_gap = arr["k_hist"], arr["k_out"], arr["k_gap"]
     g_hist, g_out, g_gap = arr["g_hist"], arr["g_out"], arr["g_gap"]
     samp = dict(n_steps=c.n_steps, method=c.method)
+    transport = c.density_settings()
+    sigma_T = float(np.sqrt(sched.sigma2(sched.T)))
     n_jobs = K * (W_ + 1 + int(c.sample_kernel))
     bar = tqdm(total=n_jobs, desc="sampling", disable=not progress, leave=False)
 
-    def reduce(xs):
-        h = per_model_histograms(xs, [edges])
-        return h, 1.0 - h.sum(axis=1) * bw, gap_mass(xs, data, c.gap_distance)
+    def learned(sample) -> LearnedDensities:
+        """Per-model densities of an ensemble whose sampler is ``sample(n, x_T=, models=,
+        seed=)``: its Monte Carlo samples or its map carried over the transport grid."""
+        if transport is None:
+            return sampled_densities(sample(c.n_samples, seed=c.seed), data, edges, c.gap_distance)
+
+        def run(x_T, models=None):
+            return sample(x_T.shape[1], x_T=x_T, models=models)
+
+        return transported_densities(
+            run, c.n_models, sigma_T, data, edges, c.gap_distance, transport
+        )
+
+    def store(pre, where, d: LearnedDensities) -> None:
+        arr[pre + "hist"][where], arr[pre + "out"][where] = d.histograms, d.outside
+        arr[pre + "gap"][where] = d.gap
+        if transport is not None:
+            arr[pre + "err"][where], arr[pre + "pts"][where] = d.error, d.points
 
     def run(task, fill) -> None:
         if not ckpt.done[task]:
@@ -351,18 +385,19 @@ def compare_ntk(
         bar.update()
 
     def networks(i, k):
-        xs = sample_two_layer_ensemble(trajs[i].networks(k), c.n_samples, seed=c.seed, **samp)
-        hist[i, k], outside[i, k], gap[i, k] = reduce(xs)
+        nets = trajs[i].networks(k)
+        store("", (i, k), learned(lambda n, **kw: sample_two_layer_ensemble(nets, n, **samp, **kw)))
 
     def kernel(k):
-        xs = kens.sample(c.n_samples, taus[k], seed=c.seed, **samp)
-        k_hist[k], k_out[k], k_gap[k] = reduce(xs)
+        store("k_", k, learned(lambda n, **kw: kens.sample(n, taus[k], **samp, **kw)))
 
     def field(k):
         src = _OccupancyField(bound[k]) if c.theory == "occupancy-field" else bound[k]
-        g_hist[k], g_out[k], g_gap[k] = gaussian_field_histograms(
-            src, c.n_models, c.n_samples, edges, c.gap_distance, seed=c.seed, **samp
-        )
+        d = gaussian_field_densities(
+            src, c.n_models, edges, c.gap_distance, density=c.density, n_samples=c.n_samples,
+            transport=transport, seed=c.seed, **samp,
+        )  # fmt: skip
+        store("g_", k, d)
 
     for i in range(W_):
         for k in range(K):
@@ -399,9 +434,11 @@ def compare_ntk(
     exact = bin_mixture_density(data, edges, c.eps, sched)
     exact_gap = exact_gap_mass(data, c.eps, sched, c.gap_distance)
     nb = c.n_bayes_samples or min(c.n_models * c.n_samples, 10**6)
-    bayes, bayes_gap = exact_bayes_histogram(
-        data, edges, nb, c.eps, sched, c.gap_distance, seed=c.seed, **samp
-    )
+    bayes_d = exact_bayes_densities(
+        data, edges, c.eps, sched, c.gap_distance, density=c.density, n_samples=nb,
+        transport=transport, seed=c.seed, **samp,
+    )  # fmt: skip
+    bayes, bayes_gap = bayes_d.histograms[0], float(bayes_d.gap[0])
     timings["baselines_s"] = time.perf_counter() - t0
 
     # 6. tables
@@ -446,19 +483,36 @@ def compare_ntk(
         "theory_rank": int(theory.rank),
         "train_loss_final": [float(tr.train_loss[-1].mean()) for tr in trajs],
         "baseline_gap": {"p(x|eps)": float(exact_gap), "bayes": float(bayes_gap)},
-        "n_bayes_samples": int(nb),
+        "n_bayes_samples": int(nb) if transport is None else None,
+        "density": c.density,
         "fp_info": fp_info,
         "fp_grid": [lo, hi, int(n_cells)],
         "cache": cache_status,
         "checkpoint_resumed": [ckpt.resumed, int(ckpt.done.size)],
         "timings": timings,
     }
+    if transport is not None:
+        meta.update(_transport_meta(c, arr, bayes_d))
     ckpt.finish()
     return NTKComparison(
         c, float(eta), steps, taus, net, ker, th, hist, outside, gap, k_hist, k_out, k_gap,
         g_hist, g_out, g_gap, fp_d, fp0_d, fp_gap, fp0_gap, exact, bayes, d_rows,
         e_rows, gap_rows, dens_rows, meta,
     )  # fmt: skip
+
+
+def _transport_meta(c: NTKCompareConfig, arr: dict, bayes: LearnedDensities) -> dict:
+    """``transport_error_tv`` and ``transport_points``: per ensemble (every width, the infinite
+    width, the field, the exact-Bayes baseline) the largest per-model error estimate over the
+    ``tau`` and the mean number of points per model."""
+    err, pts = {}, {}
+    ens = [(f"width {w}", arr["err"][i], arr["pts"][i]) for i, w in enumerate(c.widths)]
+    if c.sample_kernel:
+        ens.append(("infinite width", arr["k_err"], arr["k_pts"]))
+    ens += [(c.field_label, arr["g_err"], arr["g_pts"]), ("bayes", bayes.error, bayes.points)]
+    for name, e, p in ens:
+        err[name], pts[name] = float(np.max(e)), float(np.mean(p))
+    return {"transport_error_tv": err, "transport_points": pts}
 
 
 class _OccupancyField:

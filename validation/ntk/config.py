@@ -10,6 +10,7 @@ import numpy as np
 from gtv.numerics.checks import check_field_types, check_query_values
 from gtv.numerics.kernel import ACTIVATIONS, check_embedding
 from gtv.numerics.schedules import get_schedule
+from gtv.validation.ensembles import DensityOptions
 from gtv.validation.results import JsonConfig
 
 __all__ = ["DENSITIES", "THEORIES", "NTKCompareConfig"]
@@ -27,7 +28,7 @@ def _is_int(v: object) -> bool:
 
 
 @dataclass(frozen=True)
-class NTKCompareConfig(JsonConfig):
+class NTKCompareConfig(DensityOptions, JsonConfig):
     """One configuration of :func:`compare_ntk` (defaults: erf, eps = 1e-2, P = 256).
 
     Attributes
@@ -50,7 +51,7 @@ class NTKCompareConfig(JsonConfig):
     learning_rate : float, optional
         An explicit ``eta`` (overrides ``lr_fraction``); must be below the stability limit.
     n_samples : int
-        PF-ODE samples per model.
+        PF-ODE samples per model (``density="mc"``).
     query_x, query_t
         Query points of the denoiser tables (all pairs); ``eps <= t <= T``.
     hist_range, n_bins, gap_distance
@@ -73,7 +74,8 @@ class NTKCompareConfig(JsonConfig):
         ``+-6 sigma_T``; widen it when the solver reports mass at the boundary, as happens for
         small P, where the white-noise intensity is large).
     n_bayes_samples : int, optional
-        Exact-Bayes PF-ODE samples (default ``N * n_samples`` capped at 10**6).
+        Exact-Bayes PF-ODE samples (``density="mc"``; default ``N * n_samples`` capped at
+        10**6).
     embedding, bias
         Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
     theory : {"first-order", "finite-p", "occupancy-field"}
@@ -81,6 +83,17 @@ class NTKCompareConfig(JsonConfig):
         the finite-P cavity equivalent (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`), or
         the same moments with its small-occupancy field in place of the Gaussian field for [q]
         (:meth:`~gtv.numerics.kernel.FiniteKernelTheoryAt.occupancy_field`).
+    density : {"transport", "mc"}
+        How every per-model density is formed (trained networks, infinite-width networks, the
+        theory's field members, the exact-Bayes baseline): ``"transport"`` (default) carries a
+        quantile grid of ``n_points`` start points through each model's PF-ODE map, refined
+        where a cell's chord may misplace more than ``transport_tolerance`` of mass across a bin,
+        up to ``max_points`` per model, and bins the Gaussian mass exactly
+        (docs/math/transport.md); ``"mc"`` bins ``n_samples`` Monte Carlo samples per model.
+    n_points, transport_tolerance, max_points
+        The transport grid (:class:`gtv.validation.ensembles.TransportSettings`; used with
+        ``density="transport"`` only). 512 refined up to 4096 by default (measured accuracy:
+        docs/math/transport.md, "The NTK comparison").
     seed : int
     """
 
@@ -113,6 +126,10 @@ class NTKCompareConfig(JsonConfig):
     bias: float = 1.0
     theory: str = "first-order"
     seed: int = 0
+    density: str = "transport"
+    n_points: int = 512
+    transport_tolerance: float = 1e-6
+    max_points: int = 4096
 
     def __post_init__(self) -> None:
         check_field_types(self, skip=("widths",))
@@ -194,6 +211,7 @@ class NTKCompareConfig(JsonConfig):
             raise ValueError(
                 f"n_bayes_samples must be an integer >= 1, got {self.n_bayes_samples!r}"
             )
+        self.check_density()
         if self.theory not in THEORIES:
             raise ValueError(f"theory must be one of {THEORIES}, got {self.theory!r}")
         if self.method not in ("euler", "heun"):

@@ -50,7 +50,10 @@ class NTKComparison:
     denoiser_rows, error_rows, gap_rows, density_rows : list of dict
         The tables (see :meth:`format_table`).
     meta : dict
-        Stability limits, baselines' gap masses, theory diagnostics, FP diagnostics, timings.
+        Stability limits, baselines' gap masses, theory diagnostics, FP diagnostics, timings;
+        with ``config.density == "transport"`` also ``transport_error_tv`` and
+        ``transport_points`` (per ensemble: the largest per-model error estimate in total
+        variation over the ``tau``, and the mean number of grid points per model).
     """
 
     config: NTKCompareConfig
@@ -113,7 +116,7 @@ class NTKComparison:
         lines = [
             f"== trained two-layer networks ({c.activation}, NTK parameterization) vs lazy "
             f"infinite-width theory: eps={c.eps:g}  P={c.P}  N={c.n_models} models x "
-            f"{c.n_samples} samples  widths {'/'.join(map(str, c.widths))}  seed={c.seed} ==",
+            f"{c.density_label()}  widths {'/'.join(map(str, c.widths))}  seed={c.seed} ==",
             f"gradient descent eta = {self.learning_rate:.5g} (stability limit "
             f"{m['stability_limit']:.5g}: min over widths {m['limit_by_width_min']}, "
             f"infinite width {m['kernel_limit_min']:.5g}, population {m['theory_limit']:.5g}); "
@@ -189,6 +192,15 @@ class NTKComparison:
         lines.append(self.format_summary())
         lines.append("")
         lines.append(self.format_gap_table())
+        if "transport_error_tv" in m:
+            lines.append(
+                "transported densities: largest per-model error estimate (TV) / mean points per "
+                "model: "
+                + "; ".join(
+                    f"{name} {e:.2g} / {m['transport_points'][name]:.0f}"
+                    for name, e in sorted(m["transport_error_tv"].items())
+                )
+            )
         return "\n".join(lines)
 
     def width_slopes(self) -> np.ndarray:
@@ -320,7 +332,8 @@ class NTKComparison:
         with result_file(path, "NTKComparison"):
             theory = {k[len("theory_") :]: v for k, v in a.items() if k.startswith("theory_")}
             return cls(
-                NTKCompareConfig.from_dict(s["config"]),
+                # results saved before transported densities existed are Monte Carlo
+                NTKCompareConfig.from_dict({"density": "mc", **s["config"]}),
                 s["learning_rate"],
                 a["steps"],
                 a["taus"],

@@ -92,3 +92,38 @@ def test_shared_centres_equal_per_model_copies():
     )
     with pytest.raises(ValueError, match="centres"):
         KernelEnsemble(np.repeat(centres[None], 3, 0), coeffs, [3.0], "relu", DATA, SCHED, EPS)
+
+
+def test_rows_carried_by_the_given_models_equal_each_model_alone():
+    """``sample(..., x_T (R, S, 1), models)``: row r is model ``models[r]``, bit for bit the
+    same as that model sampled alone (per-model and shared centres), and the numpy backend
+    agrees; ``seed`` gives the start points of stream ``"sampling"`` (the Monte Carlo path)."""
+    rng = np.random.default_rng(5)
+    per_model = train_kernel_ensemble(DATA, 15, 3, EPS, [2.0, 8.0], activation="erf", seed=1)
+    centres = _inputs(rng, 12)
+    shared = KernelEnsemble(centres[None], rng.normal(size=(3, 1, 12, 1)), [3.0], "relu", DATA,
+                            SCHED, EPS)  # fmt: skip
+    models = np.array([1, 1, 0, 2])
+    x_T = rng.standard_normal((4, 9, 1))
+    for ens, tau in ((per_model, 8.0), (shared, 3.0)):
+        got = ens.sample(9, tau, n_steps=10, x_T=x_T, models=models)
+        k = ens.tau_index(tau)
+        for r, m in enumerate(models):
+            alone = KernelEnsemble(
+                ens.centres[min(m, ens.centres.shape[0] - 1)][None],
+                ens.coeffs[m : m + 1, k : k + 1], [tau], ens.activation, DATA, SCHED, EPS,
+            )  # fmt: skip
+            np.testing.assert_array_equal(
+                got[r], alone.sample(9, n_steps=10, x_T=x_T[r : r + 1])[0]
+            )
+        ref = ens.sample(9, tau, n_steps=10, x_T=x_T, models=models, backend="numpy")
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    sigma_T = np.sqrt(SCHED.sigma2(1.0))
+    x0 = np.stack([sigma_T * g.standard_normal((9, 1)) for g in model_rngs(4, "sampling", 3)])
+    np.testing.assert_array_equal(
+        per_model.sample(9, 2.0, seed=4), per_model.sample(9, 2.0, x_T=x0)
+    )
+    with pytest.raises(ValueError, match="models needs explicit start points"):
+        per_model.sample(9, 2.0, models=models)
+    with pytest.raises(ValueError, match=r"models must lie in \[0, 2\]"):
+        per_model.sample(9, 2.0, x_T=x_T, models=np.array([0, 1, 3, 0]))

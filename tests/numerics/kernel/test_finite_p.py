@@ -284,7 +284,7 @@ def test_ntk_comparison_with_the_occupancy_field():
     kw = dict(
         P=48, widths=(32,), n_models=4, taus=(6.0,), n_samples=50, n_bins=20, n_boot=20,
         theory_n_t=5, theory_n_hermite=5, fp_steps=30, fp_refine=1, fp_half_width=10.0,
-        n_bayes_samples=200, query_x=(-1.0, 0.5), query_t=(0.05, 0.3),
+        n_bayes_samples=200, query_x=(-1.0, 0.5), query_t=(0.05, 0.3), density="mc",
     )  # fmt: skip
     occ = compare_ntk(NTKCompareConfig(theory="occupancy-field", **kw))
     fin = compare_ntk(NTKCompareConfig(theory="finite-p", **kw))

@@ -123,3 +123,23 @@ def test_save_load_round_trip(bound, tmp_path):
     assert back.config() == bound.config()
     with pytest.raises(ValueError, match="KernelTheoryAt"):
         KernelTheoryAt.load(bound.theory.save(tmp_path / "other"))
+
+
+def test_gaussian_field_takes_start_points_and_row_owners(bound):
+    """``KernelField.sample`` with explicit ``x_T`` equals its Monte Carlo path given the start
+    points that path draws (stream ``"field-sampling"``, drawn here directly), and with
+    ``models`` row r is member ``models[r]`` (as the member ensemble's own sampler)."""
+    gf = bound.gaussian_field(4, seed=3)
+    sigma_T = np.sqrt(gf.ensemble.schedule.sigma2(gf.ensemble.schedule.T))
+    x_T = np.stack(
+        [sigma_T * g.standard_normal((30, 1)) for g in model_rngs(3, "field-sampling", 4)]
+    )
+    np.testing.assert_array_equal(gf.sample(30, seed=3), gf.sample(30, x_T=x_T))
+    models = np.array([3, 0, 3])
+    rows = gf.sample(30, x_T=x_T[:3], models=models)
+    for r, m in enumerate(models):
+        start = x_T.copy()
+        start[m] = x_T[r]  # member m started from row r's points, all members at once
+        np.testing.assert_array_equal(rows[r], gf.sample(30, x_T=start)[m])
+    with pytest.raises(ValueError, match="models needs explicit start points"):
+        gf.sample(30, models=models)

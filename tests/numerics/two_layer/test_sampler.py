@@ -90,3 +90,40 @@ def test_bad_input():
         sample_two_layer_ensemble(nets, 10, eps=2.0)
     with pytest.raises(TypeError, match="TwoLayerNetworks"):
         sample_two_layer_ensemble(nets.W, 10)
+
+
+# -- explicit start points and row owners (transport, gtv.numerics.transport.transport_1d) ------
+def test_rows_carried_by_the_given_models_equal_each_model_alone():
+    """``x_T`` (R, S, 1) with ``models``: row r is model ``models[r]``'s sampler, bit for bit the
+    same as that network sampled alone from the same points (a one-network ensemble); the numpy
+    reference agrees; with ``models = arange(N)`` it is the plain call."""
+    nets = _networks(9, 3, 24, 1, "erf", scale=0.5)
+    models = np.array([2, 0, 2, 1, 0])
+    x_T = np.random.default_rng(4).standard_normal((5, 300, 1))  # 300 > one block
+    got = sample_two_layer_ensemble(nets, 300, x_T=x_T, models=models)
+    assert got.shape == (5, 300, 1)
+    for r, m in enumerate(models):
+        alone = TwoLayerNetworks(nets.W[m : m + 1], nets.A[m : m + 1], "erf", SCHED, 0.01)
+        np.testing.assert_array_equal(
+            got[r], sample_two_layer_ensemble(alone, 300, x_T=x_T[r : r + 1])[0]
+        )
+    ref = sample_two_layer_reference(nets, 300, x_T=x_T, models=models)
+    assert np.max(np.abs(got - ref)) < 1e-12 * np.max(np.abs(ref))
+    x3 = x_T[:3]
+    np.testing.assert_array_equal(
+        sample_two_layer_ensemble(nets, 300, x_T=x3, models=np.arange(3)),
+        sample_two_layer_ensemble(nets, 300, x_T=x3),
+    )
+
+
+def test_models_bad_input():
+    nets = _networks(6, 2, 4, 1, "relu")
+    x = np.zeros((3, 5, 1))
+    with pytest.raises(ValueError, match="models needs explicit start points"):
+        sample_two_layer_ensemble(nets, 5, models=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"models must lie in \[0, 1\]"):
+        sample_two_layer_ensemble(nets, 5, x_T=x, models=np.array([0, 2, 1]))
+    with pytest.raises(ValueError, match="models must be a non-empty 1-D array"):
+        sample_two_layer_ensemble(nets, 5, x_T=x, models=np.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="x_T"):  # 3 rows, 2 owners
+        sample_two_layer_ensemble(nets, 5, x_T=x, models=np.array([0, 1]))

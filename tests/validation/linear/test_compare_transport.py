@@ -9,7 +9,7 @@ error (estimates below 1e-3 in total variation here, recorded in ``meta``), so t
 histogram of model ``n`` is a multinomial draw (``S`` samples) from the transported bin masses,
 and its gap mass a binomial one. Every check below is a test of that null hypothesis at a stated
 false-alarm probability (asymptotic, bins with expected count < 5 pooled; the statistics are in
-tests/validation/linear/agreement.py), and a negative control
+tests/validation/agreement.py), and a negative control
 (the same statistic for a deliberately wrong pairing) shows it can fail. Small sizes: the module
 runs in a few seconds once the kernels are compiled.
 """
@@ -25,7 +25,7 @@ from gtv.numerics.io import load_result, save_result
 from gtv.validation.cli import main
 from gtv.validation.linear import LinearCompareConfig, LinearComparison, compare_linear
 
-from .agreement import Z_MAX, agreement, check_agreement
+from ..agreement import Z_MAX, agreement, check_agreement
 
 S = 4000  # Monte Carlo samples per model (and for the exact-Bayes reference)
 ALPHA = 1e-3  # false-alarm probability of each family of checks

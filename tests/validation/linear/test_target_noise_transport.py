@@ -2,7 +2,7 @@
 Carlo, model by model (gtv.validation.linear.target_noise; docs/math/transport.md).
 
 Both runs train the same noisy-target and exact-target models; only how their densities (and the
-exact-Bayes baseline's) are formed differs. Statistics: tests/validation/linear/agreement.py.
+exact-Bayes baseline's) are formed differs. Statistics: tests/validation/agreement.py.
 False-alarm probability of the agreement test: three ensembles (noisy, exact, the one-model
 exact-Bayes baseline), each with two X^2 checks at level ``ALPHA = 1e-3 / 3`` and at most 8 gap
 z-checks at ``P(|z| > 4.5) = 6.8e-6``: below ``2e-3 + 17 * 6.8e-6 = 2.1e-3`` (asymptotic X^2).
@@ -24,7 +24,7 @@ from gtv.validation.linear.target_noise import (
     format_target_noise_summary,
 )
 
-from .agreement import check_agreement
+from ..agreement import check_agreement
 
 S = 4000  # Monte Carlo samples per model and for the exact-Bayes baseline
 ALPHA = 1e-3 / 3

@@ -7,7 +7,7 @@ Both maps train the same models (stream ``"training"`` of each cell's seed) and 
 field members (stream ``"field"``): only how the densities are formed differs. A transported
 density is exact up to its grid error (estimates below 1e-3 in total variation here), so the
 Monte Carlo histogram of model ``n`` is a multinomial draw (``S`` samples) from its transported
-bin masses (statistics: tests/validation/linear/agreement.py).
+bin masses (statistics: tests/validation/agreement.py).
 
 False-alarm probability of the agreement test: every ensemble (the trained one and each field
 theory, per cell; at most ``ENSEMBLES`` = 14) runs two X^2 checks at level ``ALPHA`` each and
@@ -30,7 +30,7 @@ from gtv.validation.linear.validity_map import THEORY_NAMES, ValidityMap, Validi
 from gtv.validation.linear.validity_map import validity_map as run_map
 from gtv.validation.stats import interval_masses, resampling_rng, total_variation
 
-from .agreement import check_agreement
+from ..agreement import check_agreement
 
 S = 4000  # Monte Carlo samples per model
 ENSEMBLES = 2 * len(THEORY_NAMES)  # cells x (trained + field theories), an upper bound

@@ -56,6 +56,8 @@ def _tiny(**kw) -> NTKCompareConfig:
         n_bayes_samples=1000,
         query_x=(-1.0, 0.5),
         query_t=(0.05, 0.3),
+        n_points=128,
+        max_points=1024,
     )
     base.update(kw)
     return NTKCompareConfig(**base)
@@ -272,7 +274,9 @@ def test_cache_reuses_and_resumes_training(tmp_path):
     """Cached (identical), resumed (= an uninterrupted run with the same, explicitly given,
     learning rate on one numba thread instead of the default count: thread-count invariance of
     the whole pipeline)."""
-    cheap = dict(widths=(16,), sample_kernel=False, n_samples=40, n_bins=20, fp_steps=20)
+    cheap = dict(
+        widths=(16,), sample_kernel=False, n_samples=40, n_bins=20, fp_steps=20, density="mc"
+    )
     cfg = _tiny(taus=(1.0, 3.0), **cheap)
     a = compare_ntk(cfg, cache_dir=tmp_path)
     b = compare_ntk(cfg, cache_dir=tmp_path)
@@ -314,7 +318,9 @@ def test_damaged_training_cache_is_reported_and_retrained(tmp_path, damage):
     entry is saved and reused."""
     from gtv.validation.results import CacheEntryWarning
 
-    cheap = dict(widths=(16,), sample_kernel=False, n_samples=40, n_bins=20, fp_steps=20)
+    cheap = dict(
+        widths=(16,), sample_kernel=False, n_samples=40, n_bins=20, fp_steps=20, density="mc"
+    )
     cfg = _tiny(taus=(1.0, 3.0), **cheap)
     a = compare_ntk(cfg, cache_dir=tmp_path)
     (path,) = tmp_path.glob("two_layer_*.npz")
@@ -410,7 +416,7 @@ _CLI_TINY = [
     "validate", "ntk", "--P", "48", "--widths", "16", "64", "--models", "4", "--taus", "1", "4",
     "--samples", "100", "--bins", "40", "--boot", "20", "--query-x", "-0.4", "0.7",
     "--query-t", "0.05", "--theory-nodes", "8", "8", "--fp-steps", "50", "--fp-half-width", "10",
-    "--formats", "png", "--no-progress",
+    "--formats", "png", "--no-progress", "--density", "mc",
 ]  # fmt: skip
 
 
@@ -471,6 +477,7 @@ HEADLINE = dict(
     n_samples=500,
     fp_steps=200,
     seed=0,
+    density="mc",  # the numbers of docs/math/kernel.md were made with Monte Carlo samples
 )
 
 
@@ -563,3 +570,52 @@ def test_headline_trained_networks_match_the_kernel_prediction():
     assert np.all(np.diff(later[:, 0]) < 0), later
     assert later[-1, 2] < later[0, 1], later  # CIs at tau = 10 and 300 do not overlap
     assert later[-1, 1] > r.meta["baseline_gap"]["bayes"]
+
+
+# -- transported densities (the default) --------------------------------------------------------
+def test_tiny_densities_are_transported_and_report_their_error(tiny):
+    """The default run transports every ensemble: the error estimates and point counts are
+    recorded for each (every width, infinite width, field, exact Bayes), the table says so, no
+    Bayes sample count is claimed; the densities are normalized with the outside mass."""
+    c = tiny.config
+    assert (
+        c.density == "transport" and "128-point transported grid (<= 1024)" in tiny.format_table()
+    )
+    err, pts = tiny.meta["transport_error_tv"], tiny.meta["transport_points"]
+    names = {*(f"width {w}" for w in c.widths), "infinite width", "Gaussian field", "bayes"}
+    assert set(err) == set(pts) == names
+    assert max(err.values()) < 2e-3, err  # grid error far below the Monte Carlo noise of 150
+    assert all(c.n_points <= p <= c.max_points for p in pts.values()), pts
+    assert min(pts.values()) > c.n_points  # refinement ran
+    assert tiny.meta["n_bayes_samples"] is None and tiny.meta["density"] == "transport"
+    assert "transported densities: largest per-model error estimate" in tiny.format_table()
+    bw = (c.hist_range[1] - c.hist_range[0]) / c.n_bins
+    for h, o in ((tiny.histograms, tiny.outside), (tiny.kernel_histograms, tiny.kernel_outside)):
+        np.testing.assert_allclose(h.sum(-1) * bw + o, 1.0, atol=1e-12)
+        assert np.all(h >= 0) and np.all((o >= 0) & (o <= 1))
+
+
+def test_results_saved_before_the_density_option_load_as_monte_carlo(tiny, tmp_path, monkeypatch):
+    """A result file whose configuration has no ``density`` and no transport fields, as every
+    file written before the option, loads as a Monte Carlo result (the transport fields at their
+    defaults, unused)."""
+    import dataclasses
+    import json
+
+    from gtv.validation.results import JsonConfig
+
+    new = ("density", "n_points", "transport_tolerance", "max_points")
+
+    def old_to_dict(self):
+        return {k: v for k, v in JsonConfig.to_dict(self).items() if k not in new}
+
+    monkeypatch.setattr(NTKCompareConfig, "to_dict", old_to_dict)
+    npz, js = tiny.save(tmp_path / "old")
+    monkeypatch.undo()
+    assert not set(new) & set(json.loads(js.read_text())["config"])
+    back = NTKComparison.load(npz)
+    d = NTKCompareConfig()
+    assert back.config == dataclasses.replace(
+        tiny.config, density="mc", n_points=d.n_points, max_points=d.max_points
+    )
+    np.testing.assert_array_equal(back.histograms, tiny.histograms)

@@ -25,7 +25,7 @@ from ..interrupt import interrupt_after_checkpoint
 CONFIG = dict(
     P=48, widths=(16,), n_models=4, taus=(1.0, 3.0), n_samples=40, n_bins=20, n_boot=20,
     theory_n_t=3, theory_n_hermite=4, fp_steps=5, fp_refine=1, fp_half_width=10.0,
-    n_bayes_samples=200, query_x=(-1.0, 0.5), query_t=(0.05,), sample_kernel=True,
+    n_bayes_samples=200, query_x=(-1.0, 0.5), query_t=(0.05,), sample_kernel=True, density="mc",
 )  # fmt: skip
 CHILD = """
 import sys

@@ -1,5 +1,6 @@
 """Transported against Monte Carlo densities of the same models: the statistics of the agreement
-tests (test_compare_transport.py, test_validity_map_transport.py).
+tests (linear/test_compare_transport.py, linear/test_validity_map_transport.py,
+linear/test_target_noise_transport.py, ntk/test_transport.py).
 
 A transported density is exact up to its grid error, so the Monte Carlo histogram of model ``n``
 (``S`` samples) is a multinomial draw from the transported bin masses and its gap mass a binomial
