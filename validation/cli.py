@@ -307,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
             "occupancy",
             "stratified_field",
             "stratified",
+            "consistent_field",
         ],
         default="first_order",
         help="the theory compared with: first order in 1/P; second order (mean to O(1/P), "
@@ -316,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
         "equivalent (docs/math/finite_fp.md), with the cavity moments; occupancy = that field "
         "with its own moments (Monte Carlo over 100000 of its members); stratified_field and "
         "stratified = the same two with the light part conditioned on the member's light "
-        "triples per (t, x) cell (32 x 16 cells); only first_order with --target exact",
+        "triples per (t, x) cell (32 x 16 cells); consistent_field = the occupancy field with "
+        "each member's heavy set closed under its own leverage (a light triple that dominates "
+        "its direction in that member is kept exact too); only first_order with --target exact",
     )
     lin.add_argument(
         "--diagnostics",

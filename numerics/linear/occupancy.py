@@ -30,6 +30,17 @@ triples and one normal per noise column of the strata instead of the ``F`` norma
 
 (a light triple in a cell without light quadrature mass joins ``H``).
 
+With ``consistent`` (:func:`occupancy_split`) a member's heavy set is closed under its *own*
+leverage: a light triple whose leverage against the member's own matrix
+``M_n = M_L + (1/P) sum_H w_j phi_j phi_j^T`` (the light equivalent plus the member's exact heavy
+triples; the triple itself is not in it) exceeds ``q_star`` is made heavy too, until none does
+(a triple is never made light again). The population leverage ``q(z)`` sees the average member;
+a member whose design leaves a feature less occupied than average has triples that dominate
+their direction in *that* member although they do not on average (docs/math/finite_fp.md,
+"Heavy triples by the member's own leverage"). The leverages follow from ``M_L^{-1}`` by the
+Woodbury identity on the member's heavy triples; only triples with
+``w phi^T M_L^{-1} phi / P > q_star`` can qualify (adding heavy triples lowers every leverage).
+
 As ``P -> inf`` no triple is heavy and this is the Gaussian field of the first-order theory. The
 field uses no trained model; its cost is one cavity solve plus, per member, ``P`` feature
 evaluations and one ``F x F`` solve. D = 1.
@@ -37,7 +48,7 @@ evaluations and one ``F x F`` solve. D = 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,6 +64,7 @@ from gtv.numerics.streams import model_rngs
 __all__ = [
     "HEAVY_LEVERAGE",
     "OccupancySplit",
+    "close_heavy_sets",
     "member_chunk",
     "occupancy_members",
     "occupancy_split",
@@ -81,6 +93,8 @@ class OccupancySplit:
         Population probability of a heavy triple (``P`` times it: the mean heavy count).
     strata : LightStrata or None
         The light part per ``(t, x)`` cell (module docstring), or None (unconditioned).
+    consistent : bool
+        Close each member's heavy set under its own leverage (module docstring).
     """
 
     q_star: float
@@ -89,6 +103,7 @@ class OccupancySplit:
     fluctuation: np.ndarray
     heavy_probability: float
     strata: LightStrata | None = None
+    consistent: bool = False
 
 
 def occupancy_split(
@@ -99,11 +114,14 @@ def occupancy_split(
     q_star: float = HEAVY_LEVERAGE,
     strata: tuple[int, int] | None = None,
     min_cell_count: float = 0.0,
+    consistent: bool = False,
 ) -> OccupancySplit:
     """The light-part equivalent of ``theory``'s population at ``moments.P``; with ``strata``
     ``(time bins, space bins)`` (e.g. :data:`gtv.numerics.linear.strata.STRATA`) also per cell
     (module docstring); ``min_cell_count``: the diagnostic of
-    :func:`gtv.numerics.linear.strata.light_strata` (``min_count``)."""
+    :func:`gtv.numerics.linear.strata.light_strata` (``min_count``); ``consistent``: members
+    close their heavy sets under their own leverage (module docstring; unconditioned light part
+    only, ``strata=None``)."""
     if not isinstance(theory, LinearTheory):
         raise TypeError("theory must be a LinearTheory")
     if not isinstance(moments, CavityMoments):
@@ -112,11 +130,16 @@ def occupancy_split(
         raise ValueError(f"q_star must be a finite number > 0, got {q_star!r}")
     if strata is not None and (not isinstance(strata, (tuple, list)) or len(strata) != 2):
         raise ValueError(f"strata must be None or (time bins, space bins), got {strata!r}")
+    if not isinstance(consistent, (bool, np.bool_)):
+        raise TypeError(f"consistent must be a bool, got {consistent!r}")
+    if consistent and strata is not None:
+        raise ValueError("consistent: only with the unconditioned light part (strata=None)")
     nodes = population_nodes(theory) if nodes is None else nodes
     # one BLAS thread: many small products (faster on a shared machine) and the same bits for any
     # thread count
     with serial_blas():
-        return _split(theory, moments, nodes, q_star, strata, min_cell_count)
+        split = _split(theory, moments, nodes, q_star, strata, min_cell_count)
+    return replace(split, consistent=bool(consistent)) if consistent else split
 
 
 def _split(
@@ -188,6 +211,68 @@ def sample_occupancy_weights(
     return out
 
 
+def close_heavy_sets(
+    phi: np.ndarray,
+    w: np.ndarray,
+    heavy: np.ndarray,
+    M_light: np.ndarray,
+    q_star: float,
+    P: int,
+    max_rounds: int = 50,
+) -> np.ndarray:
+    """Each member's heavy set closed under its own leverage (module docstring).
+
+    Parameters
+    ----------
+    phi : ndarray (k, P, F)
+        The members' features.
+    w : ndarray (k, P)
+        DSM weights.
+    heavy : ndarray of bool (k, P)
+        The heavy triples by the population leverage.
+    M_light : ndarray (F, F)
+        The light equivalent (ridge included).
+    q_star : float
+    P : int
+    max_rounds : int, default 50
+        Most rounds per member (each adds at least one triple); a member that needs more raises.
+
+    Returns
+    -------
+    ndarray of bool (k, P)
+        ``heavy`` with every light triple whose leverage against ``M_L`` plus the member's heavy
+        triples exceeds ``q_star`` added, round by round, until none does.
+    """
+    Minv = np.linalg.inv(M_light)
+    Minv = (Minv + Minv.T) / 2
+    L = np.linalg.cholesky(Minv)
+    k, n, f = phi.shape
+    q_light = w * np.sum((phi.reshape(k * n, f) @ L).reshape(k, n, f) ** 2, axis=2) / P
+    out = heavy.copy()
+    for m in range(k):
+        cand = np.flatnonzero(~out[m] & (q_light[m] > q_star))
+        for _ in range(max_rounds):
+            if cand.size == 0:
+                break
+            h = np.flatnonzero(out[m])
+            q = q_light[m, cand]
+            if h.size:
+                # Woodbury: phi^T (M_L + U^T D U)^-1 phi = phi^T M_L^-1 phi - v^T K^-1 v,
+                # K = D^-1 + U M_L^-1 U^T, v = U M_L^-1 phi  (U: heavy features, D = w_H / P)
+                G = Minv @ phi[m, h].T
+                K = np.diag(P / w[m, h]) + phi[m, h] @ G
+                V = phi[m, cand] @ G
+                q = q - w[m, cand] * np.einsum("ch,ch->c", V, np.linalg.solve(K, V.T).T) / P
+            new = q > q_star
+            if not new.any():
+                break
+            out[m, cand[new]] = True
+            cand = cand[~new]
+        else:
+            raise RuntimeError(f"close_heavy_sets: member {m} not closed after {max_rounds} rounds")
+    return out
+
+
 def member_chunk(P: int, F: int) -> int:
     """Members per block of :func:`occupancy_members` (a bounded ``(k P, F)`` feature block)."""
     return max(1, _MEMBER_CHUNK // (P * F))
@@ -239,6 +324,8 @@ def _members(
         phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
     heavy = q > split.q_star
+    if split.consistent:
+        heavy = close_heavy_sets(phi, w, heavy, split.M_light, split.q_star, P)
     if cells is not None:
         cell = cells.cells(t, x)
         heavy |= cell < 0  # a light triple where the population has no light mass: exact

@@ -48,7 +48,7 @@ from gtv.numerics.linear.theory import LinearTheory
 __all__ = ["FIELDS", "CavityLinear", "FirstOrderLinear", "LinearField", "SecondOrderLinear"]
 
 #: The fields :class:`CavityLinear` can predict.
-FIELDS = ("gaussian", "cavity", "occupancy", "stratified")
+FIELDS = ("gaussian", "cavity", "occupancy", "stratified", "consistent")
 
 
 class LinearField:
@@ -421,7 +421,8 @@ class CavityLinear(_CorrectedLinear):
     :func:`~gtv.numerics.linear.occupancy.sample_occupancy_weights` (``field="occupancy"``: heavy
     triples exact, light ones by their cavity equivalent; ``field="stratified"``: the same with
     the light part conditioned on the member's light triples per ``(t, x)`` cell, the cells of
-    :data:`gtv.numerics.linear.strata.STRATA`). The moments (mean, covariance,
+    :data:`gtv.numerics.linear.strata.STRATA`; ``field="consistent"``: the occupancy field with
+    each member's heavy set closed under its own leverage). The moments (mean, covariance,
     V-kernel, Markov intensity) are the cavity moments whatever the field. The covariance has no
     proxy/misfit split: ``part`` must be ``"total"``.
 
@@ -430,7 +431,7 @@ class CavityLinear(_CorrectedLinear):
     theory : LinearTheory
     moments : CavityMoments
         :func:`gtv.numerics.linear.cavity.cavity_moments` of ``theory`` (its ``P`` is used).
-    field : {"gaussian", "cavity", "occupancy", "stratified"}, default "gaussian"
+    field : {"gaussian", "cavity", "occupancy", "stratified", "consistent"}, default "gaussian"
     nodes : PopulationNodes, optional
         The quadrature nodes of ``theory`` (:func:`~gtv.numerics.linear.cavity.population_nodes`),
         reused by the occupancy fields instead of being recomputed.
@@ -464,10 +465,15 @@ class CavityLinear(_CorrectedLinear):
         if split is not None:
             if not isinstance(split, OccupancySplit):
                 raise TypeError("split must be an OccupancySplit (from occupancy_split)")
-            if self.field not in ("occupancy", "stratified"):
+            if self.field not in ("occupancy", "stratified", "consistent"):
                 raise ValueError(f"split: only for the occupancy fields, not field={field!r}")
             if split.A_light.size != theory.n_features:
                 raise ValueError("split: the split of a different feature set")
+            if split.consistent != (self.field == "consistent"):
+                raise ValueError(
+                    "split: field='consistent' needs a split made with consistent=True, and the "
+                    "other occupancy fields one made without"
+                )
         self._split: OccupancySplit | None = split
 
     def __repr__(self) -> str:
@@ -524,12 +530,13 @@ class CavityLinear(_CorrectedLinear):
         if self.field == "cavity":
             W = sample_cavity_weights(self.theory, self.moments, n_models, seed)
             return _field(self.theory, W, self.P, seed)
-        if self.field in ("occupancy", "stratified"):
+        if self.field in ("occupancy", "stratified", "consistent"):
             if self._split is None:  # once per bound theory
                 strata = STRATA if self.field == "stratified" else None
                 self._split = occupancy_split(
-                    self.theory, self.moments, nodes=self._nodes, strata=strata
-                )
+                    self.theory, self.moments, nodes=self._nodes, strata=strata,
+                    consistent=self.field == "consistent",
+                )  # fmt: skip
             W = sample_occupancy_weights(
                 self.theory, self.moments, n_models, seed, split=self._split
             )

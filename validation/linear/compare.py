@@ -187,9 +187,12 @@ def compare_linear(
             strata = STRATA if c.theory == "stratified" else None
             occupancy = occupancy_moments(population, moments, seed=c.seed, strata=strata)
             theory = OccupancyLinear(population, moments, occupancy, field=c.theory)
-        elif c.theory in ("cavity", "cavity_field", "occupancy_field", "stratified_field"):
+        elif c.theory in (
+            "cavity", "cavity_field", "occupancy_field", "stratified_field", "consistent_field",
+        ):  # fmt: skip
             field_kind = {
                 "cavity": "gaussian", "cavity_field": "cavity", "stratified_field": "stratified",
+                "consistent_field": "consistent",
             }.get(c.theory, "occupancy")  # fmt: skip
             theory = CavityLinear(population, cavity_moments(population, c.P), field_kind)
         theory_meta = {

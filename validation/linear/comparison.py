@@ -45,7 +45,7 @@ __all__ = [
 #: The theories compare_linear builds itself (LinearCompareConfig.theory) and their titles.
 DEFAULT_THEORIES = (
     "first_order", "second_order", "cavity", "cavity_field", "occupancy_field", "occupancy",
-    "stratified_field", "stratified",
+    "stratified_field", "stratified", "consistent_field",
 )  # fmt: skip
 THEORY_TITLES = {
     "first_order": "first-order theory",
@@ -56,6 +56,7 @@ THEORY_TITLES = {
     "occupancy": "small-occupancy moments (Monte Carlo over its field) and field",
     "stratified_field": "occupancy field, light part per (t, x) cell",
     "stratified": "occupancy moments and field, light part per (t, x) cell",
+    "consistent_field": "occupancy field, heavy sets closed under each member's own leverage",
 }
 
 THEORIES = (
@@ -120,8 +121,10 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     max_points: int = 16_384
     #: The default theory (when compare_linear gets none): "first_order", "second_order",
     #: "cavity" (finite-P cavity moments, Gaussian field), "cavity_field" (the non-Gaussian
-    #: cavity field), "occupancy_field" (heavy triples exact; docs/math/finite_fp.md) or
-    #: "occupancy" (that field with its own Monte Carlo moments). Only "first_order" with
+    #: cavity field), "occupancy_field" (heavy triples exact; docs/math/finite_fp.md),
+    #: "occupancy" (that field with its own Monte Carlo moments), "stratified_field" and
+    #: "stratified" (the light part per (t, x) cell) or "consistent_field" (the occupancy field
+    #: with each member's heavy set closed under its own leverage). Only "first_order" with
     #: target="exact".
     theory: str = "first_order"
 

@@ -103,3 +103,77 @@ def test_split_matches_full_feature_sums(setup):
     np.testing.assert_allclose(split.M_light, M, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(split.A_light, (a * nodes.mu.ravel()) @ phi, atol=1e-14)
     assert split.heavy_probability == pytest.approx(prob[q > 1.0].sum(), rel=1e-12)
+
+
+def _closed_by_hand(phi, w, heavy, M_light, q_star, P):
+    """The closure of one member's heavy set, by direct inversion: add every light triple whose
+    leverage against ``M_L`` plus the heavy triples exceeds ``q_star``, round by round."""
+    heavy = heavy.copy()
+    while True:
+        M = M_light + (phi[heavy] * w[heavy, None]).T @ phi[heavy] / P
+        q = w * np.einsum("nf,fg,ng->n", phi, np.linalg.inv(M), phi) / P
+        new = ~heavy & (q > q_star)
+        if not new.any():
+            return heavy, q
+        heavy |= new
+
+
+def test_consistent_member_closes_its_heavy_set(setup):
+    """Member 0 of the consistent field recomputed from its own stream: its heavy set is the
+    population's plus the closure under its own leverage (direct inversion, not Woodbury), every
+    light triple's own leverage is <= q_star, and the weights are the stated ratio on that set.
+    At P = 32 on 4 x 4 features the closure adds triples (else the test would check nothing)."""
+    th, nodes = setup
+    P, k = 32, 20
+    m = cavity_moments(th, P, nodes=nodes)
+    split = occupancy_split(th, m, nodes=nodes, consistent=True)
+    assert split.consistent
+    W = sample_occupancy_weights(th, m, k, seed=5, split=split)
+    plain = sample_occupancy_weights(th, m, k, seed=5, split=occupancy_split(th, m, nodes=nodes))
+    added = 0
+    for n, rng in enumerate(model_rngs(5, "field", k)):
+        t, x0, x = draw_dsm_triples(rng, DATA, P, th.eps, th.schedule)
+        xi = split.fluctuation @ rng.standard_normal(th.n_features)
+        w = dsm_weights(th.schedule, t)
+        phi = th.features.evaluate_reference(x, t)
+        pop = w * np.einsum("nf,fg,ng->n", phi, np.linalg.inv(m.M), phi) / P > 1.0
+        h, q = _closed_by_hand(phi, w, pop, split.M_light, 1.0, P)
+        assert np.all(q[~h] <= 1.0)
+        added += int(h.sum() - pop.sum())
+        M = split.M_light + (phi[h] * w[h, None]).T @ phi[h] / P
+        A = split.A_light + (w[h] * x0[h, 0]) @ phi[h] / P + xi
+        np.testing.assert_allclose(W[n, 0], np.linalg.solve(M, A), rtol=1e-9, atol=1e-12)
+        if h.sum() == pop.sum():  # nothing added: the plain occupancy member
+            np.testing.assert_allclose(W[n], plain[n], rtol=1e-9, atol=1e-12)
+    assert added > 0
+
+
+def test_close_heavy_sets_numpy_and_numba_members_agree(setup):
+    """Both member backends apply the closure: the same weights to rounding."""
+    from gtv.numerics.linear.occupancy import occupancy_members
+
+    th, nodes = setup
+    m = cavity_moments(th, 32, nodes=nodes)
+    split = occupancy_split(th, m, nodes=nodes, consistent=True)
+    a = occupancy_members(th, m, split, model_rngs(2, "field", 6), backend="numba")
+    b = occupancy_members(th, m, split, model_rngs(2, "field", 6), backend="numpy")
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_consistent_field_bad_input(setup):
+    th, nodes = setup
+    m = cavity_moments(th, 16, nodes=nodes)
+    with pytest.raises(ValueError, match="consistent"):
+        occupancy_split(th, m, nodes=nodes, strata=(8, 6), consistent=True)
+    with pytest.raises(TypeError, match="consistent"):
+        occupancy_split(th, m, nodes=nodes, consistent=1)
+    with pytest.raises(ValueError, match="consistent"):
+        CavityLinear(th, m, "consistent", nodes, split=occupancy_split(th, m, nodes=nodes))
+    with pytest.raises(ValueError, match="consistent"):
+        CavityLinear(
+            th, m, "occupancy", nodes, split=occupancy_split(th, m, nodes=nodes, consistent=True)
+        )
+    # the field of CavityLinear(field="consistent") is made of consistent members
+    f = CavityLinear(th, m, "consistent", nodes).gaussian_field(3, seed=4)
+    split = occupancy_split(th, m, nodes=nodes, consistent=True)
+    np.testing.assert_array_equal(f.W, sample_occupancy_weights(th, m, 3, seed=4, split=split))
