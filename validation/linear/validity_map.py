@@ -15,7 +15,9 @@ against it:
 * ``"occupancy_field"`` -- the small-occupancy field, heavy triples exact
   (:func:`gtv.numerics.linear.occupancy.sample_occupancy_weights`);
 * ``"stratified_field"`` -- the same with the light part per ``(t, x)`` cell
-  (:mod:`gtv.numerics.linear.strata`; not in the default list).
+  (:mod:`gtv.numerics.linear.strata`; not in the default list);
+* ``"consistent_field"`` -- the occupancy field with each member's heavy set closed under its
+  own leverage (:func:`gtv.numerics.linear.occupancy.close_heavy_sets`; not in the default list).
 
 Scores per (cell, theory): ``TV / floor`` (total variation between the ensemble-mean densities on
 a common grid, over the half-vs-half noise floor of the trained ensemble, averaged over
@@ -94,7 +96,7 @@ __all__ = ["THEORY_NAMES", "ValidityMap", "ValidityMapConfig", "validity_map"]
 
 THEORY_NAMES = (
     "paper", "first_order", "second_order", "cavity", "cavity_field", "occupancy_field",
-    "stratified_field",
+    "stratified_field", "consistent_field",
 )  # fmt: skip
 #: Above this many features the second-order field is not drawn: its weight covariance needs
 #: ``F (F + 1) / 2`` evaluations of an ``O(F**3)`` quadratic form (docs/math/linear.md); its
@@ -104,7 +106,7 @@ _FIELD_THEORIES = THEORY_NAMES[1:]
 #: The CavityLinear field of each cavity theory.
 _FIELD_KINDS = {
     "cavity": "gaussian", "cavity_field": "cavity", "occupancy_field": "occupancy",
-    "stratified_field": "stratified",
+    "stratified_field": "stratified", "consistent_field": "consistent",
 }  # fmt: skip
 
 
@@ -127,7 +129,7 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
     n_time: int = 16
     n_models: int = 200
     n_samples: int = 2000
-    theories: tuple[str, ...] = THEORY_NAMES[:-1]  # "stratified_field" on request
+    theories: tuple[str, ...] = THEORY_NAMES[:-2]  # the stratified and consistent fields on request
     seed: int = 0
     ridge: float = 0.1
     schedule: str = "vp-linear"

@@ -41,7 +41,7 @@ VALIDITY_MAP_DEFAULTS = {
 }
 
 #: Every theory ``--theories`` accepts (= the map's THEORY_NAMES; a test checks that they agree).
-THEORY_CHOICES = (*VALIDITY_MAP_DEFAULTS["theories"], "stratified_field")
+THEORY_CHOICES = (*VALIDITY_MAP_DEFAULTS["theories"], "stratified_field", "consistent_field")
 
 
 def _ratio(value: str) -> float:
@@ -70,7 +70,8 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
         "'paper' (white-noise Fokker-Planck of the first-order theory), 'first_order', "
         "'second_order', 'cavity' (Gaussian fields with those moments), 'cavity_field' (the "
         "non-Gaussian cavity field), 'occupancy_field' (heavy triples exact) and, on request, "
-        "'stratified_field' (its light part per (t, x) cell). Every per-model density (trained "
+        "'stratified_field' (its light part per (t, x) cell) and 'consistent_field' (each "
+        "member's heavy set closed under its own leverage). Every per-model density (trained "
         "models and the members of every field theory) is by default transported (--density "
         "transport: no sampling noise, docs/math/transport.md); --density mc bins --samples "
         "Monte Carlo samples per model instead ('paper' is a Fokker-Planck density either way). "

@@ -52,3 +52,42 @@ def test_stratified_field_gap_and_tv_at_finite_F_over_P(P):
     )
     assert trained["lo"] <= field["estimate"] <= trained["hi"]
     assert tv <= 1.5 * floor
+
+
+def _consistent_scores(P: int, eps: float) -> tuple[dict, dict, float, float]:
+    # the options of the consistent-field table in docs/math/finite_fp.md (5000 samples each)
+    c = LinearCompareConfig(
+        eps=eps, P=P, n_models=2000, n_samples=5000, query_x=QUERY_X, query_t=QUERY_T, seed=0,
+        theory="consistent_field", diagnostics=False, n_boot=400, density="mc",
+    )  # fmt: skip
+    res = compare_linear(c)
+    gaps = {r["name"]: r for r in res.gap_rows}
+    tv = {r["theory"]: r["tv"] for r in res.density_rows}["gaussian_field"]
+    return gaps["trained"], gaps["gaussian_field"], tv, res.floor["tv"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "eps",
+    [
+        pytest.param(
+            0.01,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="F/P = 1/4, eps = 0.01: the consistent field's gap mass is 7.8 % above "
+                "the trained CI (0.1597 vs 0.1481 [0.1429, 0.1535]); docs/math/finite_fp.md",
+            ),
+        ),
+        0.001,
+    ],
+)
+def test_consistent_field_gap_and_tv_at_F_over_P_one_quarter(eps):
+    """8 x 8 features, P = 256: the consistent field (heavy sets closed under each member's own
+    leverage) meets the [q] target at eps = 1e-3, where the plain occupancy field does not."""
+    trained, field, tv, floor = _consistent_scores(256, eps)
+    print(
+        f"\neps={eps}: gap trained {trained['estimate']:.4f} [{trained['lo']:.4f}, "
+        f"{trained['hi']:.4f}], field {field['estimate']:.4f}; TV {tv:.4f}, floor {floor:.4f}"
+    )
+    assert trained["lo"] <= field["estimate"] <= trained["hi"]
+    assert tv <= 1.5 * floor
