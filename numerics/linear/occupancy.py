@@ -218,7 +218,6 @@ def close_heavy_sets(
     M_light: np.ndarray,
     q_star: float,
     P: int,
-    max_rounds: int = 50,
 ) -> np.ndarray:
     """Each member's heavy set closed under its own leverage (module docstring).
 
@@ -234,8 +233,6 @@ def close_heavy_sets(
         The light equivalent (ridge included).
     q_star : float
     P : int
-    max_rounds : int, default 50
-        Most rounds per member (each adds at least one triple); a member that needs more raises.
 
     Returns
     -------
@@ -251,9 +248,7 @@ def close_heavy_sets(
     out = heavy.copy()
     for m in range(k):
         cand = np.flatnonzero(~out[m] & (q_light[m] > q_star))
-        for _ in range(max_rounds):
-            if cand.size == 0:
-                break
+        while cand.size:  # every round adds at least one candidate or ends
             h = np.flatnonzero(out[m])
             q = q_light[m, cand]
             if h.size:
@@ -268,8 +263,6 @@ def close_heavy_sets(
                 break
             out[m, cand[new]] = True
             cand = cand[~new]
-        else:
-            raise RuntimeError(f"close_heavy_sets: member {m} not closed after {max_rounds} rounds")
     return out
 
 
