@@ -67,6 +67,7 @@ def _write_json(path: Path | None, payload: dict) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from gtv.validation.sweep.models import model_class
     from gtv.validation.sweep.store import DONE, FAILED, PENDING, SweepStore
 
     if args.store_arg is None:
@@ -78,10 +79,16 @@ def _status(args: argparse.Namespace) -> int:
         "failed": int((status == FAILED).sum()),
         "pending": int((status == PENDING).sum()),
     }
-    payload = {"store": str(store.path), "model": store.spec.model, "tasks": status.size,
-               **counts, "axes": {n: list(v) for n, v in store.spec.axes.items()}}  # fmt: skip
-    print(f"store {store.path}: model {store.spec.model}, {status.size} tasks over axes "
-          + " x ".join(f"{n} ({len(v)})" for n, v in store.spec.axes.items()))  # fmt: skip
+    spec = store.spec
+    # how densities are formed (fixed across a sweep; None for a class without the setting)
+    density = getattr(model_class(spec.model).build(spec.settings(spec.indices()[0])),
+                      "density", None)  # fmt: skip
+    payload = {"store": str(store.path), "model": spec.model, "tasks": status.size,
+               **counts, "axes": {n: list(v) for n, v in spec.axes.items()},
+               "density": density}  # fmt: skip
+    print(f"store {store.path}: model {spec.model}, {status.size} tasks over axes "
+          + " x ".join(f"{n} ({len(v)})" for n, v in spec.axes.items())
+          + ("" if density is None else f", density {density!r}"))  # fmt: skip
     print(f"  done {counts['done']}   failed {counts['failed']}   pending {counts['pending']}")
     failures = store.failures()
     for index, err in failures.items():

@@ -7,6 +7,9 @@ recorded arrays of one grid point. Records (docs/sweeps.md):
 * ``gap_mass`` -- per-model fraction of samples farther than ``gap_distance`` from every
   training point (dims ``model``);
 * ``density`` -- per-model density histogram of the samples (dims ``model, x``);
+* ``transport_error`` -- with ``density = "transport"`` (the default of ``linear`` and
+  ``kernel``), recorded with either of the two above: each model's density error estimate
+  (dims ``model``);
 * ``var_dhat`` -- mean and variance across the ensemble's models of the learned denoiser
   ``D^(x, t)`` at the query points (dims ``query_t, query_x``);
 * ``theory`` -- the first-order theory's mean and variance of ``D^`` at the same points
@@ -38,6 +41,7 @@ from gtv.numerics.checks import (
 from gtv.numerics.schedules import get_schedule
 
 __all__ = [
+    "DENSITIES",
     "MEASUREMENT_SETTINGS",
     "MODEL_CLASSES",
     "RECORDS",
@@ -53,6 +57,8 @@ MEASUREMENT_SETTINGS = (
     "n_bins", "hist_range", "gap_distance", "query_x", "query_t", "density", "theory_n_t",
     "theory_n_hermite", "theory",
 )  # fmt: skip
+#: How per-model densities are formed (``density``): transported quantile grid or Monte Carlo.
+DENSITIES = ("transport", "mc")
 _METHODS = ("euler", "heun")
 _SCHEDULES = ("vp-linear", "linear-variance", "song-vp", "ve", "edm")
 
@@ -115,7 +121,7 @@ class LinearPoint(_SamplingPoint):
         _tuples(self)
         check_field_types(self)
         self._check_sampling()
-        check_choice(self.density, "density", ("transport", "mc"))
+        check_choice(self.density, "density", DENSITIES)
         for name in ("P", "n_space", "n_time"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
@@ -160,6 +166,11 @@ class KernelPoint(_SamplingPoint):
         ``theory`` depends on them.
     query_x, query_t : tuple of float
         Query points of ``var_dhat`` and ``theory`` (``query_t`` in ``[eps, T]``).
+    density : {"transport", "mc"}
+        How per-model densities and gap masses are formed, as for :class:`LinearPoint`:
+        ``"transport"`` (default) carries a deterministic quantile grid of ``n_samples`` start
+        points through each model's sampler and bins it exactly (records ``transport_error``);
+        ``"mc"`` samples ``n_samples`` random start points per model.
     """
 
     P: int = 256
@@ -174,6 +185,7 @@ class KernelPoint(_SamplingPoint):
     #: ``"finite-p"`` (``FiniteKernelTheoryAt``, the finite-P cavity equivalent,
     #: docs/math/kernel.md; needs ``tau > 0``).
     theory: str = "first-order"
+    density: str = "transport"
 
     def __post_init__(self) -> None:
         from gtv.numerics.kernel import ACTIVATIONS
@@ -186,6 +198,7 @@ class KernelPoint(_SamplingPoint):
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         check_choice(self.activation, "activation", ACTIVATIONS)
         check_choice(self.theory, "theory", ("first-order", "finite-p"))
+        check_choice(self.density, "density", DENSITIES)
         if not self.tau >= 0:  # also NaN
             raise ValueError(f"tau must be a number >= 0 (inf allowed), got {self.tau!r}")
         if self.theory == "finite-p" and not (
@@ -276,19 +289,24 @@ def _theory_records(theory: object, p: LinearPoint | KernelPoint, out: dict) -> 
     )
 
 
-def _transport_records(ens, p: LinearPoint, sched, seed, record: tuple, out: dict) -> None:
+def _transport_records(
+    sample: Callable[[np.ndarray], np.ndarray],
+    p: LinearPoint | KernelPoint,
+    sched,
+    record: tuple,
+    out: dict,
+) -> None:
     """Gap masses and densities of the transported quantile grid (exact binning), and the
-    per-model error estimate ``transport_error`` (docs/math/transport.md)."""
-    from gtv.numerics.linear import sample_linear_ensemble
+    per-model error estimate ``transport_error`` (docs/math/transport.md).
+
+    ``sample(x_T) -> x_eps`` is the ensemble's PF-ODE sampler (``p.n_steps`` steps of
+    ``p.method``) on explicit start points ``x_T`` of shape (``p.n_models``, S, 1), model ``n``
+    from row ``n``. The grid of ``p.n_samples`` points is deterministic: nothing is drawn.
+    """
     from gtv.numerics.transport import transport_1d
     from gtv.validation.figures.figure2 import FIGURE2_DATA
 
-    def run(x_T: np.ndarray) -> np.ndarray:
-        return sample_linear_ensemble(
-            ens, x_T.shape[1], n_steps=p.n_steps, method=p.method, seed=seed, x_T=x_T
-        )
-
-    grid = transport_1d(run, p.n_models, float(np.sqrt(sched.sigma2(sched.T))), p.n_samples)
+    grid = transport_1d(sample, p.n_models, float(np.sqrt(sched.sigma2(sched.T))), p.n_samples)
     edges = _edges(p)
     if "gap_mass" in record:
         out["gap_mass"] = grid.gap_mass(FIGURE2_DATA, p.gap_distance)
@@ -320,7 +338,13 @@ def run_linear(p: LinearPoint, seed: np.random.SeedSequence, record: tuple) -> d
             )
             _sample_records(p, samples, record, out)
         elif needs_samples:
-            _transport_records(ens, p, sched, seed, record, out)
+
+            def run(x_T: np.ndarray) -> np.ndarray:
+                return sample_linear_ensemble(
+                    ens, x_T.shape[1], n_steps=p.n_steps, method=p.method, seed=seed, x_T=x_T
+                )
+
+            _transport_records(run, p, sched, record, out)
         if "var_dhat" in record:
             _denoiser_records(ens.denoise, p, out)
     if "theory" in record:
@@ -336,8 +360,11 @@ def run_kernel(p: KernelPoint, seed: np.random.SeedSequence, record: tuple) -> d
 
     The ensemble is :func:`gtv.numerics.kernel.train_kernel_ensemble` (gradient flow, lr = 1,
     training time ``p.tau``) with ``seed`` (its streams ``"training"``), sampled by
-    :meth:`gtv.numerics.kernel.KernelEnsemble.sample` with the same ``seed`` (stream
-    ``"sampling"``); ``theory`` is ``KernelTheoryAt(ntk_theory(...), p.tau, p.P)``.
+    :meth:`gtv.numerics.kernel.KernelEnsemble.sample`: with ``p.density = "transport"`` (the
+    default) on the deterministic quantile grid (``x_T=``, nothing drawn; records
+    ``transport_error``), with ``"mc"`` from random start points of the same ``seed`` (stream
+    ``"sampling"``); ``theory`` is ``KernelTheoryAt(ntk_theory(...), p.tau, p.P)`` (or
+    ``FiniteKernelTheoryAt`` with ``p.theory = "finite-p"``).
     """
     from gtv.numerics.kernel import (
         FiniteKernelTheoryAt,
@@ -355,9 +382,15 @@ def run_kernel(p: KernelPoint, seed: np.random.SeedSequence, record: tuple) -> d
             FIGURE2_DATA, p.P, p.n_models, p.eps, p.tau, sched, p.activation, ridge=p.ridge,
             seed=seed,
         )  # fmt: skip
-        if needs_samples:
+        if needs_samples and p.density == "mc":
             samples = ens.sample(p.n_samples, n_steps=p.n_steps, method=p.method, seed=seed)
             _sample_records(p, samples, record, out)
+        elif needs_samples:
+
+            def run(x_T: np.ndarray) -> np.ndarray:
+                return ens.sample(x_T.shape[1], n_steps=p.n_steps, method=p.method, x_T=x_T)
+
+            _transport_records(run, p, sched, record, out)
         if "var_dhat" in record:
             _denoiser_records(ens.denoiser, p, out)
     if "theory" in record:
@@ -455,7 +488,7 @@ MODEL_CLASSES: dict[str, ModelClass] = {
     ),
     "kernel": ModelClass(
         "kernel", KernelPoint, run_kernel, RECORDS,
-        ("n_models", "n_bins", "hist_range", "query_x", "query_t"),
+        ("n_models", "n_bins", "hist_range", "query_x", "query_t", "density"),
     ),
     "exact": ModelClass(
         "exact", ExactPoint, run_exact, ("gap_mass", "density"),

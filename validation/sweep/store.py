@@ -15,6 +15,13 @@ or, for a failed task, its error message; a rerun skips exactly the tasks with a
 and first repairs the ``status`` variable from the records (:meth:`SweepStore.sync_status`).
 Anyone can read the results with ``xarray.open_zarr(path)``; unfinished tasks are NaN there and
 ``status`` says which.
+
+Stores written by a gtv whose model class had no ``density`` setting yet (Monte Carlo the only
+way) record a spec without ``density`` and have no ``transport_error`` array although they record
+densities or gap masses. :meth:`SweepStore.open` reads such a spec as ``density = "mc"`` -- what
+was run -- so the store resumes under a spec that says
+``density = "mc"`` and is refused, with that hint, under the same spec without it (which now
+means transport): Monte Carlo and transported tasks are never mixed in one store.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from gtv.numerics.io import atomic_write
-from gtv.validation.sweep.models import model_class
+from gtv.validation.sweep.models import MODEL_CLASSES, model_class
 from gtv.validation.sweep.spec import SweepSpec
 
 __all__ = ["PENDING", "DONE", "FAILED", "SweepStore"]
@@ -60,6 +67,30 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def _monte_carlo_before_transport(raw: dict, group) -> bool:
+    """Whether the stored spec ``raw`` predates transported densities (module docstring): its
+    model class has a ``density`` setting, it sets none, it records densities or gap masses, and
+    the store has no ``transport_error`` array."""
+    if not isinstance(raw, dict) or raw.get("model") not in MODEL_CLASSES:
+        return False  # SweepSpec.from_dict names the problem
+    fixed, axes = raw.get("fixed") or {}, raw.get("axes") or {}
+    return (
+        "density" in MODEL_CLASSES[raw["model"]].settings
+        and "density" not in fixed
+        and "density" not in axes
+        and bool({"gap_mass", "density"} & set(raw.get("record") or ()))
+        and "transport_error" not in set(group.array_keys())
+    )
+
+
+def _same_but_density(a: SweepSpec, b: SweepSpec) -> bool:
+    """``a`` and ``b`` differ at most in ``fixed.density``."""
+    da, db = a.to_dict(), b.to_dict()
+    for d in (da, db):
+        d["fixed"].pop("density", None)
+    return da == db
+
+
 def _write_json(path: Path, obj: dict) -> None:
     with atomic_write(path) as f:
         f.write(json.dumps(obj).encode())
@@ -71,6 +102,9 @@ class SweepStore:
     def __init__(self, path: Path, spec: SweepSpec) -> None:
         self.path = Path(path)
         self.spec = spec
+        #: The store was written before its model class had the ``density`` setting (module
+        #: docstring); ``spec`` then says ``density = "mc"``.
+        self.monte_carlo_before_transport = False
         mc = model_class(spec.model)
         first = mc.build(spec.settings(spec.indices()[0]))
         self.variables = mc.variables(first, spec.record)
@@ -95,10 +129,17 @@ class SweepStore:
             if old is not None and old.spec.spec_hash() == spec.spec_hash():
                 return old
             if not force:
+                hint = ""
+                if old.monte_carlo_before_transport and _same_but_density(old.spec, spec):
+                    hint = (
+                        " -- it holds Monte Carlo densities, written before density = "
+                        "'transport' became the default; add density = \"mc\" under [fixed] "
+                        "to resume it"
+                    )
                 raise ValueError(
                     f"store {str(path)!r} was written by another spec (hash "
-                    f"{old.spec.spec_hash()[:12]}, this spec {spec.spec_hash()[:12]}); use "
-                    "another store or --force to replace it"
+                    f"{old.spec.spec_hash()[:12]}, this spec {spec.spec_hash()[:12]}){hint}; "
+                    "use another store or --force to replace it"
                 )
             shutil.rmtree(path)
         store = cls(path, spec)
@@ -144,14 +185,25 @@ class SweepStore:
         path = Path(path)
         try:
             group = zarr.open_group(str(path), mode="r")
-            spec = SweepSpec.from_dict(json.loads(group.attrs["gtv_spec"]))
+            raw = json.loads(group.attrs["gtv_spec"])
+            legacy = _monte_carlo_before_transport(raw, group)
+            if legacy:
+                raw = {**raw, "fixed": {**raw.get("fixed", {}), "density": "mc"}}
+            store = cls(path, SweepSpec.from_dict(raw))
+            missing = sorted(set(store.variables) - set(group.array_keys()))
         except (KeyError, FileNotFoundError, json.JSONDecodeError) as err:
             raise ValueError(f"store {str(path)!r} is not a gtv sweep store ({err})") from None
         except Exception as err:  # zarr raises many kinds for a damaged group
             if isinstance(err, ValueError):
                 raise ValueError(f"store {str(path)!r}: {err}") from None
             raise ValueError(f"store {str(path)!r} cannot be read ({err})") from None
-        return cls(path, spec)
+        if missing:
+            raise ValueError(
+                f"store {str(path)!r} lacks the array(s) {missing} that its spec records "
+                "(written by another version of gtv?)"
+            )
+        store.monte_carlo_before_transport = legacy
+        return store
 
     # -- tasks -------------------------------------------------------------------------------
     def _record_path(self, index: tuple[int, ...]) -> Path:

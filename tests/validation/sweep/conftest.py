@@ -26,6 +26,23 @@ def arrays_of(path) -> dict:
         return {name: ds[name].values for name in ds.data_vars if name != "seconds"}
 
 
+def as_written_before_transport(path) -> dict:
+    """Make a ``density = "mc"`` store look like one written before its model class had the
+    ``density`` setting (Monte Carlo the only way; the data are the same bit for bit,
+    test_kernel_class.py): drop the key from the recorded spec and its hash. Returns that
+    spec's dict."""
+    import json
+
+    meta = path / "zarr.json"
+    root = json.loads(meta.read_text())
+    spec = json.loads(root["attributes"]["gtv_spec"])
+    assert spec["fixed"].pop("density") == "mc"
+    root["attributes"]["gtv_spec"] = json.dumps(spec)
+    root["attributes"]["gtv_spec_hash"] = SweepSpec.from_dict(spec).spec_hash()
+    meta.write_text(json.dumps(root))
+    return spec
+
+
 @pytest.fixture(scope="session")
 def reference_store(tmp_path_factory):
     """The uninterrupted, serial run of ``small_spec()``."""

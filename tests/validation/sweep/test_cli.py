@@ -39,6 +39,7 @@ def test_run_status_and_json(tmp_path, capsys):
                  "--json", str(tmp_path / "st.json")]) == 0  # fmt: skip
     st = json.loads((tmp_path / "st.json").read_text())
     assert (st["done"], st["failed"], st["pending"], st["corrupt"]) == (2, 0, 0, [])
+    assert st["density"] == "transport"  # the linear class's default
     assert main(["sweep", str(spec), "--executor", "serial", "--no-progress"]) == 0
     assert "ran 0, skipped 2" in capsys.readouterr().out
 

@@ -1,5 +1,6 @@
 """The ``kernel`` model class: a sweep's store holds what the kernel API computes with the task's
-seed, its theory record is the kernel theory's, and bad settings name their key."""
+seed, its theory record is the kernel theory's, and bad settings name their key. (Transported
+densities, the default, are tested in test_kernel_transport.py; the store here is Monte Carlo.)"""
 
 import numpy as np
 import pytest
@@ -30,14 +31,21 @@ def kernel_spec(**kw) -> SweepSpec:
 @pytest.fixture(scope="module")
 def kernel_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("kernel") / "kernel.zarr"
-    report = run_sweep(kernel_spec(), path, executor="serial")
+    report = run_sweep(kernel_spec(fixed={**TINY, "density": "mc"}), path, executor="serial")
     assert (report.ran, report.failures) == (2, {})
     return path
 
 
 def test_store_equals_a_direct_call_of_the_kernel_api(kernel_store):
-    spec = kernel_spec()
+    """``density = "mc"``: the records are those of ``KernelEnsemble.sample`` called directly with
+    the task's seed -- bit for bit (the class's Monte Carlo path before transport existed)."""
+    from gtv.validation.ensembles import gap_mass, per_model_histograms
+
+    spec = kernel_spec(fixed={**TINY, "density": "mc"})
+    # the task stream leaves out how densities are formed: the default spec's models are these
+    assert spec.task_seed((1,)).spawn_key == kernel_spec().task_seed((1,)).spawn_key
     got = arrays_of(kernel_store)
+    assert "transport_error" not in got
     with xr.open_zarr(kernel_store) as ds:
         assert ds.var_dhat.dims == ("P", "query_t", "query_x")
         assert ds.density.dims == ("P", "model", "x")
@@ -50,7 +58,10 @@ def test_store_equals_a_direct_call_of_the_kernel_api(kernel_store):
         ens = train_kernel_ensemble(
             FIGURE2_DATA, P, 3, 0.01, 30.0, sched, "relu", ridge=0.01, seed=seed
         )
-        xs = ens.sample(40, n_steps=10, method="euler", seed=seed)[:, :, 0]  # (N, S)
+        samples = ens.sample(40, n_steps=10, method="euler", seed=seed)  # (N, S, 1)
+        xs = samples[:, :, 0]
+        assert np.array_equal(got["gap_mass"][i], gap_mass(samples, FIGURE2_DATA, 0.25))
+        assert np.array_equal(got["density"][i], per_model_histograms(samples, [edges]))
         # gap mass and density recomputed here in plain numpy
         far = np.min(np.abs(xs[:, :, None] - FIGURE2_DATA[None, None, :, 0]), axis=2) > 0.25
         assert np.array_equal(got["gap_mass"][i], far.mean(axis=1))
@@ -115,6 +126,8 @@ def test_theory_alone_needs_no_ensemble():
         ({"query_t": [0.001]}, r"query_t must lie in \[eps, T\]"),
         ({"query_x": []}, r"query_x must be a non-empty sequence"),
         ({"n_models": 1}, r"n_models must be an integer >= 2"),
+        ({"density": "exact"}, r"density must be one of \('transport', 'mc'\), got 'exact'"),
+        ({"density": 1}, r"density must be"),
     ],
 )
 def test_bad_settings_name_the_key(change, match):

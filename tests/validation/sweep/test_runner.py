@@ -35,6 +35,34 @@ def test_local_processes_equal_serial(tmp_path, reference_store):
     assert_same(tmp_path / "p.zarr", reference_store)
 
 
+def kernel_transport_spec() -> SweepSpec:
+    """Two tiny kernel tasks with transported densities (the class's default)."""
+    return SweepSpec.from_dict({
+        "model": "kernel", "seed": 4, "record": ["gap_mass", "density", "var_dhat"],
+        "fixed": {"n_models": 3, "n_samples": 100, "n_steps": 8, "n_bins": 12, "tau": 20.0,
+                  "query_x": [0.5], "query_t": [0.1]},
+        "axes": {"P": [8, 12]},
+    })  # fmt: skip
+
+
+KERNEL_FIELDS = ("gap_mass", "density", "transport_error", "var_dhat", "mean_dhat", "status")
+
+
+@pytest.fixture(scope="module")
+def kernel_reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kernel") / "serial.zarr"
+    run_sweep(kernel_transport_spec(), path, executor="serial")
+    return path
+
+
+def test_kernel_transport_on_local_processes_equals_serial(tmp_path, kernel_reference):
+    """The transported grid is deterministic: one-thread workers give the serial store."""
+    rep = run_sweep(kernel_transport_spec(), tmp_path / "p.zarr", executor="processes", workers=2)
+    assert rep.ran == 2 and not rep.failures
+    assert_same(tmp_path / "p.zarr", kernel_reference, fields=KERNEL_FIELDS)
+    assert np.all(arrays_of(kernel_reference)["transport_error"] > 0)
+
+
 def _write_spec(path, spec):
     lines = [f'model = "{spec.model}"', f"seed = {spec.seed}", f"record = {list(spec.record)!r}"]
     lines += ["[fixed]"] + [f"{k} = {v!r}" for k, v in spec.fixed.items()]
@@ -99,6 +127,14 @@ def test_dask_cluster_equals_serial(tmp_path, reference_store, dask_cluster):
                     scheduler=dask_cluster.scheduler_address)  # fmt: skip
     assert rep.ran == 6 and not rep.failures
     assert_same(tmp_path / "d.zarr", reference_store)
+
+
+@pytest.mark.slow
+def test_kernel_transport_on_a_dask_cluster_equals_serial(tmp_path, kernel_reference, dask_cluster):
+    rep = run_sweep(kernel_transport_spec(), tmp_path / "d.zarr", executor="dask",
+                    scheduler=dask_cluster.scheduler_address)  # fmt: skip
+    assert rep.ran == 2 and not rep.failures
+    assert_same(tmp_path / "d.zarr", kernel_reference, fields=KERNEL_FIELDS)
 
 
 @pytest.mark.slow

@@ -64,3 +64,23 @@ def test_density_setting_is_checked_and_fixed_across_the_sweep():
         _spec("exact")
     with pytest.raises(ValueError, match="density sets the shape"):
         SweepSpec.from_dict({"model": "linear", "fixed": FIXED, "axes": {"density": ["mc"]}})
+
+
+def test_a_linear_store_from_before_transport_resumes_only_as_monte_carlo(tmp_path):
+    """A store the linear class wrote before ``density`` existed (Monte Carlo, no
+    ``transport_error``, spec without the key): read as ``density = "mc"``; its spec without
+    the key (now transport) is refused with a hint, ``density = "mc"`` resumes it."""
+    import pytest
+
+    from gtv.validation.sweep import SweepStore
+
+    from .conftest import as_written_before_transport
+
+    path = tmp_path / "old.zarr"
+    run_sweep(_spec("mc"), path, executor="serial")
+    old_spec = SweepSpec.from_dict(as_written_before_transport(path))
+    store = SweepStore.open(path)
+    assert store.monte_carlo_before_transport and store.verify() == []
+    with pytest.raises(ValueError, match="holds Monte Carlo densities"):
+        run_sweep(old_spec, path, executor="serial")
+    assert run_sweep(_spec("mc"), path, executor="serial").skipped == 1
