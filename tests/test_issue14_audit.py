@@ -380,6 +380,8 @@ CLI_CASES = {
         "8",
         "--samples",
         "10",
+        "--density",
+        "mc",
     ],  # fmt: skip
     "figure2-samples-1e12": ["figure", "2", "--fast", "--samples", ABSURD],
     "unwritable-out": ["figure", "2", "--fast", "--out", "{blocker}/sub"],
