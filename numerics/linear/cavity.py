@@ -55,6 +55,11 @@ from gtv.numerics.streams import model_rngs
 #: Feature-block size (doubles) of the cavity-field sampler.
 _FIELD_CHUNK = 4_000_000
 
+#: Nodes whose spatial features are all below this fraction of the largest ``|phi_s|`` are left
+#: out of the node kernels' sums (every term they add to a Gram block is below ``1e-20`` of the
+#: largest; :attr:`PopulationNodes.active_layout`).
+ACTIVE_FEATURE = 1e-10
+
 #: Mixing schemes of the fixed points and the residual below which ``"delayed"`` starts mixing.
 MIXINGS = {"safeguarded": None, "delayed": 0.3}
 
@@ -108,15 +113,29 @@ class PopulationNodes:
     phi_t: np.ndarray
 
     @functools.cached_property
-    def phi_s_t(self) -> np.ndarray:
-        """``phi_s`` transposed per time node, (n_t, F_s, n_x) C-contiguous float64 (the layout of
-        the node kernels; made once per node set)."""
-        return np.ascontiguousarray(np.asarray(self.phi_s, dtype=float).transpose(0, 2, 1))
+    def active_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The node kernels' layout (made once per node set): per time node the *active* nodes,
+        those with a spatial feature above :data:`ACTIVE_FEATURE` times the largest ``|phi_s|``,
+        their spatial features transposed and compacted, ``psT`` (n_t, F_s, n_c) float64 (zeros
+        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)."""
+        ps = np.asarray(self.phi_s, dtype=float)
+        big = np.abs(ps).max(axis=2)
+        active = big > ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
+        count = active.sum(axis=1).astype(np.intp)
+        n_c = max(1, int(count.max(initial=0)))
+        # stable: the active nodes in their order, first
+        order = np.argsort(~active, axis=1, kind="stable")[:, :n_c].astype(np.intp)
+        psT = np.take_along_axis(ps, order[:, :, None], axis=1).transpose(0, 2, 1)
+        psT = np.where(np.arange(n_c)[None, None, :] < count[:, None, None], psT, 0.0)
+        return np.ascontiguousarray(psT), np.ascontiguousarray(order), count
 
     def gram(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x) (numba
-        spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
-        return self._assemble(spatial_grams(self.phi_s_t, np.ascontiguousarray(a, dtype=float)))
+        spatial blocks over the active nodes,
+        :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
+        psT, idx, count = self.active_layout
+        a = np.ascontiguousarray(a, dtype=float)
+        return self._assemble(spatial_grams(psT, idx, count, a))
 
     def gram_reference(self, a: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`gram`."""
@@ -139,13 +158,16 @@ class PopulationNodes:
         pt = self.phi_t
         fs, ft = self.phi_s.shape[2], pt.shape[1]
         B4 = B.reshape(fs, ft, fs, ft)
-        return np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=True)
+        path = _time_block_path(pt.shape[0], fs, ft)
+        return np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=path)
 
     def quadratic(self, B: np.ndarray) -> np.ndarray:
         """``phi_n^T B phi_n`` at every node (n_t, n_x) for a symmetric (F, F) matrix ``B``
-        (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`)."""
+        (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`; 0 at
+        the inactive nodes, :attr:`active_layout`, where it is below ``1e-20 |B|``)."""
         Bt = np.ascontiguousarray(self._time_blocks(B), dtype=float)
-        return spatial_quadratic(self.phi_s_t, Bt)
+        psT, idx, count = self.active_layout
+        return spatial_quadratic(psT, idx, count, Bt, self.prob.shape[1])
 
     def quadratic_reference(self, B: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`quadratic`."""
@@ -168,6 +190,14 @@ class PopulationNodes:
         n_t, n_x, fs = self.phi_s.shape
         out = self.phi_s[:, :, :, None] * self.phi_t[:, None, None, :]
         return out.reshape(n_t * n_x, fs * self.phi_t.shape[1])
+
+
+@functools.cache
+def _time_block_path(n_t: int, fs: int, ft: int) -> list:
+    """The contraction order of :meth:`PopulationNodes._time_blocks` (``numpy.einsum_path``,
+    once per shape instead of on every call)."""
+    pt, B4 = np.empty((n_t, ft)), np.empty((fs, ft, fs, ft))
+    return np.einsum_path("ka,iajb,kb->kij", pt, B4, pt, optimize="greedy")[0]
 
 
 @functools.cache
@@ -355,6 +385,17 @@ class CavityMoments:
         inv = np.linalg.inv(self.M)
         return (inv + inv.T) / 2
 
+    @functools.cached_property
+    def chol_M_inv(self) -> np.ndarray:
+        """The lower Cholesky factor of :attr:`M_inv` (computed once per instance)."""
+        return np.ascontiguousarray(np.linalg.cholesky(self.M_inv))
+
+    @functools.cached_property
+    def M_inv_bound(self) -> float:
+        """An upper bound of the largest eigenvalue of ``M^{-1}``: LAPACK's, times ``1 + 1e-8``
+        (a margin far above rounding), so that ``w |phi|^2 M_inv_bound / P >= q``."""
+        return float(np.linalg.eigvalsh(self.M_inv)[-1]) * (1 + 1e-8)
+
     def leverage(self, phi: np.ndarray, w: np.ndarray) -> np.ndarray:
         """``q = w phi^T M^{-1} phi / P`` for triples with features ``phi`` (n, F), weights ``w``
         (n,)."""
@@ -465,7 +506,9 @@ def _covariance_cg(
         rr = rr_new
         p = r + beta * p
         pt = rt + beta * pt
-    raise ValueError(f"covariance: the cavity fixed point did not converge in {max_iter} iterations")
+    raise ValueError(
+        f"covariance: the cavity fixed point did not converge in {max_iter} iterations"
+    )
 
 
 def _solve(

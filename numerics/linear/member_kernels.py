@@ -20,31 +20,59 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gtv.numerics.blas import cholesky_solve_rows, gram_lower_into, lower_right_multiply_inplace
+from gtv.numerics.blas import (
+    cholesky_solve_rows,
+    gram_lower_into,
+    lower_right_multiply_inplace,
+    outer_lower_into,
+)
 from gtv.numerics.features import product_features_serial
 
-__all__ = ["member_leverages", "member_solves"]
+__all__ = ["member_leverages", "member_solves", "member_solves_shared"]
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P):
+def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P, lam_max=np.inf, q_star=-1.0):
     """Features ``phi`` (k, P, F) at the points-and-times ``z`` (k, P, D+1) and leverages
     ``q = w phi^T M^{-1} phi / P = w |phi^T L|^2 / P`` (k, P) for weights ``w`` (k, P), with
     ``L`` the lower Cholesky factor of ``M^{-1}`` held in ``chol_M_inv`` (F, F) (``phi L`` by
-    :func:`gtv.numerics.blas.lower_right_multiply_inplace`)."""
+    :func:`gtv.numerics.blas.lower_right_multiply_inplace`).
+
+    Screening: with ``lam_max`` at least the largest eigenvalue of ``M^{-1}``, a triple whose
+    bound ``b = w |phi|^2 lam_max / P`` (``>= q``) is at most ``q_star`` is light whatever its
+    leverage; its ``q`` is then returned as ``b`` (not computed; at most ``q_star``), so only the
+    other triples enter the product with ``L``. ``q > q_star`` is the same either way (pass
+    ``lam_max`` with a relative margin above rounding). The defaults compute every leverage."""
     k, n, _ = z.shape
     f = chol_M_inv.shape[0]
     phi = np.empty((k, n, f))
     q = np.empty((k, n))
     for m in numba.prange(k):
         product_features_serial(kinds, sizes, los, his, z[m], phi[m])
-        u = phi[m].copy()
-        lower_right_multiply_inplace(u, chol_M_inv)
+        keep = np.empty(n, dtype=np.intp)
+        h = 0
         for j in range(n):
+            nrm = 0.0
+            for i in range(f):
+                nrm += phi[m, j, i] * phi[m, j, i]
+            bound = w[m, j] * nrm * lam_max / P
+            if bound <= q_star:
+                q[m, j] = bound
+            else:
+                keep[h] = j
+                h += 1
+        if h == 0:
+            continue
+        u = np.empty((h, f))
+        for r in range(h):
+            for i in range(f):
+                u[r, i] = phi[m, keep[r], i]
+        lower_right_multiply_inplace(u, chol_M_inv)
+        for r in range(h):
             acc = 0.0
             for i in range(f):
-                acc += u[j, i] * u[j, i]
-            q[m, j] = w[m, j] * acc / P
+                acc += u[r, i] * u[r, i]
+            q[m, keep[r]] = w[m, keep[r]] * acc / P
     return phi, q
 
 
@@ -88,4 +116,82 @@ def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
                 g[i, c2] += ml[i, c2]
         work = np.empty(f)
         status[m] = cholesky_solve_rows(g, rhs, W[m], work)
+    return W, status
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def member_solves_shared(phi, heavy, w, x0, M_light, chol_light_inv, A_light, xi, P):
+    """:func:`member_solves` for one ``M_light`` (F, F) shared by all members, with the lower
+    Cholesky factor ``L`` of ``M_light^{-1}`` (``chol_light_inv``, F x F; ``M_light^{-1} =
+    L L^T``) made once. A member with ``h <= F / 2`` heavy triples (rows ``y_j = sqrt(w_j / P)
+    phi_j`` of ``Y``) is solved through the Woodbury identity,
+
+        ``(M_L + Y^T Y)^{-1} = L (I - Z^T (I_h + Z Z^T)^{-1} Z) L^T``,  ``Z = Y L``,
+
+    so ``W = (b - (b Z^T) (I_h + Z Z^T)^{-1} Z) L^T`` with ``b = A L``: ``Z`` by BLAS ``dtrmm``,
+    ``Z Z^T`` by ``dsyrk`` and an ``h x h`` Cholesky solve instead of the ``F x F`` one (about half
+    the operations at ``h ~ F / 3``; ``I_h + Z Z^T >= I`` is well conditioned). Members with more
+    heavy triples are solved as in :func:`member_solves`. Same arguments and returns otherwise
+    (``A_light`` (F,), ``xi`` (k, F))."""
+    k, n, f = phi.shape
+    W = np.empty((k, 1, f))
+    status = np.zeros(k, dtype=np.int8)
+    L = chol_light_inv
+    for m in numba.prange(k):
+        h = 0
+        for j in range(n):
+            if heavy[m, j]:
+                h += 1
+        y = np.empty((h, f))
+        a = np.empty((1, f))
+        for i in range(f):
+            a[0, i] = 0.0
+        r = 0
+        for j in range(n):
+            if heavy[m, j]:
+                s = np.sqrt(w[m, j] / P)
+                c = w[m, j] * x0[m, j] / P
+                for i in range(f):
+                    y[r, i] = s * phi[m, j, i]
+                    a[0, i] += c * phi[m, j, i]
+                r += 1
+        for i in range(f):
+            a[0, i] = A_light[i] + a[0, i] + xi[m, i]
+        if 2 * h > f:  # the direct solve
+            g = np.zeros((f, f))
+            gram_lower_into(y, g)
+            for i in range(f):
+                for c2 in range(i + 1):
+                    g[i, c2] += M_light[i, c2]
+            work = np.empty(f)
+            status[m] = cholesky_solve_rows(g, a, W[m], work)
+            continue
+        b = np.zeros(f)  # b = a L
+        for i in range(f):
+            ai = a[0, i]
+            for j in range(i + 1):
+                b[j] += ai * L[i, j]
+        if h > 0:
+            lower_right_multiply_inplace(y, L)  # Z = Y L
+            g = np.zeros((h, h))
+            outer_lower_into(y, g)  # lower triangle of Z Z^T
+            cz = np.empty((1, h))
+            for q in range(h):
+                g[q, q] += 1.0
+                acc = 0.0
+                for i in range(f):
+                    acc += b[i] * y[q, i]
+                cz[0, q] = acc
+            sz = np.empty((1, h))
+            work = np.empty(h)
+            status[m] = cholesky_solve_rows(g, cz, sz, work)
+            for q in range(h):
+                sq = sz[0, q]
+                for i in range(f):
+                    b[i] -= sq * y[q, i]
+        for i in range(f):  # W = b L^T
+            acc = 0.0
+            for j in range(i + 1):
+                acc += L[i, j] * b[j]
+            W[m, 0, i] = acc
     return W, status

@@ -37,6 +37,7 @@ evaluations and one ``F x F`` solve. D = 1.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,11 @@ from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_choice, check_count
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, population_nodes
-from gtv.numerics.linear.member_kernels import member_leverages, member_solves
+from gtv.numerics.linear.member_kernels import (
+    member_leverages,
+    member_solves,
+    member_solves_shared,
+)
 from gtv.numerics.linear.strata import LightStrata, light_strata
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs
@@ -89,6 +94,19 @@ class OccupancySplit:
     fluctuation: np.ndarray
     heavy_probability: float
     strata: LightStrata | None = None
+
+    @functools.cached_property
+    def chol_light_inv(self) -> np.ndarray:
+        """The lower Cholesky factor ``L`` of ``M_light^{-1}`` (``M_light^{-1} = L L^T``), C-contiguous
+        (the members' Woodbury solves; made once per split)."""
+        try:
+            inv = np.linalg.inv(np.linalg.cholesky(self.M_light))  # (L_M)^{-1}, lower
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "split: M_L is not numerically positive definite (ridge too small?)"
+            ) from None
+        # M_L^{-1} = L_M^{-T} L_M^{-1}; its lower Cholesky factor
+        return np.ascontiguousarray(np.linalg.cholesky(inv.T @ inv))
 
 
 def occupancy_split(
@@ -233,8 +251,11 @@ def _members(
     M_inv = moments.M_inv
     if backend == "numba":
         z = np.stack([x, t], axis=2)
-        L = np.linalg.cholesky(M_inv)
-        phi, q = member_leverages(*theory.features.arrays(), z, w, L, P)
+        # light-by-bound triples skip the leverage product (member_leverages, screening)
+        phi, q = member_leverages(
+            *theory.features.arrays(), z, w, moments.chol_M_inv, P,
+            moments.M_inv_bound, split.q_star,
+        )  # fmt: skip
     else:
         phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
@@ -249,10 +270,16 @@ def _members(
     else:
         M_light, A_light, xi = split.M_light, split.A_light, normals @ split.fluctuation.T
     if backend == "numba":
-        W, status = member_solves(
-            phi, heavy, w, x0, np.ascontiguousarray(M_light.reshape(-1, F, F)),
-            np.ascontiguousarray(A_light.reshape(-1, F)), np.ascontiguousarray(xi), P,
-        )  # fmt: skip
+        if cells is None:  # one M_L for all members: Woodbury solves (member_solves_shared)
+            W, status = member_solves_shared(
+                phi, heavy, w, x0, np.ascontiguousarray(M_light), split.chol_light_inv,
+                np.ascontiguousarray(A_light), np.ascontiguousarray(xi), P,
+            )  # fmt: skip
+        else:
+            W, status = member_solves(
+                phi, heavy, w, x0, np.ascontiguousarray(M_light.reshape(-1, F, F)),
+                np.ascontiguousarray(A_light.reshape(-1, F)), np.ascontiguousarray(xi), P,
+            )  # fmt: skip
         if np.any(status != 0):
             raise ValueError(
                 "split: a member's M_L + heavy Gram is not numerically positive definite "
