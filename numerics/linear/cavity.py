@@ -122,12 +122,15 @@ class PopulationNodes:
         big = np.abs(ps).max(axis=2)
         active = big > ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
         count = active.sum(axis=1).astype(np.intp)
+        n_t, _, fs = ps.shape
         n_c = max(1, int(count.max(initial=0)))
-        # stable: the active nodes in their order, first
-        order = np.argsort(~active, axis=1, kind="stable")[:, :n_c].astype(np.intp)
-        psT = np.take_along_axis(ps, order[:, :, None], axis=1).transpose(0, 2, 1)
-        psT = np.where(np.arange(n_c)[None, None, :] < count[:, None, None], psT, 0.0)
-        return np.ascontiguousarray(psT), np.ascontiguousarray(order), count
+        psT = np.zeros((n_t, fs, n_c))
+        idx = np.zeros((n_t, n_c), dtype=np.intp)
+        for k in range(n_t):  # the active nodes of each time node, in their order
+            sel = np.flatnonzero(active[k])
+            idx[k, : sel.size] = sel
+            psT[k, :, : sel.size] = ps[k, sel].T
+        return psT, idx, count
 
     def gram(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x) (numba
@@ -431,12 +434,15 @@ def _symmetric_inverse(M: np.ndarray) -> np.ndarray:
     """``M^{-1}`` of a symmetric positive definite ``M``, exactly symmetric: LAPACK ``dpotrf`` and
     ``dpotri`` (a third of the operations of the LU inverse); an LU inverse, symmetrized, when the
     Cholesky factorization fails (an extrapolated Anderson iterate need not be definite)."""
-    U, info = lapack.dpotrf(M, lower=0, clean=0)
+    # M.T: the Fortran-ordered view of the symmetric M (no copy); clean: zero lower triangles
+    U, info = lapack.dpotrf(M.T, lower=0, clean=1)
     if info == 0:
-        inv, info = lapack.dpotri(U, lower=0)
+        inv, info = lapack.dpotri(U, lower=0, overwrite_c=1)
         if info == 0:
-            upper = np.triu(inv)
-            return upper + np.triu(inv, 1).T
+            diagonal = np.diag(inv).copy()
+            out = inv + inv.T
+            out[np.diag_indices_from(out)] = diagonal
+            return out
     inv = np.linalg.inv(M)
     return (inv + inv.T) / 2
 

@@ -97,8 +97,8 @@ class OccupancySplit:
 
     @functools.cached_property
     def chol_light_inv(self) -> np.ndarray:
-        """The lower Cholesky factor ``L`` of ``M_light^{-1}`` (``M_light^{-1} = L L^T``), C-contiguous
-        (the members' Woodbury solves; made once per split)."""
+        """The lower Cholesky factor ``L`` of ``M_light^{-1}`` (``M_light^{-1} = L L^T``),
+        C-contiguous (the members' Woodbury solves; made once per split)."""
         try:
             inv = np.linalg.inv(np.linalg.cholesky(self.M_light))  # (L_M)^{-1}, lower
         except np.linalg.LinAlgError:
