@@ -149,9 +149,7 @@ def test_woodbury_member_solves_match_the_direct_solve(heavy_share):
     k, n, f, P = 6, 24, 16, 24.0
     phi, heavy, w, x0, M_light, A_light, xi = _member_problem(rng, k, n, f, heavy_share)
     L = np.linalg.cholesky(np.linalg.inv(M_light))
-    runs = _threads(
-        lambda: member_solves_shared(phi, heavy, w, x0, M_light, L, A_light, xi, P)
-    )
+    runs = _threads(lambda: member_solves_shared(phi, heavy, w, x0, M_light, L, A_light, xi, P))
     (W, status), (W2, _) = runs
     np.testing.assert_array_equal(W, W2)
     assert not status.any()
