@@ -150,11 +150,9 @@ class PopulationNodes:
         the index pairs ``i <= j`` (space) and ``a <= b`` (time) only; exactly symmetric."""
         pt = self.phi_t
         fs, ft = S.shape[1], pt.shape[1]
-        (si, sj, s_pair), (ta, tb, t_pair) = _pairs(fs), _pairs(ft)
+        (si, sj, _), (ta, tb, _) = _pairs(fs), _pairs(ft)
         R = S[:, si, sj].T @ (pt[:, ta] * pt[:, tb])  # (space pairs, time pairs)
-        rows = s_pair[:, None, :, None]
-        cols = t_pair[None, :, None, :]
-        return R[rows, cols].reshape(fs * ft, fs * ft)
+        return np.take(R, _assembly_index(fs, ft)).reshape(fs * ft, fs * ft)
 
     def _time_blocks(self, B: np.ndarray) -> np.ndarray:
         """``B`` contracted with ``phi_t`` on both sides at every time node (n_t, F_s, F_s)."""
@@ -201,6 +199,16 @@ def _time_block_path(n_t: int, fs: int, ft: int) -> list:
     once per shape instead of on every call)."""
     pt, B4 = np.empty((n_t, ft)), np.empty((fs, ft, fs, ft))
     return np.einsum_path("ka,iajb,kb->kij", pt, B4, pt, optimize="greedy")[0]
+
+
+@functools.cache
+def _assembly_index(fs: int, ft: int) -> np.ndarray:
+    """Flat positions in the (space pairs, time pairs) matrix ``R`` of :meth:`PopulationNodes.
+    _assemble` of every entry ``((i, a), (j, b))`` of the (F, F) Gram, ``(fs, ft, fs, ft)``."""
+    s_pair, t_pair = _pairs(fs)[2], _pairs(ft)[2]
+    n_t_pairs = ft * (ft + 1) // 2
+    flat = s_pair[:, None, :, None] * n_t_pairs + t_pair[None, :, None, :]
+    return np.ascontiguousarray(flat)
 
 
 @functools.cache
