@@ -11,6 +11,11 @@ with one BLAS thread (:func:`gtv.numerics.blas.serial_blas`):
   ``A_n = (A_L + (1/P) sum_H w_j x0_j phi_j) + xi_n``: the heavy Gram by ``dsyrk``, the solve by
   LAPACK Cholesky (:func:`gtv.numerics.blas.cholesky_solve_rows`).
 
+With one ``M_L`` for all members (the unconditioned field) :func:`member_weights_shared` does
+both in one pass per member (no ``(k, P, F)`` feature array between them), screens the
+leverages by a bound (only triples that may be heavy enter the product with the factor of
+``M^{-1}``) and solves through the Woodbury identity with a factor of ``M_L^{-1}`` made once.
+
 The plain-numpy reference is :func:`gtv.numerics.linear.occupancy.occupancy_members` with
 ``backend="numpy"`` (tests compare).
 """
@@ -28,7 +33,39 @@ from gtv.numerics.blas import (
 )
 from gtv.numerics.features import product_features_serial
 
-__all__ = ["member_leverages", "member_solves", "member_solves_shared"]
+__all__ = ["member_leverages", "member_solves", "member_weights_shared"]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _member_leverages_one(kinds, sizes, los, his, zm, wm, chol_M_inv, P, lam_max, q_star, phi, q):
+    """One member of :func:`member_leverages`: ``phi`` (P, F) and ``q`` (P,) filled in place."""
+    n = zm.shape[0]
+    f = chol_M_inv.shape[0]
+    product_features_serial(kinds, sizes, los, his, zm, phi)
+    keep = np.empty(n, dtype=np.intp)
+    h = 0
+    for j in range(n):
+        nrm = 0.0
+        for i in range(f):
+            nrm += phi[j, i] * phi[j, i]
+        bound = wm[j] * nrm * lam_max / P
+        if bound <= q_star:
+            q[j] = bound
+        else:
+            keep[h] = j
+            h += 1
+    if h == 0:
+        return
+    u = np.empty((h, f))
+    for r in range(h):
+        for i in range(f):
+            u[r, i] = phi[keep[r], i]
+    lower_right_multiply_inplace(u, chol_M_inv)
+    for r in range(h):
+        acc = 0.0
+        for i in range(f):
+            acc += u[r, i] * u[r, i]
+        q[keep[r]] = wm[keep[r]] * acc / P
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -48,31 +85,9 @@ def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P, lam_max=np.inf
     phi = np.empty((k, n, f))
     q = np.empty((k, n))
     for m in numba.prange(k):
-        product_features_serial(kinds, sizes, los, his, z[m], phi[m])
-        keep = np.empty(n, dtype=np.intp)
-        h = 0
-        for j in range(n):
-            nrm = 0.0
-            for i in range(f):
-                nrm += phi[m, j, i] * phi[m, j, i]
-            bound = w[m, j] * nrm * lam_max / P
-            if bound <= q_star:
-                q[m, j] = bound
-            else:
-                keep[h] = j
-                h += 1
-        if h == 0:
-            continue
-        u = np.empty((h, f))
-        for r in range(h):
-            for i in range(f):
-                u[r, i] = phi[m, keep[r], i]
-        lower_right_multiply_inplace(u, chol_M_inv)
-        for r in range(h):
-            acc = 0.0
-            for i in range(f):
-                acc += u[r, i] * u[r, i]
-            q[m, keep[r]] = w[m, keep[r]] * acc / P
+        _member_leverages_one(
+            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi[m], q[m]
+        )
     return phi, q
 
 
@@ -119,79 +134,102 @@ def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
     return W, status
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def member_solves_shared(phi, heavy, w, x0, M_light, chol_light_inv, A_light, xi, P):
-    """:func:`member_solves` for one ``M_light`` (F, F) shared by all members, with the lower
-    Cholesky factor ``L`` of ``M_light^{-1}`` (``chol_light_inv``, F x F; ``M_light^{-1} =
-    L L^T``) made once. A member with ``h <= F / 2`` heavy triples (rows ``y_j = sqrt(w_j / P)
-    phi_j`` of ``Y``) is solved through the Woodbury identity,
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
+    """One member of :func:`member_weights_shared` from its features ``phi`` (P, F) and heavy
+    flags (P,): ``out`` (1, F) filled, returns the solve status. ``h <= F / 2`` heavy triples
+    (rows ``y_j = sqrt(w_j / P) phi_j`` of ``Y``): the Woodbury identity with ``L L^T =
+    M_light^{-1}``,
 
         ``(M_L + Y^T Y)^{-1} = L (I - Z^T (I_h + Z Z^T)^{-1} Z) L^T``,  ``Z = Y L``,
 
     so ``W = (b - (b Z^T) (I_h + Z Z^T)^{-1} Z) L^T`` with ``b = A L``: ``Z`` by BLAS ``dtrmm``,
     ``Z Z^T`` by ``dsyrk`` and an ``h x h`` Cholesky solve instead of the ``F x F`` one (about half
-    the operations at ``h ~ F / 3``; ``I_h + Z Z^T >= I`` is well conditioned). Members with more
-    heavy triples are solved as in :func:`member_solves`. Same arguments and returns otherwise
-    (``A_light`` (F,), ``xi`` (k, F))."""
-    k, n, f = phi.shape
+    the operations at ``h ~ F / 3``; ``I_h + Z Z^T >= I`` is well conditioned). More heavy
+    triples: the direct Cholesky solve of :func:`member_solves`."""
+    n, f = phi.shape
+    h = 0
+    for j in range(n):
+        if heavy[j]:
+            h += 1
+    y = np.empty((h, f))
+    a = np.empty((1, f))
+    for i in range(f):
+        a[0, i] = 0.0
+    r = 0
+    for j in range(n):
+        if heavy[j]:
+            s = np.sqrt(wm[j] / P)
+            c = wm[j] * x0m[j] / P
+            for i in range(f):
+                y[r, i] = s * phi[j, i]
+                a[0, i] += c * phi[j, i]
+            r += 1
+    for i in range(f):
+        a[0, i] = A_light[i] + a[0, i] + xim[i]
+    if 2 * h > f:  # the direct solve
+        g = np.zeros((f, f))
+        gram_lower_into(y, g)
+        for i in range(f):
+            for c2 in range(i + 1):
+                g[i, c2] += M_light[i, c2]
+        work = np.empty(f)
+        return cholesky_solve_rows(g, a, out, work)
+    status = 0
+    b = np.zeros(f)  # b = a L
+    for i in range(f):
+        ai = a[0, i]
+        for j in range(i + 1):
+            b[j] += ai * L[i, j]
+    if h > 0:
+        lower_right_multiply_inplace(y, L)  # Z = Y L
+        g = np.zeros((h, h))
+        outer_lower_into(y, g)  # lower triangle of Z Z^T
+        cz = np.empty((1, h))
+        for q in range(h):
+            g[q, q] += 1.0
+            acc = 0.0
+            for i in range(f):
+                acc += b[i] * y[q, i]
+            cz[0, q] = acc
+        sz = np.empty((1, h))
+        work = np.empty(h)
+        status = cholesky_solve_rows(g, cz, sz, work)
+        for q in range(h):
+            sq = sz[0, q]
+            for i in range(f):
+                b[i] -= sq * y[q, i]
+    for i in range(f):  # W = b L^T
+        acc = 0.0
+        for j in range(i + 1):
+            acc += L[i, j] * b[j]
+        out[0, i] = acc
+    return status
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def member_weights_shared(
+    kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_light, chol_light_inv,
+    A_light, xi,
+):  # fmt: skip
+    """Weights (k, 1, F) and solve statuses (k,) of ``k`` members sharing one ``M_light`` (F, F),
+    in one pass per member (no (k, P, F) feature array): its features and screened leverages as
+    :func:`member_leverages` (``lam_max``, ``q_star``), heavy = ``q > q_star``, then the solve of
+    :func:`member_solves` through :func:`_member_solve_shared` with ``chol_light_inv`` the lower
+    Cholesky factor of ``M_light^{-1}``. ``z`` (k, P, D+1), ``w``/``x0`` (k, P), ``A_light``
+    (F,), ``xi`` (k, F)."""
+    k, n, _ = z.shape
+    f = chol_M_inv.shape[0]
     W = np.empty((k, 1, f))
     status = np.zeros(k, dtype=np.int8)
-    L = chol_light_inv
     for m in numba.prange(k):
-        h = 0
-        for j in range(n):
-            if heavy[m, j]:
-                h += 1
-        y = np.empty((h, f))
-        a = np.empty((1, f))
-        for i in range(f):
-            a[0, i] = 0.0
-        r = 0
-        for j in range(n):
-            if heavy[m, j]:
-                s = np.sqrt(w[m, j] / P)
-                c = w[m, j] * x0[m, j] / P
-                for i in range(f):
-                    y[r, i] = s * phi[m, j, i]
-                    a[0, i] += c * phi[m, j, i]
-                r += 1
-        for i in range(f):
-            a[0, i] = A_light[i] + a[0, i] + xi[m, i]
-        if 2 * h > f:  # the direct solve
-            g = np.zeros((f, f))
-            gram_lower_into(y, g)
-            for i in range(f):
-                for c2 in range(i + 1):
-                    g[i, c2] += M_light[i, c2]
-            work = np.empty(f)
-            status[m] = cholesky_solve_rows(g, a, W[m], work)
-            continue
-        b = np.zeros(f)  # b = a L
-        for i in range(f):
-            ai = a[0, i]
-            for j in range(i + 1):
-                b[j] += ai * L[i, j]
-        if h > 0:
-            lower_right_multiply_inplace(y, L)  # Z = Y L
-            g = np.zeros((h, h))
-            outer_lower_into(y, g)  # lower triangle of Z Z^T
-            cz = np.empty((1, h))
-            for q in range(h):
-                g[q, q] += 1.0
-                acc = 0.0
-                for i in range(f):
-                    acc += b[i] * y[q, i]
-                cz[0, q] = acc
-            sz = np.empty((1, h))
-            work = np.empty(h)
-            status[m] = cholesky_solve_rows(g, cz, sz, work)
-            for q in range(h):
-                sq = sz[0, q]
-                for i in range(f):
-                    b[i] -= sq * y[q, i]
-        for i in range(f):  # W = b L^T
-            acc = 0.0
-            for j in range(i + 1):
-                acc += L[i, j] * b[j]
-            W[m, 0, i] = acc
+        phi = np.empty((n, f))
+        q = np.empty(n)
+        _member_leverages_one(
+            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q
+        )
+        heavy = q > q_star
+        status[m] = _member_solve_shared(
+            phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], P, W[m]
+        )
     return W, status
