@@ -66,11 +66,14 @@ MIXINGS = {"safeguarded": None, "delayed": 0.3}
 #: Restarts of the ``"delayed"`` mixing before the plain iteration takes over.
 _MAX_RESTARTS = 20
 
-#: Node rule, tolerance and mixing of :func:`prediction_moments`: 4 Gauss-Legendre nodes per time
+#: Node rule, tolerance and solvers of :func:`prediction_moments`: 4 Gauss-Legendre nodes per time
 #: panel (the theory's default is 12), Gauss-Hermite weights above 1e-12 (default 1e-25), stop at
-#: 1e-8. Chosen by convergence against the default solve (tests/numerics/linear/
-#: test_cavity_fast.py): on 8 x 8 / 16 x 16 Gaussian features at eps = 0.01, F/P = 1 the
-#: relative deviations of W_bar, Cov W and M are 9e-9 / 2e-6, 4e-7 / 3e-5 and 7e-8 / 9e-6.
+#: 1e-8, the ``"delayed"`` mixing for ``M`` and conjugate gradients for the covariance
+#: (:func:`_covariance_cg`). Chosen by convergence against the default solve (tests/numerics/
+#: linear/test_cavity_fast.py): on 8 x 8 / 16 x 16 Gaussian features at eps = 0.01, F/P = 1 the
+#: relative deviations of W_bar, Cov W and M are 9e-9 / 2e-6, 4e-7 / 3e-5 and 7e-8 / 9e-6 (the
+#: same to the digits shown with Anderson mixing for the covariance; Cov W moves by 2e-8 / 4e-8
+#: between the two covariance solvers, both stopping at 1e-8).
 PREDICTION_RULE = {
     "n_t": 4, "prune": 1e-12, "tol": 1e-8, "mixing": "delayed", "covariance": "cg",
 }  # fmt: skip
