@@ -157,8 +157,27 @@ class PopulationNodes:
         R = S[:, si, sj].T @ (pt[:, ta] * pt[:, tb])  # (space pairs, time pairs)
         return np.take(R, _assembly_index(fs, ft)).reshape(fs * ft, fs * ft)
 
+    @functools.cached_property
+    def _time_pair_products(self) -> np.ndarray:
+        """``phi_t[k, a] phi_t[k, b]`` for the time index pairs ``a <= b`` (n_t, pairs)."""
+        ta, tb, _ = _pairs(self.phi_t.shape[1])
+        return np.ascontiguousarray(self.phi_t[:, ta] * self.phi_t[:, tb])
+
     def _time_blocks(self, B: np.ndarray) -> np.ndarray:
-        """``B`` contracted with ``phi_t`` on both sides at every time node (n_t, F_s, F_s)."""
+        """A *symmetric* ``B`` contracted with ``phi_t`` on both sides at every time node
+        (n_t, F_s, F_s): ``sum_{a <= b} phi_t[k, a] phi_t[k, b] (B_ab + B_ab^T [a < b])`` with the
+        spatial blocks ``B_ab = B[(., a), (., b)]`` (``B_ba = B_ab^T`` by symmetry), one product
+        over the time index pairs; :meth:`_time_blocks_reference` contracts all of ``B``."""
+        fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
+        ta, tb, _ = _pairs(ft)
+        blocks = B.reshape(fs, ft, fs, ft).transpose(1, 3, 0, 2)[ta, tb]  # (pairs, F_s, F_s)
+        off = ta != tb
+        blocks[off] += blocks[off].transpose(0, 2, 1)
+        out = self._time_pair_products @ blocks.reshape(ta.size, fs * fs)
+        return out.reshape(-1, fs, fs)
+
+    def _time_blocks_reference(self, B: np.ndarray) -> np.ndarray:
+        """Plain :meth:`_time_blocks`: ``einsum`` over both time indices."""
         pt = self.phi_t
         fs, ft = self.phi_s.shape[2], pt.shape[1]
         B4 = B.reshape(fs, ft, fs, ft)
@@ -175,7 +194,7 @@ class PopulationNodes:
 
     def quadratic_reference(self, B: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`quadratic`."""
-        Bt = self._time_blocks(B)
+        Bt = self._time_blocks_reference(B)
         return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
 
     def vector(self, a: np.ndarray) -> np.ndarray:
