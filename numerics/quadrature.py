@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -120,6 +121,17 @@ def log_time_quadrature(eps: float, T: float, n_t: int) -> tuple[np.ndarray, np.
     return t, w
 
 
+@functools.lru_cache(maxsize=16)
+def _hermite_roots(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and normalized weights of the ``n``-point probabilists' Gauss-Hermite rule, read-only
+    (computed once per ``n``: thousands of nodes take milliseconds)."""
+    x, w = roots_hermitenorm(n)
+    w = w / w.sum()
+    x.flags.writeable = False
+    w.flags.writeable = False
+    return x, w
+
+
 def hermite_quadrature(
     n: int, dim: int = 1, prune: float = HERMITE_PRUNE
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +141,7 @@ def hermite_quadrature(
     normalized to sum 1; product weights below ``prune`` are dropped (then renormalized).
     """
     n = check_count(n, "n_hermite")
-    x, w = roots_hermitenorm(n)
-    w = w / w.sum()
+    x, w = _hermite_roots(n)
     keep = w > prune
     x, w = x[keep], w[keep]
     grids = np.meshgrid(*([x] * dim), indexing="ij")

@@ -39,6 +39,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import lapack
 
 from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_choice, check_count, check_samples_per_model
@@ -54,20 +55,34 @@ from gtv.numerics.streams import model_rngs
 #: Feature-block size (doubles) of the cavity-field sampler.
 _FIELD_CHUNK = 4_000_000
 
+#: Nodes whose spatial features are all below this fraction of the largest ``|phi_s|`` are left
+#: out of the node kernels' sums (every term they add to a Gram block is below ``1e-20`` of the
+#: largest; :attr:`PopulationNodes.active_layout`).
+ACTIVE_FEATURE = 1e-10
+
 #: Mixing schemes of the fixed points and the residual below which ``"delayed"`` starts mixing.
 MIXINGS = {"safeguarded": None, "delayed": 0.3}
 
 #: Restarts of the ``"delayed"`` mixing before the plain iteration takes over.
 _MAX_RESTARTS = 20
 
-#: Node rule, tolerance and mixing of :func:`prediction_moments`: 4 Gauss-Legendre nodes per time
+#: Node rule, tolerance and solvers of :func:`prediction_moments`: 4 Gauss-Legendre nodes per time
 #: panel (the theory's default is 12), Gauss-Hermite weights above 1e-12 (default 1e-25), stop at
-#: 1e-8. Chosen by convergence against the default solve (tests/numerics/linear/
-#: test_cavity_fast.py): on 8 x 8 / 16 x 16 Gaussian features at eps = 0.01, F/P = 1 the
-#: relative deviations of W_bar, Cov W and M are 9e-9 / 2e-6, 4e-7 / 3e-5 and 7e-8 / 9e-6.
-PREDICTION_RULE = {"n_t": 4, "prune": 1e-12, "tol": 1e-8, "mixing": "delayed"}
+#: 1e-8, the ``"delayed"`` mixing for ``M`` and conjugate gradients for the covariance
+#: (:func:`_covariance_cg`). Chosen by convergence against the default solve (tests/numerics/
+#: linear/test_cavity_fast.py): on 8 x 8 / 16 x 16 Gaussian features at eps = 0.01, F/P = 1 the
+#: relative deviations of W_bar, Cov W and M are 9e-9 / 2e-6, 4e-7 / 3e-5 and 7e-8 / 9e-6 (the
+#: same to the digits shown with Anderson mixing for the covariance; Cov W moves by 2e-8 / 4e-8
+#: between the two covariance solvers, both stopping at 1e-8).
+PREDICTION_RULE = {
+    "n_t": 4, "prune": 1e-12, "tol": 1e-8, "mixing": "delayed", "covariance": "cg",
+}  # fmt: skip
+
+#: Solvers of the covariance fixed point (:func:`cavity_moments`, ``covariance``).
+COVARIANCE_SOLVERS = ("anderson", "cg")
 
 __all__ = [
+    "COVARIANCE_SOLVERS",
     "CavityMoments",
     "PopulationNodes",
     "cavity_moments",
@@ -100,11 +115,33 @@ class PopulationNodes:
     phi_s: np.ndarray
     phi_t: np.ndarray
 
+    @functools.cached_property
+    def active_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The node kernels' layout (made once per node set): per time node the *active* nodes,
+        those with a spatial feature above :data:`ACTIVE_FEATURE` times the largest ``|phi_s|``,
+        their spatial features transposed and compacted, ``psT`` (n_t, F_s, n_c) float64 (zeros
+        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)."""
+        ps = np.asarray(self.phi_s, dtype=float)
+        big = np.abs(ps).max(axis=2)
+        active = big > ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
+        count = active.sum(axis=1).astype(np.intp)
+        n_t, _, fs = ps.shape
+        n_c = max(1, int(count.max(initial=0)))
+        psT = np.zeros((n_t, fs, n_c))
+        idx = np.zeros((n_t, n_c), dtype=np.intp)
+        for k in range(n_t):  # the active nodes of each time node, in their order
+            sel = np.flatnonzero(active[k])
+            idx[k, : sel.size] = sel
+            psT[k, :, : sel.size] = ps[k, sel].T
+        return psT, idx, count
+
     def gram(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x) (numba
-        spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
-        ps = np.ascontiguousarray(self.phi_s, dtype=float)
-        return self._assemble(spatial_grams(ps, np.ascontiguousarray(a, dtype=float)))
+        spatial blocks over the active nodes,
+        :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
+        psT, idx, count = self.active_layout
+        a = np.ascontiguousarray(a, dtype=float)
+        return self._assemble(spatial_grams(psT, idx, count, a))
 
     def gram_reference(self, a: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`gram`."""
@@ -116,28 +153,48 @@ class PopulationNodes:
         the index pairs ``i <= j`` (space) and ``a <= b`` (time) only; exactly symmetric."""
         pt = self.phi_t
         fs, ft = S.shape[1], pt.shape[1]
-        (si, sj, s_pair), (ta, tb, t_pair) = _pairs(fs), _pairs(ft)
+        (si, sj, _), (ta, tb, _) = _pairs(fs), _pairs(ft)
         R = S[:, si, sj].T @ (pt[:, ta] * pt[:, tb])  # (space pairs, time pairs)
-        rows = s_pair[:, None, :, None]
-        cols = t_pair[None, :, None, :]
-        return R[rows, cols].reshape(fs * ft, fs * ft)
+        return np.take(R, _assembly_index(fs, ft)).reshape(fs * ft, fs * ft)
+
+    @functools.cached_property
+    def _time_pair_products(self) -> np.ndarray:
+        """``phi_t[k, a] phi_t[k, b]`` for the time index pairs ``a <= b`` (n_t, pairs)."""
+        ta, tb, _ = _pairs(self.phi_t.shape[1])
+        return np.ascontiguousarray(self.phi_t[:, ta] * self.phi_t[:, tb])
 
     def _time_blocks(self, B: np.ndarray) -> np.ndarray:
-        """``B`` contracted with ``phi_t`` on both sides at every time node (n_t, F_s, F_s)."""
+        """A *symmetric* ``B`` contracted with ``phi_t`` on both sides at every time node
+        (n_t, F_s, F_s): ``sum_{a <= b} phi_t[k, a] phi_t[k, b] (B_ab + B_ab^T [a < b])`` with the
+        spatial blocks ``B_ab = B[(., a), (., b)]`` (``B_ba = B_ab^T`` by symmetry), one product
+        over the time index pairs; :meth:`_time_blocks_reference` contracts all of ``B``."""
+        fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
+        ta, tb, _ = _pairs(ft)
+        blocks = B.reshape(fs, ft, fs, ft).transpose(1, 3, 0, 2)[ta, tb]  # (pairs, F_s, F_s)
+        off = ta != tb
+        blocks[off] += blocks[off].transpose(0, 2, 1)
+        out = self._time_pair_products @ blocks.reshape(ta.size, fs * fs)
+        return out.reshape(-1, fs, fs)
+
+    def _time_blocks_reference(self, B: np.ndarray) -> np.ndarray:
+        """Plain :meth:`_time_blocks`: ``einsum`` over both time indices."""
         pt = self.phi_t
         fs, ft = self.phi_s.shape[2], pt.shape[1]
         B4 = B.reshape(fs, ft, fs, ft)
-        return np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=True)
+        path = _time_block_path(pt.shape[0], fs, ft)
+        return np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=path)
 
     def quadratic(self, B: np.ndarray) -> np.ndarray:
         """``phi_n^T B phi_n`` at every node (n_t, n_x) for a symmetric (F, F) matrix ``B``
-        (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`)."""
-        Bt = np.ascontiguousarray(self._time_blocks(B))
-        return spatial_quadratic(np.ascontiguousarray(self.phi_s, dtype=float), Bt)
+        (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`; 0 at
+        the inactive nodes, :attr:`active_layout`, where it is below ``1e-20 |B|``)."""
+        Bt = np.ascontiguousarray(self._time_blocks(B), dtype=float)
+        psT, idx, count = self.active_layout
+        return spatial_quadratic(psT, idx, count, Bt, self.prob.shape[1])
 
     def quadratic_reference(self, B: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`quadratic`."""
-        Bt = self._time_blocks(B)
+        Bt = self._time_blocks_reference(B)
         return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
 
     def vector(self, a: np.ndarray) -> np.ndarray:
@@ -156,6 +213,24 @@ class PopulationNodes:
         n_t, n_x, fs = self.phi_s.shape
         out = self.phi_s[:, :, :, None] * self.phi_t[:, None, None, :]
         return out.reshape(n_t * n_x, fs * self.phi_t.shape[1])
+
+
+@functools.cache
+def _time_block_path(n_t: int, fs: int, ft: int) -> list:
+    """The contraction order of :meth:`PopulationNodes._time_blocks` (``numpy.einsum_path``,
+    once per shape instead of on every call)."""
+    pt, B4 = np.empty((n_t, ft)), np.empty((fs, ft, fs, ft))
+    return np.einsum_path("ka,iajb,kb->kij", pt, B4, pt, optimize="greedy")[0]
+
+
+@functools.cache
+def _assembly_index(fs: int, ft: int) -> np.ndarray:
+    """Flat positions in the (space pairs, time pairs) matrix ``R`` of :meth:`PopulationNodes.
+    _assemble` of every entry ``((i, a), (j, b))`` of the (F, F) Gram, ``(fs, ft, fs, ft)``."""
+    s_pair, t_pair = _pairs(fs)[2], _pairs(ft)[2]
+    n_t_pairs = ft * (ft + 1) // 2
+    flat = s_pair[:, None, :, None] * n_t_pairs + t_pair[None, :, None, :]
+    return np.ascontiguousarray(flat)
 
 
 @functools.cache
@@ -231,6 +306,29 @@ def population_nodes(
     )
 
 
+def _mixing_coefficients(fs: list[np.ndarray]) -> np.ndarray:
+    """Anderson coefficients ``argmin_c |f - dF c|`` for the residual history ``fs`` (last entry
+    ``f``; ``dF[:, i] = fs[i + 1] - fs[i]``).
+
+    The least squares run on the small ``(k, k)`` normal equations ``dF^T dF c = dF^T f``
+    (``k <= 4`` here: ``k (k + 3) / 2`` dot products of length ``F^2`` instead of an SVD of the
+    ``(F^2, k)`` matrix), solved by a pseudo-inverse that drops directions below ``1e-13`` of the
+    largest eigenvalue (nearly parallel differences). The coefficients only choose the
+    extrapolated iterate; the fixed point and its tolerance are those of the plain map.
+    """
+    f = fs[-1]
+    dF = [b - a for a, b in zip(fs[:-1], fs[1:], strict=True)]
+    k = len(dF)
+    D = np.empty((k, k))
+    for i in range(k):
+        for j in range(i + 1):
+            D[i, j] = D[j, i] = dF[i] @ dF[j]
+    rhs = np.array([d @ f for d in dF])
+    ev, U = np.linalg.eigh(D)
+    keep = ev > 1e-13 * max(ev[-1], np.finfo(float).tiny)
+    return U[:, keep] @ ((U[:, keep].T @ rhs) / ev[keep])
+
+
 def _anderson(
     g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: int = 5,
     delay: float | None = None,
@@ -272,10 +370,11 @@ def _anderson(
         fs.append(f.ravel())
         xs, fs = xs[-depth:], fs[-depth:]
         if len(fs) > 1:
-            dF = np.diff(np.array(fs), axis=0).T
-            dG = np.diff(np.array(xs), axis=0).T
-            coef = np.linalg.lstsq(dF, f.ravel(), rcond=None)[0]
-            x = (gx.ravel() - dG @ coef).reshape(x.shape)
+            coef = _mixing_coefficients(fs)
+            x = gx.ravel().copy()
+            for i, ci in enumerate(coef):  # x = g(x) - dG coef, dG[:, i] = xs[i + 1] - xs[i]
+                x -= ci * (xs[i + 1] - xs[i])
+            x = x.reshape(gx.shape)
         else:
             x = gx
     raise ValueError(f"{name}: the cavity fixed point did not converge in {max_iter} iterations")
@@ -319,6 +418,17 @@ class CavityMoments:
         inv = np.linalg.inv(self.M)
         return (inv + inv.T) / 2
 
+    @functools.cached_property
+    def chol_M_inv(self) -> np.ndarray:
+        """The lower Cholesky factor of :attr:`M_inv` (computed once per instance)."""
+        return np.ascontiguousarray(np.linalg.cholesky(self.M_inv))
+
+    @functools.cached_property
+    def M_inv_bound(self) -> float:
+        """An upper bound of the largest eigenvalue of ``M^{-1}``: LAPACK's, times ``1 + 1e-8``
+        (a margin far above rounding), so that ``w |phi|^2 M_inv_bound / P >= q``."""
+        return float(np.linalg.eigvalsh(self.M_inv)[-1]) * (1 + 1e-8)
+
     def leverage(self, phi: np.ndarray, w: np.ndarray) -> np.ndarray:
         """``q = w phi^T M^{-1} phi / P`` for triples with features ``phi`` (n, F), weights ``w``
         (n,)."""
@@ -350,19 +460,107 @@ class CavityMoments:
             )  # fmt: skip
 
 
+def _symmetric_inverse(M: np.ndarray) -> np.ndarray:
+    """``M^{-1}`` of a symmetric positive definite ``M``, exactly symmetric: LAPACK ``dpotrf`` and
+    ``dpotri`` (a third of the operations of the LU inverse); an LU inverse, symmetrized, when the
+    Cholesky factorization fails (an extrapolated Anderson iterate need not be definite)."""
+    # M.T: the Fortran-ordered view of the symmetric M (no copy); clean: zero lower triangles
+    U, info = lapack.dpotrf(M.T, lower=0, clean=1)
+    if info == 0:
+        inv, info = lapack.dpotri(U, lower=0, overwrite_c=1)
+        if info == 0:
+            diagonal = np.diag(inv).copy()
+            out = inv + inv.T
+            out[np.diag_indices_from(out)] = diagonal
+            return out
+    inv = np.linalg.inv(M)
+    return (inv + inv.T) / 2
+
+
+def _covariance_cg(
+    quad, gram, M: np.ndarray, Mi: np.ndarray, base: np.ndarray, K0: np.ndarray, P: float,
+    tol: float, max_iter: int,
+) -> tuple[np.ndarray, int]:  # fmt: skip
+    """The covariance equation by conjugate gradients; returns ``C`` and the map evaluations.
+
+    The covariance fixed point is linear, ``C = C0 + L(C)`` with ``C0 = M^{-1} K0 M^{-1} / P``
+    and ``L(X) = M^{-1} gram(base * quad(X)) M^{-1} / P``. In the inner product
+    ``<A, B>_M = tr(M A M B)`` the map ``L`` is self-adjoint and positive semi-definite
+    (``<L(A), B>_M = (1/P) sum_n base_n (phi_n^T A phi_n)(phi_n^T B phi_n)``), and the plain
+    iteration converges, so ``I - L`` is symmetric positive definite there: conjugate gradients
+    from ``C = 0`` apply. ``M X M`` of the residual and search direction is carried along
+    (``M L(X) M = gram(...) / P`` comes with each application), so each step costs one ``quad``,
+    one ``gram`` and two ``F x F`` products, as a step of the plain map. Stop as
+    :func:`_anderson` does: when the recursive residual is below ``tol``, one application of the
+    map at the iterate ``x`` must give ``max|g(x) - x| <= tol max|g(x)|`` (else restart from
+    ``x``); ``g(x)`` is returned.
+    """
+
+    def apply_l(X):
+        qx = quad(X)
+        K = gram(base * qx) / P
+        out = Mi @ K @ Mi
+        return (out + out.T) / 2, K
+
+    C0 = Mi @ K0 @ Mi / P
+    C0 = (C0 + C0.T) / 2
+    x = np.zeros_like(C0)
+    r, rt = C0.copy(), K0 / P  # residual g(x) - x and M r M
+    p, pt = r.copy(), rt.copy()
+    rr = float(np.sum(r * rt))
+    it = 1
+    while True:
+        if np.max(np.abs(r)) <= tol * np.max(np.abs(x + r)):
+            if it >= max_iter:
+                break
+            Lx, _ = apply_l(x)
+            gx = C0 + Lx
+            it += 1
+            r = gx - x
+            if np.max(np.abs(r)) < tol * max(np.finfo(float).tiny, np.max(np.abs(gx))):
+                return gx, it
+            rt = M @ r @ M  # restart from x with the true residual
+            rt = (rt + rt.T) / 2
+            p, pt = r.copy(), rt.copy()
+            rr = float(np.sum(r * rt))
+        if it >= max_iter:
+            break
+        Lp, Kp = apply_l(p)
+        it += 1
+        pAp = float(np.sum(p * (pt - Kp)))
+        if not (np.isfinite(pAp) and pAp > 0 and rr > 0):
+            raise ValueError(
+                "covariance: the cavity covariance map is not a contraction (conjugate gradients "
+                "met a non-positive curvature)"
+            )
+        alpha = rr / pAp
+        x += alpha * p
+        r -= alpha * (p - Lp)
+        rt -= alpha * (pt - Kp)
+        rr_new = float(np.sum(r * rt))
+        beta = rr_new / rr
+        rr = rr_new
+        p = r + beta * p
+        pt = rt + beta * pt
+    raise ValueError(
+        f"covariance: the cavity fixed point did not converge in {max_iter} iterations"
+    )
+
+
 def _solve(
-    ops, nodes, ridge: float, P: float, tol: float, max_iter: int, delay: float | None = None
-) -> CavityMoments:
+    ops, nodes, ridge: float, P: float, tol: float, max_iter: int, delay: float | None = None,
+    covariance: str = "anderson",
+) -> CavityMoments:  # fmt: skip
     """The three cavity equations with ``ops = (gram, quadratic, vector, apply)`` on ``nodes``
-    (``delay``: the mixing of :func:`_anderson`)."""
+    (``delay``: the mixing of :func:`_anderson`; ``covariance``: ``"anderson"`` or ``"cg"``, the
+    solver of the covariance fixed point, :func:`_covariance_cg`)."""
     gram, quad, vec, apply = ops
     F = nodes.phi_s.shape[2] * nodes.phi_t.shape[1]
     wp = nodes.w[:, None] * nodes.prob
     eye = np.eye(F)
 
     def leverage(M):
-        Mi = np.linalg.inv(M)
-        Mi = (Mi + Mi.T) / 2
+        Mi = _symmetric_inverse(M)
         return Mi, np.clip(nodes.w[:, None] * quad(Mi) / P, 0.0, None)
 
     def m_map(M):
@@ -380,12 +578,17 @@ def _solve(
     base = nodes.w[:, None] ** 2 * nodes.prob / (1 + q) ** 2
     eg = W_bar @ (M - gram(wp / (1 + q)))
 
-    def c_map(C):
-        K = gram(base * (c + quad(C))) - np.outer(eg, eg)
-        out = Mi @ K @ Mi / P
-        return (out + out.T) / 2
+    if covariance == "cg":
+        K0 = gram(base * c) - np.outer(eg, eg)
+        C, it_c = _covariance_cg(quad, gram, M, Mi, base, K0, P, tol, max_iter)
+    else:
 
-    C, it_c = _anderson(c_map, np.zeros((F, F)), tol, max_iter, "covariance", delay=delay)
+        def c_map(C):
+            K = gram(base * (c + quad(C))) - np.outer(eg, eg)
+            out = Mi @ K @ Mi / P
+            return (out + out.T) / 2
+
+        C, it_c = _anderson(c_map, np.zeros((F, F)), tol, max_iter, "covariance", delay=delay)
     return CavityMoments(
         float(P), W_bar[None, :], C, M, float(q.max()), float(np.sum(nodes.prob * q)),
         {"M": it_q, "covariance": it_c}, eg[None, :],
@@ -401,6 +604,7 @@ def cavity_moments(
     max_iter: int = 3000,
     backend: str = "product",
     mixing: str = "safeguarded",
+    covariance: str = "anderson",
 ) -> CavityMoments:
     """Solve the cavity equations (module docstring) for ``theory``'s configuration at ``P``.
 
@@ -423,6 +627,11 @@ def cavity_moments(
         mixing once the plain iteration is near the solution: at eps = 0.01, F/P = 1 it takes
         24 steps for ``M`` instead of 61 on 8 x 8 features, but 35 instead of 30 on 16 x 16;
         both stop at the same ``tol``.
+    covariance : {"anderson", "cg"}
+        Solver of the (linear) covariance fixed point: Anderson mixing as for ``M`` (with
+        ``mixing``), or conjugate gradients in the inner product ``tr(M A M B)``
+        (:func:`_covariance_cg`; the same stopping rule; 19 map evaluations instead of 28 on the
+        fast path's nodes at 16 x 16, eps = 0.01, F/P = 1).
 
     Returns
     -------
@@ -431,6 +640,7 @@ def cavity_moments(
     P = check_samples_per_model(P, required=True)
     check_choice(backend, "backend", ("product", "full"))
     delay = MIXINGS[check_choice(mixing, "mixing", tuple(MIXINGS))]
+    check_choice(covariance, "covariance", COVARIANCE_SOLVERS)
     max_iter = check_count(max_iter, "max_iter")
     if not (np.isfinite(tol) and 0 < tol < 1):
         raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
@@ -440,12 +650,13 @@ def cavity_moments(
         raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
     if backend == "full":
         return cavity_moments_reference(
-            theory, P, nodes=nodes, tol=tol, max_iter=max_iter, mixing=mixing
-        )
+            theory, P, nodes=nodes, tol=tol, max_iter=max_iter, mixing=mixing,
+            covariance=covariance,
+        )  # fmt: skip
     with serial_blas():
         return _solve(
             (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply),
-            nodes, theory.ridge, P, tol, max_iter, delay,
+            nodes, theory.ridge, P, tol, max_iter, delay, covariance,
         )  # fmt: skip
 
 
@@ -457,9 +668,11 @@ def cavity_moments_reference(
     tol: float = 1e-10,
     max_iter: int = 3000,
     mixing: str = "safeguarded",
+    covariance: str = "anderson",
 ) -> CavityMoments:
     """Plain version of :func:`cavity_moments`: full feature vectors at every node."""
     delay = MIXINGS[check_choice(mixing, "mixing", tuple(MIXINGS))]
+    check_choice(covariance, "covariance", COVARIANCE_SOLVERS)
     if nodes is None:
         nodes = population_nodes(theory)
     phi = nodes.full_features()
@@ -478,7 +691,9 @@ def cavity_moments_reference(
     def apply(W):
         return (phi @ W).reshape(shape)
 
-    return _solve((gram, quad, vec, apply), nodes, theory.ridge, float(P), tol, max_iter, delay)
+    return _solve(
+        (gram, quad, vec, apply), nodes, theory.ridge, float(P), tol, max_iter, delay, covariance
+    )
 
 
 def prediction_moments(
@@ -499,7 +714,10 @@ def prediction_moments(
     elif not isinstance(nodes, PopulationNodes):
         raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
     coarse = population_nodes(theory, n_t=rule["n_t"], prune=rule["prune"])
-    moments = cavity_moments(theory, P, nodes=coarse, tol=rule["tol"], mixing=rule["mixing"])
+    moments = cavity_moments(
+        theory, P, nodes=coarse, tol=rule["tol"], mixing=rule["mixing"],
+        covariance=rule["covariance"],
+    )  # fmt: skip
     return moments, nodes
 
 

@@ -11,6 +11,11 @@ with one BLAS thread (:func:`gtv.numerics.blas.serial_blas`):
   ``A_n = (A_L + (1/P) sum_H w_j x0_j phi_j) + xi_n``: the heavy Gram by ``dsyrk``, the solve by
   LAPACK Cholesky (:func:`gtv.numerics.blas.cholesky_solve_rows`).
 
+With one ``M_L`` for all members (the unconditioned field) :func:`member_weights_shared` does
+both in one pass per member (no ``(k, P, F)`` feature array between them), screens the
+leverages by a bound (only triples that may be heavy enter the product with the factor of
+``M^{-1}``) and solves through the Woodbury identity with a factor of ``M_L^{-1}`` made once.
+
 The plain-numpy reference is :func:`gtv.numerics.linear.occupancy.occupancy_members` with
 ``backend="numpy"`` (tests compare).
 """
@@ -20,31 +25,69 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gtv.numerics.blas import cholesky_solve_rows, gram_lower_into, lower_right_multiply_inplace
+from gtv.numerics.blas import (
+    cholesky_solve_rows,
+    gram_lower_into,
+    lower_right_multiply_inplace,
+    outer_lower_into,
+)
 from gtv.numerics.features import product_features_serial
 
-__all__ = ["member_leverages", "member_solves"]
+__all__ = ["member_leverages", "member_solves", "member_weights_shared"]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _member_leverages_one(kinds, sizes, los, his, zm, wm, chol_M_inv, P, lam_max, q_star, phi, q):
+    """One member of :func:`member_leverages`: ``phi`` (P, F) and ``q`` (P,) filled in place."""
+    n = zm.shape[0]
+    f = chol_M_inv.shape[0]
+    product_features_serial(kinds, sizes, los, his, zm, phi)
+    keep = np.empty(n, dtype=np.intp)
+    h = 0
+    for j in range(n):
+        nrm = 0.0
+        for i in range(f):
+            nrm += phi[j, i] * phi[j, i]
+        bound = wm[j] * nrm * lam_max / P
+        if bound <= q_star:
+            q[j] = bound
+        else:
+            keep[h] = j
+            h += 1
+    if h == 0:
+        return
+    u = np.empty((h, f))
+    for r in range(h):
+        for i in range(f):
+            u[r, i] = phi[keep[r], i]
+    lower_right_multiply_inplace(u, chol_M_inv)
+    for r in range(h):
+        acc = 0.0
+        for i in range(f):
+            acc += u[r, i] * u[r, i]
+        q[keep[r]] = wm[keep[r]] * acc / P
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P):
+def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P, lam_max=np.inf, q_star=-1.0):
     """Features ``phi`` (k, P, F) at the points-and-times ``z`` (k, P, D+1) and leverages
     ``q = w phi^T M^{-1} phi / P = w |phi^T L|^2 / P`` (k, P) for weights ``w`` (k, P), with
     ``L`` the lower Cholesky factor of ``M^{-1}`` held in ``chol_M_inv`` (F, F) (``phi L`` by
-    :func:`gtv.numerics.blas.lower_right_multiply_inplace`)."""
+    :func:`gtv.numerics.blas.lower_right_multiply_inplace`).
+
+    Screening: with ``lam_max`` at least the largest eigenvalue of ``M^{-1}``, a triple whose
+    bound ``b = w |phi|^2 lam_max / P`` (``>= q``) is at most ``q_star`` is light whatever its
+    leverage; its ``q`` is then returned as ``b`` (not computed; at most ``q_star``), so only the
+    other triples enter the product with ``L``. ``q > q_star`` is the same either way (pass
+    ``lam_max`` with a relative margin above rounding). The defaults compute every leverage."""
     k, n, _ = z.shape
     f = chol_M_inv.shape[0]
     phi = np.empty((k, n, f))
     q = np.empty((k, n))
     for m in numba.prange(k):
-        product_features_serial(kinds, sizes, los, his, z[m], phi[m])
-        u = phi[m].copy()
-        lower_right_multiply_inplace(u, chol_M_inv)
-        for j in range(n):
-            acc = 0.0
-            for i in range(f):
-                acc += u[j, i] * u[j, i]
-            q[m, j] = w[m, j] * acc / P
+        _member_leverages_one(
+            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi[m], q[m]
+        )
     return phi, q
 
 
@@ -88,4 +131,105 @@ def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
                 g[i, c2] += ml[i, c2]
         work = np.empty(f)
         status[m] = cholesky_solve_rows(g, rhs, W[m], work)
+    return W, status
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
+    """One member of :func:`member_weights_shared` from its features ``phi`` (P, F) and heavy
+    flags (P,): ``out`` (1, F) filled, returns the solve status. ``h <= F / 2`` heavy triples
+    (rows ``y_j = sqrt(w_j / P) phi_j`` of ``Y``): the Woodbury identity with ``L L^T =
+    M_light^{-1}``,
+
+        ``(M_L + Y^T Y)^{-1} = L (I - Z^T (I_h + Z Z^T)^{-1} Z) L^T``,  ``Z = Y L``,
+
+    so ``W = (b - (b Z^T) (I_h + Z Z^T)^{-1} Z) L^T`` with ``b = A L``: ``Z`` by BLAS ``dtrmm``,
+    ``Z Z^T`` by ``dsyrk`` and an ``h x h`` Cholesky solve instead of the ``F x F`` one (about half
+    the operations at ``h ~ F / 3``; ``I_h + Z Z^T >= I`` is well conditioned). More heavy
+    triples: the direct Cholesky solve of :func:`member_solves`."""
+    n, f = phi.shape
+    h = 0
+    for j in range(n):
+        if heavy[j]:
+            h += 1
+    y = np.empty((h, f))
+    a = np.empty((1, f))
+    for i in range(f):
+        a[0, i] = 0.0
+    r = 0
+    for j in range(n):
+        if heavy[j]:
+            s = np.sqrt(wm[j] / P)
+            c = wm[j] * x0m[j] / P
+            for i in range(f):
+                y[r, i] = s * phi[j, i]
+                a[0, i] += c * phi[j, i]
+            r += 1
+    for i in range(f):
+        a[0, i] = A_light[i] + a[0, i] + xim[i]
+    if 2 * h > f:  # the direct solve
+        g = np.zeros((f, f))
+        gram_lower_into(y, g)
+        for i in range(f):
+            for c2 in range(i + 1):
+                g[i, c2] += M_light[i, c2]
+        work = np.empty(f)
+        return cholesky_solve_rows(g, a, out, work)
+    status = 0
+    b = np.zeros(f)  # b = a L
+    for i in range(f):
+        ai = a[0, i]
+        for j in range(i + 1):
+            b[j] += ai * L[i, j]
+    if h > 0:
+        lower_right_multiply_inplace(y, L)  # Z = Y L
+        g = np.zeros((h, h))
+        outer_lower_into(y, g)  # lower triangle of Z Z^T
+        cz = np.empty((1, h))
+        for q in range(h):
+            g[q, q] += 1.0
+            acc = 0.0
+            for i in range(f):
+                acc += b[i] * y[q, i]
+            cz[0, q] = acc
+        sz = np.empty((1, h))
+        work = np.empty(h)
+        status = cholesky_solve_rows(g, cz, sz, work)
+        for q in range(h):
+            sq = sz[0, q]
+            for i in range(f):
+                b[i] -= sq * y[q, i]
+    for i in range(f):  # W = b L^T
+        acc = 0.0
+        for j in range(i + 1):
+            acc += L[i, j] * b[j]
+        out[0, i] = acc
+    return status
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def member_weights_shared(
+    kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_light, chol_light_inv,
+    A_light, xi,
+):  # fmt: skip
+    """Weights (k, 1, F) and solve statuses (k,) of ``k`` members sharing one ``M_light`` (F, F),
+    in one pass per member (no (k, P, F) feature array): its features and screened leverages as
+    :func:`member_leverages` (``lam_max``, ``q_star``), heavy = ``q > q_star``, then the solve of
+    :func:`member_solves` through :func:`_member_solve_shared` with ``chol_light_inv`` the lower
+    Cholesky factor of ``M_light^{-1}``. ``z`` (k, P, D+1), ``w``/``x0`` (k, P), ``A_light``
+    (F,), ``xi`` (k, F)."""
+    k, n, _ = z.shape
+    f = chol_M_inv.shape[0]
+    W = np.empty((k, 1, f))
+    status = np.zeros(k, dtype=np.int8)
+    for m in numba.prange(k):
+        phi = np.empty((n, f))
+        q = np.empty(n)
+        _member_leverages_one(
+            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q
+        )
+        heavy = q > q_star
+        status[m] = _member_solve_shared(
+            phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], P, W[m]
+        )
     return W, status

@@ -48,6 +48,7 @@ evaluations and one ``F x F`` solve. D = 1.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -56,7 +57,11 @@ from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_choice, check_count
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, population_nodes
-from gtv.numerics.linear.member_kernels import member_leverages, member_solves
+from gtv.numerics.linear.member_kernels import (
+    member_leverages,
+    member_solves,
+    member_weights_shared,
+)
 from gtv.numerics.linear.strata import LightStrata, light_strata
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs
@@ -104,6 +109,19 @@ class OccupancySplit:
     heavy_probability: float
     strata: LightStrata | None = None
     consistent: bool = False
+
+    @functools.cached_property
+    def chol_light_inv(self) -> np.ndarray:
+        """The lower Cholesky factor ``L`` of ``M_light^{-1}`` (``M_light^{-1} = L L^T``),
+        C-contiguous (the members' Woodbury solves; made once per split)."""
+        try:
+            inv = np.linalg.inv(np.linalg.cholesky(self.M_light))  # (L_M)^{-1}, lower
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "split: M_L is not numerically positive definite (ridge too small?)"
+            ) from None
+        # M_L^{-1} = L_M^{-T} L_M^{-1}; its lower Cholesky factor
+        return np.ascontiguousarray(np.linalg.cholesky(inv.T @ inv))
 
 
 def occupancy_split(
@@ -205,7 +223,8 @@ def sample_occupancy_weights(
         split = occupancy_split(theory, moments, q_star=q_star)
     out = np.empty((n_models, 1, split.A_light.size))
     rngs = model_rngs(seed, "field", n_models)
-    chunk = member_chunk(int(moments.P), split.A_light.size)
+    # the unconditioned field keeps no (k, P, F) feature block (member_weights_shared): one call
+    chunk = n_models if split.strata is None else member_chunk(int(moments.P), split.A_light.size)
     for m0 in range(0, n_models, chunk):
         out[m0 : m0 + chunk, 0] = occupancy_members(theory, moments, split, rngs[m0 : m0 + chunk])
     return out
@@ -290,6 +309,15 @@ def occupancy_members(
         return _members(theory, moments, split, rngs, backend)
 
 
+def _check_status(status: np.ndarray) -> None:
+    """Raise for a failed member solve (:func:`gtv.numerics.blas.cholesky_solve_rows`)."""
+    if np.any(status != 0):
+        raise ValueError(
+            "split: a member's M_L + heavy Gram is not numerically positive definite "
+            "(ridge too small?)"
+        )
+
+
 def _members(
     theory: LinearTheory,
     moments: CavityMoments,
@@ -309,10 +337,19 @@ def _members(
         normals[n] = rng.standard_normal(normals.shape[1])
     w = dsm_weights(theory.schedule, t)
     M_inv = moments.M_inv
+    if backend == "numba" and cells is None and not split.consistent:
+        # one M_L: features, screened leverages and Woodbury solves in one pass per member
+        W, status = member_weights_shared(
+            *theory.features.arrays(), np.stack([x, t], axis=2), w, x0, moments.chol_M_inv, P,
+            moments.M_inv_bound, split.q_star, np.ascontiguousarray(split.M_light),
+            split.chol_light_inv, np.ascontiguousarray(split.A_light),
+            np.ascontiguousarray(normals @ split.fluctuation.T),
+        )  # fmt: skip
+        _check_status(status)
+        return W[:, 0]
     if backend == "numba":
         z = np.stack([x, t], axis=2)
-        L = np.linalg.cholesky(M_inv)
-        phi, q = member_leverages(*theory.features.arrays(), z, w, L, P)
+        phi, q = member_leverages(*theory.features.arrays(), z, w, moments.chol_M_inv, P)
     else:
         phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
@@ -333,11 +370,7 @@ def _members(
             phi, heavy, w, x0, np.ascontiguousarray(M_light.reshape(-1, F, F)),
             np.ascontiguousarray(A_light.reshape(-1, F)), np.ascontiguousarray(xi), P,
         )  # fmt: skip
-        if np.any(status != 0):
-            raise ValueError(
-                "split: a member's M_L + heavy Gram is not numerically positive definite "
-                "(ridge too small?)"
-            )
+        _check_status(status)
         return W[:, 0]
     # gather each member's heavy triples into the first h_max slots (the rest weigh 0)
     h_max = max(1, int(heavy.sum(axis=1).max()))

@@ -10,6 +10,11 @@ import pytest
 
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import cavity_moments, linear_model_theory, population_nodes
+from gtv.numerics.linear.cavity import ACTIVE_FEATURE
+from gtv.numerics.linear.member_kernels import (
+    member_leverages,
+    member_weights_shared,
+)
 from gtv.numerics.linear.occupancy import occupancy_members, occupancy_split
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.streams import model_rngs
@@ -100,3 +105,92 @@ def test_bad_backend(setup):
     split = occupancy_split(th, m, nodes=nodes)
     with pytest.raises(ValueError, match="backend"):
         occupancy_members(th, m, split, model_rngs(0, "field", 2), backend="fortran")
+
+
+def test_node_kernels_skip_only_negligible_nodes(setup):
+    """The fixture's rule reaches |x| ~ 9 at t = 1: 40 % of its nodes are inactive (every spatial
+    feature below ACTIVE_FEATURE of the largest). The layout holds exactly the active nodes, in
+    order; the kernels' quadratic form is 0 there, where the full-vector value is below 1e-18 of
+    the largest; the numpy references (all nodes) agree (test above)."""
+    _, nodes, _, m = setup
+    psT, idx, count = nodes.active_layout
+    big = np.abs(nodes.phi_s).max(axis=2)
+    active = big > ACTIVE_FEATURE * big.max()
+    assert 0.3 < 1 - active.mean() < 0.6
+    np.testing.assert_array_equal(count, active.sum(axis=1))
+    for k in range(nodes.prob.shape[0]):
+        np.testing.assert_array_equal(idx[k, : count[k]], np.flatnonzero(active[k]))
+        np.testing.assert_array_equal(psT[k, :, : count[k]], nodes.phi_s[k, active[k]].T)
+        assert not psT[k, :, count[k] :].any()
+    q = nodes.quadratic(m.M_inv)
+    ref = nodes.quadratic_reference(m.M_inv)
+    assert not q[~active].any()
+    assert np.abs(ref[~active]).max() < 1e-18 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("q_star", [0.0, 1.0, 3.0, 1e30])
+def test_fused_shared_members_match_a_direct_numpy_solve(q_star):
+    """member_weights_shared (features, screened leverages, Woodbury solves for h <= F / 2 heavy
+    triples and the direct Cholesky solve for more, in one pass per member) against numpy: exact
+    leverages, heavy = q > q_star, a solve of (M_L + (1/P) sum_H w phi phi^T) W^T = A^T. q_star
+    = 0 makes every triple heavy (direct branch), 1 some (Woodbury), 1e30 none; the same bits
+    under 1 and 2 numba threads."""
+    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (0.01, 1.0), (-1.5, 1.5))
+    rng = np.random.default_rng(7)
+    k, n, f, P = 6, 30, feats.n_features, 30.0
+    z = np.stack([rng.uniform(-2.5, 2.5, (k, n)), rng.uniform(0.01, 1.0, (k, n))], axis=2)
+    w = 1.0 / rng.uniform(0.005, 1.0, (k, n))
+    x0 = rng.standard_normal((k, n))
+    A = rng.standard_normal((f, f))
+    M_inv = np.linalg.inv(A @ A.T / f + 0.05 * np.eye(f))
+    B = rng.standard_normal((f, f + 5))
+    M_light = B @ B.T / (f + 5) + 0.1 * np.eye(f)
+    A_light, xi = rng.standard_normal(f), rng.standard_normal((k, f))
+    L, L_light = np.linalg.cholesky(M_inv), np.linalg.cholesky(np.linalg.inv(M_light))
+    lam = np.linalg.eigvalsh(M_inv)[-1] * (1 + 1e-8)
+    args = (*feats.arrays(), z, w, x0, L, P, lam, q_star, M_light, L_light, A_light, xi)
+    (W, status), (W2, _) = _threads(lambda: member_weights_shared(*args))
+    np.testing.assert_array_equal(W, W2)
+    assert not status.any()
+    phi = feats.evaluate(z[:, :, 0].reshape(-1, 1), z[:, :, 1].reshape(-1)).reshape(k, n, f)
+    heavy = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi) / P > q_star
+    if q_star == 3.0:
+        assert 0 < heavy.sum(axis=1).max() <= f // 2  # the Woodbury branch
+    if q_star == 1.0:
+        assert heavy.sum(axis=1).min() > f // 2  # the direct branch, with light triples
+    for m in range(k):
+        h = heavy[m]
+        G = M_light + (phi[m, h].T * (w[m, h] / P)) @ phi[m, h]
+        rhs = A_light + (w[m, h] * x0[m, h] / P) @ phi[m, h] + xi[m]
+        expect = np.linalg.solve(G, rhs)
+        np.testing.assert_allclose(W[m, 0], expect, rtol=1e-9, atol=1e-11 * abs(expect).max())
+
+
+def test_member_leverage_screening_keeps_the_heavy_set():
+    """With lam_max >= the largest eigenvalue of M^-1, the screened leverages give the same heavy
+    set as the unscreened ones; computed ones are identical, screened ones are the bound (>= the
+    leverage, <= q_star); the same bits under 1 and 2 numba threads."""
+    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (0.01, 1.0), (-1.5, 1.5))
+    rng = np.random.default_rng(3)
+    k, n, f, P, q_star = 5, 40, feats.n_features, 40.0, 1.0
+    z = np.stack([rng.uniform(-2.5, 2.5, (k, n)), rng.uniform(0.01, 1.0, (k, n))], axis=2)
+    w = 1.0 / rng.uniform(0.005, 1.0, (k, n))
+    A = rng.standard_normal((f, f))
+    M_inv = np.linalg.inv(A @ A.T / f + 0.05 * np.eye(f))
+    L = np.linalg.cholesky(M_inv)
+    lam = np.linalg.eigvalsh(M_inv)[-1] * (1 + 1e-8)
+    phi, q = member_leverages(*feats.arrays(), z, w, L, P)
+    runs = _threads(lambda: member_leverages(*feats.arrays(), z, w, L, P, lam, q_star))
+    (phi_s, q_s), (_, q_s2) = runs
+    np.testing.assert_array_equal(q_s, q_s2)
+    np.testing.assert_array_equal(phi_s, phi)
+    np.testing.assert_allclose(q, w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi) / P, rtol=1e-10)
+    bound = w * (phi**2).sum(axis=2) * lam / P
+    screened = bound <= q_star
+    # both branches, and heavy as well as computed light triples, are exercised
+    assert 0.1 < screened.mean() < 0.9
+    assert (q > q_star).any() and (~screened & (q <= q_star)).any()
+    np.testing.assert_array_equal(q_s > q_star, q > q_star)
+    np.testing.assert_allclose(q_s[screened], bound[screened], rtol=1e-13)
+    assert np.all(q_s[screened] >= q[screened])
+    np.testing.assert_allclose(q_s[~screened], q[~screened], rtol=1e-13)
