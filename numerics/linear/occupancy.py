@@ -234,7 +234,7 @@ def close_heavy_sets(
     phi: np.ndarray,
     w: np.ndarray,
     heavy: np.ndarray,
-    M_light: np.ndarray,
+    chol_light_inv: np.ndarray,
     q_star: float,
     P: int,
 ) -> np.ndarray:
@@ -248,8 +248,8 @@ def close_heavy_sets(
         DSM weights.
     heavy : ndarray of bool (k, P)
         The heavy triples by the population leverage.
-    M_light : ndarray (F, F)
-        The light equivalent (ridge included).
+    chol_light_inv : ndarray (F, F)
+        The lower Cholesky factor of ``M_L^{-1}`` (:attr:`OccupancySplit.chol_light_inv`).
     q_star : float
     P : int
 
@@ -259,9 +259,8 @@ def close_heavy_sets(
         ``heavy`` with every light triple whose leverage against ``M_L`` plus the member's heavy
         triples exceeds ``q_star`` added, round by round, until none does.
     """
-    Minv = np.linalg.inv(M_light)
-    Minv = (Minv + Minv.T) / 2
-    L = np.linalg.cholesky(Minv)
+    L = chol_light_inv
+    Minv = L @ L.T
     k, n, f = phi.shape
     q_light = w * np.sum((phi.reshape(k * n, f) @ L).reshape(k, n, f) ** 2, axis=2) / P
     out = heavy.copy()
@@ -355,7 +354,7 @@ def _members(
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
     heavy = q > split.q_star
     if split.consistent:
-        heavy = close_heavy_sets(phi, w, heavy, split.M_light, split.q_star, P)
+        heavy = close_heavy_sets(phi, w, heavy, split.chol_light_inv, split.q_star, P)
     if cells is not None:
         cell = cells.cells(t, x)
         heavy |= cell < 0  # a light triple where the population has no light mass: exact
