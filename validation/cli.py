@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gtv.numerics.allocator import tune_allocator
-from gtv.validation.cli_density import density_options
+from gtv.validation.cli_density import add_density_arguments, density_options
 from gtv.validation.cli_limits import check_cli_budget, check_cli_outputs
 from gtv.validation.linear.validity_map_cli import add_validity_map_parser, run_validity_map
 from gtv.validation.memory.cli import add_memorization_parser, run_memorization
@@ -219,36 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     lin.add_argument("--n-space", type=_positive_int("--n-space"), default=8, help="F_x")
     lin.add_argument("--n-time", type=_positive_int("--n-time"), default=8, help="F_t")
     lin.add_argument("--models", type=_positive_int("--models", 4), default=200, help="N")
-    lin.add_argument(
-        "--density",
-        choices=["transport", "mc"],
-        default=argparse.SUPPRESS,
-        help="how every per-model density is formed: transport = each model's PF-ODE map carried "
-        "over a deterministic quantile grid of --points start points, refined where needed up to "
-        "--max-points, and the Gaussian mass binned exactly (no sampling noise; "
-        "docs/math/transport.md); mc = bin --samples random samples per model (default: "
-        "transport; also for --target both)",
-    )
-    lin.add_argument(
-        "--samples",
-        type=_positive_int("--samples"),
-        default=argparse.SUPPRESS,
-        help=f"PF-ODE samples per model, only with --density mc (default: {_LINEAR_SAMPLES})",
-    )
-    lin.add_argument(
-        "--points",
-        type=_positive_int("--points", 4),
-        default=argparse.SUPPRESS,
-        help="start-grid points per model with --density transport, refined where a cell's chord "
-        f"may misplace mass across a bin, up to --max-points (default: {_LINEAR_POINTS})",
-    )
-    lin.add_argument(
-        "--max-points",
-        type=_positive_int("--max-points", 4),
-        default=argparse.SUPPRESS,
-        help="most grid points per model after refinement with --density transport (at least "
-        f"--points; default: {_LINEAR_MAX_POINTS}, or --points if that is larger)",
-    )
+    add_density_arguments(
+        lin, _positive_int, samples=_LINEAR_SAMPLES, points=_LINEAR_POINTS,
+        max_points=_LINEAR_MAX_POINTS, density_default="transport; also for --target both",
+    )  # fmt: skip
     lin.add_argument(
         "--steps",
         type=_positive_int("--steps"),

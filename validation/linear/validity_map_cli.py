@@ -14,6 +14,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from gtv.validation.cli_density import add_density_arguments
+
 __all__ = [
     "THEORY_CHOICES", "VALIDITY_MAP_DEFAULTS", "add_validity_map_parser", "run_validity_map",
 ]  # fmt: skip
@@ -94,27 +96,9 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
                    help="time Gaussian features")  # fmt: skip
     p.add_argument("--models", type=positive_int("--models", 4), default=d["models"],
                    help="trained models per cell (and members per theory field)")  # fmt: skip
-    p.add_argument(
-        "--density", choices=["transport", "mc"], default=argparse.SUPPRESS,
-        help="how every per-model density is formed: transport = each model's PF-ODE map carried "
-        "over a deterministic quantile grid of --points start points, refined where needed up to "
-        "--max-points, and the Gaussian mass binned exactly (no sampling noise; "
-        "docs/math/transport.md); mc = bin --samples random samples per model (default: "
-        f"{d['density']})",
-    )  # fmt: skip
-    p.add_argument(
-        "--samples", type=positive_int("--samples"), default=argparse.SUPPRESS,
-        help=f"PF-ODE samples per model, only with --density mc (default: {d['samples']})",
-    )  # fmt: skip
-    p.add_argument(
-        "--points", type=positive_int("--points", 4), default=argparse.SUPPRESS,
-        help="start-grid points per model with --density transport, refined where a cell's chord "
-        f"may misplace mass across a bin, up to --max-points (default: {d['points']})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-points", type=positive_int("--max-points", 4), default=argparse.SUPPRESS,
-        help="most grid points per model after refinement with --density transport (at least "
-        f"--points; default: {d['max_points']}, or --points if that is larger)",
+    add_density_arguments(
+        p, positive_int, samples=d["samples"], points=d["points"], max_points=d["max_points"],
+        density_default=d["density"],
     )  # fmt: skip
     p.add_argument("--theories", nargs="+", choices=THEORY_CHOICES, default=list(d["theories"]),
                    help="theories to score")  # fmt: skip

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from gtv.validation.cli_density import add_density_arguments
+
 __all__ = ["NTK_DEFAULTS", "add_ntk_parser", "run_validate_ntk"]
 
 
@@ -96,36 +98,10 @@ def add_ntk_parser(vsub, fmt, formats: Callable, positive_int: Callable) -> None
         default=None,
         help="explicit learning rate eta (overrides --lr-fraction; must be below the limit)",
     )
-    ntk.add_argument(
-        "--density",
-        choices=["transport", "mc"],
-        default=argparse.SUPPRESS,
-        help="how every per-model density is formed: transport = each model's PF-ODE map carried "
-        "over a deterministic quantile grid of --points start points, refined where needed up to "
-        "--max-points, and the Gaussian mass binned exactly (no sampling noise; "
-        f"docs/math/transport.md); mc = bin --samples random samples per model (default: "
-        f"{d.density})",
-    )
-    ntk.add_argument(
-        "--samples",
-        type=positive_int("--samples"),
-        default=argparse.SUPPRESS,
-        help=f"PF-ODE samples per model, only with --density mc (default: {d.n_samples})",
-    )
-    ntk.add_argument(
-        "--points",
-        type=positive_int("--points", 4),
-        default=argparse.SUPPRESS,
-        help="start-grid points per model with --density transport, refined where a cell's chord "
-        f"may misplace mass across a bin, up to --max-points (default: {d.n_points})",
-    )
-    ntk.add_argument(
-        "--max-points",
-        type=positive_int("--max-points", 4),
-        default=argparse.SUPPRESS,
-        help="most grid points per model after refinement with --density transport (at least "
-        f"--points; default: {d.max_points}, or --points if that is larger)",
-    )
+    add_density_arguments(
+        ntk, positive_int, samples=d.n_samples, points=d.n_points, max_points=d.max_points,
+        density_default=d.density,
+    )  # fmt: skip
     ntk.add_argument(
         "--steps", type=int, default=d.n_steps, help="PF-ODE Euler steps (every sampler)"
     )
