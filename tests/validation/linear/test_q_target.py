@@ -16,11 +16,13 @@ QUERY_X = (-1.0, 0.0, 1.0)
 QUERY_T = (0.02, 0.1)
 
 
-def _scores(P: int, eps: float) -> tuple[dict, dict, float, float]:
+def _scores(
+    P: int, eps: float, theory: str = "stratified_field", n_samples: int = 500
+) -> tuple[dict, dict, float, float]:
     # Monte Carlo densities, as in the measurements of docs/math/finite_fp.md
     c = LinearCompareConfig(
-        eps=eps, P=P, n_models=2000, n_samples=500, query_x=QUERY_X, query_t=QUERY_T, seed=0,
-        theory="stratified_field", diagnostics=False, n_boot=400, density="mc",
+        eps=eps, P=P, n_models=2000, n_samples=n_samples, query_x=QUERY_X, query_t=QUERY_T,
+        seed=0, theory=theory, diagnostics=False, n_boot=400, density="mc",
     )  # fmt: skip
     res = compare_linear(c)
     gaps = {r["name"]: r for r in res.gap_rows}
@@ -54,18 +56,6 @@ def test_stratified_field_gap_and_tv_at_finite_F_over_P(P):
     assert tv <= 1.5 * floor
 
 
-def _consistent_scores(P: int, eps: float) -> tuple[dict, dict, float, float]:
-    # the options of the consistent-field table in docs/math/finite_fp.md (5000 samples each)
-    c = LinearCompareConfig(
-        eps=eps, P=P, n_models=2000, n_samples=5000, query_x=QUERY_X, query_t=QUERY_T, seed=0,
-        theory="consistent_field", diagnostics=False, n_boot=400, density="mc",
-    )  # fmt: skip
-    res = compare_linear(c)
-    gaps = {r["name"]: r for r in res.gap_rows}
-    tv = {r["theory"]: r["tv"] for r in res.density_rows}["gaussian_field"]
-    return gaps["trained"], gaps["gaussian_field"], tv, res.floor["tv"]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "eps",
@@ -84,7 +74,8 @@ def _consistent_scores(P: int, eps: float) -> tuple[dict, dict, float, float]:
 def test_consistent_field_gap_and_tv_at_F_over_P_one_quarter(eps):
     """8 x 8 features, P = 256: the consistent field (heavy sets closed under each member's own
     leverage) meets the [q] target at eps = 1e-3, where the plain occupancy field does not."""
-    trained, field, tv, floor = _consistent_scores(256, eps)
+    # the options of the consistent-field table in docs/math/finite_fp.md (5000 samples each)
+    trained, field, tv, floor = _scores(256, eps, "consistent_field", 5000)
     print(
         f"\neps={eps}: gap trained {trained['estimate']:.4f} [{trained['lo']:.4f}, "
         f"{trained['hi']:.4f}], field {field['estimate']:.4f}; TV {tv:.4f}, floor {floor:.4f}"
