@@ -123,6 +123,13 @@ class OccupancySplit:
         # M_L^{-1} = L_M^{-T} L_M^{-1}; its lower Cholesky factor
         return np.ascontiguousarray(np.linalg.cholesky(inv.T @ inv))
 
+    @functools.cached_property
+    def light_inv_bound(self) -> float:
+        """An upper bound of the largest eigenvalue of ``M_light^{-1}`` (LAPACK's smallest
+        eigenvalue of ``M_light``, inverted, times ``1 + 1e-8``): screens the leverages of the
+        consistent closure."""
+        return float(1.0 / np.linalg.eigvalsh(self.M_light)[0]) * (1 + 1e-8)
+
 
 def occupancy_split(
     theory: LinearTheory,
@@ -234,6 +241,7 @@ def close_heavy_sets(
     phi: np.ndarray,
     w: np.ndarray,
     heavy: np.ndarray,
+    q_light: np.ndarray,
     chol_light_inv: np.ndarray,
     q_star: float,
     P: int,
@@ -248,6 +256,9 @@ def close_heavy_sets(
         DSM weights.
     heavy : ndarray of bool (k, P)
         The heavy triples by the population leverage.
+    q_light : ndarray (k, P)
+        ``w phi^T M_L^{-1} phi / P``; exact where it exceeds ``q_star`` (below, a bound will do:
+        those triples cannot qualify).
     chol_light_inv : ndarray (F, F)
         The lower Cholesky factor of ``M_L^{-1}`` (:attr:`OccupancySplit.chol_light_inv`).
     q_star : float
@@ -259,10 +270,8 @@ def close_heavy_sets(
         ``heavy`` with every light triple whose leverage against ``M_L`` plus the member's heavy
         triples exceeds ``q_star`` added, round by round, until none does.
     """
-    L = chol_light_inv
-    Minv = L @ L.T
-    k, n, f = phi.shape
-    q_light = w * np.sum((phi.reshape(k * n, f) @ L).reshape(k, n, f) ** 2, axis=2) / P
+    Minv = chol_light_inv @ chol_light_inv.T
+    k = phi.shape[0]
     out = heavy.copy()
     for m in range(k):
         cand = np.flatnonzero(~out[m] & (q_light[m] > q_star))
@@ -348,13 +357,22 @@ def _members(
         return W[:, 0]
     if backend == "numba":
         z = np.stack([x, t], axis=2)
-        phi, q = member_leverages(*theory.features.arrays(), z, w, moments.chol_M_inv, P)
+        # the consistent closure screens (only q > q_star matters; the strata path keeps every q)
+        screen = (moments.M_inv_bound, split.q_star) if split.consistent else ()
+        phi, q = member_leverages(*theory.features.arrays(), z, w, moments.chol_M_inv, P, *screen)
     else:
         phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
     heavy = q > split.q_star
     if split.consistent:
-        heavy = close_heavy_sets(phi, w, heavy, split.chol_light_inv, split.q_star, P)
+        L_light = split.chol_light_inv
+        if backend == "numba":  # leverages against M_L (screened: only those above q_star exact)
+            _, q_light = member_leverages(
+                *theory.features.arrays(), z, w, L_light, P, split.light_inv_bound, split.q_star
+            )
+        else:
+            q_light = w * np.einsum("mnf,fg,mng->mn", phi, L_light @ L_light.T, phi) / P
+        heavy = close_heavy_sets(phi, w, heavy, q_light, L_light, split.q_star, P)
     if cells is not None:
         cell = cells.cells(t, x)
         heavy |= cell < 0  # a light triple where the population has no light mass: exact
