@@ -207,17 +207,114 @@ def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
     return status
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _close_member(phi, wm, heavy, L, light_bound, q_star, P):
+    """Close one member's heavy flags (P,) in place under its own leverage
+    (:func:`gtv.numerics.linear.occupancy.close_heavy_sets`) in the coordinates ``u = phi L``
+    (``L L^T = M_light^{-1}``): against ``M_L + Y^T Y`` (rows ``y_j = sqrt(w_j / P) phi_j`` of
+    the heavy triples, ``Z = Y L``) a triple's leverage is
+    ``(w / P) (|u|^2 - v^T (I_h + Z Z^T)^{-1} v)``, ``v = Z u``. Candidates: light triples whose
+    leverage against ``M_L`` alone exceeds ``q_star`` (screened first by the bound
+    ``w |phi|^2 light_bound / P``); adding heavy triples only lowers leverages. Returns the number
+    of triples made heavy, or -1 if a capacitance matrix could not be factorized."""
+    n, f = phi.shape
+    cand = np.empty(n, dtype=np.intp)
+    c = 0
+    for j in range(n):
+        if not heavy[j]:
+            nrm = 0.0
+            for i in range(f):
+                nrm += phi[j, i] * phi[j, i]
+            if wm[j] * nrm * light_bound / P > q_star:
+                cand[c] = j
+                c += 1
+    if c == 0:
+        return 0
+    u = np.empty((c, f))
+    for r in range(c):
+        for i in range(f):
+            u[r, i] = phi[cand[r], i]
+    lower_right_multiply_inplace(u, L)
+    base = np.empty(c)
+    alive = np.zeros(c, dtype=np.bool_)
+    left = 0
+    for r in range(c):
+        acc = 0.0
+        for i in range(f):
+            acc += u[r, i] * u[r, i]
+        base[r] = wm[cand[r]] * acc / P
+        if base[r] > q_star:
+            alive[r] = True
+            left += 1
+    added = 0
+    while left > 0:  # every round makes at least one candidate heavy or ends
+        h = 0
+        for j in range(n):
+            if heavy[j]:
+                h += 1
+        q = base.copy()
+        if h > 0:
+            zm = np.empty((h, f))
+            r2 = 0
+            for j in range(n):
+                if heavy[j]:
+                    s = np.sqrt(wm[j] / P)
+                    for i in range(f):
+                        zm[r2, i] = s * phi[j, i]
+                    r2 += 1
+            lower_right_multiply_inplace(zm, L)  # Z = Y L
+            g = np.zeros((h, h))
+            outer_lower_into(zm, g)
+            for a in range(h):
+                g[a, a] += 1.0
+            v = np.empty((left, h))
+            rows = np.empty(left, dtype=np.intp)
+            t = 0
+            for r in range(c):
+                if alive[r]:
+                    rows[t] = r
+                    for a in range(h):
+                        acc = 0.0
+                        for i in range(f):
+                            acc += zm[a, i] * u[r, i]
+                        v[t, a] = acc
+                    t += 1
+            sv = np.empty((left, h))
+            work = np.empty(h)
+            if cholesky_solve_rows(g, v, sv, work) != 0:
+                return -1
+            for t in range(left):
+                acc = 0.0
+                for a in range(h):
+                    acc += v[t, a] * sv[t, a]
+                r = rows[t]
+                q[r] = base[r] - wm[cand[r]] * acc / P
+        new = 0
+        for r in range(c):
+            if alive[r] and q[r] > q_star:
+                heavy[cand[r]] = True
+                alive[r] = False
+                new += 1
+        if new == 0:
+            break
+        added += new
+        left -= new
+    return added
+
+
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def member_weights_shared(
     kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_light, chol_light_inv,
-    A_light, xi,
+    A_light, xi, light_bound=-1.0,
 ):  # fmt: skip
     """Weights (k, 1, F) and solve statuses (k,) of ``k`` members sharing one ``M_light`` (F, F),
     in one pass per member (no (k, P, F) feature array): its features and screened leverages as
     :func:`member_leverages` (``lam_max``, ``q_star``), heavy = ``q > q_star``, then the solve of
     :func:`member_solves` through :func:`_member_solve_shared` with ``chol_light_inv`` the lower
     Cholesky factor of ``M_light^{-1}``. ``z`` (k, P, D+1), ``w``/``x0`` (k, P), ``A_light``
-    (F,), ``xi`` (k, F)."""
+    (F,), ``xi`` (k, F). With ``light_bound > 0`` (an upper bound of the largest eigenvalue of
+    ``M_light^{-1}``) each member's heavy set is first closed under its own leverage
+    (:func:`_close_member`; status 4 if that fails)."""
     k, n, _ = z.shape
     f = chol_M_inv.shape[0]
     W = np.empty((k, 1, f))
@@ -229,6 +326,10 @@ def member_weights_shared(
             kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q
         )
         heavy = q > q_star
+        if light_bound > 0.0:
+            if _close_member(phi, w[m], heavy, chol_light_inv, light_bound, q_star, P) < 0:
+                status[m] = 4
+                continue
         status[m] = _member_solve_shared(
             phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], P, W[m]
         )

@@ -321,8 +321,8 @@ def _check_status(status: np.ndarray) -> None:
     """Raise for a failed member solve (:func:`gtv.numerics.blas.cholesky_solve_rows`)."""
     if np.any(status != 0):
         raise ValueError(
-            "split: a member's M_L + heavy Gram is not numerically positive definite "
-            "(ridge too small?)"
+            "split: a member's M_L + heavy Gram (or, consistent, a closure's capacitance matrix) "
+            "is not numerically positive definite (ridge too small?)"
         )
 
 
@@ -345,33 +345,28 @@ def _members(
         normals[n] = rng.standard_normal(normals.shape[1])
     w = dsm_weights(theory.schedule, t)
     M_inv = moments.M_inv
-    if backend == "numba" and cells is None and not split.consistent:
-        # one M_L: features, screened leverages and Woodbury solves in one pass per member
+    if backend == "numba" and cells is None:
+        # one M_L: features, screened leverages (the consistent closure) and Woodbury solves in
+        # one pass per member
         W, status = member_weights_shared(
             *theory.features.arrays(), np.stack([x, t], axis=2), w, x0, moments.chol_M_inv, P,
             moments.M_inv_bound, split.q_star, np.ascontiguousarray(split.M_light),
             split.chol_light_inv, np.ascontiguousarray(split.A_light),
             np.ascontiguousarray(normals @ split.fluctuation.T),
+            split.light_inv_bound if split.consistent else -1.0,
         )  # fmt: skip
         _check_status(status)
         return W[:, 0]
     if backend == "numba":
         z = np.stack([x, t], axis=2)
-        # the consistent closure screens (only q > q_star matters; the strata path keeps every q)
-        screen = (moments.M_inv_bound, split.q_star) if split.consistent else ()
-        phi, q = member_leverages(*theory.features.arrays(), z, w, moments.chol_M_inv, P, *screen)
+        phi, q = member_leverages(*theory.features.arrays(), z, w, moments.chol_M_inv, P)
     else:
         phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
     heavy = q > split.q_star
-    if split.consistent:
+    if split.consistent:  # the numpy reference (numba: inside member_weights_shared)
         L_light = split.chol_light_inv
-        if backend == "numba":  # leverages against M_L (screened: only those above q_star exact)
-            _, q_light = member_leverages(
-                *theory.features.arrays(), z, w, L_light, P, split.light_inv_bound, split.q_star
-            )
-        else:
-            q_light = w * np.einsum("mnf,fg,mng->mn", phi, L_light @ L_light.T, phi) / P
+        q_light = w * np.einsum("mnf,fg,mng->mn", phi, L_light @ L_light.T, phi) / P
         heavy = close_heavy_sets(phi, w, heavy, q_light, L_light, split.q_star, P)
     if cells is not None:
         cell = cells.cells(t, x)
