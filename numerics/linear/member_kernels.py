@@ -14,7 +14,9 @@ with one BLAS thread (:func:`gtv.numerics.blas.serial_blas`):
 With one ``M_L`` for all members (the unconditioned field) :func:`member_weights_shared` does
 both in one pass per member (no ``(k, P, F)`` feature array between them), screens the
 leverages by a bound (only triples that may be heavy enter the product with the factor of
-``M^{-1}``) and solves through the Woodbury identity with a factor of ``M_L^{-1}`` made once.
+``M^{-1}``) and solves through the Woodbury identity with a factor of ``M_L^{-1}`` made once; for
+the consistent field it first closes each member's heavy set under its own leverage
+(:func:`_close_member`; numpy reference :func:`gtv.numerics.linear.occupancy.close_heavy_sets`).
 
 The plain-numpy reference is :func:`gtv.numerics.linear.occupancy.occupancy_members` with
 ``backend="numpy"`` (tests compare).
