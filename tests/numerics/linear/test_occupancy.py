@@ -177,3 +177,20 @@ def test_consistent_field_bad_input(setup):
     f = CavityLinear(th, m, "consistent", nodes).gaussian_field(3, seed=4)
     split = occupancy_split(th, m, nodes=nodes, consistent=True)
     np.testing.assert_array_equal(f.W, sample_occupancy_weights(th, m, 3, seed=4, split=split))
+
+
+def test_consistent_members_do_not_depend_on_the_thread_count(setup):
+    import numba
+
+    th, nodes = setup
+    m = cavity_moments(th, 32, nodes=nodes)
+    split = occupancy_split(th, m, nodes=nodes, consistent=True)
+    before = numba.get_num_threads()
+    try:
+        out = []
+        for n_threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(n_threads)
+            out.append(sample_occupancy_weights(th, m, 9, seed=3, split=split))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(out[0], out[1])
