@@ -37,7 +37,7 @@ triples; the triple itself is not in it) exceeds ``q_star`` is made heavy too, u
 (a triple is never made light again). The population leverage ``q(z)`` sees the average member;
 a member whose design leaves a feature less occupied than average has triples that dominate
 their direction in *that* member although they do not on average (docs/math/finite_fp.md,
-"Heavy triples by the member's own leverage"). The leverages follow from ``M_L^{-1}`` by the
+"[q]: heavy sets closed under each member's own leverage"). The leverages follow from ``M_L^{-1}`` by the
 Woodbury identity on the member's heavy triples; only triples with
 ``w phi^T M_L^{-1} phi / P > q_star`` can qualify (adding heavy triples lowers every leverage).
 
