@@ -13,10 +13,8 @@ regression target :mod:`.exact_target`). The mathematics is in docs/math/linear.
 
 from gtv.numerics.linear.cavity import (
     CavityMoments,
-    PopulationNodes,
     cavity_moments,
     cavity_moments_reference,
-    population_nodes,
     sample_cavity_weights,
 )
 from gtv.numerics.linear.exact_target import ExactTargetLinear
@@ -29,6 +27,7 @@ from gtv.numerics.linear.model import (
     train_linear_ensemble,
 )
 from gtv.numerics.linear.monte_carlo import linear_model_theory_mc, population_triples
+from gtv.numerics.linear.nodes import PopulationNodes, population_nodes
 from gtv.numerics.linear.occupancy import (
     HEAVY_LEVERAGE,
     OccupancySplit,

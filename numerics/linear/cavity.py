@@ -45,26 +45,13 @@ from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_choice, check_count, check_samples_per_model
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
-from gtv.numerics.linear.node_kernels import spatial_grams, spatial_quadratic
-from gtv.numerics.linear.population import time_panel_width
+from gtv.numerics.linear.fixed_point import MIXINGS, anderson
+from gtv.numerics.linear.nodes import PopulationNodes, population_nodes
 from gtv.numerics.linear.theory import LinearTheory
-from gtv.numerics.posterior import posterior_stats
-from gtv.numerics.quadrature import hermite_quadrature, time_quadrature
 from gtv.numerics.streams import model_rngs
 
 #: Feature-block size (doubles) of the cavity-field sampler.
 _FIELD_CHUNK = 4_000_000
-
-#: Nodes whose spatial features are all below this fraction of the largest ``|phi_s|`` are left
-#: out of the node kernels' sums (every term they add to a Gram block is below ``1e-20`` of the
-#: largest; :attr:`PopulationNodes.active_layout`).
-ACTIVE_FEATURE = 1e-10
-
-#: Mixing schemes of the fixed points and the residual below which ``"delayed"`` starts mixing.
-MIXINGS = {"safeguarded": None, "delayed": 0.3}
-
-#: Restarts of the ``"delayed"`` mixing before the plain iteration takes over.
-_MAX_RESTARTS = 20
 
 #: Node rule, tolerance and solvers of :func:`prediction_moments`: 4 Gauss-Legendre nodes per time
 #: panel (the theory's default is 12), Gauss-Hermite weights above 1e-12 (default 1e-25), stop at
@@ -84,300 +71,12 @@ COVARIANCE_SOLVERS = ("anderson", "cg")
 __all__ = [
     "COVARIANCE_SOLVERS",
     "CavityMoments",
-    "PopulationNodes",
     "cavity_moments",
     "cavity_moments_reference",
-    "MIXINGS",
     "PREDICTION_RULE",
-    "population_nodes",
     "prediction_moments",
     "sample_cavity_weights",
 ]
-
-
-@dataclass(frozen=True)
-class PopulationNodes:
-    """Quadrature nodes of the DSM triple population, grouped by time node, with the
-    product-structure sums over them (:meth:`gram`, :meth:`quadratic`, :meth:`vector`,
-    :meth:`apply`; per time node a spatial block, then one product over time nodes).
-
-    ``x`` (n_t, n_x) points, ``prob`` (n_t, n_x) probabilities (summing to 1), ``w`` (n_t,) DSM
-    weights, ``mu``/``s2`` (n_t, n_x) posterior mean and variance, ``phi_s`` (n_t, n_x, F_s) and
-    ``phi_t`` (n_t, F_t) the two feature factors.
-    """
-
-    t: np.ndarray
-    x: np.ndarray
-    prob: np.ndarray
-    w: np.ndarray
-    mu: np.ndarray
-    s2: np.ndarray
-    phi_s: np.ndarray
-    phi_t: np.ndarray
-
-    @functools.cached_property
-    def active_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The node kernels' layout (made once per node set): per time node the *active* nodes,
-        those with a spatial feature above :data:`ACTIVE_FEATURE` times the largest ``|phi_s|``,
-        their spatial features transposed and compacted, ``psT`` (n_t, F_s, n_c) float64 (zeros
-        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)."""
-        ps = np.asarray(self.phi_s, dtype=float)
-        big = np.abs(ps).max(axis=2)
-        active = big > ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
-        count = active.sum(axis=1).astype(np.intp)
-        n_t, _, fs = ps.shape
-        n_c = max(1, int(count.max(initial=0)))
-        psT = np.zeros((n_t, fs, n_c))
-        idx = np.zeros((n_t, n_c), dtype=np.intp)
-        for k in range(n_t):  # the active nodes of each time node, in their order
-            sel = np.flatnonzero(active[k])
-            idx[k, : sel.size] = sel
-            psT[k, :, : sel.size] = ps[k, sel].T
-        return psT, idx, count
-
-    def gram(self, a: np.ndarray) -> np.ndarray:
-        """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x) (numba
-        spatial blocks over the active nodes,
-        :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
-        psT, idx, count = self.active_layout
-        a = np.ascontiguousarray(a, dtype=float)
-        return self._assemble(spatial_grams(psT, idx, count, a))
-
-    def gram_reference(self, a: np.ndarray) -> np.ndarray:
-        """Plain-numpy :meth:`gram`."""
-        ps = self.phi_s
-        return self._assemble(np.matmul(ps.transpose(0, 2, 1), ps * a[:, :, None]))
-
-    def _assemble(self, S: np.ndarray) -> np.ndarray:
-        """``sum_k S[k] (x) phi_t phi_t^T`` (F, F) for spatial blocks ``S``, by symmetry over
-        the index pairs ``i <= j`` (space) and ``a <= b`` (time) only; exactly symmetric."""
-        pt = self.phi_t
-        fs, ft = S.shape[1], pt.shape[1]
-        (si, sj, _), (ta, tb, _) = _pairs(fs), _pairs(ft)
-        R = S[:, si, sj].T @ (pt[:, ta] * pt[:, tb])  # (space pairs, time pairs)
-        return np.take(R, _assembly_index(fs, ft)).reshape(fs * ft, fs * ft)
-
-    @functools.cached_property
-    def _time_pair_products(self) -> np.ndarray:
-        """``phi_t[k, a] phi_t[k, b]`` for the time index pairs ``a <= b`` (n_t, pairs)."""
-        ta, tb, _ = _pairs(self.phi_t.shape[1])
-        return np.ascontiguousarray(self.phi_t[:, ta] * self.phi_t[:, tb])
-
-    def _time_blocks(self, B: np.ndarray) -> np.ndarray:
-        """A *symmetric* ``B`` contracted with ``phi_t`` on both sides at every time node
-        (n_t, F_s, F_s): ``sum_{a <= b} phi_t[k, a] phi_t[k, b] (B_ab + B_ab^T [a < b])`` with the
-        spatial blocks ``B_ab = B[(., a), (., b)]`` (``B_ba = B_ab^T`` by symmetry), one product
-        over the time index pairs; :meth:`_time_blocks_reference` contracts all of ``B``."""
-        fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
-        ta, tb, _ = _pairs(ft)
-        blocks = B.reshape(fs, ft, fs, ft).transpose(1, 3, 0, 2)[ta, tb]  # (pairs, F_s, F_s)
-        off = ta != tb
-        blocks[off] += blocks[off].transpose(0, 2, 1)
-        out = self._time_pair_products @ blocks.reshape(ta.size, fs * fs)
-        return out.reshape(-1, fs, fs)
-
-    def _time_blocks_reference(self, B: np.ndarray) -> np.ndarray:
-        """Plain :meth:`_time_blocks`: ``einsum`` over both time indices."""
-        pt = self.phi_t
-        fs, ft = self.phi_s.shape[2], pt.shape[1]
-        B4 = B.reshape(fs, ft, fs, ft)
-        path = _time_block_path(pt.shape[0], fs, ft)
-        return np.einsum("ka,iajb,kb->kij", pt, B4, pt, optimize=path)
-
-    def quadratic(self, B: np.ndarray) -> np.ndarray:
-        """``phi_n^T B phi_n`` at every node (n_t, n_x) for a symmetric (F, F) matrix ``B``
-        (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`; 0 at
-        the inactive nodes, :attr:`active_layout`, where it is below ``1e-20 |B|``)."""
-        Bt = np.ascontiguousarray(self._time_blocks(B), dtype=float)
-        psT, idx, count = self.active_layout
-        return spatial_quadratic(psT, idx, count, Bt, self.prob.shape[1])
-
-    def quadratic_reference(self, B: np.ndarray) -> np.ndarray:
-        """Plain-numpy :meth:`quadratic`."""
-        Bt = self._time_blocks_reference(B)
-        return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
-
-    def vector(self, a: np.ndarray) -> np.ndarray:
-        """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x)."""
-        v = np.einsum("kx,kxi->ki", a, self.phi_s)
-        return np.einsum("ki,ka->ia", v, self.phi_t).reshape(-1)
-
-    def apply(self, W: np.ndarray) -> np.ndarray:
-        """``W phi`` at every node (n_t, n_x) for a weight vector ``W`` (F,)."""
-        fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
-        Wt = W.reshape(fs, ft) @ self.phi_t.T  # (F_s, n_t)
-        return np.einsum("kxi,ik->kx", self.phi_s, Wt)
-
-    def full_features(self) -> np.ndarray:
-        """Every node's full feature vector, (n_t * n_x, F) (index ``i F_t + a``)."""
-        n_t, n_x, fs = self.phi_s.shape
-        out = self.phi_s[:, :, :, None] * self.phi_t[:, None, None, :]
-        return out.reshape(n_t * n_x, fs * self.phi_t.shape[1])
-
-
-@functools.cache
-def _time_block_path(n_t: int, fs: int, ft: int) -> list:
-    """The contraction order of :meth:`PopulationNodes._time_blocks` (``numpy.einsum_path``,
-    once per shape instead of on every call)."""
-    pt, B4 = np.empty((n_t, ft)), np.empty((fs, ft, fs, ft))
-    return np.einsum_path("ka,iajb,kb->kij", pt, B4, pt, optimize="greedy")[0]
-
-
-@functools.cache
-def _assembly_index(fs: int, ft: int) -> np.ndarray:
-    """Flat positions in the (space pairs, time pairs) matrix ``R`` of :meth:`PopulationNodes.
-    _assemble` of every entry ``((i, a), (j, b))`` of the (F, F) Gram, ``(fs, ft, fs, ft)``."""
-    s_pair, t_pair = _pairs(fs)[2], _pairs(ft)[2]
-    n_t_pairs = ft * (ft + 1) // 2
-    flat = s_pair[:, None, :, None] * n_t_pairs + t_pair[None, :, None, :]
-    return np.ascontiguousarray(flat)
-
-
-@functools.cache
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Index pairs ``i <= j`` of ``range(n)`` and the pair number of every ``(i, j)``."""
-    i, j = np.triu_indices(n)
-    number = np.empty((n, n), dtype=np.intp)
-    number[i, j] = number[j, i] = np.arange(i.size)
-    return i, j, number
-
-
-def population_nodes(
-    theory: LinearTheory, *, n_t: int | None = None, prune: float | None = None
-) -> PopulationNodes:
-    """The nodes of ``theory``'s quadrature (1-D data), with features and posterior moments.
-
-    ``n_t``/``prune`` give the coarser rule of :data:`PREDICTION_RULE`.
-
-    Parameters
-    ----------
-    theory : LinearTheory
-    n_t : int, optional
-        Gauss-Legendre nodes per time panel (the panels of
-        :func:`~gtv.numerics.linear.population.time_panel_width`); default: ``theory``'s own time
-        rule (``theory.t_nodes``).
-    prune : float, optional
-        Gauss-Hermite weights below it are dropped
-        (:func:`gtv.numerics.quadrature.hermite_quadrature`; default its ``HERMITE_PRUNE``);
-        ``theory.n_hermite`` nodes per component either way.
-
-    Returns
-    -------
-    PopulationNodes
-    """
-    if not isinstance(theory, LinearTheory):
-        raise TypeError("theory must be a LinearTheory")
-    if theory.dim != 1:
-        raise ValueError(f"theory: only 1-D data is supported, got D = {theory.dim}")
-    s = theory.schedule
-    if n_t is None:
-        t, t_weights = theory.t_nodes, theory.t_weights
-    else:
-        n_t = check_count(n_t, "n_t")
-        width = time_panel_width(theory.features, theory.eps, s.T)
-        t, t_weights = time_quadrature(theory.eps, s.T, n_t, width)
-    if prune is None:
-        xi, xw = hermite_quadrature(theory.n_hermite, 1)
-    else:
-        if not (np.isfinite(prune) and 0 <= prune < 1e-3):
-            raise ValueError(f"prune must lie in [0, 1e-3), got {prune!r}")
-        xi, xw = hermite_quadrature(theory.n_hermite, 1, prune)
-    data = theory.data[:, 0]
-    alpha, sigma = np.asarray(s.alpha(t)), np.sqrt(np.asarray(s.sigma2(t)))
-    x = alpha[:, None, None] * data[None, :, None] + sigma[:, None, None] * xi[None, None, :, 0]
-    n_t = t.size
-    x = x.reshape(n_t, -1)
-    prob = np.broadcast_to(
-        t_weights[:, None, None] * xw[None, None, :] / data.size,
-        (n_t, data.size, xw.size),
-    ).reshape(n_t, -1)
-    tt = np.broadcast_to(t[:, None], x.shape).ravel()
-    post = posterior_stats(theory.data, x.reshape(-1, 1), tt, s)
-    phi_s = theory.features.evaluate_space(x.reshape(-1, 1)).reshape(n_t, x.shape[1], -1)
-    return PopulationNodes(
-        t=t,
-        x=x,
-        prob=np.ascontiguousarray(prob),
-        w=dsm_weights(s, t),
-        mu=post.mean[:, 0].reshape(x.shape),
-        s2=post.cov_trace.reshape(x.shape),
-        phi_s=phi_s,
-        phi_t=theory.features.time.evaluate(t),
-    )
-
-
-def _mixing_coefficients(fs: list[np.ndarray]) -> np.ndarray:
-    """Anderson coefficients ``argmin_c |f - dF c|`` for the residual history ``fs`` (last entry
-    ``f``; ``dF[:, i] = fs[i + 1] - fs[i]``).
-
-    The least squares run on the small ``(k, k)`` normal equations ``dF^T dF c = dF^T f``
-    (``k <= 4`` here: ``k (k + 3) / 2`` dot products of length ``F^2`` instead of an SVD of the
-    ``(F^2, k)`` matrix), solved by a pseudo-inverse that drops directions below ``1e-13`` of the
-    largest eigenvalue (nearly parallel differences). The coefficients only choose the
-    extrapolated iterate; the fixed point and its tolerance are those of the plain map.
-    """
-    f = fs[-1]
-    dF = [b - a for a, b in zip(fs[:-1], fs[1:], strict=True)]
-    k = len(dF)
-    D = np.empty((k, k))
-    for i in range(k):
-        for j in range(i + 1):
-            D[i, j] = D[j, i] = dF[i] @ dF[j]
-    rhs = np.array([d @ f for d in dF])
-    ev, U = np.linalg.eigh(D)
-    keep = ev > 1e-13 * max(ev[-1], np.finfo(float).tiny)
-    return U[:, keep] @ ((U[:, keep].T @ rhs) / ev[keep])
-
-
-def _anderson(
-    g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: int = 5,
-    delay: float | None = None,
-):  # fmt: skip
-    """Fixed point ``x = g(x)`` by Anderson mixing, safeguarded by the plain iteration.
-
-    Both cavity maps are monotone, so the plain iteration alone converges (monotonically from
-    the start points used here); the mixing only shortens it. Whenever the residual grows the
-    history is dropped (an extrapolated step can leave the monotone region and cycle).
-
-    ``delay=None`` (the ``"safeguarded"`` mixing): mix from the first step; after three such
-    restarts the plain iteration takes over for good. ``delay=d`` (``"delayed"``): plain steps
-    while the relative residual is above ``d`` (the strongly non-linear start, where mixing
-    restarts), then mixing; after a restart one plain step, then mixing again (at most
-    ``_MAX_RESTARTS`` restarts, then plain steps).
-    """
-    x = x0
-    xs, fs = [], []
-    last = np.inf
-    restarts = 0
-    max_restarts = 3 if delay is None else _MAX_RESTARTS
-    hold = False
-    for it in range(1, max_iter + 1):
-        gx = g(x)
-        f = gx - x
-        err = np.max(np.abs(f)) / max(np.finfo(float).tiny, np.max(np.abs(gx)))
-        if err < tol:
-            return gx, it
-        if err > last:
-            xs, fs = [], []
-            restarts += 1
-            hold = delay is not None
-        last = err
-        if restarts >= max_restarts or hold or (delay is not None and err > delay):
-            hold = False
-            x = gx
-            continue
-        xs.append(gx.ravel())
-        fs.append(f.ravel())
-        xs, fs = xs[-depth:], fs[-depth:]
-        if len(fs) > 1:
-            coef = _mixing_coefficients(fs)
-            x = gx.ravel().copy()
-            for i, ci in enumerate(coef):  # x = g(x) - dG coef, dG[:, i] = xs[i + 1] - xs[i]
-                x -= ci * (xs[i + 1] - xs[i])
-            x = x.reshape(gx.shape)
-        else:
-            x = gx
-    raise ValueError(f"{name}: the cavity fixed point did not converge in {max_iter} iterations")
 
 
 @dataclass
@@ -491,9 +190,9 @@ def _covariance_cg(
     from ``C = 0`` apply. ``M X M`` of the residual and search direction is carried along
     (``M L(X) M = gram(...) / P`` comes with each application), so each step costs one ``quad``,
     one ``gram`` and two ``F x F`` products, as a step of the plain map. Stop as
-    :func:`_anderson` does: when the recursive residual is below ``tol``, one application of the
-    map at the iterate ``x`` must give ``max|g(x) - x| <= tol max|g(x)|`` (else restart from
-    ``x``); ``g(x)`` is returned.
+    :func:`~gtv.numerics.linear.fixed_point.anderson` does: when the recursive residual is below
+    ``tol``, one application of the map at the iterate ``x`` must give
+    ``max|g(x) - x| <= tol max|g(x)|`` (else restart from ``x``); ``g(x)`` is returned.
     """
 
     def apply_l(X):
@@ -552,8 +251,9 @@ def _solve(
     covariance: str = "anderson",
 ) -> CavityMoments:  # fmt: skip
     """The three cavity equations with ``ops = (gram, quadratic, vector, apply)`` on ``nodes``
-    (``delay``: the mixing of :func:`_anderson`; ``covariance``: ``"anderson"`` or ``"cg"``, the
-    solver of the covariance fixed point, :func:`_covariance_cg`)."""
+    (``delay``: the mixing of :func:`~gtv.numerics.linear.fixed_point.anderson`;
+    ``covariance``: ``"anderson"`` or ``"cg"``, the solver of the covariance fixed point,
+    :func:`_covariance_cg`)."""
     gram, quad, vec, apply = ops
     F = nodes.phi_s.shape[2] * nodes.phi_t.shape[1]
     wp = nodes.w[:, None] * nodes.prob
@@ -571,7 +271,7 @@ def _solve(
         return ridge * eye + Sq - ridge / P * (corr + corr.T) / 2
 
     # from q = 0 (M = Sigma + rho I) the iterates of M decrease monotonically
-    M, it_q = _anderson(m_map, ridge * eye + gram(wp), tol, max_iter, "M", delay=delay)
+    M, it_q = anderson(m_map, ridge * eye + gram(wp), tol, max_iter, "M", delay=delay)
     Mi, q = leverage(M)
     W_bar = vec(wp * nodes.mu / (1 + q)) @ Mi
     c = nodes.s2 + (nodes.mu - apply(W_bar)) ** 2
@@ -588,7 +288,7 @@ def _solve(
             out = Mi @ K @ Mi / P
             return (out + out.T) / 2
 
-        C, it_c = _anderson(c_map, np.zeros((F, F)), tol, max_iter, "covariance", delay=delay)
+        C, it_c = anderson(c_map, np.zeros((F, F)), tol, max_iter, "covariance", delay=delay)
     return CavityMoments(
         float(P), W_bar[None, :], C, M, float(q.max()), float(np.sum(nodes.prob * q)),
         {"M": it_q, "covariance": it_c}, eg[None, :],

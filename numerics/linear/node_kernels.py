@@ -1,9 +1,9 @@
 """numba kernels of the cavity node sums: spatial blocks per time node (docs/math/finite_fp.md).
 
-:class:`gtv.numerics.linear.cavity.PopulationNodes` sums over nodes grouped by time node ``k``
+:class:`gtv.numerics.linear.nodes.PopulationNodes` sums over nodes grouped by time node ``k``
 with the product features ``phi = phi_space (x) phi_time``. Per time node the work is a spatial
 block of the spatial features of its *active* nodes (those with a spatial feature above
-:data:`~gtv.numerics.linear.cavity.ACTIVE_FEATURE` of the largest), held transposed and
+:data:`~gtv.numerics.linear.nodes.ACTIVE_FEATURE` of the largest), held transposed and
 compacted, ``psT[k]`` (F_s, n_c) with ``psT[k, :, r]`` the features of node ``idx[k, r]`` for
 ``r < count[k]`` (one copy per node set, ``PopulationNodes`` builds it), so that every inner loop
 runs over contiguous nodes:
@@ -26,8 +26,8 @@ load ~9; ``prediction_moments`` at 16 x 16 timed in one process per variant, bes
 with a first version parallel over time nodes, BLAS per block, 2.0 s with it serial). Each sum
 runs in a fixed order; ``reassoc`` lets LLVM vectorize the dot products (the order then depends on
 the vector width, not on any thread count). Their plain-numpy references are
-:meth:`~gtv.numerics.linear.cavity.PopulationNodes.gram_reference` and
-:meth:`~gtv.numerics.linear.cavity.PopulationNodes.quadratic_reference` (tests compare).
+:meth:`~gtv.numerics.linear.nodes.PopulationNodes.gram_reference` and
+:meth:`~gtv.numerics.linear.nodes.PopulationNodes.quadratic_reference` (tests compare).
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ triples; the triple itself is not in it) exceeds ``q_star`` is made heavy too, u
 (a triple is never made light again). The population leverage ``q(z)`` sees the average member;
 a member whose design leaves a feature less occupied than average has triples that dominate
 their direction in *that* member although they do not on average (docs/math/finite_fp.md,
-"[q]: heavy sets closed under each member's own leverage"). The leverages follow from ``M_L^{-1}`` by the
-Woodbury identity on the member's heavy triples; only triples with
+"[q]: heavy sets closed under each member's own leverage"). The leverages follow from
+``M_L^{-1}`` by the Woodbury identity on the member's heavy triples; only triples with
 ``w phi^T M_L^{-1} phi / P > q_star`` can qualify (adding heavy triples lowers every leverage).
 
 As ``P -> inf`` no triple is heavy and this is the Gaussian field of the first-order theory. The
@@ -56,12 +56,13 @@ import numpy as np
 from gtv.numerics.blas import serial_blas
 from gtv.numerics.checks import check_choice, check_count
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
-from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, population_nodes
+from gtv.numerics.linear.cavity import CavityMoments
 from gtv.numerics.linear.member_kernels import (
     member_leverages,
     member_solves,
     member_weights_shared,
 )
+from gtv.numerics.linear.nodes import PopulationNodes, population_nodes
 from gtv.numerics.linear.strata import LightStrata, light_strata
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs

@@ -27,7 +27,8 @@ import numpy as np
 
 from gtv.numerics.checks import check_count, check_query_pair
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
-from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes
+from gtv.numerics.linear.cavity import CavityMoments
+from gtv.numerics.linear.nodes import PopulationNodes
 from gtv.numerics.linear.occupancy import (
     HEAVY_LEVERAGE,
     OccupancySplit,

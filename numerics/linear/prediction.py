@@ -34,8 +34,9 @@ import numpy as np
 from gtv.numerics.checks import check_choice, check_query_pair, check_samples_per_model
 from gtv.numerics.contract import BoundTheory
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
-from gtv.numerics.linear.cavity import CavityMoments, PopulationNodes, sample_cavity_weights
+from gtv.numerics.linear.cavity import CavityMoments, sample_cavity_weights
 from gtv.numerics.linear.model import LinearEnsemble
+from gtv.numerics.linear.nodes import PopulationNodes
 from gtv.numerics.linear.occupancy import (
     OccupancySplit,
     occupancy_split,
@@ -433,7 +434,7 @@ class CavityLinear(_CorrectedLinear):
         :func:`gtv.numerics.linear.cavity.cavity_moments` of ``theory`` (its ``P`` is used).
     field : {"gaussian", "cavity", "occupancy", "stratified", "consistent"}, default "gaussian"
     nodes : PopulationNodes, optional
-        The quadrature nodes of ``theory`` (:func:`~gtv.numerics.linear.cavity.population_nodes`),
+        The quadrature nodes of ``theory`` (:func:`~gtv.numerics.linear.nodes.population_nodes`),
         reused by the occupancy fields instead of being recomputed.
     split : OccupancySplit, optional
         The occupancy fields' split (:func:`~gtv.numerics.linear.occupancy.occupancy_split` at

@@ -123,7 +123,7 @@ def light_strata(
     Parameters
     ----------
     nodes : PopulationNodes
-        :func:`gtv.numerics.linear.cavity.population_nodes` of the theory.
+        :func:`gtv.numerics.linear.nodes.population_nodes` of the theory.
     coefficients : dict
         Per node (n_t, n_x): ``"gram"`` = ``w / (1 + q)``, ``"vector"`` = ``w mu_bar / (1 + q)``,
         ``"second"`` = ``w**2 (c + v) / (1 + q)**2`` and ``"residual"`` =

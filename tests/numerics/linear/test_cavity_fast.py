@@ -19,7 +19,6 @@ from gtv.numerics.linear import (
 )
 from gtv.numerics.linear.cavity import (
     PREDICTION_RULE,
-    _mixing_coefficients,
     _symmetric_inverse,
     prediction_moments,
 )
@@ -162,21 +161,6 @@ def test_conjugate_gradient_covariance_agrees_with_anderson(small, P):
     np.testing.assert_array_equal(b.W_bar, a.W_bar)
     assert b.iterations["covariance"] <= a.iterations["covariance"]
     np.testing.assert_array_equal(b.cov_W, b.cov_W.T)
-
-
-def test_mixing_coefficients_are_the_least_squares_solution():
-    """The normal-equation Anderson coefficients equal numpy's least squares on a
-    well-conditioned history, and drop (not blow up on) an exactly repeated difference."""
-    rng = np.random.default_rng(0)
-    fs = [rng.standard_normal(500) for _ in range(5)]
-    dF = np.diff(np.array(fs), axis=0).T
-    expect = np.linalg.lstsq(dF, fs[-1], rcond=None)[0]
-    np.testing.assert_allclose(_mixing_coefficients(fs), expect, rtol=1e-9, atol=1e-12)
-    fs = [fs[0], fs[1], fs[0], fs[1]]  # dF has two equal columns (rank 2 of 3)
-    coef = _mixing_coefficients(fs)
-    dF = np.diff(np.array(fs), axis=0).T
-    assert np.all(np.isfinite(coef))
-    np.testing.assert_allclose(dF @ coef, dF @ np.linalg.lstsq(dF, fs[-1], rcond=None)[0])
 
 
 def test_symmetric_inverse():

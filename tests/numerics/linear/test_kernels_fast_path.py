@@ -10,11 +10,11 @@ import pytest
 
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import cavity_moments, linear_model_theory, population_nodes
-from gtv.numerics.linear.cavity import ACTIVE_FEATURE
 from gtv.numerics.linear.member_kernels import (
     member_leverages,
     member_weights_shared,
 )
+from gtv.numerics.linear.nodes import ACTIVE_FEATURE
 from gtv.numerics.linear.occupancy import occupancy_members, occupancy_split
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.streams import model_rngs
