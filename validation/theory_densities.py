@@ -34,7 +34,7 @@ from gtv.validation.ensembles import (
     LearnedDensities,
     TransportSettings,
     gap_mass,
-    per_model_histograms,
+    sampled_densities,
     transported_densities,
 )
 
@@ -132,9 +132,7 @@ def gaussian_field_densities(
             warnings.simplefilter("ignore", DivergenceWarning)
             xs = field.sample(n_samples, n_steps=n_steps, method=method, seed=seed)
         warn_if_diverged(xs, radius, theory.schedule, method, n_steps, sampler=sampler)
-        hist = per_model_histograms(xs, [edges])
-        outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
-        return LearnedDensities(hist, outside, gap_mass(xs, theory.data, gap_distance))
+        return sampled_densities(xs, theory.data, edges, gap_distance)
     if not _takes_start_points(field.sample):
         raise TypeError(
             f"theory: its Gaussian field ({type(field).__name__}) cannot be transported: its "

@@ -49,8 +49,7 @@ from gtv.validation.ensembles import (
     DENSITIES,
     LearnedDensities,
     TransportSettings,
-    gap_mass,
-    per_model_histograms,
+    sampled_densities,
     transported_densities,
 )
 from gtv.validation.stats import DISTANCES, interval_masses
@@ -186,9 +185,7 @@ def moment_matched_densities(
         None, seed, field.n_models, n_samples, 1, field.schedule, stream="moment-field-sampling"
     )
     xs = sample_linear_ensemble(field, n_samples, n_steps=n_steps, method=method, x_T=x_T)
-    hist = per_model_histograms(xs, [edges])
-    outside = 1.0 - hist.sum(axis=1) * float(np.diff(edges).mean())
-    return field, LearnedDensities(hist, outside, gap_mass(xs, field.data, gap_distance))
+    return field, sampled_densities(xs, field.data, edges, gap_distance)
 
 
 def moment_matched_histograms(
