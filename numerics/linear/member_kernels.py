@@ -93,62 +93,10 @@ def member_leverages(kinds, sizes, los, his, z, w, chol_M_inv, P, lam_max=np.inf
     return phi, q
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
-    """Weights (k, 1, F) and solve statuses (k,) of :func:`gtv.numerics.linear.model.
-    cholesky_solve_rows` (0: solved) for ``k`` members: ``phi`` (k, P, F), ``heavy`` (k, P) bool,
-    ``w``/``x0`` (k, P), ``xi`` (k, F), ``M_light`` (1 or k, F, F) and ``A_light`` (1 or k, F)
-    (one shared by all members or one each)."""
-    k, n, f = phi.shape
-    W = np.empty((k, 1, f))
-    status = np.zeros(k, dtype=np.int8)
-    shared = M_light.shape[0] == 1
-    for m in numba.prange(k):
-        ml = M_light[0] if shared else M_light[m]
-        al = A_light[0] if shared else A_light[m]
-        h = 0
-        for j in range(n):
-            if heavy[m, j]:
-                h += 1
-        y = np.empty((h, f))
-        rhs = np.empty((1, f))
-        for i in range(f):
-            rhs[0, i] = 0.0
-        r = 0
-        for j in range(n):
-            if heavy[m, j]:
-                s = np.sqrt(w[m, j] / P)
-                c = w[m, j] * x0[m, j] / P
-                for i in range(f):
-                    y[r, i] = s * phi[m, j, i]
-                    rhs[0, i] += c * phi[m, j, i]
-                r += 1
-        for i in range(f):
-            rhs[0, i] = al[i] + rhs[0, i] + xi[m, i]
-        g = np.zeros((f, f))
-        if h > 0:
-            gram_lower_into(y, g)
-        for i in range(f):
-            for c2 in range(i + 1):
-                g[i, c2] += ml[i, c2]
-        work = np.empty(f)
-        status[m] = cholesky_solve_rows(g, rhs, W[m], work)
-    return W, status
-
-
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
-    """One member of :func:`member_weights_shared` from its features ``phi`` (P, F) and heavy
-    flags (P,): ``out`` (1, F) filled, returns the solve status. ``h <= F / 2`` heavy triples
-    (rows ``y_j = sqrt(w_j / P) phi_j`` of ``Y``): the Woodbury identity with ``L L^T =
-    M_light^{-1}``,
-
-        ``(M_L + Y^T Y)^{-1} = L (I - Z^T (I_h + Z Z^T)^{-1} Z) L^T``,  ``Z = Y L``,
-
-    so ``W = (b - (b Z^T) (I_h + Z Z^T)^{-1} Z) L^T`` with ``b = A L``: ``Z`` by BLAS ``dtrmm``,
-    ``Z Z^T`` by ``dsyrk`` and an ``h x h`` Cholesky solve instead of the ``F x F`` one (about half
-    the operations at ``h ~ F / 3``; ``I_h + Z Z^T >= I`` is well conditioned). More heavy
-    triples: the direct Cholesky solve of :func:`member_solves`."""
+def _heavy_rows(phi, heavy, wm, x0m, A_light, xim, P):
+    """One member's heavy rows ``y_j = sqrt(w_j / P) phi_j`` (h, F) and its right-hand side
+    ``A_light + (1/P) sum_H w_j x0_j phi_j + xi`` (1, F) from ``phi`` (P, F) and ``heavy`` (P,)."""
     n, f = phi.shape
     h = 0
     for j in range(n):
@@ -169,14 +117,60 @@ def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
             r += 1
     for i in range(f):
         a[0, i] = A_light[i] + a[0, i] + xim[i]
-    if 2 * h > f:  # the direct solve
-        g = np.zeros((f, f))
+    return y, a
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _direct_solve(y, a, M_light, out):
+    """``out = a (M_light + y^T y)^{-1}`` (1, F) by LAPACK Cholesky (the heavy Gram by
+    ``dsyrk``); returns the status of :func:`gtv.numerics.blas.cholesky_solve_rows`."""
+    f = M_light.shape[0]
+    g = np.zeros((f, f))
+    if y.shape[0] > 0:
         gram_lower_into(y, g)
-        for i in range(f):
-            for c2 in range(i + 1):
-                g[i, c2] += M_light[i, c2]
-        work = np.empty(f)
-        return cholesky_solve_rows(g, a, out, work)
+    for i in range(f):
+        for c2 in range(i + 1):
+            g[i, c2] += M_light[i, c2]
+    work = np.empty(f)
+    return cholesky_solve_rows(g, a, out, work)
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def member_solves(phi, heavy, w, x0, M_light, A_light, xi, P):
+    """Weights (k, 1, F) and solve statuses (k,) of :func:`gtv.numerics.linear.model.
+    cholesky_solve_rows` (0: solved) for ``k`` members: ``phi`` (k, P, F), ``heavy`` (k, P) bool,
+    ``w``/``x0`` (k, P), ``xi`` (k, F), ``M_light`` (1 or k, F, F) and ``A_light`` (1 or k, F)
+    (one shared by all members or one each)."""
+    k, n, f = phi.shape
+    W = np.empty((k, 1, f))
+    status = np.zeros(k, dtype=np.int8)
+    shared = M_light.shape[0] == 1
+    for m in numba.prange(k):
+        ml = M_light[0] if shared else M_light[m]
+        al = A_light[0] if shared else A_light[m]
+        y, rhs = _heavy_rows(phi[m], heavy[m], w[m], x0[m], al, xi[m], P)
+        status[m] = _direct_solve(y, rhs, ml, W[m])
+    return W, status
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
+    """One member of :func:`member_weights_shared` from its features ``phi`` (P, F) and heavy
+    flags (P,): ``out`` (1, F) filled, returns the solve status. ``h <= F / 2`` heavy triples
+    (rows ``y_j = sqrt(w_j / P) phi_j`` of ``Y``): the Woodbury identity with ``L L^T =
+    M_light^{-1}``,
+
+        ``(M_L + Y^T Y)^{-1} = L (I - Z^T (I_h + Z Z^T)^{-1} Z) L^T``,  ``Z = Y L``,
+
+    so ``W = (b - (b Z^T) (I_h + Z Z^T)^{-1} Z) L^T`` with ``b = A L``: ``Z`` by BLAS ``dtrmm``,
+    ``Z Z^T`` by ``dsyrk`` and an ``h x h`` Cholesky solve instead of the ``F x F`` one (about half
+    the operations at ``h ~ F / 3``; ``I_h + Z Z^T >= I`` is well conditioned). More heavy
+    triples: the direct Cholesky solve of :func:`member_solves`."""
+    f = phi.shape[1]
+    y, a = _heavy_rows(phi, heavy, wm, x0m, A_light, xim, P)
+    h = y.shape[0]
+    if 2 * h > f:  # the direct solve
+        return _direct_solve(y, a, M_light, out)
     status = 0
     b = np.zeros(f)  # b = a L
     for i in range(f):
