@@ -50,6 +50,15 @@ def _masses(r) -> dict[str, np.ndarray]:
     }
 
 
+def _tv_cells(p: dict, pref: dict) -> list[str]:
+    """Per ensemble, the median and largest per-model TV to the reference masses."""
+    cells = []
+    for k in pref:
+        tv = 0.5 * np.abs(p[k] - pref[k]).sum(axis=1)
+        cells.append(f"{k} {np.median(tv):.1e}/{tv.max():.1e}")
+    return cells
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reference", type=int, default=32768, help="points of the plain reference")
@@ -77,11 +86,7 @@ def main() -> None:
         t = time.perf_counter()
         r = compare_ntk(NTKCompareConfig(**cfg, n_points=n, max_points=mx))
         secs = time.perf_counter() - t
-        p = _masses(r)
-        cells = []
-        for k in pref:
-            tv = 0.5 * np.abs(p[k] - pref[k]).sum(axis=1)
-            cells.append(f"{k} {np.median(tv):.1e}/{tv.max():.1e}")
+        cells = _tv_cells(_masses(r), pref)
         est = max(r.meta["transport_error_tv"].values())
         pts = r.meta["transport_points"]
         print(
@@ -95,11 +100,7 @@ def main() -> None:
     t = time.perf_counter()
     r = compare_ntk(NTKCompareConfig(**cfg, density="mc", n_samples=a.samples))
     secs = time.perf_counter() - t
-    p = _masses(r)
-    cells = []
-    for k in pref:
-        tv = 0.5 * np.abs(p[k] - pref[k]).sum(axis=1)
-        cells.append(f"{k} {np.median(tv):.1e}/{tv.max():.1e}")
+    cells = _tv_cells(_masses(r), pref)
     print(
         f"mc, {a.samples} samples (exact Bayes {r.meta['n_bayes_samples']}): TV median/max: "
         + ", ".join(cells)
