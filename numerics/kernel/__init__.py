@@ -8,8 +8,9 @@ model (:mod:`.regression`), ensembles of trained models and their PF-ODE sampler
 (:mod:`.theory`, built on the Nystrom nodes of :mod:`.nystrom`), and the theory bound to one
 training time and budget as an :class:`gtv.numerics.contract.EnsembleTheory` with its
 Gaussian-field ensemble (:mod:`.prediction`); the finite-P (cavity) moments and their bound
-theory (:mod:`.finite_p`, :mod:`.finite_prediction`) and the small-occupancy field on them
-(:mod:`.occupancy`). The mathematics is in docs/math/kernel.md.
+theory (:mod:`.finite_p`, :mod:`.finite_prediction`), the small-occupancy field on them
+(:mod:`.occupancy`) and its stratified form (:mod:`.strata`). The mathematics is in
+docs/math/kernel.md.
 """
 
 from gtv.numerics.kernel.checks import (
@@ -37,6 +38,7 @@ from gtv.numerics.kernel.occupancy import KernelOccupancySplit, kernel_occupancy
 from gtv.numerics.kernel.prediction import KernelField, KernelTheoryAt
 from gtv.numerics.kernel.regression import KernelRegression, fit_kernel_regression
 from gtv.numerics.kernel.sampler import integrate_kernel_ensemble
+from gtv.numerics.kernel.strata import KernelStrata, kernel_stratified_coefficients
 from gtv.numerics.kernel.theory import PARTS, NTKTheory, check_part, check_scalar_tau
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "KernelField",
     "KernelOccupancySplit",
     "KernelRegression",
+    "KernelStrata",
     "KernelTheoryAt",
     "NTKTheory",
     "check_activation",
@@ -71,6 +74,7 @@ __all__ = [
     "gram_reference",
     "integrate_kernel_ensemble",
     "kernel_occupancy_coefficients",
+    "kernel_stratified_coefficients",
     "lazy_divided_differences",
     "lazy_filter",
     "ntk_gram",

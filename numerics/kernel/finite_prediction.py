@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.numerics.cells import STRATA
 from gtv.numerics.checks import check_count, check_query_pair, check_query_points
 from gtv.numerics.contract import BoundTheory
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
@@ -26,6 +27,7 @@ from gtv.numerics.kernel.finite_p import FiniteKernelMoments
 from gtv.numerics.kernel.gram import ntk_gram, serial_blas
 from gtv.numerics.kernel.occupancy import KernelOccupancySplit, kernel_occupancy_coefficients
 from gtv.numerics.kernel.prediction import KernelField
+from gtv.numerics.kernel.strata import KernelStrata, kernel_stratified_coefficients
 from gtv.numerics.kernel.theory import NTKTheory, check_part
 from gtv.numerics.streams import check_seed, model_rngs
 
@@ -197,12 +199,35 @@ class FiniteKernelTheoryAt(BoundTheory):
         seed = check_seed(seed)
         split = KernelOccupancySplit(self.moments, q_star)
         c = kernel_occupancy_coefficients(split, n_models, seed)
+        return self._member_field(c, "occupancy-field", seed, {"q_star": float(q_star)})
+
+    def stratified_field(
+        self,
+        n_models: int,
+        seed: int | np.random.SeedSequence = 0,
+        *,
+        q_star: float = 1.0,
+        strata: tuple[int, int] = STRATA,
+    ) -> KernelField:
+        """N members of the stratified field (:mod:`gtv.numerics.kernel.strata`: the occupancy
+        field with each member's light nodes weighted by its own counts per ``(t, x)`` cell);
+        member ``n`` from ``stream(seed, "field").spawn(N)[n]``;
+        ``config["kind"] = "stratified-field"``."""
+        n_models = check_count(n_models, "n_models")
+        seed = check_seed(seed)
+        cells = KernelStrata(KernelOccupancySplit(self.moments, q_star), strata)
+        c = kernel_stratified_coefficients(cells, n_models, seed)
+        extra = {"q_star": float(q_star), "strata": [int(v) for v in cells.grid.shape]}
+        return self._member_field(c, "stratified-field", seed, extra)
+
+    def _member_field(self, c: np.ndarray, kind: str, seed: object, extra: dict) -> KernelField:
+        """A :class:`KernelField` of members with eigen-coefficients ``c`` (N, r)."""
         th = self.theory
         coeffs = (c @ th.basis.T)[:, None, :, None]  # node coefficients (N, 1, Q, 1)
         cfg = {
-            "kind": "occupancy-field",
+            "kind": kind,
             "P": self.P,
-            "q_star": float(q_star),
+            **extra,
             "theory_kind": "finite-p",
             "seed": seed if isinstance(seed, int) else -1,
             "theory": th.config(),

@@ -107,6 +107,8 @@ class KernelOccupancySplit:
         v = np.einsum("nk,kl,nl->n", psi, moments.covariance("total"), psi)
         v = np.clip(v, 0.0, None)
         L, H = self.light, self.heavy
+        #: label noise of a light node's triple: posterior variance plus the model's scatter
+        self.label_variance = s2[L] + v[L]
         phL, phH = phi[L], phi[H]
         pL = om[L].sum()
         self._proj = (1.0 - np.sqrt(max(0.0, 1.0 - pL))) / pL if pL > 0 else 0.0
@@ -129,20 +131,26 @@ class KernelOccupancySplit:
             self.G.append(Mi @ phH.T)  # (r, Q_H)
             self.C.append(phH @ self.G[-1])  # (Q_H, Q_H)
             self.y0.append(A)
-            self.B_label.append(phL.T * (w[L] * d * np.sqrt(om[L] * (s2[L] + v[L]) / P)))
+            self.B_label.append(phL.T * (w[L] * d * np.sqrt(om[L] * self.label_variance / P)))
             self.B_count.append(phL.T * (w[L] * d * res / np.sqrt(P)))
 
     def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One member's heavy counts (Q_H,), label sums (Q_H,) and light normals (2, Q_L)."""
         P = int(self.moments.P)
         counts = rng.multinomial(P, self._draw_p)[:-1]
+        sums = self.label_sums(rng, counts)
+        normals = rng.standard_normal((2, self.light.size))
+        return counts, sums, normals
+
+    def label_sums(self, rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
+        """Sums (Q_H,) of the labels of ``counts`` (Q_H,) triples per heavy node, each label
+        from its node's posterior over the data points."""
         sums = np.zeros(counts.size)
         for j in np.flatnonzero(counts):
             u = rng.random(counts[j])
             lab = np.minimum((u[:, None] > self._label_cdf[j]).sum(axis=1), self._data.size - 1)
             sums[j] = self._data[lab].sum()
-        normals = rng.standard_normal((2, self.light.size))
-        return counts, sums, normals
+        return sums
 
 
 def kernel_occupancy_coefficients(

@@ -35,12 +35,9 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from gtv.numerics.checks import check_count
+from gtv.numerics.cells import STRATA, cell_grid
 
 __all__ = ["NOISE_TRUNCATION", "STRATA", "LightStrata", "light_strata"]
-
-#: Default cells: (time bins, space bins).
-STRATA = (32, 16)
 
 #: Relative trace of a cell's label-noise covariance that may be dropped.
 NOISE_TRUNCATION = 1e-9
@@ -142,12 +139,9 @@ def light_strata(
     """
     if not (np.isfinite(min_count) and min_count >= 0):
         raise ValueError(f"min_count must be a finite number >= 0, got {min_count!r}")
-    n_t = check_count(shape[0], "strata (time bins)")
-    n_x = check_count(shape[1], "strata (space bins)", 3)
-    t_edges = np.geomspace(eps, T, n_t + 1)[1:-1]
-    lo, hi = float(x_range[0]), float(x_range[1])
-    x_edges = np.linspace(lo - (hi - lo) / 6, hi + (hi - lo) / 6, n_x - 1)
-    it = np.searchsorted(t_edges, nodes.t, side="right")
+    grid = cell_grid(eps, T, x_range, shape)
+    (n_t, n_x), t_edges, x_edges = grid.shape, grid.t_edges, grid.x_edges
+    it = grid.time_bin(nodes.t)
     cell = it[:, None] * n_x + np.searchsorted(x_edges, nodes.x, side="right")
     prob = nodes.prob * light
     mass = np.bincount(cell.ravel(), prob.ravel(), minlength=n_t * n_x)

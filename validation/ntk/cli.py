@@ -38,7 +38,7 @@ NTK_DEFAULTS = {
 }
 
 #: ``--theory`` choices (= ``gtv.validation.ntk.config.THEORIES``; the same test checks it).
-THEORIES = ("first-order", "finite-p", "occupancy-field")
+THEORIES = ("first-order", "finite-p", "occupancy-field", "stratified-field")
 
 
 def add_ntk_parser(vsub, fmt, formats: Callable, positive_int: Callable) -> None:
@@ -155,8 +155,8 @@ def add_ntk_parser(vsub, fmt, formats: Callable, positive_int: Callable) -> None
         choices=THEORIES,
         default=d.theory,
         help="kernel theory: first order in 1/P, the finite-P cavity equivalent, or the "
-        "finite-P moments with the small-occupancy field (heavy triples exact) as the field "
-        "ensemble of [q]",
+        "finite-P moments with the small-occupancy field (heavy triples exact) or its "
+        "stratified form (light triples counted per (t, x) cell) as the field ensemble of [q]",
     )
     ntk.add_argument("--seed", type=int, default=d.seed, help="random seed")
     ntk.add_argument(

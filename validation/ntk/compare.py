@@ -22,8 +22,9 @@ of training times ``tau``, :func:`compare_ntk`
    proxy-noise and misfit parts, the Gaussian-field ensemble and the white-noise Fokker-Planck
    density of [q]; with ``theory="finite-p"`` the finite-P cavity equivalent
    (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`, docs/math/kernel.md "Finite P") instead,
-   and with ``theory="occupancy-field"`` the same moments with its small-occupancy field
-   (:mod:`gtv.numerics.kernel.occupancy`) as the field ensemble of [q];
+   and with ``theory="occupancy-field"`` (``"stratified-field"``) the same moments with its
+   small-occupancy field (:mod:`gtv.numerics.kernel.occupancy`; its stratified form,
+   :mod:`gtv.numerics.kernel.strata`) as the field ensemble of [q];
 4. compares, per ``tau``: (a) the across-model mean and variance of ``D^(x, t)`` at query points
    (model-level bootstrap CIs) and their relative errors vs width; (b) the learned distributions:
    every network's PF-ODE density (per-model histograms and gap masses), the gap-mass curve
@@ -142,7 +143,7 @@ from gtv.numerics.two_layer import (
 from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import LearnedDensities, sampled_densities, transported_densities
 from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.ntk.config import NTKCompareConfig
+from gtv.validation.ntk.config import FIELD_LABELS, NTKCompareConfig
 from gtv.validation.ntk.result import NTKComparison
 from gtv.validation.ntk.tables import denoiser_rows, density_rows, error_rows
 from gtv.validation.ntk.training import train_width
@@ -392,7 +393,7 @@ def compare_ntk(
         store("k_", k, learned(lambda n, **kw: kens.sample(n, taus[k], **samp, **kw)))
 
     def field(k):
-        src = _OccupancyField(bound[k]) if c.theory == "occupancy-field" else bound[k]
+        src = _MemberField(bound[k], c.theory) if c.theory in FIELD_LABELS else bound[k]
         d = gaussian_field_densities(
             src, c.n_models, edges, c.gap_distance, density=c.density, n_samples=c.n_samples,
             transport=transport, seed=c.seed, **samp,
@@ -515,15 +516,18 @@ def _transport_meta(c: NTKCompareConfig, arr: dict, bayes: LearnedDensities) -> 
     return {"transport_error_tv": err, "transport_points": pts}
 
 
-class _OccupancyField:
-    """A bound finite-P theory whose field ensemble is its small-occupancy field (the
-    ``gaussian_field`` the [q] summary calls)."""
+class _MemberField:
+    """A bound finite-P theory whose field ensemble is its small-occupancy or stratified field
+    (the ``gaussian_field`` the [q] summary calls)."""
 
-    def __init__(self, bound: FiniteKernelTheoryAt):
+    def __init__(self, bound: FiniteKernelTheoryAt, theory: str):
         self.bound = bound
+        self._draw = (
+            bound.occupancy_field if theory == "occupancy-field" else bound.stratified_field
+        )
 
     def __getattr__(self, name: str):  # data, schedule, ... of the bound theory
         return getattr(self.bound, name)
 
     def gaussian_field(self, n_models: int, seed=0):
-        return self.bound.occupancy_field(n_models, seed)
+        return self._draw(n_models, seed)

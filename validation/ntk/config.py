@@ -20,7 +20,10 @@ DENSITIES = ("kernel", "gaussian_field", "white_noise_fp", "mean_score_fp_Q0", "
 
 
 #: Kernel theories the comparison can use (:attr:`NTKCompareConfig.theory`).
-THEORIES = ("first-order", "finite-p", "occupancy-field")
+THEORIES = ("first-order", "finite-p", "occupancy-field", "stratified-field")
+
+#: The field ensemble of [q] of the theories whose field is not the Gaussian field.
+FIELD_LABELS = {"occupancy-field": "occupancy field", "stratified-field": "stratified field"}
 
 
 def _is_int(v: object) -> bool:
@@ -78,11 +81,13 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
         10**6).
     embedding, bias
         Network inputs (:func:`gtv.numerics.kernel.inputs.ntk_inputs`).
-    theory : {"first-order", "finite-p", "occupancy-field"}
+    theory : {"first-order", "finite-p", "occupancy-field", "stratified-field"}
         The kernel theory: first order in 1/P (:class:`gtv.numerics.kernel.KernelTheoryAt`),
         the finite-P cavity equivalent (:class:`gtv.numerics.kernel.FiniteKernelTheoryAt`), or
-        the same moments with its small-occupancy field in place of the Gaussian field for [q]
-        (:meth:`~gtv.numerics.kernel.FiniteKernelTheoryAt.occupancy_field`).
+        the same moments with its small-occupancy field
+        (:meth:`~gtv.numerics.kernel.FiniteKernelTheoryAt.occupancy_field`) or its stratified
+        field (:meth:`~gtv.numerics.kernel.FiniteKernelTheoryAt.stratified_field`, the default
+        32 x 16 cells) in place of the Gaussian field for [q].
     density : {"transport", "mc"}
         How every per-model density is formed (trained networks, infinite-width networks, the
         theory's field members, the exact-Bayes baseline): ``"transport"`` (default) carries a
@@ -236,7 +241,7 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
     @property
     def field_label(self) -> str:
         """Name of the theory's field ensemble in tables and figures."""
-        return "occupancy field" if self.theory == "occupancy-field" else "Gaussian field"
+        return FIELD_LABELS.get(self.theory, "Gaussian field")
 
     def query_points(self) -> tuple[np.ndarray, np.ndarray]:
         """All (x, t) query pairs, t-major: ``x`` (Q,), ``t`` (Q,)."""

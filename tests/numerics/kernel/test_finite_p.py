@@ -241,7 +241,7 @@ def test_save_load_and_bad_input(bound, small, tmp_path):
 def test_ntk_comparison_config_selects_the_theory():
     from gtv.validation.ntk.config import THEORIES, NTKCompareConfig
 
-    assert THEORIES == ("first-order", "finite-p", "occupancy-field")
+    assert THEORIES == ("first-order", "finite-p", "occupancy-field", "stratified-field")
     assert NTKCompareConfig(theory="finite-p").theory == "finite-p"
     with pytest.raises(ValueError, match="theory"):
         NTKCompareConfig(theory="second-order")
@@ -272,11 +272,15 @@ def test_ntk_comparison_uses_the_finite_p_theory():
 
 
 @pytest.mark.slow
-def test_ntk_comparison_with_the_occupancy_field():
-    """``compare_ntk(theory="occupancy-field")``: the theory columns are the finite-P moments and
-    the field row is the occupancy field: its gap masses equal those of
-    ``FiniteKernelTheoryAt.occupancy_field`` sampled the same way (and differ from the Gaussian
-    field's)."""
+@pytest.mark.parametrize(
+    "theory, label",
+    [("occupancy-field", "occupancy field"), ("stratified-field", "stratified field")],
+)
+def test_ntk_comparison_with_a_member_field(theory, label):
+    """``compare_ntk(theory="occupancy-field" | "stratified-field")``: the theory columns are the
+    finite-P moments and the field row is that field: its gap masses equal those of
+    ``FiniteKernelTheoryAt.occupancy_field`` (``stratified_field``) sampled the same way (and
+    differ from the Gaussian field's)."""
     from gtv.validation.figures.figure2 import FIGURE2_DATA
     from gtv.validation.ntk.compare import compare_ntk
     from gtv.validation.ntk.config import NTKCompareConfig
@@ -286,14 +290,14 @@ def test_ntk_comparison_with_the_occupancy_field():
         theory_n_t=5, theory_n_hermite=5, fp_steps=30, fp_refine=1, fp_half_width=10.0,
         n_bayes_samples=200, query_x=(-1.0, 0.5), query_t=(0.05, 0.3), density="mc",
     )  # fmt: skip
-    occ = compare_ntk(NTKCompareConfig(theory="occupancy-field", **kw))
+    occ = compare_ntk(NTKCompareConfig(theory=theory, **kw))
     fin = compare_ntk(NTKCompareConfig(theory="finite-p", **kw))
     np.testing.assert_array_equal(occ.theory["var"], fin.theory["var"])
-    assert "occupancy-field theory" in occ.format_table()
-    assert "occupancy field" in occ.format_gap_table()
+    assert f"{theory} theory" in occ.format_table()
+    assert label in occ.format_gap_table()
     assert not np.array_equal(occ.gf_gap, fin.gf_gap)
-    # the field row is FiniteKernelTheoryAt.occupancy_field, sampled as the comparison samples
-    from gtv.validation.ntk.compare import _OccupancyField
+    # the field row is the bound theory's field, sampled as the comparison samples
+    from gtv.validation.ntk.compare import _MemberField
     from gtv.validation.theory_densities import gaussian_field_histograms
 
     b = FiniteKernelTheoryAt(
@@ -303,5 +307,5 @@ def test_ntk_comparison_with_the_occupancy_field():
     )  # fmt: skip
 
     edges = np.linspace(-2.0, 2.0, 21)
-    _, _, gap = gaussian_field_histograms(_OccupancyField(b), 4, 50, edges, 0.25, seed=0)
+    _, _, gap = gaussian_field_histograms(_MemberField(b, theory), 4, 50, edges, 0.25, seed=0)
     np.testing.assert_array_equal(occ.gf_gap[0], gap)
