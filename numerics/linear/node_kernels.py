@@ -10,7 +10,10 @@ runs over contiguous nodes:
 
 * :func:`spatial_grams`: ``S[k] = sum_r a[k, idx[k, r]] psT[k, :, r] psT[k, :, r]^T`` (F_s, F_s);
 * :func:`spatial_quadratic`: ``psT[k, :, r]^T B[k] psT[k, :, r]`` at the active nodes, 0 at the
-  others.
+  others;
+* :func:`active_nodes`: the layout itself (one pass over the features for their largest
+  magnitudes, one to copy the active ones; numpy reference
+  :meth:`~gtv.numerics.linear.nodes.PopulationNodes.active_layout_reference`).
 
 Both run over 4 x 4 tiles of the spatial index pairs (2026-12-06, issue 11 item 3: each loaded
 feature serves four products instead of one; at 16 x 16, 62 618 active nodes of the fast path's
@@ -41,7 +44,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["spatial_grams", "spatial_quadratic"]
+__all__ = ["active_nodes", "spatial_grams", "spatial_quadratic"]
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -177,3 +180,41 @@ def spatial_quadratic(psT, idx, count, B, n_x):
         for r in range(nk):
             out[k, idx[k, r]] = o[r]
     return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def active_nodes(ps, fraction):
+    """The layout of :func:`spatial_grams` for spatial features ``ps`` (n_t, n_x, F_s) float64:
+    per time node the nodes whose largest ``|ps|`` exceeds ``fraction`` times the largest of all
+    (at least the smallest normal double), in their order: ``psT`` (n_t, F_s, n_c) (zeros past
+    ``count[k]``, ``n_c >= 1`` the largest count), ``idx`` (n_t, n_c) and ``count`` (n_t,)."""
+    n_t, n_x, fs = ps.shape
+    big = np.empty((n_t, n_x))
+    top = 0.0
+    for k in range(n_t):
+        for x in range(n_x):
+            m = 0.0
+            for i in range(fs):
+                m = max(m, abs(ps[k, x, i]))
+            big[k, x] = m
+            top = max(top, m)
+    cut = fraction * max(top, 2.2250738585072014e-308)
+    count = np.zeros(n_t, dtype=np.intp)
+    for k in range(n_t):
+        for x in range(n_x):
+            if big[k, x] > cut:
+                count[k] += 1
+    n_c = 1
+    for k in range(n_t):
+        n_c = max(n_c, count[k])
+    psT = np.zeros((n_t, fs, n_c))
+    idx = np.zeros((n_t, n_c), dtype=np.intp)
+    for k in range(n_t):
+        r = 0
+        for x in range(n_x):
+            if big[k, x] > cut:
+                idx[k, r] = x
+                for i in range(fs):
+                    psT[k, i, r] = ps[k, x, i]
+                r += 1
+    return psT, idx, count

@@ -18,7 +18,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_count
 from gtv.numerics.dsm import dsm_weights
-from gtv.numerics.linear.node_kernels import spatial_grams, spatial_quadratic
+from gtv.numerics.linear.node_kernels import active_nodes, spatial_grams, spatial_quadratic
 from gtv.numerics.linear.population import time_panel_width
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
@@ -57,7 +57,13 @@ class PopulationNodes:
         """The node kernels' layout (made once per node set): per time node the *active* nodes,
         those with a spatial feature above :data:`ACTIVE_FEATURE` times the largest ``|phi_s|``,
         their spatial features transposed and compacted, ``psT`` (n_t, F_s, n_c) float64 (zeros
-        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)."""
+        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)
+        (:func:`~gtv.numerics.linear.node_kernels.active_nodes`)."""
+        ps = np.ascontiguousarray(self.phi_s, dtype=float)
+        return active_nodes(ps, ACTIVE_FEATURE)
+
+    def active_layout_reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Plain-numpy :attr:`active_layout`."""
         ps = np.asarray(self.phi_s, dtype=float)
         big = np.abs(ps).max(axis=2)
         active = big > ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
@@ -135,15 +141,16 @@ class PopulationNodes:
         return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
 
     def vector(self, a: np.ndarray) -> np.ndarray:
-        """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x)."""
-        v = np.einsum("kx,kxi->ki", a, self.phi_s)
-        return np.einsum("ki,ka->ia", v, self.phi_t).reshape(-1)
+        """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x) (per time node a
+        batched matrix product over its nodes, then one product over time nodes)."""
+        v = np.matmul(np.asarray(a, dtype=float)[:, None, :], self.phi_s)[:, 0, :]  # (n_t, F_s)
+        return (v.T @ self.phi_t).reshape(-1)
 
     def apply(self, W: np.ndarray) -> np.ndarray:
         """``W phi`` at every node (n_t, n_x) for a weight vector ``W`` (F,)."""
         fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
         Wt = W.reshape(fs, ft) @ self.phi_t.T  # (F_s, n_t)
-        return np.einsum("kxi,ik->kx", self.phi_s, Wt)
+        return np.matmul(self.phi_s, Wt.T[:, :, None])[:, :, 0]
 
     def full_features(self) -> np.ndarray:
         """Every node's full feature vector, (n_t * n_x, F) (index ``i F_t + a``)."""

@@ -70,6 +70,14 @@ def test_node_sums_match_the_numpy_reference_and_full_features(setup):
         )
         full = ((phi @ mat) * phi).sum(axis=1).reshape(q.shape)
         np.testing.assert_allclose(q, full, rtol=1e-9, atol=1e-12 * abs(q).max())
+    for a in (pos, signed):
+        v = nodes.vector(a)
+        np.testing.assert_allclose(v, a.reshape(-1) @ phi, rtol=1e-10, atol=1e-13 * abs(v).max())
+    W = rng.standard_normal(phi.shape[1])
+    Wphi = nodes.apply(W)
+    np.testing.assert_allclose(
+        Wphi, (phi @ W).reshape(Wphi.shape), rtol=1e-10, atol=1e-13 * abs(Wphi).max()
+    )
 
 
 @pytest.mark.parametrize("fs", [1, 3, 4, 5, 8, 11, 16])
@@ -151,6 +159,9 @@ def test_node_kernels_skip_only_negligible_nodes(setup):
         np.testing.assert_array_equal(idx[k, : count[k]], np.flatnonzero(active[k]))
         np.testing.assert_array_equal(psT[k, :, : count[k]], nodes.phi_s[k, active[k]].T)
         assert not psT[k, :, count[k] :].any()
+    for got, expect in zip(nodes.active_layout, nodes.active_layout_reference(), strict=True):
+        np.testing.assert_array_equal(got, expect)
+        assert got.dtype == expect.dtype
     q = nodes.quadratic(m.M_inv)
     ref = nodes.quadratic_reference(m.M_inv)
     assert not q[~active].any()
