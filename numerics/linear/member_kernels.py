@@ -16,7 +16,7 @@ both in one pass per member (no ``(k, P, F)`` feature array between them), scree
 leverages by a bound (only triples that may be heavy enter the product with the factor of
 ``M^{-1}``) and solves through the Woodbury identity with a factor of ``M_L^{-1}`` made once; for
 the consistent field it first closes each member's heavy set under its own leverage
-(:func:`_close_member`; numpy reference :func:`gtv.numerics.linear.occupancy.close_heavy_sets`).
+(:func:`_close_and_solve`; numpy reference :func:`gtv.numerics.linear.occupancy.close_heavy_sets`).
 
 The plain-numpy reference is :func:`gtv.numerics.linear.occupancy.occupancy_members` with
 ``backend="numpy"`` (tests compare).
@@ -121,6 +121,23 @@ def _heavy_rows(phi, heavy, wm, x0m, A_light, xim, P):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _heavy_rhs(phi, heavy, wm, x0m, A_light, xim, P):
+    """The right-hand side of :func:`_heavy_rows` alone (1, F), in the same order."""
+    n, f = phi.shape
+    a = np.empty((1, f))
+    for i in range(f):
+        a[0, i] = 0.0
+    for j in range(n):
+        if heavy[j]:
+            c = wm[j] * x0m[j] / P
+            for i in range(f):
+                a[0, i] += c * phi[j, i]
+    for i in range(f):
+        a[0, i] = A_light[i] + a[0, i] + xim[i]
+    return a
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _direct_solve(y, a, M_light, out):
     """``out = a (M_light + y^T y)^{-1}`` (1, F) by LAPACK Cholesky (the heavy Gram by
     ``dsyrk``); returns the status of :func:`gtv.numerics.blas.cholesky_solve_rows`."""
@@ -158,19 +175,35 @@ def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
     """One member of :func:`member_weights_shared` from its features ``phi`` (P, F) and heavy
     flags (P,): ``out`` (1, F) filled, returns the solve status. ``h <= F / 2`` heavy triples
     (rows ``y_j = sqrt(w_j / P) phi_j`` of ``Y``): the Woodbury identity with ``L L^T =
-    M_light^{-1}``,
-
-        ``(M_L + Y^T Y)^{-1} = L (I - Z^T (I_h + Z Z^T)^{-1} Z) L^T``,  ``Z = Y L``,
-
-    so ``W = (b - (b Z^T) (I_h + Z Z^T)^{-1} Z) L^T`` with ``b = A L``: ``Z`` by BLAS ``dtrmm``,
-    ``Z Z^T`` by ``dsyrk`` and an ``h x h`` Cholesky solve instead of the ``F x F`` one (about half
-    the operations at ``h ~ F / 3``; ``I_h + Z Z^T >= I`` is well conditioned). More heavy
+    M_light^{-1}`` (:func:`_woodbury_solve`, ``Z = Y L`` by BLAS ``dtrmm``, ``Z Z^T`` by
+    ``dsyrk``; about half the operations of the ``F x F`` solve at ``h ~ F / 3``). More heavy
     triples: the direct Cholesky solve of :func:`member_solves`."""
     f = phi.shape[1]
     y, a = _heavy_rows(phi, heavy, wm, x0m, A_light, xim, P)
     h = y.shape[0]
     if 2 * h > f:  # the direct solve
         return _direct_solve(y, a, M_light, out)
+    g = np.zeros((h, h))
+    if h > 0:
+        lower_right_multiply_inplace(y, L)  # Z = Y L
+        outer_lower_into(y, g)  # lower triangle of Z Z^T
+        for r in range(h):
+            g[r, r] += 1.0
+    return _woodbury_solve(a, y, g, L, out)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _woodbury_solve(a, z, g, L, out):
+    """``out = a (M_L + Y^T Y)^{-1}`` (1, F) from ``Z = Y L`` (h, F) and the lower triangle of
+    ``I_h + Z Z^T`` in ``g`` (h, h; overwritten by its Cholesky factor), ``L L^T = M_L^{-1}``:
+
+        ``(M_L + Y^T Y)^{-1} = L (I - Z^T (I_h + Z Z^T)^{-1} Z) L^T``,
+
+    so ``W = (b - (b Z^T) (I_h + Z Z^T)^{-1} Z) L^T`` with ``b = a L`` (``I_h + Z Z^T >= I`` is
+    well conditioned). Returns the status of :func:`gtv.numerics.blas.cholesky_solve_rows`
+    (0 when ``h = 0``)."""
+    f = L.shape[0]
+    h = z.shape[0]
     status = 0
     b = np.zeros(f)  # b = a L
     for i in range(f):
@@ -178,15 +211,11 @@ def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
         for j in range(i + 1):
             b[j] += ai * L[i, j]
     if h > 0:
-        lower_right_multiply_inplace(y, L)  # Z = Y L
-        g = np.zeros((h, h))
-        outer_lower_into(y, g)  # lower triangle of Z Z^T
         cz = np.empty((1, h))
         for q in range(h):
-            g[q, q] += 1.0
             acc = 0.0
             for i in range(f):
-                acc += b[i] * y[q, i]
+                acc += b[i] * z[q, i]
             cz[0, q] = acc
         sz = np.empty((1, h))
         work = np.empty(h)
@@ -194,7 +223,7 @@ def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
         for q in range(h):
             sq = sz[0, q]
             for i in range(f):
-                b[i] -= sq * y[q, i]
+                b[i] -= sq * z[q, i]
     for i in range(f):  # W = b L^T
         acc = 0.0
         for j in range(i + 1):
@@ -204,15 +233,21 @@ def _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _close_member(phi, wm, heavy, L, light_bound, q_star, P):
-    """Close one member's heavy flags (P,) in place under its own leverage
-    (:func:`gtv.numerics.linear.occupancy.close_heavy_sets`) in the coordinates ``u = phi L``
-    (``L L^T = M_light^{-1}``): against ``M_L + Y^T Y`` (rows ``y_j = sqrt(w_j / P) phi_j`` of
-    the heavy triples, ``Z = Y L``) a triple's leverage is
+def _close_and_solve(phi, heavy, wm, x0m, M_light, L, A_light, xim, light_bound, q_star, P, out):
+    """One member of the consistent field: its heavy flags (P,) closed in place under its own
+    leverage (:func:`gtv.numerics.linear.occupancy.close_heavy_sets`), then ``out`` (1, F) solved
+    as in :func:`_member_solve_shared`; returns the solve status, or 4 if a capacitance matrix of
+    the closure could not be factorized.
+
+    In the coordinates ``u = phi L`` (``L L^T = M_light^{-1}``) a triple's leverage against
+    ``M_L + Y^T Y`` (rows ``y_j = sqrt(w_j / P) phi_j`` of the heavy triples, ``Z = Y L``) is
     ``(w / P) (|u|^2 - v^T (I_h + Z Z^T)^{-1} v)``, ``v = Z u``. Candidates: light triples whose
     leverage against ``M_L`` alone exceeds ``q_star`` (screened first by the bound
-    ``w |phi|^2 light_bound / P``); adding heavy triples only lowers leverages. Returns the number
-    of triples made heavy, or -1 if a capacitance matrix could not be factorized."""
+    ``w |phi|^2 light_bound / P``); adding heavy triples only lowers leverages. ``Z`` and the
+    lower triangle of ``I_h + Z Z^T`` are made once and grown by the rows ``sqrt(w / P) u`` of
+    the triples made heavy (their ``u`` is at hand); the final Woodbury solve reuses both
+    (:func:`_woodbury_solve`; the rows in the order heavy by the population leverage, then
+    made heavy, which changes the solve by round-off only)."""
     n, f = phi.shape
     cand = np.empty(n, dtype=np.intp)
     c = 0
@@ -224,13 +259,12 @@ def _close_member(phi, wm, heavy, L, light_bound, q_star, P):
             if wm[j] * nrm * light_bound / P > q_star:
                 cand[c] = j
                 c += 1
-    if c == 0:
-        return 0
     u = np.empty((c, f))
     for r in range(c):
         for i in range(f):
             u[r, i] = phi[cand[r], i]
-    lower_right_multiply_inplace(u, L)
+    if c > 0:
+        lower_right_multiply_inplace(u, L)
     base = np.empty(c)
     alive = np.zeros(c, dtype=np.bool_)
     left = 0
@@ -242,27 +276,30 @@ def _close_member(phi, wm, heavy, L, light_bound, q_star, P):
         if base[r] > q_star:
             alive[r] = True
             left += 1
-    added = 0
+    if left == 0:  # nothing to close
+        return _member_solve_shared(phi, heavy, wm, x0m, M_light, L, A_light, xim, P, out)
+    h = 0
+    for j in range(n):
+        if heavy[j]:
+            h += 1
+    z = np.empty((h, f))
+    r2 = 0
+    for j in range(n):
+        if heavy[j]:
+            s = np.sqrt(wm[j] / P)
+            for i in range(f):
+                z[r2, i] = s * phi[j, i]
+            r2 += 1
+    g = np.zeros((h, h))
+    if h > 0:
+        lower_right_multiply_inplace(z, L)  # Z = Y L
+        outer_lower_into(z, g)
+        for a in range(h):
+            g[a, a] += 1.0
     while left > 0:  # every round makes at least one candidate heavy or ends
-        h = 0
-        for j in range(n):
-            if heavy[j]:
-                h += 1
-        q = base.copy()
+        new = 0
+        made = np.empty(left, dtype=np.intp)
         if h > 0:
-            zm = np.empty((h, f))
-            r2 = 0
-            for j in range(n):
-                if heavy[j]:
-                    s = np.sqrt(wm[j] / P)
-                    for i in range(f):
-                        zm[r2, i] = s * phi[j, i]
-                    r2 += 1
-            lower_right_multiply_inplace(zm, L)  # Z = Y L
-            g = np.zeros((h, h))
-            outer_lower_into(zm, g)
-            for a in range(h):
-                g[a, a] += 1.0
             v = np.empty((left, h))
             rows = np.empty(left, dtype=np.intp)
             t = 0
@@ -272,30 +309,58 @@ def _close_member(phi, wm, heavy, L, light_bound, q_star, P):
                     for a in range(h):
                         acc = 0.0
                         for i in range(f):
-                            acc += zm[a, i] * u[r, i]
+                            acc += z[a, i] * u[r, i]
                         v[t, a] = acc
                     t += 1
             sv = np.empty((left, h))
             work = np.empty(h)
-            if cholesky_solve_rows(g, v, sv, work) != 0:
-                return -1
+            gw = g.copy()
+            if cholesky_solve_rows(gw, v, sv, work) != 0:
+                return 4
             for t in range(left):
                 acc = 0.0
                 for a in range(h):
                     acc += v[t, a] * sv[t, a]
                 r = rows[t]
-                q[r] = base[r] - wm[cand[r]] * acc / P
-        new = 0
-        for r in range(c):
-            if alive[r] and q[r] > q_star:
-                heavy[cand[r]] = True
-                alive[r] = False
-                new += 1
+                if base[r] - wm[cand[r]] * acc / P > q_star:
+                    made[new] = r
+                    new += 1
+        else:
+            for r in range(c):
+                if alive[r]:
+                    made[new] = r
+                    new += 1
         if new == 0:
             break
-        added += new
+        # grow Z by the rows sqrt(w / P) u of the new heavy triples, and I + Z Z^T with them
+        h2 = h + new
+        z2 = np.empty((h2, f))
+        z2[:h] = z
+        g2 = np.zeros((h2, h2))
+        for a in range(h):
+            for b2 in range(a + 1):
+                g2[a, b2] = g[a, b2]
+        for e in range(new):
+            r = made[e]
+            heavy[cand[r]] = True
+            alive[r] = False
+            s = np.sqrt(wm[cand[r]] / P)
+            for i in range(f):
+                z2[h + e, i] = s * u[r, i]
+        for e in range(new):
+            a = h + e
+            for b2 in range(a + 1):
+                acc = 0.0
+                for i in range(f):
+                    acc += z2[a, i] * z2[b2, i]
+                g2[a, b2] = acc
+            g2[a, a] += 1.0
+        z, g, h = z2, g2, h2
         left -= new
-    return added
+    if 2 * h > f:  # the direct solve
+        y, a_rhs = _heavy_rows(phi, heavy, wm, x0m, A_light, xim, P)
+        return _direct_solve(y, a_rhs, M_light, out)
+    return _woodbury_solve(_heavy_rhs(phi, heavy, wm, x0m, A_light, xim, P), z, g, L, out)
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -310,7 +375,7 @@ def member_weights_shared(
     Cholesky factor of ``M_light^{-1}``. ``z`` (k, P, D+1), ``w``/``x0`` (k, P), ``A_light``
     (F,), ``xi`` (k, F). With ``light_bound > 0`` (an upper bound of the largest eigenvalue of
     ``M_light^{-1}``) each member's heavy set is first closed under its own leverage
-    (:func:`_close_member`; status 4 if that fails)."""
+    (:func:`_close_and_solve`; status 4 if that fails)."""
     k, n, _ = z.shape
     f = chol_M_inv.shape[0]
     W = np.empty((k, 1, f))
@@ -323,10 +388,12 @@ def member_weights_shared(
         )
         heavy = q > q_star
         if light_bound > 0.0:
-            if _close_member(phi, w[m], heavy, chol_light_inv, light_bound, q_star, P) < 0:
-                status[m] = 4
-                continue
-        status[m] = _member_solve_shared(
-            phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], P, W[m]
-        )
+            status[m] = _close_and_solve(
+                phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], light_bound,
+                q_star, P, W[m],
+            )  # fmt: skip
+        else:
+            status[m] = _member_solve_shared(
+                phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], P, W[m]
+            )
     return W, status

@@ -18,7 +18,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_count
 from gtv.numerics.dsm import dsm_weights
-from gtv.numerics.linear.node_kernels import spatial_grams, spatial_quadratic
+from gtv.numerics.linear.node_kernels import active_nodes, spatial_grams, spatial_quadratic
 from gtv.numerics.linear.population import time_panel_width
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
@@ -57,7 +57,13 @@ class PopulationNodes:
         """The node kernels' layout (made once per node set): per time node the *active* nodes,
         those with a spatial feature above :data:`ACTIVE_FEATURE` times the largest ``|phi_s|``,
         their spatial features transposed and compacted, ``psT`` (n_t, F_s, n_c) float64 (zeros
-        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)."""
+        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)
+        (:func:`~gtv.numerics.linear.node_kernels.active_nodes`)."""
+        ps = np.ascontiguousarray(self.phi_s, dtype=float)
+        return active_nodes(ps, ACTIVE_FEATURE)
+
+    def active_layout_reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Plain-numpy :attr:`active_layout`."""
         ps = np.asarray(self.phi_s, dtype=float)
         big = np.abs(ps).max(axis=2)
         active = big > ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
@@ -88,10 +94,9 @@ class PopulationNodes:
     def _assemble(self, S: np.ndarray) -> np.ndarray:
         """``sum_k S[k] (x) phi_t phi_t^T`` (F, F) for spatial blocks ``S``, by symmetry over
         the index pairs ``i <= j`` (space) and ``a <= b`` (time) only; exactly symmetric."""
-        pt = self.phi_t
-        fs, ft = S.shape[1], pt.shape[1]
-        (si, sj, _), (ta, tb, _) = _pairs(fs), _pairs(ft)
-        R = S[:, si, sj].T @ (pt[:, ta] * pt[:, tb])  # (space pairs, time pairs)
+        fs, ft = S.shape[1], self.phi_t.shape[1]
+        si, sj, _ = _pairs(fs)
+        R = S[:, si, sj].T @ self._time_pair_products  # (space pairs, time pairs)
         return np.take(R, _assembly_index(fs, ft)).reshape(fs * ft, fs * ft)
 
     @functools.cached_property
@@ -103,15 +108,16 @@ class PopulationNodes:
     def _time_blocks(self, B: np.ndarray) -> np.ndarray:
         """A *symmetric* ``B`` contracted with ``phi_t`` on both sides at every time node
         (n_t, F_s, F_s): ``sum_{a <= b} phi_t[k, a] phi_t[k, b] (B_ab + B_ab^T [a < b])`` with the
-        spatial blocks ``B_ab = B[(., a), (., b)]`` (``B_ba = B_ab^T`` by symmetry), one product
-        over the time index pairs; :meth:`_time_blocks_reference` contracts all of ``B``."""
+        spatial blocks ``B_ab = B[(., a), (., b)]`` (``B_ba = B_ab^T`` by symmetry). Each result
+        is symmetric: one product over the time index pairs for the spatial index pairs
+        ``i <= j`` only, then both triangles filled from them; :meth:`_time_blocks_reference`
+        contracts all of ``B``."""
         fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
-        ta, tb, _ = _pairs(ft)
-        blocks = B.reshape(fs, ft, fs, ft).transpose(1, 3, 0, 2)[ta, tb]  # (pairs, F_s, F_s)
-        off = ta != tb
-        blocks[off] += blocks[off].transpose(0, 2, 1)
-        out = self._time_pair_products @ blocks.reshape(ta.size, fs * fs)
-        return out.reshape(-1, fs, fs)
+        block, transposed, off = _time_block_index(fs, ft)
+        blocks = np.take(B, block)  # (time pairs, space pairs)
+        blocks[off] += np.take(B, transposed)
+        out = self._time_pair_products @ blocks  # (n_t, space pairs)
+        return np.take(out, _pairs(fs)[2], axis=1)
 
     def _time_blocks_reference(self, B: np.ndarray) -> np.ndarray:
         """Plain :meth:`_time_blocks`: ``einsum`` over both time indices."""
@@ -135,15 +141,16 @@ class PopulationNodes:
         return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
 
     def vector(self, a: np.ndarray) -> np.ndarray:
-        """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x)."""
-        v = np.einsum("kx,kxi->ki", a, self.phi_s)
-        return np.einsum("ki,ka->ia", v, self.phi_t).reshape(-1)
+        """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x) (per time node a
+        batched matrix product over its nodes, then one product over time nodes)."""
+        v = np.matmul(np.asarray(a, dtype=float)[:, None, :], self.phi_s)[:, 0, :]  # (n_t, F_s)
+        return (v.T @ self.phi_t).reshape(-1)
 
     def apply(self, W: np.ndarray) -> np.ndarray:
         """``W phi`` at every node (n_t, n_x) for a weight vector ``W`` (F,)."""
         fs, ft = self.phi_s.shape[2], self.phi_t.shape[1]
         Wt = W.reshape(fs, ft) @ self.phi_t.T  # (F_s, n_t)
-        return np.einsum("kxi,ik->kx", self.phi_s, Wt)
+        return np.matmul(self.phi_s, Wt.T[:, :, None])[:, :, 0]
 
     def full_features(self) -> np.ndarray:
         """Every node's full feature vector, (n_t * n_x, F) (index ``i F_t + a``)."""
@@ -158,6 +165,22 @@ def _time_block_path(n_t: int, fs: int, ft: int) -> list:
     once per shape instead of on every call)."""
     pt, B4 = np.empty((n_t, ft)), np.empty((fs, ft, fs, ft))
     return np.einsum_path("ka,iajb,kb->kij", pt, B4, pt, optimize="greedy")[0]
+
+
+@functools.cache
+def _time_block_index(fs: int, ft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat positions in an (F, F) matrix ``B`` for :meth:`PopulationNodes._time_blocks`: entry
+    ``(i, j)`` of the spatial block ``B_ab`` for the time pairs ``a <= b`` (rows) and the spatial
+    pairs ``i <= j`` (columns), the same entry of ``B_ab^T`` for the time pairs ``a < b``, and
+    the mask of those pairs."""
+    (si, sj, _), (ta, tb, _) = _pairs(fs), _pairs(ft)
+    shape = (fs, ft, fs, ft)
+    block = np.ravel_multi_index((si[None, :], ta[:, None], sj[None, :], tb[:, None]), shape)
+    off = ta != tb
+    transposed = np.ravel_multi_index(
+        (sj[None, :], ta[off, None], si[None, :], tb[off, None]), shape
+    )
+    return block, transposed, off
 
 
 @functools.cache

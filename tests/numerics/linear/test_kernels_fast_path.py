@@ -14,6 +14,7 @@ from gtv.numerics.linear.member_kernels import (
     member_leverages,
     member_weights_shared,
 )
+from gtv.numerics.linear.node_kernels import spatial_grams, spatial_quadratic
 from gtv.numerics.linear.nodes import ACTIVE_FEATURE
 from gtv.numerics.linear.occupancy import occupancy_members, occupancy_split
 from gtv.numerics.linear.strata import STRATA
@@ -69,6 +70,42 @@ def test_node_sums_match_the_numpy_reference_and_full_features(setup):
         )
         full = ((phi @ mat) * phi).sum(axis=1).reshape(q.shape)
         np.testing.assert_allclose(q, full, rtol=1e-9, atol=1e-12 * abs(q).max())
+    for a in (pos, signed):
+        v = nodes.vector(a)
+        np.testing.assert_allclose(v, a.reshape(-1) @ phi, rtol=1e-10, atol=1e-13 * abs(v).max())
+    W = rng.standard_normal(phi.shape[1])
+    Wphi = nodes.apply(W)
+    np.testing.assert_allclose(
+        Wphi, (phi @ W).reshape(Wphi.shape), rtol=1e-10, atol=1e-13 * abs(Wphi).max()
+    )
+
+
+@pytest.mark.parametrize("fs", [1, 3, 4, 5, 8, 11, 16])
+def test_node_kernels_tiles_and_remainder_rows(fs):
+    """spatial_grams / spatial_quadratic (4 x 4 tiles, then the rows past the last full tile)
+    against plain numpy on random layouts, for spatial sizes with and without a remainder; the
+    Gram blocks are exactly symmetric, the quadratic forms 0 at the nodes left out."""
+    rng = np.random.default_rng(fs)
+    n_t, n_x, n_c = 3, 9, 7
+    count = np.array([7, 0, 4], dtype=np.intp)
+    idx = np.zeros((n_t, n_c), dtype=np.intp)
+    psT = np.zeros((n_t, fs, n_c))
+    for k in range(n_t):
+        idx[k, : count[k]] = np.sort(rng.choice(n_x, count[k], replace=False))
+        psT[k, :, : count[k]] = rng.standard_normal((fs, count[k]))
+    a = rng.standard_normal((n_t, n_x))
+    B = rng.standard_normal((n_t, fs, fs))
+    B = B + B.transpose(0, 2, 1)
+    S = spatial_grams(psT, idx, count, a)
+    q = spatial_quadratic(psT, idx, count, B, n_x)
+    for k in range(n_t):
+        p = psT[k, :, : count[k]]
+        ak = a[k, idx[k, : count[k]]]
+        np.testing.assert_allclose(S[k], (p * ak) @ p.T, rtol=1e-12, atol=1e-13)
+        np.testing.assert_array_equal(S[k], S[k].T)
+        expect = np.zeros(n_x)
+        expect[idx[k, : count[k]]] = np.einsum("ir,ij,jr->r", p, B[k], p)
+        np.testing.assert_allclose(q[k], expect, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("strata", [None, STRATA])
@@ -122,6 +159,9 @@ def test_node_kernels_skip_only_negligible_nodes(setup):
         np.testing.assert_array_equal(idx[k, : count[k]], np.flatnonzero(active[k]))
         np.testing.assert_array_equal(psT[k, :, : count[k]], nodes.phi_s[k, active[k]].T)
         assert not psT[k, :, count[k] :].any()
+    for got, expect in zip(nodes.active_layout, nodes.active_layout_reference(), strict=True):
+        np.testing.assert_array_equal(got, expect)
+        assert got.dtype == expect.dtype
     q = nodes.quadratic(m.M_inv)
     ref = nodes.quadratic_reference(m.M_inv)
     assert not q[~active].any()
