@@ -21,9 +21,10 @@ t in {0.02, 0.1, 0.5}. Three ensembles of D^ are compared by their variance at t
   seed 1) -- a prediction: no trained model, no simulation of designs on the light nodes;
 * **stratified field**: the same field with each member's light nodes weighted by its own counts
   per (t, x) cell (:mod:`gtv.numerics.kernel.strata`, the default 32 x 16 cells; 2N members,
-  seed 1); its mean is compared with the node designs' (share of the points within 2 standard
-  errors, and the least-squares slope of the field's mean on the node designs' mean: below 1,
-  the field shrinks the mean), next to the cavity mean's.
+  seed 1), as drawn (``centre=False``: centring moves the members together and leaves their
+  variance as it is); its mean is compared with the node designs' (share of the points within 2
+  standard errors, and the least-squares slope of the field's mean on the node designs' mean:
+  below 1, the field shrinks the mean), next to the cavity mean's.
 
 trained / node designs measures the quadrature's (and the Nystrom rank's) error; node designs /
 cavity the error of the cavity closure itself. The last column checks that a trained model is a
@@ -153,7 +154,7 @@ def main() -> None:
         c_occ = kernel_occupancy_coefficients(split, 2 * n_models, seed=1)
         v_occ = (c_occ @ th.features(X, T).T).var(axis=0, ddof=1)
         d_st = (
-            kernel_stratified_coefficients(KernelStrata(split), 2 * n_models, seed=1)
+            kernel_stratified_coefficients(KernelStrata(split), 2 * n_models, seed=1, centre=False)
             @ th.features(X, T).T
         )
         v_st = d_st.var(axis=0, ddof=1)

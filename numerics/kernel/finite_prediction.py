@@ -208,16 +208,21 @@ class FiniteKernelTheoryAt(BoundTheory):
         *,
         q_star: float = 1.0,
         strata: tuple[int, int] = STRATA,
+        centre: bool = True,
     ) -> KernelField:
         """N members of the stratified field (:mod:`gtv.numerics.kernel.strata`: the occupancy
-        field with each member's light nodes weighted by its own counts per ``(t, x)`` cell);
-        member ``n`` from ``stream(seed, "field").spawn(N)[n]``;
-        ``config["kind"] = "stratified-field"``."""
-        n_models = check_count(n_models, "n_models")
+        field with each member's light nodes weighted by its own counts per ``(t, x)`` cell,
+        centred on the cavity mean unless ``centre=False``); member ``n`` from
+        ``stream(seed, "field").spawn(N)[n]``; ``config["kind"] = "stratified-field"``."""
+        n_models = check_count(n_models, "n_models", 2 if centre else 1)
         seed = check_seed(seed)
         cells = KernelStrata(KernelOccupancySplit(self.moments, q_star), strata)
-        c = kernel_stratified_coefficients(cells, n_models, seed)
-        extra = {"q_star": float(q_star), "strata": [int(v) for v in cells.grid.shape]}
+        c = kernel_stratified_coefficients(cells, n_models, seed, centre=centre)
+        extra = {
+            "q_star": float(q_star),
+            "strata": [int(v) for v in cells.grid.shape],
+            "centre": bool(centre),
+        }
         return self._member_field(c, "stratified-field", seed, extra)
 
     def _member_field(self, c: np.ndarray, kind: str, seed: object, extra: dict) -> KernelField:

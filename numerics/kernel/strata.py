@@ -35,6 +35,16 @@ cell; a member's matrix is its counts times them, one ``r x r`` complex solve pe
 come in complex-conjugate pairs and the members are real, so only one pole of each pair is solved
 (``2 Re``).
 
+**Centring.** Given its counts a member's light part is still a deterministic equivalent with
+the population's leverage ``q_mn``, while the counts already carry part of the design's
+fluctuation that the discount ``1 / (1 + q)`` resums: the members' mean comes out shrunk towards
+zero. At ``eps = 0.01``, ``P = 256`` the least-squares slope of their mean on that of models
+fitted on node designs is 0.961 at ``tau = 3`` and 0.994 at ``tau = 10`` (the cavity mean's:
+1.008 and 1.006; benchmarks/measure_ntk_closure.py, docs/math/finite_fp.md). The field therefore
+takes its fluctuations from the strata and its mean from the cavity equations,
+``c_k - mean_k c_k + E W``. This was decided after the uncentred field's gap mass had been seen
+(docs/math/finite_fp.md says so); ``centre=False`` gives the members as drawn.
+
 Streams: member ``k`` draws its heavy-and-cell counts, its heavy labels, then ``zeta`` and
 ``zeta'`` from ``stream(seed, "field").spawn(N)[k]``. D = 1.
 """
@@ -106,18 +116,29 @@ class KernelStrata:
 
 
 def kernel_stratified_coefficients(
-    strata: KernelStrata, n_models: int, seed: int | np.random.SeedSequence = 0
+    strata: KernelStrata,
+    n_models: int,
+    seed: int | np.random.SeedSequence = 0,
+    *,
+    centre: bool = True,
 ) -> np.ndarray:
     """Eigen-coefficients (N, r) of the stratified field (module docstring):
-    ``D^_k(z) = psi(z) . c_k``; member ``k`` from ``stream(seed, "field").spawn(N)[k]``."""
+    ``D^_k(z) = psi(z) . c_k``; member ``k`` from ``stream(seed, "field").spawn(N)[k]``.
+
+    With ``centre`` (the default) the members are moved together so that their mean is the
+    cavity mean: ``c_k - mean_k c_k + mean`` (module docstring, *Centring*; needs ``N >= 2``).
+    ``centre=False`` gives the members as drawn."""
     if not isinstance(strata, KernelStrata):
         raise TypeError("strata must be a KernelStrata")
-    n_models = check_count(n_models, "n_models")
+    n_models = check_count(n_models, "n_models", 2 if centre else 1)
     P = float(strata.split.moments.P)
     if P != int(P):
         raise ValueError(f"P must be an integer to draw triples, got {P!r}")
     draws = [strata.draw(rng) for rng in model_rngs(seed, "field", n_models)]
-    return _stratified_members(strata, draws)
+    c = _stratified_members(strata, draws)
+    if centre:
+        c += strata.split.moments.mean[None, :] - c.mean(axis=0)
+    return c
 
 
 def _pole_representatives(z: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

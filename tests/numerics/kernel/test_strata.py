@@ -136,6 +136,16 @@ def test_counts_are_multinomial_over_heavy_nodes_and_cells(moments):
     assert np.array_equal(np.unique(cells, return_inverse=True)[1], strata.cell)
 
 
+def test_centred_members_have_the_cavity_mean_and_the_same_spread(moments):
+    strata = KernelStrata(KernelOccupancySplit(moments))
+    raw = kernel_stratified_coefficients(strata, 50, seed=3, centre=False)
+    c = kernel_stratified_coefficients(strata, 50, seed=3)
+    assert np.allclose(c.mean(axis=0), moments.mean, rtol=1e-12, atol=1e-12 * np.abs(c).max())
+    assert np.allclose(c - c.mean(axis=0), raw - raw.mean(axis=0), rtol=0, atol=1e-12)
+    # the drawn members' own mean is not the cavity mean (the shrinkage the centring removes)
+    assert not np.allclose(raw.mean(axis=0), moments.mean, rtol=1e-6, atol=0)
+
+
 def test_members_reproducible_and_bound_field(theory, moments):
     strata = KernelStrata(KernelOccupancySplit(moments))
     a = kernel_stratified_coefficients(strata, 20, seed=7)
@@ -143,7 +153,7 @@ def test_members_reproducible_and_bound_field(theory, moments):
     assert not np.array_equal(a, kernel_stratified_coefficients(strata, 20, seed=8))
     field = FiniteKernelTheoryAt(theory, TAU, 64).stratified_field(20, seed=7)
     cfg = field.ensemble.config
-    assert cfg["kind"] == "stratified-field" and cfg["strata"] == [32, 16]
+    assert cfg["kind"] == "stratified-field" and cfg["strata"] == [32, 16] and cfg["centre"]
     x = np.array([-1.0, 0.0, 0.5])
     d = field.denoise(x, np.full(x.size, 0.1))[:, :, 0]
     assert np.allclose(d, a @ theory.features(x, 0.1).T, rtol=1e-9, atol=1e-12)
@@ -162,7 +172,11 @@ def test_bad_input(moments):
     with pytest.raises(TypeError, match="strata"):
         kernel_stratified_coefficients(split, 3)
     with pytest.raises(ValueError, match="n_models"):
-        kernel_stratified_coefficients(KernelStrata(split), 0)
+        kernel_stratified_coefficients(KernelStrata(split), 0, centre=False)
+    with pytest.raises(ValueError, match="n_models"):  # centring needs two members
+        kernel_stratified_coefficients(KernelStrata(split), 1)
+    with pytest.raises(ValueError, match="n_models"):
+        FiniteKernelTheoryAt(moments.theory, TAU, 64).stratified_field(1)
 
 
 @pytest.mark.slow
