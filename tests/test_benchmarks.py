@@ -74,6 +74,12 @@ def test_measure_ntk_closure_quick_runs(tmp_path: Path):
     assert out.count("\n| 3 |") + out.count("\n| 10 |") + out.count("\n| 300 |") == 3
 
 
+def test_measure_cavity_mean_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_cavity_mean.py", tmp_path)
+    assert "| eps | F/P | points | cavity vs trained | cavity vs node designs |" in out
+    assert out.count("\n| 0.01 | ") == 2
+
+
 @pytest.mark.slow
 def test_bench_figure2_quick_runs(tmp_path: Path):
     out = _run_quick("bench_figure2.py", tmp_path)
