@@ -9,7 +9,7 @@ Checks:
 * members against a straightforward reference that forms each member's matrix node by node and
   solves every pole (the implementation sums cells and solves one pole per conjugate pair);
 * the drawn counts are a multinomial over heavy nodes and cells (chi-square, stated rate);
-* reproducible, the bound theory's ``stratified_field`` is these members; bad input.
+* reproducible, the bound small_eps_theory's ``stratified_field`` is these members; bad input.
 """
 
 import numpy as np
@@ -18,7 +18,6 @@ from scipy import stats
 
 from gtv.numerics.cells import cell_grid
 from gtv.numerics.kernel import (
-    FiniteKernelMoments,
     FiniteKernelTheoryAt,
     KernelOccupancySplit,
     KernelStrata,
@@ -31,18 +30,6 @@ from gtv.numerics.kernel.strata import _stratified_members
 from gtv.numerics.streams import model_rngs
 
 DATA = np.array([[-1.0], [0.0], [1.0]])
-TAU = 10.0
-
-
-@pytest.fixture(scope="module")
-def theory():
-    """eps = 0.01 (heavy DSM weights), 5 x 3 x 5 Nystrom nodes, gradient flow at unit rate."""
-    return ntk_theory(DATA, 0.01, activation="erf", n_t=5, n_hermite=5)
-
-
-@pytest.fixture(scope="module")
-def moments(theory):
-    return FiniteKernelMoments(theory, TAU, 64)
 
 
 def _reference_member(strata: KernelStrata, draw: tuple) -> np.ndarray:
@@ -77,8 +64,8 @@ def _reference_member(strata: KernelStrata, draw: tuple) -> np.ndarray:
     return W.real / np.sqrt(th.s)
 
 
-def test_one_cell_without_heavy_nodes_is_the_occupancy_field(moments):
-    split = KernelOccupancySplit(moments, q_star=1e12)
+def test_one_cell_without_heavy_nodes_is_the_occupancy_field(small_eps_moments):
+    split = KernelOccupancySplit(small_eps_moments, q_star=1e12)
     strata = KernelStrata(split, (1, 3))  # every node in the middle space bin of one time bin
     assert strata.n_cells == 1 and split.heavy.size == 0
     occ = [split.draw(rng) for rng in model_rngs(2, "field", 6)]
@@ -90,10 +77,10 @@ def test_one_cell_without_heavy_nodes_is_the_occupancy_field(moments):
     assert np.max(np.abs(got - want)) < 1e-12 * np.max(np.abs(want))
 
 
-def test_every_node_heavy_is_the_exactly_trained_model(theory, moments):
-    split = KernelOccupancySplit(moments, q_star=1e-12)
+def test_every_node_heavy_is_the_exactly_trained_model(small_eps_theory, small_eps_moments):
+    split = KernelOccupancySplit(small_eps_moments, q_star=1e-12)
     strata = KernelStrata(split)
-    assert strata.n_cells == 0 and split.heavy.size == theory.n_nodes
+    assert strata.n_cells == 0 and split.heavy.size == small_eps_theory.n_nodes
     for rng in model_rngs(3, "field", 3):
         heavy, sums, cells, normals = strata.draw(rng)
         assert heavy.sum() == 64 and cells.size == 0 and normals.shape == (2, 0)
@@ -105,8 +92,8 @@ def test_every_node_heavy_is_the_exactly_trained_model(theory, moments):
 
 
 @pytest.mark.parametrize("q_star", [1.0, 1e12])
-def test_members_match_the_node_by_node_reference(moments, q_star):
-    strata = KernelStrata(KernelOccupancySplit(moments, q_star=q_star), (4, 5))
+def test_members_match_the_node_by_node_reference(small_eps_moments, q_star):
+    strata = KernelStrata(KernelOccupancySplit(small_eps_moments, q_star=q_star), (4, 5))
     assert strata.n_cells > 4
     draws = [strata.draw(rng) for rng in model_rngs(4, "field", 5)]
     got = _stratified_members(strata, draws)
@@ -117,11 +104,11 @@ def test_members_match_the_node_by_node_reference(moments, q_star):
         assert np.max(np.abs(every_pole[k] - want)) < 1e-9 * np.max(np.abs(want))
 
 
-def test_counts_are_multinomial_over_heavy_nodes_and_cells(moments):
+def test_counts_are_multinomial_over_heavy_nodes_and_cells(small_eps_moments):
     """2000 members' pooled counts against the expected ``P * probability`` (heavy nodes then
     cells): a chi-square test at level 1e-3, so a correct draw fails it 1 time in 1000; counts
     drawn over the cells in reverse order fail it."""
-    strata = KernelStrata(KernelOccupancySplit(moments), (4, 5))
+    strata = KernelStrata(KernelOccupancySplit(small_eps_moments), (4, 5))
     draws = [strata.draw(rng) for rng in model_rngs(9, "field", 2000)]
     pooled = np.sum([np.concatenate([d[0], d[2]]) for d in draws], axis=0)
     p = strata._draw_p
@@ -130,39 +117,42 @@ def test_counts_are_multinomial_over_heavy_nodes_and_cells(moments):
     assert stats.chisquare(pooled, expected).pvalue > 1e-3
     assert stats.chisquare(pooled[::-1], expected).pvalue < 1e-3
     # the cells are those of the shared grid
-    th = moments.theory
+    th = small_eps_moments.theory
     grid = cell_grid(th.eps, th.schedule.T, (th.nodes_x.min(), th.nodes_x.max()), (4, 5))
     cells = grid.cell(th.nodes_t[strata.split.light], th.nodes_x[strata.split.light, 0])
     assert np.array_equal(np.unique(cells, return_inverse=True)[1], strata.cell)
 
 
-def test_centred_members_have_the_cavity_mean_and_the_same_spread(moments):
-    strata = KernelStrata(KernelOccupancySplit(moments))
+def test_centred_members_have_the_cavity_mean_and_the_same_spread(small_eps_moments):
+    strata = KernelStrata(KernelOccupancySplit(small_eps_moments))
     raw = kernel_stratified_coefficients(strata, 50, seed=3, centre=False)
     c = kernel_stratified_coefficients(strata, 50, seed=3)
-    assert np.allclose(c.mean(axis=0), moments.mean, rtol=1e-12, atol=1e-12 * np.abs(c).max())
+    assert np.allclose(
+        c.mean(axis=0), small_eps_moments.mean, rtol=1e-12, atol=1e-12 * np.abs(c).max()
+    )
     assert np.allclose(c - c.mean(axis=0), raw - raw.mean(axis=0), rtol=0, atol=1e-12)
     # the drawn members' own mean is not the cavity mean (the shrinkage the centring removes)
-    assert not np.allclose(raw.mean(axis=0), moments.mean, rtol=1e-6, atol=0)
+    assert not np.allclose(raw.mean(axis=0), small_eps_moments.mean, rtol=1e-6, atol=0)
 
 
-def test_members_reproducible_and_bound_field(theory, moments):
-    strata = KernelStrata(KernelOccupancySplit(moments))
+def test_members_reproducible_and_bound_field(small_eps_theory, small_eps_moments):
+    strata = KernelStrata(KernelOccupancySplit(small_eps_moments))
     a = kernel_stratified_coefficients(strata, 20, seed=7)
     assert np.array_equal(a, kernel_stratified_coefficients(strata, 20, seed=7))
     assert not np.array_equal(a, kernel_stratified_coefficients(strata, 20, seed=8))
-    field = FiniteKernelTheoryAt(theory, TAU, 64).stratified_field(20, seed=7)
+    bound = FiniteKernelTheoryAt(small_eps_theory, small_eps_moments.tau, 64)
+    field = bound.stratified_field(20, seed=7)
     cfg = field.ensemble.config
     assert cfg["kind"] == "stratified-field" and cfg["strata"] == [32, 16] and cfg["centre"]
     x = np.array([-1.0, 0.0, 0.5])
     d = field.denoise(x, np.full(x.size, 0.1))[:, :, 0]
-    assert np.allclose(d, a @ theory.features(x, 0.1).T, rtol=1e-9, atol=1e-12)
+    assert np.allclose(d, a @ small_eps_theory.features(x, 0.1).T, rtol=1e-9, atol=1e-12)
 
 
-def test_bad_input(moments):
-    split = KernelOccupancySplit(moments)
+def test_bad_input(small_eps_moments):
+    split = KernelOccupancySplit(small_eps_moments)
     with pytest.raises(TypeError, match="split"):
-        KernelStrata(moments)
+        KernelStrata(small_eps_moments)
     with pytest.raises(ValueError, match="time bins"):
         KernelStrata(split, (0, 16))
     with pytest.raises(ValueError, match="space bins"):
@@ -176,7 +166,9 @@ def test_bad_input(moments):
     with pytest.raises(ValueError, match="n_models"):  # centring needs two members
         kernel_stratified_coefficients(KernelStrata(split), 1)
     with pytest.raises(ValueError, match="n_models"):
-        FiniteKernelTheoryAt(moments.theory, TAU, 64).stratified_field(1)
+        FiniteKernelTheoryAt(small_eps_moments.theory, small_eps_moments.tau, 64).stratified_field(
+            1
+        )
 
 
 @pytest.mark.slow
