@@ -90,6 +90,8 @@ class KernelOccupancySplit:
         heavy = self.influence > q_star / (1 + q_star)
         self.heavy, self.light = np.flatnonzero(heavy), np.flatnonzero(~heavy)
         prob = om / om.sum()
+        #: probability of a triple at each node (the node law the members draw from)
+        self.node_probability = prob
         self.heavy_probability = float(prob[heavy].sum())
         # the heavy nodes' law: their probabilities, then "any light node"
         self._draw_p = np.append(prob[heavy], max(0.0, 1.0 - prob[heavy].sum()))

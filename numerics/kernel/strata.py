@@ -93,13 +93,14 @@ class KernelStrata:
         x = th.nodes_x[:, 0]
         self.split = split
         self.grid: CellGrid = cell_grid(th.eps, th.schedule.T, (x.min(), x.max()), shape)
-        prob = th.omega / th.omega.sum()
+        prob = split.node_probability
         L = split.light
         cells, self.cell = np.unique(self.grid.cell(th.nodes_t[L], x[L]), return_inverse=True)
         self.mass = np.bincount(self.cell, prob[L], minlength=cells.size)
         self.conditional = prob[L] / self.mass[self.cell]
-        self._draw_p = np.concatenate([split._draw_p[:-1], self.mass])
-        self._draw_p = self._draw_p / self._draw_p.sum()
+        # one multinomial over the heavy nodes, then the cells
+        draw_p = np.concatenate([prob[split.heavy], self.mass])
+        self._draw_p = draw_p / draw_p.sum()
 
     @property
     def n_cells(self) -> int:
@@ -192,11 +193,15 @@ def _stratified_members(strata: KernelStrata, draws: list, *, pairs: bool = True
     np.add.at(cell_sum.T, cell, (sq * z_count).T)
     u = np.sqrt(n_cell[:, cell]) * (sq * z_count - cond * cell_sum[:, cell])
     label = np.sqrt(nu * noise_var / P) * z_label  # (N, Q_L)
-    # heavy nodes: exact, the same for every pole
+    # heavy nodes: exact and the same for every pole; only the members that drew some
     phH = phi[H]
-    outer_H = (phH[:, :, None] * phH[:, None, :]).reshape(H.size, r * r)
-    M_heavy = ((heavy * sp.w_heavy / P) @ outer_H).reshape(N, r, r)
     b_heavy = (sums * sp.w_heavy / P) @ phH
+    heavy_rows = {
+        k: (phH[h].T * (heavy[k, h] * sp.w_heavy[h] / P)) @ phH[h]
+        for k in np.flatnonzero(heavy.sum(axis=1))
+        for h in (np.flatnonzero(heavy[k]),)
+    }
+    in_cell = [np.flatnonzero(cell == s) for s in range(S)]
     poles = np.arange(mo.poles.size)
     weights = np.ones(poles.size)
     if pairs:
@@ -205,25 +210,24 @@ def _stratified_members(strata: KernelStrata, draws: list, *, pairs: bool = True
     out = np.zeros((N, r))
     eye = np.eye(r)
     for m, g in zip(poles, weights, strict=True):
-        d = 1.0 / (1.0 + mo.leverage[m, L])
-        a = cond * w * d  # per node, inside its cell
-        # per cell: sum_n p_{n|s} w_n d_n phi_n phi_n^T and sum_n p_{n|s} w_n d_n mu_n phi_n
+        coef = w / (1.0 + mo.leverage[m, L])  # w_n / (1 + q_mn), complex
+        a = cond * coef
+        # per cell: sum_n p_{n|s} w_n phi_n phi_n^T / (1 + q_mn)
         G = np.zeros((S, r, r), complex)
-        A = np.zeros((S, r), complex)
-        for s in range(S):
-            idx = np.flatnonzero(cell == s)
+        for s, idx in enumerate(in_cell):
             G[s] = (phL[idx].T * a[idx]) @ phL[idx]
-            A[s] = phL[idx].T @ (a[idx] * mu[idx])
         G_real = G.reshape(S, r * r).view(float).reshape(S, 2 * r * r)
         res = mu - phL @ mo.pole_means[m]
-        coef = w * d  # (Q_L,) complex
         e = g * mo.coefficients[m]
         for lo in range(0, N, _CHUNK):
             sl = slice(lo, min(N, lo + _CHUNK))
             M = (n_cell[sl] @ G_real).view(complex).reshape(-1, r, r)
-            M += M_heavy[sl] + kap[m] * eye
-            y = n_cell[sl] @ A + b_heavy[sl]
-            y += (coef * (label[sl] + res * u[sl] / np.sqrt(P))) @ phL
+            M += kap[m] * eye
+            for k in range(lo, sl.stop):
+                if k in heavy_rows:
+                    M[k - lo] += heavy_rows[k]
+            # the light nodes' mean part, label noise and count fluctuation, then the heavy labels
+            y = (coef * (nu[sl] * mu + label[sl] + res * u[sl] / np.sqrt(P))) @ phL + b_heavy[sl]
             W = np.linalg.solve(M, y[:, :, None])[:, :, 0]
             out[sl] += (e * W).real
     return out / np.sqrt(th.s)[None, :]
