@@ -140,9 +140,10 @@ def main() -> None:
         "| tau | trained / cavity | trained / node designs [range] | node designs / cavity | "
         "rms(trained - own-triples fit) / sd | trained / occupancy field [range] | "
         "heavy nodes (mean heavy triples per model) | trained / stratified field [range] | "
-        "mean vs node designs, share |z| <= 2 (slope): stratified; cavity |"
+        "mean vs node designs, share |z| <= 2 (slope): stratified; cavity | "
+        "cells (light nodes per cell) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for tau in taus:
         d_tr = ens.denoiser(X, T, tau)[:, :, 0]
         v_tr = d_tr.var(axis=0, ddof=1)
@@ -153,8 +154,10 @@ def main() -> None:
         split = KernelOccupancySplit(bound.moments)
         c_occ = kernel_occupancy_coefficients(split, 2 * n_models, seed=1)
         v_occ = (c_occ @ th.features(X, T).T).var(axis=0, ddof=1)
+        cells = KernelStrata(split)
+        per_cell = np.bincount(cells.cell)
         d_st = (
-            kernel_stratified_coefficients(KernelStrata(split), 2 * n_models, seed=1, centre=False)
+            kernel_stratified_coefficients(cells, 2 * n_models, seed=1, centre=False)
             @ th.features(X, T).T
         )
         v_st = d_st.var(axis=0, ddof=1)
@@ -173,7 +176,8 @@ def main() -> None:
             f"{split.heavy.size} ({P * split.heavy_probability:.2f}) | "
             f"{np.median(r5):.2f} ({np.median(r5[outer]):.2f}) [{r5.min():.2f}, {r5.max():.2f}] | "
             f"{np.mean(np.abs(z) <= 2):.0%} ({(m_st @ m_nd) / (m_nd @ m_nd):.3f}); "
-            f"{np.mean(np.abs(z_cav) <= 2):.0%} ({(m_cav @ m_nd) / (m_nd @ m_nd):.3f}) |"
+            f"{np.mean(np.abs(z_cav) <= 2):.0%} ({(m_cav @ m_nd) / (m_nd @ m_nd):.3f}) | "
+            f"{cells.n_cells} ({per_cell.min()}-{per_cell.max()}) |"
         )
 
 
