@@ -95,6 +95,11 @@ def _spatial_moments_numba(kinds, sizes, los, his, mu, alpha, sigma, xi, xw, wt,
     ``A0[k] = E[x0 phi_s^T]``, ``Kp[k, i, d, j, e] = E[phi_i phi_j Sigma_post_de]``. Misfit pass
     (``do_misfit=True``, only ``Km``): ``Km[k, i, d, j, e] = E[phi_i phi_j m_d m_e]`` with
     ``m = mu_bar - wt[k] phi_s`` (``wt[k]``: ``W_inf`` contracted with ``phi_time(t_k)``).
+
+    Each weighted Gram is accumulated in the lower triangle of a contiguous ``(F_s, F_s)`` block
+    per time node (for ``Kp``/``Km`` one block per pair ``e <= d`` of the ``D x D`` factor; the
+    rows are contiguous loops the compiler vectorizes, no array views inside the loop), then
+    mirrored into the output layout; the summation order is fixed per time node.
     """
     n_t = alpha.shape[0]
     n_pts, d = mu.shape
@@ -119,6 +124,8 @@ def _spatial_moments_numba(kinds, sizes, los, his, mu, alpha, sigma, xi, xw, wt,
         mbar = np.empty(d)
         cov = np.empty((d, d))
         r = np.zeros(d)
+        G = np.zeros((d, d, fs, fs))  # the (d, e) blocks of Kp[k] or Km[k], lower triangles
+        Sk = np.zeros((fs, fs))
         a = alpha[k]
         s = sigma[k]
         inv2s2 = 0.5 / (s * s)
@@ -137,15 +144,13 @@ def _spatial_moments_numba(kinds, sizes, los, his, mu, alpha, sigma, xi, xw, wt,
                         for i in range(fs):
                             acc += wt[k, j, i] * phi[i]
                         r[j] = mbar[j] - acc
-                if do_misfit:
-                    for i in range(fs):
-                        wi = w * phi[i]
-                        for i2 in range(i + 1):
-                            pp = wi * phi[i2]
-                            for j in range(d):
-                                pr = pp * r[j]
-                                for e in range(d):
-                                    Km[k, i, j, i2, e] += pr * r[e]
+                    for j in range(d):
+                        for e in range(j + 1):
+                            wr = w * r[j] * r[e]
+                            for i in range(fs):
+                                wi = wr * phi[i]
+                                for i2 in range(i + 1):
+                                    G[j, e, i, i2] += wi * phi[i2]
                     continue
                 for i in range(fs):
                     wi = w * phi[i]
@@ -153,21 +158,29 @@ def _spatial_moments_numba(kinds, sizes, los, his, mu, alpha, sigma, xi, xw, wt,
                         Ab[k, j, i] += wi * mbar[j]
                         A0[k, j, i] += wi * mu[m, j]
                     for i2 in range(i + 1):
-                        pp = wi * phi[i2]
-                        S[k, i, i2] += pp
-                        for j in range(d):
-                            for e in range(d):
-                                Kp[k, i, j, i2, e] += pp * cov[j, e]
-        for i in range(fs):
-            for i2 in range(i):
+                        Sk[i, i2] += wi * phi[i2]
                 for j in range(d):
-                    for e in range(d):
-                        if do_misfit:
-                            Km[k, i2, e, i, j] = Km[k, i, j, i2, e]
-                        else:
-                            Kp[k, i2, e, i, j] = Kp[k, i, j, i2, e]
-                if not do_misfit:
-                    S[k, i2, i] = S[k, i, i2]
+                    for e in range(j + 1):
+                        wc = w * cov[j, e]
+                        for i in range(fs):
+                            wi = wc * phi[i]
+                            for i2 in range(i + 1):
+                                G[j, e, i, i2] += wi * phi[i2]
+        K = Km if do_misfit else Kp
+        for j in range(d):
+            for e in range(j + 1):
+                for i in range(fs):
+                    for i2 in range(i + 1):
+                        g = G[j, e, i, i2]
+                        K[k, i, j, i2, e] = g
+                        K[k, i2, e, i, j] = g
+                        K[k, i, e, i2, j] = g
+                        K[k, i2, j, i, e] = g
+        if not do_misfit:
+            for i in range(fs):
+                for i2 in range(i + 1):
+                    S[k, i, i2] = Sk[i, i2]
+                    S[k, i2, i] = Sk[i, i2]
     return S, Ab, A0, Kp, Km
 
 
