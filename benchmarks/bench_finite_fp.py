@@ -15,7 +15,13 @@ features, ridge 0.1, F/P = 1.
   consistent field (``field="consistent"``), then the fast path
   by part. Best of 3, the runs interleaved; the fast path and the ensemble also in CPU seconds
   (on a shared machine wall times depend on the other processes' load, printed at start and
-  end).
+  end). These rows take the theory (:func:`~gtv.numerics.linear.linear_model_theory`) and its
+  node set as given;
+* **[q] from scratch** (second table): the consistent field's whole prediction of one
+  configuration -- the theory, its node set with the node kernels' layout, the fast-path moments,
+  256 members and their PF-ODE samples -- against the 2000-model ensemble, at F/P = 1/4, 1, 4,
+  with the part that a sweep over P at one (F, eps) shares (theory and nodes) and the rest
+  (per added P) apart, in wall and CPU seconds.
 
 Usage::
 
@@ -71,7 +77,65 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---|")
     for ns, nt in sizes:
         run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=args.quick)
+    print()
+    print(
+        "| [q] from scratch, consistent field | F/P | theory + nodes s | per P s | from scratch s "
+        "| ensemble s | ratio from scratch | ratio per P |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for ns, nt in sizes:
+        for fp in (1,) if args.quick else (0.25, 1, 4):
+            from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, args.quick)
     print(f"load average (1/5/15 min) at end: {load_average()}")
+
+
+def _timed(fn, *args) -> tuple[float, float, object]:
+    """Wall and CPU seconds (all threads of the process) of ``fn(*args)``, and its result."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) -> None:
+    """One row of the from-scratch table: best of 3 (1 when ``quick``), runs interleaved."""
+    feats = ProductFeatures.uniform("gaussian", 1, ns, nt, (eps, sched.T), (-1.5, 1.5))
+    P = int(round(feats.n_features / fp))
+    coarse = {"n_t": 4, "n_hermite": 30} if quick else {}
+
+    def setup():  # shared by every P at one (F, eps)
+        theory = linear_model_theory(FIGURE2_DATA, feats, eps, sched, ridge=0.1, **coarse)
+        nodes = population_nodes(theory)
+        _ = nodes.active_layout  # the node kernels' layout, made on first use
+        return theory, nodes
+
+    def per_p(theory, nodes):
+        m, split_nodes = prediction_moments(theory, P, nodes=nodes)
+        field = CavityLinear(theory, m, "consistent", split_nodes).gaussian_field(n_members, seed=0)
+        return field.sample(n_samples, seed=0)
+
+    def ensemble():
+        ens = train_linear_ensemble(
+            FIGURE2_DATA, feats, n_models, P, eps, sched, seed=0, keep_normal_equations=False
+        )
+        return sample_linear_ensemble(ens, n_samples, seed=0)
+
+    best = {k: [np.inf, np.inf] for k in ("setup", "per_p", "ensemble")}
+    for _ in range(1 if quick else 3):
+        w, c, (theory, nodes) = _timed(setup)
+        best["setup"] = [min(best["setup"][0], w), min(best["setup"][1], c)]
+        w, c, _ = _timed(per_p, theory, nodes)
+        best["per_p"] = [min(best["per_p"][0], w), min(best["per_p"][1], c)]
+        w, c, _ = _timed(ensemble)
+        best["ensemble"] = [min(best["ensemble"][0], w), min(best["ensemble"][1], c)]
+    s, p, e = best["setup"], best["per_p"], best["ensemble"]
+    tot = [s[0] + p[0], s[1] + p[1]]
+    print(
+        f"| F = {ns}x{nt}, P = {P}, {n_members} members vs {n_models} models | {fp:g} | "
+        f"{s[0]:.2f} ({s[1]:.2f} CPU) | {p[0]:.2f} ({p[1]:.2f} CPU) | "
+        f"{tot[0]:.2f} ({tot[1]:.2f} CPU) | {e[0]:.2f} ({e[1]:.2f} CPU) | "
+        f"{e[0] / tot[0]:.1f}x ({e[1] / tot[1]:.1f}x CPU) | {e[0] / p[0]:.1f}x ({e[1] / p[1]:.1f}x "
+        "CPU) |"
+    )
 
 
 def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) -> None:

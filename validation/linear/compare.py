@@ -77,6 +77,7 @@ from gtv.validation.linear.diagnostics import (
     distribution_rows,
     moment_matched_densities,
 )
+from gtv.validation.linear.shells import shell_rows
 from gtv.validation.predictions import compute_theory_predictions
 from gtv.validation.stats import (
     DISTANCES,
@@ -136,7 +137,8 @@ def compare_linear(
     bootstraps, half-vs-half splits) ``stream(seed, "bootstrap", 1)``; the diagnostics'
     moment-matched field ``stream(seed, "moment-field")`` (weights) and
     ``stream(seed, "moment-field-sampling")`` (start points), their intervals
-    ``stream(seed, "bootstrap", 2)``.
+    ``stream(seed, "bootstrap", 2)``; the mass-by-distance table's
+    (:mod:`gtv.validation.linear.shells`) ``stream(seed, "bootstrap", 3)``.
     """
     c = config or LinearCompareConfig()
     sched = get_schedule(c.schedule)
@@ -301,6 +303,10 @@ def compare_linear(
     ):
         g = float(preds.gap[key])
         gap_rows.append({"name": name, "estimate": g, "lo": g, "hi": g})
+    shells = shell_rows(
+        (hist, outside), (preds.gf_histograms, preds.gf_outside), edges, FIGURE2_DATA[:, 0],
+        c.n_boot, stream_rng(c.seed, "bootstrap", 3),
+    )  # fmt: skip
     timings["statistics_s"] = time.perf_counter() - t0
     meta = {
         "timings": timings,
@@ -320,8 +326,9 @@ def compare_linear(
             **preds.config["transport_points"],
         }
     result = LinearComparison(
-        c, hist, outside, gap, preds, rows, density_rows, floor, gap_rows, meta
-    )
+        c, hist, outside, gap, preds, rows, density_rows, floor, gap_rows, meta,
+        shell_rows=shells,
+    )  # fmt: skip
     if trained.error is not None:
         result.transport_error = trained.error
     if c.diagnostics:

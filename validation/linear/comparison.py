@@ -22,6 +22,7 @@ from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
 from gtv.validation.linear.diagnostics import (
     format_diagnostics,
 )
+from gtv.validation.linear.shells import format_shells
 from gtv.validation.predictions import TheoryPredictions
 from gtv.validation.results import (
     JsonConfig,
@@ -200,6 +201,10 @@ class LinearComparison:
         ``D^(x, t)`` (:func:`gtv.validation.linear.diagnostics.distribution_rows`).
     mm_histograms, mm_outside, mm_gap : ndarray or None
         Per-member histograms, outside mass and gap mass of the moment-matched field.
+    shell_rows : list of dict
+        The trained and the theory field's mass by distance from the nearest training point,
+        their difference and its CI (:func:`gtv.validation.linear.shells.shell_rows`; empty in
+        results saved before it existed).
     transport_error : ndarray (N,) or None
         With ``config.density == "transport"``: the per-model error estimate of the trained
         ensemble's densities (total variation between the grid and every other point of it,
@@ -223,6 +228,7 @@ class LinearComparison:
     mm_outside: np.ndarray | None = None
     mm_gap: np.ndarray | None = None
     transport_error: np.ndarray | None = None
+    shell_rows: list = field(default_factory=list)
 
     @property
     def edges(self) -> np.ndarray:
@@ -279,6 +285,8 @@ class LinearComparison:
         for r in self.gap_rows:
             ci = f"[{r['lo']:.4f}, {r['hi']:.4f}]" if r["lo"] != r["hi"] else ""
             lines.append(f"{r['name']:>20} | {r['estimate']:.4f} {ci}")
+        if self.shell_rows:
+            lines.append(format_shells(self.shell_rows, "theory field"))
         te = self.meta.get("transport_error_tv")
         if te:
             pts = self.meta.get("transport_points", {})
@@ -320,6 +328,7 @@ class LinearComparison:
             "theory_file": theory_path.name,
             "closure_rows": self.closure_rows,
             "distribution_rows": self.distribution_rows,
+            "shell_rows": self.shell_rows,
         }
         arrays = {"histograms": self.histograms, "outside": self.outside, "gap": self.gap}
         if self.transport_error is not None:
@@ -359,6 +368,7 @@ class LinearComparison:
                 arrays.get("mm_outside"),
                 arrays.get("mm_gap"),
                 arrays.get("transport_error"),
+                s.get("shell_rows", []),
             )
 
     def plot(self, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:

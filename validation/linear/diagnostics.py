@@ -57,6 +57,7 @@ from gtv.validation.stats import DISTANCES, interval_masses
 __all__ = [
     "QUANTILE_LEVELS",
     "TOP_FRACTION",
+    "boot_mean",
     "closure_rows",
     "distribution_rows",
     "distribution_statistics",
@@ -220,7 +221,7 @@ def moment_matched_histograms(
 
 
 # -- two ensembles' mean densities and gap masses -------------------------------------------------
-def _boot_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def boot_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Means over ``n_boot`` model resamples of ``values`` (N, ...): (n_boot, ...)."""
     n = values.shape[0]
     out = np.empty((n_boot, *values.shape[1:]))
@@ -255,13 +256,13 @@ def pair_distance_ci(
     q = ((1 - confidence) / 2, (1 + confidence) / 2)
     ma = interval_masses(a[0].mean(axis=0), width, a[1].mean())
     mb = interval_masses(b[0].mean(axis=0), width, b[1].mean())
-    ba = interval_masses(_boot_mean(a[0], n_boot, rng), width, _boot_mean(a[1], n_boot, rng))
-    bb = interval_masses(_boot_mean(b[0], n_boot, rng), width, _boot_mean(b[1], n_boot, rng))
+    ba = interval_masses(boot_mean(a[0], n_boot, rng), width, boot_mean(a[1], n_boot, rng))
+    bb = interval_masses(boot_mean(b[0], n_boot, rng), width, boot_mean(b[1], n_boot, rng))
     row: dict = {}
     for name, fn in DISTANCES.items():
         lo, hi = np.quantile(fn(ba, bb), q)
         row.update({name: float(fn(ma, mb)), f"{name}_lo": float(lo), f"{name}_hi": float(hi)})
-    ga, gb = _boot_mean(a[2], n_boot, rng), _boot_mean(b[2], n_boot, rng)
+    ga, gb = boot_mean(a[2], n_boot, rng), boot_mean(b[2], n_boot, rng)
     for key, vals, boots in (("gap_a", a[2], ga), ("gap_b", b[2], gb)):
         lo, hi = np.quantile(boots, q)
         row.update({key: float(vals.mean()), f"{key}_lo": float(lo), f"{key}_hi": float(hi)})

@@ -68,6 +68,10 @@ def test_compare_table_end_to_end(tmp_path):
     assert np.isfinite(res.floor["tv"]) and np.isfinite(res.floor["hellinger"])
     text = res.format_table()
     assert "gaussian_field" in text and "noise floor" in text and "nan" not in text
+    # the mass-by-distance table: every model's mass (bins + outside) is in one of the shells
+    assert len(res.shell_rows) == 5 and "mass by distance" in text
+    for key in ("trained", "predicted"):
+        assert sum(r[key] for r in res.shell_rows) == pytest.approx(1.0, abs=1e-9)
     ms = moment_summary(res.denoiser_rows, res.config.n_models)
     assert ms["n_points"] > 0 and f"within 25 % at {100 * ms['within_25']:.0f} %" in text
     npz, js = res.save(tmp_path / "cmp")
