@@ -4,7 +4,8 @@ docs/math/finite_fp.md ("Where the density errors sit"). The density range is cu
 by the distance ``d(x) = min_m |x - x_m|`` of a bin centre to the nearest training point
 (default edges :data:`SHELLS`: the peaks' cores, their flanks, the near gap, the gap and the
 tails; the gap mass of the comparisons counts ``d > 0.25`` on the continuous ``x``, so the last two
-shells are that mass to within the bins that straddle 0.25). The mass outside the histogram range
+shells are that mass to within the bins that straddle 0.25; a centre on a shell edge, to rounding,
+counts in the outer shell). The mass outside the histogram range
 is put in the last shell, which must be open and start no farther than the range's distance from
 the data. Each ensemble's per-model shell masses are averaged with a model-level percentile
 bootstrap (models and members resampled independently), so a shell whose difference interval
@@ -78,7 +79,8 @@ def shell_masses(
         raise ValueError("data must hold at least one training point")
     s = _check_shells(shells, edges, data)
     centres = (edges[:-1] + edges[1:]) / 2
-    dist = np.min(np.abs(centres[:, None] - data[None, :]), axis=1)
+    # a centre on a shell edge up to rounding (coarse bins) goes to the outer shell
+    dist = np.round(np.min(np.abs(centres[:, None] - data[None, :]), axis=1), 12)
     which = np.searchsorted(s, dist, side="right") - 1  # shell of every bin
     masses = np.zeros((h.shape[0], s.size - 1))
     for k in range(s.size - 1):

@@ -96,8 +96,9 @@ model at every checkpoint); with ``density="mc"`` only (transport draws no start
 start points of the networks *and* of the kernel regression ``stream(seed, "sampling").spawn(N)``
 (paired), of the field ``stream(seed, "field-sampling").spawn(N)``, of the exact-Bayes baseline
 ``stream(seed, "bayes-sampling")``; bootstrap intervals
-``stream(seed, "bootstrap")`` and the resampling tables ``stream(seed, "bootstrap", 1)``
-(:mod:`gtv.validation.stats`).
+``stream(seed, "bootstrap")``, the resampling tables ``stream(seed, "bootstrap", 1)``
+(:mod:`gtv.validation.stats`) and the mass-by-distance table's ``stream(seed, "bootstrap", 3)``
+(:mod:`gtv.validation.linear.shells`).
 
 Resuming
 --------
@@ -135,6 +136,7 @@ from gtv.numerics.kernel import (
     ntk_theory,
 )
 from gtv.numerics.schedules import get_schedule
+from gtv.numerics.streams import stream_rng
 from gtv.numerics.two_layer import (
     init_two_layer_ensemble,
     sample_two_layer_ensemble,
@@ -143,6 +145,7 @@ from gtv.numerics.two_layer import (
 from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import LearnedDensities, sampled_densities, transported_densities
 from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.linear.shells import shell_rows
 from gtv.validation.ntk.config import FIELD_LABELS, NTKCompareConfig
 from gtv.validation.ntk.result import NTKComparison
 from gtv.validation.ntk.tables import denoiser_rows, density_rows, error_rows
@@ -470,6 +473,13 @@ def compare_ntk(
         dens_rows += density_rows(
             hist[-1, k], outside[-1, k], others, bw, c.n_boot, rng, float(tau)
         )
+    shells = []  # mass by distance from the data: the field against the reference networks
+    srng = stream_rng(c.seed, "bootstrap", 3)
+    ref = "infinite width" if c.sample_kernel else f"width {c.widths[-1]}"
+    for k, tau in enumerate(taus):
+        ref_d = (k_hist[k], k_out[k]) if c.sample_kernel else (hist[-1, k], outside[-1, k])
+        for r in shell_rows(ref_d, (g_hist[k], g_out[k]), edges, data[:, 0], c.n_boot, srng):
+            shells.append({"tau": float(tau), "reference": ref, **r})
     timings["statistics_s"] = time.perf_counter() - t0
 
     meta = {
@@ -498,7 +508,7 @@ def compare_ntk(
     return NTKComparison(
         c, float(eta), steps, taus, net, ker, th, hist, outside, gap, k_hist, k_out, k_gap,
         g_hist, g_out, g_gap, fp_d, fp0_d, fp_gap, fp0_gap, exact, bayes, d_rows,
-        e_rows, gap_rows, dens_rows, meta,
+        e_rows, gap_rows, dens_rows, meta, shells,
     )  # fmt: skip
 
 

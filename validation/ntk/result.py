@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtv.validation.linear.shells import format_shells
 from gtv.validation.ntk.config import NTKCompareConfig
 from gtv.validation.results import load_result_of_kind, result_file, save_result
 
@@ -54,6 +55,11 @@ class NTKComparison:
         with ``config.density == "transport"`` also ``transport_error_tv`` and
         ``transport_points`` (per ensemble: the largest per-model error estimate in total
         variation over the ``tau``, and the mean number of grid points per model).
+    shell_rows : list of dict
+        Per ``tau``, the theory field's mass by distance from the training data against the
+        infinite-width networks' (the widest trained networks' when those are not sampled):
+        :func:`gtv.validation.linear.shells.shell_rows` rows with ``tau`` and ``reference``
+        added (empty in results saved before it existed).
     """
 
     config: NTKCompareConfig
@@ -83,6 +89,7 @@ class NTKComparison:
     gap_rows: list
     density_rows: list
     meta: dict = field(default_factory=dict)
+    shell_rows: list = field(default_factory=list)
 
     @property
     def edges(self) -> np.ndarray:
@@ -277,6 +284,12 @@ class NTKComparison:
             f"baselines: p(x|eps) {b['p(x|eps)']:.4f}; exact-Bayes PF-ODE "
             f"({c.n_steps} {c.method} steps) {b['bayes']:.4f}"
         )
+        for tau in self.taus:
+            rows = [r for r in self.shell_rows if r["tau"] == float(tau)]
+            if rows:
+                ref = rows[0]["reference"]
+                lines.append(f"-- tau = {tau:.4g}: {c.field_label} against {ref} --")
+                lines.append(format_shells(rows, c.field_label))
         return "\n".join(lines)
 
     # -- persistence ----------------------------------------------------------------------------
@@ -320,6 +333,7 @@ class NTKComparison:
             "gap_rows": self.gap_rows,
             "density_rows": self.density_rows,
             "meta": self.meta,
+            "shell_rows": self.shell_rows,
         }
         npz = save_result(stem, self.arrays(), summary)
         js = Path(str(stem) + ".json")
@@ -360,6 +374,7 @@ class NTKComparison:
                 s["gap_rows"],
                 s["density_rows"],
                 s.get("meta", {}),
+                s.get("shell_rows", []),
             )
 
     # -- figure ---------------------------------------------------------------------------------

@@ -29,6 +29,20 @@ def test_point_masses_land_in_their_shell():
     np.testing.assert_allclose(m, expect, atol=1e-12)
 
 
+def test_a_centre_on_a_shell_edge_counts_in_the_outer_shell():
+    """Bins of width 0.1 on [-2, 2] (centres -1.95, -1.85, ...): the centres -0.25, -0.05 and
+    0.75 lie on the edges 0.25, 0.05 and 0.25, and linspace's rounding puts all three distances
+    just *below* their edge (0.2499999999999999, ...); they still go to the outer shells."""
+    edges = np.linspace(-2.0, 2.0, 41)
+    h = np.zeros((3, 40))
+    for n, k in enumerate((17, 19, 27)):  # bin k has centre -2 + 0.1 (k + 1/2)
+        h[n, k] = 10.0
+    m = shell_masses(h, np.zeros(3), edges, DATA)
+    expect = np.zeros((3, 5))
+    expect[0, 3] = expect[1, 1] = expect[2, 3] = 1.0
+    np.testing.assert_allclose(m, expect, atol=1e-12)
+
+
 def test_masses_add_up_and_match_a_direct_count():
     rng = np.random.default_rng(3)
     h = rng.random((30, 160))

@@ -245,6 +245,19 @@ def test_denoiser_gap_and_density_rows(tiny):
         "kernel", "gaussian_field", "white_noise_fp", "mean_score_fp_Q0", "p(x|eps)", "bayes",
         "floor",
     }  # fmt: skip
+    # mass by distance from the data: per tau the field against the infinite-width networks;
+    # the gap shells (d >= 0.25) against a direct count over the bins whose centre is that far
+    centres = (np.arange(c.n_bins) + 0.5) * bw + c.hist_range[0]  # here some lie on d = 0.25
+    far = np.min(np.abs(centres[:, None] - np.array([-1.0, 0.0, 1.0])), axis=1) >= 0.25 - 1e-9
+    assert len(tiny.shell_rows) == 5 * K
+    for k, tau in enumerate(tiny.taus):
+        rows = [r for r in tiny.shell_rows if r["tau"] == float(tau)]
+        assert [r["lo"] for r in rows] == [0.0, 0.05, 0.1, 0.25, 0.5]
+        assert {r["reference"] for r in rows} == {"infinite width"}
+        direct = tiny.kernel_histograms[k][:, far].sum(1) * bw + tiny.kernel_outside[k]
+        assert rows[3]["trained"] + rows[4]["trained"] == pytest.approx(direct.mean(), rel=1e-12)
+        field = tiny.gf_histograms[k][:, far].sum(1) * bw + tiny.gf_outside[k]
+        assert rows[3]["predicted"] + rows[4]["predicted"] == pytest.approx(field.mean(), rel=1e-12)
     # exact baseline: p(x|eps) at eps = 0.01 (sigma = 0.063) leaves ~1e-4 beyond 0.25 = 4 sigma
     assert 0 < tiny.meta["baseline_gap"]["p(x|eps)"] < 1e-3
     assert np.all(np.isfinite(tiny.width_slopes()))
@@ -253,7 +266,8 @@ def test_denoiser_gap_and_density_rows(tiny):
 def test_table_save_load_and_plot(tiny, tmp_path):
     text = tiny.format_table()
     for s in ("gradient descent eta", "relative errors over the 4 query points", "summary:",
-              "gap mass", "baselines: p(x|eps)", "Gaussian field", "width 2048"):  # fmt: skip
+              "gap mass", "baselines: p(x|eps)", "Gaussian field", "width 2048",
+              "mass by distance", "against infinite width"):  # fmt: skip
         assert s in text, s
     assert "nan" not in text
     npz, js = tiny.save(tmp_path / "ntk")
