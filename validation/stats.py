@@ -36,6 +36,7 @@ __all__ = [
     "DISTANCES",
     "affine_ensemble_moments_ci",
     "bca_mean_interval",
+    "boot_mean",
     "bootstrap_ci",
     "hellinger",
     "interval_masses",
@@ -171,6 +172,18 @@ def bca_mean_interval(
         return np.nan, np.nan
     lo, hi = np.quantile(theta_b, levels)
     return float(lo), float(hi)
+
+
+def boot_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means over ``n_boot`` model resamples of ``values`` (N, ...): (n_boot, ...) (percentile
+    bootstraps of ensemble means; the model is the unit)."""
+    n = values.shape[0]
+    out = np.empty((n_boot, *values.shape[1:]))
+    chunk = int(max(1, min(100, 4_000_000 // values.size)))  # <= ~32 MB of resampled values
+    for b0 in range(0, n_boot, chunk):
+        idx = rng.integers(0, n, (min(chunk, n_boot - b0), n))
+        out[b0 : b0 + idx.shape[0]] = values[idx].mean(axis=1)
+    return out
 
 
 def resampling_rng(seed: int | np.random.SeedSequence) -> np.random.Generator:

@@ -77,8 +77,8 @@ from gtv.validation.linear.diagnostics import (
     distribution_rows,
     moment_matched_densities,
 )
-from gtv.validation.linear.shells import shell_rows
 from gtv.validation.predictions import compute_theory_predictions
+from gtv.validation.shells import shell_rows
 from gtv.validation.stats import (
     DISTANCES,
     bootstrap_ci,
@@ -138,7 +138,7 @@ def compare_linear(
     moment-matched field ``stream(seed, "moment-field")`` (weights) and
     ``stream(seed, "moment-field-sampling")`` (start points), their intervals
     ``stream(seed, "bootstrap", 2)``; the mass-by-distance table's
-    (:mod:`gtv.validation.linear.shells`) ``stream(seed, "bootstrap", 3)``.
+    (:mod:`gtv.validation.shells`) ``stream(seed, "bootstrap", 3)``.
     """
     c = config or LinearCompareConfig()
     sched = get_schedule(c.schedule)

@@ -22,7 +22,6 @@ from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
 from gtv.validation.linear.diagnostics import (
     format_diagnostics,
 )
-from gtv.validation.linear.shells import format_shells
 from gtv.validation.predictions import TheoryPredictions
 from gtv.validation.results import (
     JsonConfig,
@@ -32,6 +31,7 @@ from gtv.validation.results import (
     save_figure,
     save_result,
 )
+from gtv.validation.shells import format_shells
 
 __all__ = [
     "DEFAULT_THEORIES",
@@ -203,7 +203,7 @@ class LinearComparison:
         Per-member histograms, outside mass and gap mass of the moment-matched field.
     shell_rows : list of dict
         The trained and the theory field's mass by distance from the nearest training point,
-        their difference and its CI (:func:`gtv.validation.linear.shells.shell_rows`; empty in
+        their difference and its CI (:func:`gtv.validation.shells.shell_rows`; empty in
         results saved before it existed).
     transport_error : ndarray (N,) or None
         With ``config.density == "transport"``: the per-model error estimate of the trained

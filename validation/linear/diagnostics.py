@@ -52,12 +52,11 @@ from gtv.validation.ensembles import (
     sampled_densities,
     transported_densities,
 )
-from gtv.validation.stats import DISTANCES, interval_masses
+from gtv.validation.stats import DISTANCES, boot_mean, interval_masses
 
 __all__ = [
     "QUANTILE_LEVELS",
     "TOP_FRACTION",
-    "boot_mean",
     "closure_rows",
     "distribution_rows",
     "distribution_statistics",
@@ -221,17 +220,6 @@ def moment_matched_histograms(
 
 
 # -- two ensembles' mean densities and gap masses -------------------------------------------------
-def boot_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Means over ``n_boot`` model resamples of ``values`` (N, ...): (n_boot, ...)."""
-    n = values.shape[0]
-    out = np.empty((n_boot, *values.shape[1:]))
-    chunk = int(max(1, min(100, 4_000_000 // values.size)))  # <= ~32 MB of resampled values
-    for b0 in range(0, n_boot, chunk):
-        idx = rng.integers(0, n, (min(chunk, n_boot - b0), n))
-        out[b0 : b0 + idx.shape[0]] = values[idx].mean(axis=1)
-    return out
-
-
 def pair_distance_ci(
     a: tuple[np.ndarray, np.ndarray, np.ndarray],
     b: tuple[np.ndarray, np.ndarray, np.ndarray],

@@ -98,7 +98,7 @@ start points of the networks *and* of the kernel regression ``stream(seed, "samp
 ``stream(seed, "bayes-sampling")``; bootstrap intervals
 ``stream(seed, "bootstrap")``, the resampling tables ``stream(seed, "bootstrap", 1)``
 (:mod:`gtv.validation.stats`) and the mass-by-distance table's ``stream(seed, "bootstrap", 3)``
-(:mod:`gtv.validation.linear.shells`).
+(:mod:`gtv.validation.shells`).
 
 Resuming
 --------
@@ -145,7 +145,6 @@ from gtv.numerics.two_layer import (
 from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import LearnedDensities, sampled_densities, transported_densities
 from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.linear.shells import shell_rows
 from gtv.validation.ntk.config import FIELD_LABELS, NTKCompareConfig
 from gtv.validation.ntk.result import NTKComparison
 from gtv.validation.ntk.tables import denoiser_rows, density_rows, error_rows
@@ -157,6 +156,7 @@ from gtv.validation.predictions import (
     fokker_planck_on_edges,
     markov_fokker_planck,
 )
+from gtv.validation.shells import shell_rows
 from gtv.validation.stats import bootstrap_ci, resampling_rng
 from gtv.validation.theory_densities import exact_bayes_densities, gaussian_field_densities
 

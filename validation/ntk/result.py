@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.validation.linear.shells import format_shells
 from gtv.validation.ntk.config import NTKCompareConfig
 from gtv.validation.results import load_result_of_kind, result_file, save_result
+from gtv.validation.shells import format_shells
 
 __all__ = ["NTKComparison"]
 
@@ -58,7 +58,7 @@ class NTKComparison:
     shell_rows : list of dict
         Per ``tau``, the theory field's mass by distance from the training data against the
         infinite-width networks' (the widest trained networks' when those are not sampled):
-        :func:`gtv.validation.linear.shells.shell_rows` rows with ``tau`` and ``reference``
+        :func:`gtv.validation.shells.shell_rows` rows with ``tau`` and ``reference``
         added (empty in results saved before it existed).
     """
 

@@ -1,9 +1,9 @@
-"""Mass by distance from the training data (gtv.validation.linear.shells)."""
+"""Mass by distance from the training data (gtv.validation.shells)."""
 
 import numpy as np
 import pytest
 
-from gtv.validation.linear.shells import SHELLS, format_shells, shell_masses, shell_rows
+from gtv.validation.shells import SHELLS, format_shells, shell_masses, shell_rows
 
 EDGES = np.linspace(-2.0, 2.0, 161)  # the comparisons' bins: width 0.025
 DATA = np.array([-1.0, 0.0, 1.0])

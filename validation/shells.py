@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from gtv.numerics.checks import check_count
-from gtv.validation.linear.diagnostics import boot_mean
+from gtv.validation.stats import boot_mean
 
 __all__ = ["SHELLS", "format_shells", "shell_masses", "shell_rows"]
 
