@@ -47,6 +47,7 @@ from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.fixed_point import MIXINGS, anderson
 from gtv.numerics.linear.nodes import PopulationNodes, population_nodes
+from gtv.numerics.linear.solver_kernels import cg_curvature, cg_direction, cg_update
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs
 
@@ -189,7 +190,8 @@ def _covariance_cg(
     iteration converges, so ``I - L`` is symmetric positive definite there: conjugate gradients
     from ``C = 0`` apply. ``M X M`` of the residual and search direction is carried along
     (``M L(X) M = gram(...) / P`` comes with each application), so each step costs one ``quad``,
-    one ``gram`` and two ``F x F`` products, as a step of the plain map. Stop as
+    one ``gram`` and two ``F x F`` products, as a step of the plain map (the vector updates in
+    place, :mod:`gtv.numerics.linear.solver_kernels`). Stop as
     :func:`~gtv.numerics.linear.fixed_point.anderson` does: when the recursive residual is below
     ``tol``, one application of the map at the iterate ``x`` must give
     ``max|g(x) - x| <= tol max|g(x)|`` (else restart from ``x``); ``g(x)`` is returned.
@@ -207,9 +209,10 @@ def _covariance_cg(
     r, rt = C0.copy(), K0 / P  # residual g(x) - x and M r M
     p, pt = r.copy(), rt.copy()
     rr = float(np.sum(r * rt))
+    r_max, xr_max = np.max(np.abs(r)), np.max(np.abs(x + r))
     it = 1
     while True:
-        if np.max(np.abs(r)) <= tol * np.max(np.abs(x + r)):
+        if r_max <= tol * xr_max:
             if it >= max_iter:
                 break
             Lx, _ = apply_l(x)
@@ -226,21 +229,18 @@ def _covariance_cg(
             break
         Lp, Kp = apply_l(p)
         it += 1
-        pAp = float(np.sum(p * (pt - Kp)))
+        pAp = cg_curvature(p, pt, Kp)
         if not (np.isfinite(pAp) and pAp > 0 and rr > 0):
             raise ValueError(
                 "covariance: the cavity covariance map is not a contraction (conjugate gradients "
                 "met a non-positive curvature)"
             )
         alpha = rr / pAp
-        x += alpha * p
-        r -= alpha * (p - Lp)
-        rt -= alpha * (pt - Kp)
-        rr_new = float(np.sum(r * rt))
+        # x += alpha p, r -= alpha (p - Lp), rt -= alpha (pt - Kp), in place
+        rr_new, r_max, xr_max = cg_update(x, r, rt, p, pt, Lp, Kp, alpha)
         beta = rr_new / rr
         rr = rr_new
-        p = r + beta * p
-        pt = rt + beta * pt
+        cg_direction(p, pt, r, rt, beta)  # p = r + beta p, pt = rt + beta pt
     raise ValueError(
         f"covariance: the cavity fixed point did not converge in {max_iter} iterations"
     )
