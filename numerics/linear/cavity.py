@@ -178,7 +178,7 @@ def _symmetric_inverse(M: np.ndarray) -> np.ndarray:
 
 
 def _covariance_cg(
-    quad, gram, M: np.ndarray, Mi: np.ndarray, base: np.ndarray, K0: np.ndarray, P: float,
+    quad_gram, M: np.ndarray, Mi: np.ndarray, base: np.ndarray, K0: np.ndarray, P: float,
     tol: float, max_iter: int,
 ) -> tuple[np.ndarray, int]:  # fmt: skip
     """The covariance equation by conjugate gradients; returns ``C`` and the map evaluations.
@@ -198,8 +198,7 @@ def _covariance_cg(
     """
 
     def apply_l(X):
-        qx = quad(X)
-        K = gram(base * qx) / P
+        K = quad_gram(X, base) / P  # gram(base * quad(X)) / P
         out = Mi @ K @ Mi
         return (out + out.T) / 2, K
 
@@ -250,11 +249,12 @@ def _solve(
     ops, nodes, ridge: float, P: float, tol: float, max_iter: int, delay: float | None = None,
     covariance: str = "anderson",
 ) -> CavityMoments:  # fmt: skip
-    """The three cavity equations with ``ops = (gram, quadratic, vector, apply)`` on ``nodes``
+    """The three cavity equations with ``ops = (gram, quadratic, vector, apply, quadratic_gram)``
+    on ``nodes`` (:meth:`~gtv.numerics.linear.nodes.PopulationNodes.quadratic_gram`)
     (``delay``: the mixing of :func:`~gtv.numerics.linear.fixed_point.anderson`;
     ``covariance``: ``"anderson"`` or ``"cg"``, the solver of the covariance fixed point,
     :func:`_covariance_cg`)."""
-    gram, quad, vec, apply = ops
+    gram, quad, vec, apply, quad_gram = ops
     F = nodes.phi_s.shape[2] * nodes.phi_t.shape[1]
     wp = nodes.w[:, None] * nodes.prob
     eye = np.eye(F)
@@ -264,8 +264,8 @@ def _solve(
         return Mi, np.clip(nodes.w[:, None] * quad(Mi) / P, 0.0, None)
 
     def m_map(M):
-        Mi, q = leverage(M)
-        Sq = gram(wp / (1 + q))
+        Mi = _symmetric_inverse(M)
+        Sq = quad_gram(Mi, wp, P)  # gram(wp / (1 + q)) with the leverages q of leverage(M)
         # the finite-F term (rho/P) S_q M^-1 makes the 1/P term of W_bar exact (docstring)
         corr = Sq @ Mi
         return ridge * eye + Sq - ridge / P * (corr + corr.T) / 2
@@ -280,7 +280,7 @@ def _solve(
 
     if covariance == "cg":
         K0 = gram(base * c) - np.outer(eg, eg)
-        C, it_c = _covariance_cg(quad, gram, M, Mi, base, K0, P, tol, max_iter)
+        C, it_c = _covariance_cg(quad_gram, M, Mi, base, K0, P, tol, max_iter)
     else:
 
         def c_map(C):
@@ -355,7 +355,7 @@ def cavity_moments(
         )  # fmt: skip
     with serial_blas():
         return _solve(
-            (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply),
+            (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply, nodes.quadratic_gram),
             nodes, theory.ridge, P, tol, max_iter, delay, covariance,
         )  # fmt: skip
 
@@ -391,9 +391,14 @@ def cavity_moments_reference(
     def apply(W):
         return (phi @ W).reshape(shape)
 
+    def quad_gram(B, c, P=None):
+        v = quad(B)
+        return gram(c * v if P is None else c / (1 + np.clip(nodes.w[:, None] * v / P, 0.0, None)))
+
     return _solve(
-        (gram, quad, vec, apply), nodes, theory.ridge, float(P), tol, max_iter, delay, covariance
-    )
+        (gram, quad, vec, apply, quad_gram), nodes, theory.ridge, float(P), tol, max_iter, delay,
+        covariance,
+    )  # fmt: skip
 
 
 def prediction_moments(

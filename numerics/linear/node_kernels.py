@@ -53,7 +53,139 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["active_nodes", "spatial_grams", "spatial_quadratic"]
+__all__ = [
+    "active_nodes",
+    "spatial_grams",
+    "spatial_quadratic",
+    "spatial_quadratic_grams",
+]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _gram_block(pT, sp, nk, ak, y, Sk):
+    """``Sk = sum_r ak[r] pT[:, r] pT[:, r]^T`` of one time node (``pT`` (F_s, n_c), spans
+    ``sp`` (G, G, 2), ``nk`` active nodes, weights ``ak``, scratch ``y``; :func:`spatial_grams`)."""
+    fs = pT.shape[0]
+    f4 = fs - fs % 4
+    for ib in range(0, f4, 4):
+        for jb in range(0, ib + 1, 4):
+            # slices of the span: loops over range(n) vectorize, loops over range(lo, hi) not
+            lo, hi = sp[ib // 4, jb // 4, 0], sp[ib // 4, jb // 4, 1]
+            w = ak[lo:hi]
+            x0, x1, x2, x3 = (
+                pT[ib, lo:hi],
+                pT[ib + 1, lo:hi],
+                pT[ib + 2, lo:hi],
+                pT[ib + 3, lo:hi],
+            )
+            y0, y1, y2, y3 = (
+                pT[jb, lo:hi],
+                pT[jb + 1, lo:hi],
+                pT[jb + 2, lo:hi],
+                pT[jb + 3, lo:hi],
+            )
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = 0.0
+            for r in range(hi - lo):
+                wr = w[r]
+                a0, a1, a2, a3 = wr * x0[r], wr * x1[r], wr * x2[r], wr * x3[r]
+                b0, b1, b2, b3 = y0[r], y1[r], y2[r], y3[r]
+                s00 += a0 * b0
+                s01 += a0 * b1
+                s02 += a0 * b2
+                s03 += a0 * b3
+                s10 += a1 * b0
+                s11 += a1 * b1
+                s12 += a1 * b2
+                s13 += a1 * b3
+                s20 += a2 * b0
+                s21 += a2 * b1
+                s22 += a2 * b2
+                s23 += a2 * b3
+                s30 += a3 * b0
+                s31 += a3 * b1
+                s32 += a3 * b2
+                s33 += a3 * b3
+            Sk[ib, jb], Sk[ib, jb + 1], Sk[ib, jb + 2], Sk[ib, jb + 3] = s00, s01, s02, s03
+            Sk[ib + 1, jb], Sk[ib + 1, jb + 1] = s10, s11
+            Sk[ib + 1, jb + 2], Sk[ib + 1, jb + 3] = s12, s13
+            Sk[ib + 2, jb], Sk[ib + 2, jb + 1] = s20, s21
+            Sk[ib + 2, jb + 2], Sk[ib + 2, jb + 3] = s22, s23
+            Sk[ib + 3, jb], Sk[ib + 3, jb + 1] = s30, s31
+            Sk[ib + 3, jb + 2], Sk[ib + 3, jb + 3] = s32, s33
+    for i in range(f4, fs):  # the rows past the last full tile
+        pi = pT[i]
+        for r in range(nk):
+            y[r] = ak[r] * pi[r]
+        for j in range(i + 1):
+            lo, hi = sp[i // 4, j // 4, 0], sp[i // 4, j // 4, 1]
+            yi, pj = y[lo:hi], pT[j, lo:hi]
+            s = 0.0
+            for r in range(hi - lo):
+                s += yi[r] * pj[r]
+            Sk[i, j] = s
+    for i in range(fs):  # the upper triangle (and that of the diagonal tiles) from the lower
+        for j in range(i):
+            Sk[j, i] = Sk[i, j]
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _quadratic_block(pT, sp, nk, Bk, o):
+    """``o[r] = pT[:, r]^T Bk pT[:, r]`` for ``r < nk`` of one time node (``pT``, ``sp``, ``nk``
+    as in :func:`_gram_block`; :func:`spatial_quadratic`)."""
+    fs = pT.shape[0]
+    f4 = fs - fs % 4
+    for r in range(nk):
+        o[r] = 0.0
+    for ib in range(0, f4, 4):
+        gi = ib // 4
+        lo, hi = sp[gi, gi, 0], sp[gi, gi, 1]
+        ot = o[lo:hi]  # slices of the span (loops over range(n) vectorize)
+        x0, x1, x2, x3 = pT[ib, lo:hi], pT[ib + 1, lo:hi], pT[ib + 2, lo:hi], pT[ib + 3, lo:hi]
+        d0, d1 = Bk[ib, ib], Bk[ib + 1, ib + 1]
+        d2, d3 = Bk[ib + 2, ib + 2], Bk[ib + 3, ib + 3]
+        e10, e20, e21 = 2.0 * Bk[ib + 1, ib], 2.0 * Bk[ib + 2, ib], 2.0 * Bk[ib + 2, ib + 1]
+        e30, e31 = 2.0 * Bk[ib + 3, ib], 2.0 * Bk[ib + 3, ib + 1]
+        e32 = 2.0 * Bk[ib + 3, ib + 2]
+        for r in range(hi - lo):  # the diagonal tile
+            a0, a1, a2, a3 = x0[r], x1[r], x2[r], x3[r]
+            ot[r] += (
+                a0 * (d0 * a0)
+                + a1 * (d1 * a1 + e10 * a0)
+                + a2 * (d2 * a2 + e20 * a0 + e21 * a1)
+                + a3 * (d3 * a3 + e30 * a0 + e31 * a1 + e32 * a2)
+            )
+        for jb in range(0, ib, 4):
+            lo, hi = sp[gi, jb // 4, 0], sp[gi, jb // 4, 1]
+            ot = o[lo:hi]
+            x0, x1 = pT[ib, lo:hi], pT[ib + 1, lo:hi]
+            x2, x3 = pT[ib + 2, lo:hi], pT[ib + 3, lo:hi]
+            y0, y1 = pT[jb, lo:hi], pT[jb + 1, lo:hi]
+            y2, y3 = pT[jb + 2, lo:hi], pT[jb + 3, lo:hi]
+            c00, c01 = 2.0 * Bk[ib, jb], 2.0 * Bk[ib, jb + 1]
+            c02, c03 = 2.0 * Bk[ib, jb + 2], 2.0 * Bk[ib, jb + 3]
+            c10, c11 = 2.0 * Bk[ib + 1, jb], 2.0 * Bk[ib + 1, jb + 1]
+            c12, c13 = 2.0 * Bk[ib + 1, jb + 2], 2.0 * Bk[ib + 1, jb + 3]
+            c20, c21 = 2.0 * Bk[ib + 2, jb], 2.0 * Bk[ib + 2, jb + 1]
+            c22, c23 = 2.0 * Bk[ib + 2, jb + 2], 2.0 * Bk[ib + 2, jb + 3]
+            c30, c31 = 2.0 * Bk[ib + 3, jb], 2.0 * Bk[ib + 3, jb + 1]
+            c32, c33 = 2.0 * Bk[ib + 3, jb + 2], 2.0 * Bk[ib + 3, jb + 3]
+            for r in range(hi - lo):
+                a0, a1, a2, a3 = x0[r], x1[r], x2[r], x3[r]
+                b0, b1, b2, b3 = y0[r], y1[r], y2[r], y3[r]
+                ot[r] += (
+                    a0 * (c00 * b0 + c01 * b1 + c02 * b2 + c03 * b3)
+                    + a1 * (c10 * b0 + c11 * b1 + c12 * b2 + c13 * b3)
+                    + a2 * (c20 * b0 + c21 * b1 + c22 * b2 + c23 * b3)
+                    + a3 * (c30 * b0 + c31 * b1 + c32 * b2 + c33 * b3)
+                )
+    for i in range(f4, fs):  # the rows past the last full tile
+        for j in range(i + 1):
+            cij = Bk[i, i] if j == i else 2.0 * Bk[i, j]
+            lo, hi = sp[i // 4, j // 4, 0], sp[i // 4, j // 4, 1]
+            ot, pi, pj = o[lo:hi], pT[i, lo:hi], pT[j, lo:hi]
+            for r in range(hi - lo):
+                ot[r] += cij * pi[r] * pj[r]
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -72,73 +204,11 @@ def spatial_grams(psT, idx, count, span, a):
     S = np.empty((n_t, fs, fs))
     ak = np.empty(n_c)
     y = np.empty(n_c)
-    f4 = fs - fs % 4
     for k in range(n_t):
-        pT = psT[k]
         nk = count[k]
         for r in range(nk):
             ak[r] = a[k, idx[k, r]]
-        for ib in range(0, f4, 4):
-            for jb in range(0, ib + 1, 4):
-                # slices of the span: loops over range(n) vectorize, loops over range(lo, hi) not
-                lo, hi = span[k, ib // 4, jb // 4, 0], span[k, ib // 4, jb // 4, 1]
-                w = ak[lo:hi]
-                x0, x1, x2, x3 = (
-                    pT[ib, lo:hi],
-                    pT[ib + 1, lo:hi],
-                    pT[ib + 2, lo:hi],
-                    pT[ib + 3, lo:hi],
-                )
-                y0, y1, y2, y3 = (
-                    pT[jb, lo:hi],
-                    pT[jb + 1, lo:hi],
-                    pT[jb + 2, lo:hi],
-                    pT[jb + 3, lo:hi],
-                )
-                s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
-                s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = 0.0
-                for r in range(hi - lo):
-                    wr = w[r]
-                    a0, a1, a2, a3 = wr * x0[r], wr * x1[r], wr * x2[r], wr * x3[r]
-                    b0, b1, b2, b3 = y0[r], y1[r], y2[r], y3[r]
-                    s00 += a0 * b0
-                    s01 += a0 * b1
-                    s02 += a0 * b2
-                    s03 += a0 * b3
-                    s10 += a1 * b0
-                    s11 += a1 * b1
-                    s12 += a1 * b2
-                    s13 += a1 * b3
-                    s20 += a2 * b0
-                    s21 += a2 * b1
-                    s22 += a2 * b2
-                    s23 += a2 * b3
-                    s30 += a3 * b0
-                    s31 += a3 * b1
-                    s32 += a3 * b2
-                    s33 += a3 * b3
-                Sk = S[k]
-                Sk[ib, jb], Sk[ib, jb + 1], Sk[ib, jb + 2], Sk[ib, jb + 3] = s00, s01, s02, s03
-                Sk[ib + 1, jb], Sk[ib + 1, jb + 1] = s10, s11
-                Sk[ib + 1, jb + 2], Sk[ib + 1, jb + 3] = s12, s13
-                Sk[ib + 2, jb], Sk[ib + 2, jb + 1] = s20, s21
-                Sk[ib + 2, jb + 2], Sk[ib + 2, jb + 3] = s22, s23
-                Sk[ib + 3, jb], Sk[ib + 3, jb + 1] = s30, s31
-                Sk[ib + 3, jb + 2], Sk[ib + 3, jb + 3] = s32, s33
-        for i in range(f4, fs):  # the rows past the last full tile
-            pi = pT[i]
-            for r in range(nk):
-                y[r] = ak[r] * pi[r]
-            for j in range(i + 1):
-                lo, hi = span[k, i // 4, j // 4, 0], span[k, i // 4, j // 4, 1]
-                yi, pj = y[lo:hi], pT[j, lo:hi]
-                s = 0.0
-                for r in range(hi - lo):
-                    s += yi[r] * pj[r]
-                S[k, i, j] = s
-        for i in range(fs):  # the upper triangle (and that of the diagonal tiles) from the lower
-            for j in range(i):
-                S[k, j, i] = S[k, i, j]
+        _gram_block(psT[k], span[k], nk, ak, y, S[k])
     return S
 
 
@@ -155,65 +225,38 @@ def spatial_quadratic(psT, idx, count, span, B, n_x):
     n_t, fs, n_c = psT.shape
     out = np.zeros((n_t, n_x))
     o = np.empty(n_c)
-    f4 = fs - fs % 4
     for k in range(n_t):
-        pT = psT[k]
-        Bk = B[k]
         nk = count[k]
-        for r in range(nk):
-            o[r] = 0.0
-        for ib in range(0, f4, 4):
-            gi = ib // 4
-            lo, hi = span[k, gi, gi, 0], span[k, gi, gi, 1]
-            ot = o[lo:hi]  # slices of the span (loops over range(n) vectorize)
-            x0, x1, x2, x3 = pT[ib, lo:hi], pT[ib + 1, lo:hi], pT[ib + 2, lo:hi], pT[ib + 3, lo:hi]
-            d0, d1 = Bk[ib, ib], Bk[ib + 1, ib + 1]
-            d2, d3 = Bk[ib + 2, ib + 2], Bk[ib + 3, ib + 3]
-            e10, e20, e21 = 2.0 * Bk[ib + 1, ib], 2.0 * Bk[ib + 2, ib], 2.0 * Bk[ib + 2, ib + 1]
-            e30, e31 = 2.0 * Bk[ib + 3, ib], 2.0 * Bk[ib + 3, ib + 1]
-            e32 = 2.0 * Bk[ib + 3, ib + 2]
-            for r in range(hi - lo):  # the diagonal tile
-                a0, a1, a2, a3 = x0[r], x1[r], x2[r], x3[r]
-                ot[r] += (
-                    a0 * (d0 * a0)
-                    + a1 * (d1 * a1 + e10 * a0)
-                    + a2 * (d2 * a2 + e20 * a0 + e21 * a1)
-                    + a3 * (d3 * a3 + e30 * a0 + e31 * a1 + e32 * a2)
-                )
-            for jb in range(0, ib, 4):
-                lo, hi = span[k, gi, jb // 4, 0], span[k, gi, jb // 4, 1]
-                ot = o[lo:hi]
-                x0, x1 = pT[ib, lo:hi], pT[ib + 1, lo:hi]
-                x2, x3 = pT[ib + 2, lo:hi], pT[ib + 3, lo:hi]
-                y0, y1 = pT[jb, lo:hi], pT[jb + 1, lo:hi]
-                y2, y3 = pT[jb + 2, lo:hi], pT[jb + 3, lo:hi]
-                c00, c01 = 2.0 * Bk[ib, jb], 2.0 * Bk[ib, jb + 1]
-                c02, c03 = 2.0 * Bk[ib, jb + 2], 2.0 * Bk[ib, jb + 3]
-                c10, c11 = 2.0 * Bk[ib + 1, jb], 2.0 * Bk[ib + 1, jb + 1]
-                c12, c13 = 2.0 * Bk[ib + 1, jb + 2], 2.0 * Bk[ib + 1, jb + 3]
-                c20, c21 = 2.0 * Bk[ib + 2, jb], 2.0 * Bk[ib + 2, jb + 1]
-                c22, c23 = 2.0 * Bk[ib + 2, jb + 2], 2.0 * Bk[ib + 2, jb + 3]
-                c30, c31 = 2.0 * Bk[ib + 3, jb], 2.0 * Bk[ib + 3, jb + 1]
-                c32, c33 = 2.0 * Bk[ib + 3, jb + 2], 2.0 * Bk[ib + 3, jb + 3]
-                for r in range(hi - lo):
-                    a0, a1, a2, a3 = x0[r], x1[r], x2[r], x3[r]
-                    b0, b1, b2, b3 = y0[r], y1[r], y2[r], y3[r]
-                    ot[r] += (
-                        a0 * (c00 * b0 + c01 * b1 + c02 * b2 + c03 * b3)
-                        + a1 * (c10 * b0 + c11 * b1 + c12 * b2 + c13 * b3)
-                        + a2 * (c20 * b0 + c21 * b1 + c22 * b2 + c23 * b3)
-                        + a3 * (c30 * b0 + c31 * b1 + c32 * b2 + c33 * b3)
-                    )
-        for i in range(f4, fs):  # the rows past the last full tile
-            for j in range(i + 1):
-                cij = Bk[i, i] if j == i else 2.0 * Bk[i, j]
-                lo, hi = span[k, i // 4, j // 4, 0], span[k, i // 4, j // 4, 1]
-                ot, pi, pj = o[lo:hi], pT[i, lo:hi], pT[j, lo:hi]
-                for r in range(hi - lo):
-                    ot[r] += cij * pi[r] * pj[r]
+        _quadratic_block(psT[k], span[k], nk, B[k], o)
         for r in range(nk):
             out[k, idx[k, r]] = o[r]
     return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def spatial_quadratic_grams(psT, idx, count, span, B, c, w, P, saturate):
+    """:func:`spatial_grams` with the node coefficients ``a`` made from the quadratic forms
+    ``v = psT[k, :, r]^T B[k] psT[k, :, r]`` (:func:`spatial_quadratic`) in the same pass over
+    each time node's features (read once from memory for both): ``a = c / (1 + max(0, w[k] v /
+    P))`` if ``saturate`` (the leverage ``q = w v / P``), else ``a = c v``; ``c`` (n_t, n_x),
+    ``w`` (n_t,) float64, ``P`` float (the same values as the two kernels and these operations in
+    numpy, to the bit)."""
+    n_t, fs, n_c = psT.shape
+    S = np.empty((n_t, fs, fs))
+    ak = np.empty(n_c)
+    y = np.empty(n_c)
+    o = np.empty(n_c)
+    for k in range(n_t):
+        nk = count[k]
+        _quadratic_block(psT[k], span[k], nk, B[k], o)
+        for r in range(nk):
+            if saturate:
+                q = max(w[k] * o[r] / P, 0.0)
+                ak[r] = c[k, idx[k, r]] / (1.0 + q)
+            else:
+                ak[r] = c[k, idx[k, r]] * o[r]
+        _gram_block(psT[k], span[k], nk, ak, y, S[k])
+    return S
 
 
 @numba.njit(cache=True, error_model="numpy")

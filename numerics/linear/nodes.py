@@ -18,7 +18,12 @@ import numpy as np
 
 from gtv.numerics.checks import check_count
 from gtv.numerics.dsm import dsm_weights
-from gtv.numerics.linear.node_kernels import active_nodes, spatial_grams, spatial_quadratic
+from gtv.numerics.linear.node_kernels import (
+    active_nodes,
+    spatial_grams,
+    spatial_quadratic,
+    spatial_quadratic_grams,
+)
 from gtv.numerics.linear.population import time_panel_width
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
@@ -152,6 +157,29 @@ class PopulationNodes:
         """Plain-numpy :meth:`quadratic`."""
         Bt = self._time_blocks_reference(B)
         return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
+
+    def quadratic_gram(self, B: np.ndarray, c: np.ndarray, P: float | None = None) -> np.ndarray:
+        """:meth:`gram` of the node coefficients made from the quadratic forms ``v =``
+        :meth:`quadratic` ``(B)``: ``c v``, or with ``P`` ``c / (1 + q)`` with the leverages
+        ``q = max(0, w v / P)``; both node sums in one pass over each time node's features
+        (:func:`~gtv.numerics.linear.node_kernels.spatial_quadratic_grams`; the same values as
+        the two calls, to rounding)."""
+        Bt = np.ascontiguousarray(self._time_blocks(B), dtype=float)
+        psT, idx, count, span = self.active_layout
+        c = np.ascontiguousarray(c, dtype=float)
+        w = np.ascontiguousarray(self.w, dtype=float)
+        saturate = P is not None
+        S = spatial_quadratic_grams(psT, idx, count, span, Bt, c, w, float(P or 1.0), saturate)
+        return self._assemble(S)
+
+    def quadratic_gram_reference(
+        self, B: np.ndarray, c: np.ndarray, P: float | None = None
+    ) -> np.ndarray:
+        """Plain-numpy :meth:`quadratic_gram`."""
+        v = self.quadratic_reference(B)
+        if P is None:
+            return self.gram_reference(c * v)
+        return self.gram_reference(c / (1 + np.clip(self.w[:, None] * v / P, 0.0, None)))
 
     def vector(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x) (per time node a

@@ -80,6 +80,26 @@ def test_node_sums_match_the_numpy_reference_and_full_features(setup):
     )
 
 
+def test_fused_quadratic_gram_matches_the_two_sums(setup):
+    """quadratic_gram (one numba pass: quadratic forms, coefficients, Gram blocks) against its
+    numpy reference, and the same values as gram(coefficients of quadratic(B)) to the bit, with
+    and without the leverage saturation, for signed and definite B."""
+    _, nodes, P, m = setup
+    rng = np.random.default_rng(2)
+    c = nodes.prob * nodes.w[:, None] * rng.uniform(0.5, 2.0, nodes.prob.shape)
+    B = rng.standard_normal((m.M.shape[0],) * 2)
+    for mat in (m.M_inv, B + B.T):
+        v = nodes.quadratic(mat)
+        q = np.clip(nodes.w[:, None] * v / P, 0.0, None)
+        for p_, a in ((None, c * v), (P, c / (1 + q))):
+            G = nodes.quadratic_gram(mat, c, p_)
+            np.testing.assert_array_equal(G, nodes.gram(a))
+            np.testing.assert_allclose(
+                G, nodes.quadratic_gram_reference(mat, c, p_), rtol=1e-11,
+                atol=1e-13 * abs(G).max(),
+            )  # fmt: skip
+
+
 @pytest.mark.parametrize("fs", [1, 3, 4, 5, 8, 11, 16])
 @pytest.mark.parametrize("spans", ["full", "random"])
 def test_node_kernels_tiles_and_remainder_rows(fs, spans):
