@@ -268,7 +268,11 @@ def _solve(
         Sq = quad_gram(Mi, wp, P)  # gram(wp / (1 + q)) with the leverages q of leverage(M)
         # the finite-F term (rho/P) S_q M^-1 makes the 1/P term of W_bar exact (docstring)
         corr = Sq @ Mi
-        return ridge * eye + Sq - ridge / P * (corr + corr.T) / 2
+        out = corr + corr.T  # rho I + S_q - (rho / P) (corr + corr^T) / 2, in place
+        out *= -ridge / (2 * P)
+        out += Sq
+        out.flat[:: F + 1] += ridge
+        return out
 
     # from q = 0 (M = Sigma + rho I) the iterates of M decrease monotonically
     M, it_q = anderson(m_map, ridge * eye + gram(wp), tol, max_iter, "M", delay=delay)
