@@ -47,6 +47,7 @@ from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.fixed_point import MIXINGS, anderson
 from gtv.numerics.linear.nodes import PopulationNodes, population_nodes
+from gtv.numerics.linear.solver_kernels import cg_curvature, cg_direction, cg_update
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.streams import model_rngs
 
@@ -177,7 +178,7 @@ def _symmetric_inverse(M: np.ndarray) -> np.ndarray:
 
 
 def _covariance_cg(
-    quad, gram, M: np.ndarray, Mi: np.ndarray, base: np.ndarray, K0: np.ndarray, P: float,
+    quad_gram, M: np.ndarray, Mi: np.ndarray, base: np.ndarray, K0: np.ndarray, P: float,
     tol: float, max_iter: int,
 ) -> tuple[np.ndarray, int]:  # fmt: skip
     """The covariance equation by conjugate gradients; returns ``C`` and the map evaluations.
@@ -189,15 +190,15 @@ def _covariance_cg(
     iteration converges, so ``I - L`` is symmetric positive definite there: conjugate gradients
     from ``C = 0`` apply. ``M X M`` of the residual and search direction is carried along
     (``M L(X) M = gram(...) / P`` comes with each application), so each step costs one ``quad``,
-    one ``gram`` and two ``F x F`` products, as a step of the plain map. Stop as
+    one ``gram`` and two ``F x F`` products, as a step of the plain map (the vector updates in
+    place, :mod:`gtv.numerics.linear.solver_kernels`). Stop as
     :func:`~gtv.numerics.linear.fixed_point.anderson` does: when the recursive residual is below
     ``tol``, one application of the map at the iterate ``x`` must give
     ``max|g(x) - x| <= tol max|g(x)|`` (else restart from ``x``); ``g(x)`` is returned.
     """
 
     def apply_l(X):
-        qx = quad(X)
-        K = gram(base * qx) / P
+        K = quad_gram(X, base) / P  # gram(base * quad(X)) / P
         out = Mi @ K @ Mi
         return (out + out.T) / 2, K
 
@@ -207,9 +208,10 @@ def _covariance_cg(
     r, rt = C0.copy(), K0 / P  # residual g(x) - x and M r M
     p, pt = r.copy(), rt.copy()
     rr = float(np.sum(r * rt))
+    r_max, xr_max = np.max(np.abs(r)), np.max(np.abs(x + r))
     it = 1
     while True:
-        if np.max(np.abs(r)) <= tol * np.max(np.abs(x + r)):
+        if r_max <= tol * xr_max:
             if it >= max_iter:
                 break
             Lx, _ = apply_l(x)
@@ -226,21 +228,18 @@ def _covariance_cg(
             break
         Lp, Kp = apply_l(p)
         it += 1
-        pAp = float(np.sum(p * (pt - Kp)))
+        pAp = cg_curvature(p, pt, Kp)
         if not (np.isfinite(pAp) and pAp > 0 and rr > 0):
             raise ValueError(
                 "covariance: the cavity covariance map is not a contraction (conjugate gradients "
                 "met a non-positive curvature)"
             )
         alpha = rr / pAp
-        x += alpha * p
-        r -= alpha * (p - Lp)
-        rt -= alpha * (pt - Kp)
-        rr_new = float(np.sum(r * rt))
+        # x += alpha p, r -= alpha (p - Lp), rt -= alpha (pt - Kp), in place
+        rr_new, r_max, xr_max = cg_update(x, r, rt, p, pt, Lp, Kp, alpha)
         beta = rr_new / rr
         rr = rr_new
-        p = r + beta * p
-        pt = rt + beta * pt
+        cg_direction(p, pt, r, rt, beta)  # p = r + beta p, pt = rt + beta pt
     raise ValueError(
         f"covariance: the cavity fixed point did not converge in {max_iter} iterations"
     )
@@ -250,11 +249,12 @@ def _solve(
     ops, nodes, ridge: float, P: float, tol: float, max_iter: int, delay: float | None = None,
     covariance: str = "anderson",
 ) -> CavityMoments:  # fmt: skip
-    """The three cavity equations with ``ops = (gram, quadratic, vector, apply)`` on ``nodes``
+    """The three cavity equations with ``ops = (gram, quadratic, vector, apply, quadratic_gram)``
+    on ``nodes`` (:meth:`~gtv.numerics.linear.nodes.PopulationNodes.quadratic_gram`)
     (``delay``: the mixing of :func:`~gtv.numerics.linear.fixed_point.anderson`;
     ``covariance``: ``"anderson"`` or ``"cg"``, the solver of the covariance fixed point,
     :func:`_covariance_cg`)."""
-    gram, quad, vec, apply = ops
+    gram, quad, vec, apply, quad_gram = ops
     F = nodes.phi_s.shape[2] * nodes.phi_t.shape[1]
     wp = nodes.w[:, None] * nodes.prob
     eye = np.eye(F)
@@ -264,11 +264,15 @@ def _solve(
         return Mi, np.clip(nodes.w[:, None] * quad(Mi) / P, 0.0, None)
 
     def m_map(M):
-        Mi, q = leverage(M)
-        Sq = gram(wp / (1 + q))
+        Mi = _symmetric_inverse(M)
+        Sq = quad_gram(Mi, wp, P)  # gram(wp / (1 + q)) with the leverages q of leverage(M)
         # the finite-F term (rho/P) S_q M^-1 makes the 1/P term of W_bar exact (docstring)
         corr = Sq @ Mi
-        return ridge * eye + Sq - ridge / P * (corr + corr.T) / 2
+        out = corr + corr.T  # rho I + S_q - (rho / P) (corr + corr^T) / 2, in place
+        out *= -ridge / (2 * P)
+        out += Sq
+        out.flat[:: F + 1] += ridge
+        return out
 
     # from q = 0 (M = Sigma + rho I) the iterates of M decrease monotonically
     M, it_q = anderson(m_map, ridge * eye + gram(wp), tol, max_iter, "M", delay=delay)
@@ -280,7 +284,7 @@ def _solve(
 
     if covariance == "cg":
         K0 = gram(base * c) - np.outer(eg, eg)
-        C, it_c = _covariance_cg(quad, gram, M, Mi, base, K0, P, tol, max_iter)
+        C, it_c = _covariance_cg(quad_gram, M, Mi, base, K0, P, tol, max_iter)
     else:
 
         def c_map(C):
@@ -355,7 +359,7 @@ def cavity_moments(
         )  # fmt: skip
     with serial_blas():
         return _solve(
-            (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply),
+            (nodes.gram, nodes.quadratic, nodes.vector, nodes.apply, nodes.quadratic_gram),
             nodes, theory.ridge, P, tol, max_iter, delay, covariance,
         )  # fmt: skip
 
@@ -391,9 +395,14 @@ def cavity_moments_reference(
     def apply(W):
         return (phi @ W).reshape(shape)
 
+    def quad_gram(B, c, P=None):
+        v = quad(B)
+        return gram(c * v if P is None else c / (1 + np.clip(nodes.w[:, None] * v / P, 0.0, None)))
+
     return _solve(
-        (gram, quad, vec, apply), nodes, theory.ridge, float(P), tol, max_iter, delay, covariance
-    )
+        (gram, quad, vec, apply, quad_gram), nodes, theory.ridge, float(P), tol, max_iter, delay,
+        covariance,
+    )  # fmt: skip
 
 
 def prediction_moments(

@@ -3,14 +3,27 @@
 :func:`anderson` solves ``x = g(x)`` for the monotone maps of the cavity equations
 (:mod:`gtv.numerics.linear.cavity`): the plain iteration converges on its own, the mixing only
 shortens it, and the returned point and its tolerance are those of the plain map.
-:func:`mixing_coefficients` is the least-squares step of the mixing.
+:func:`mixing_coefficients` is the least-squares step of the mixing; :func:`residual_into`,
+:func:`history_into` and :func:`extrapolate_into` are the numba passes of a step (plain-numpy
+references ``*_reference``, tests compare).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-__all__ = ["MIXINGS", "anderson", "mixing_coefficients"]
+__all__ = [
+    "MIXINGS",
+    "anderson",
+    "extrapolate_into",
+    "extrapolate_into_reference",
+    "history_into",
+    "history_into_reference",
+    "mixing_coefficients",
+    "residual_into",
+    "residual_into_reference",
+]
 
 #: Mixing schemes of the fixed points and the residual below which ``"delayed"`` starts mixing.
 MIXINGS = {"safeguarded": None, "delayed": 0.3}
@@ -26,8 +39,8 @@ def mixing_coefficients(fs: list[np.ndarray]) -> np.ndarray:
     The least squares run on the small ``(k, k)`` normal equations ``dF^T dF c = dF^T f``
     (``k <= 4`` here: ``k (k + 3) / 2`` dot products of length ``F^2`` instead of an SVD of the
     ``(F^2, k)`` matrix), solved by a pseudo-inverse that drops directions below ``1e-13`` of the
-    largest eigenvalue (nearly parallel differences). The coefficients only choose the
-    extrapolated iterate; the fixed point and its tolerance are those of the plain map.
+    largest eigenvalue (nearly parallel differences, :func:`_normal_solve`). The coefficients only
+    choose the extrapolated iterate; the fixed point and its tolerance are those of the plain map.
     """
     f = fs[-1]
     dF = [b - a for a, b in zip(fs[:-1], fs[1:], strict=True)]
@@ -36,10 +49,87 @@ def mixing_coefficients(fs: list[np.ndarray]) -> np.ndarray:
     for i in range(k):
         for j in range(i + 1):
             D[i, j] = D[j, i] = dF[i] @ dF[j]
-    rhs = np.array([d @ f for d in dF])
+    return _normal_solve(D, np.array([d @ f for d in dF]))
+
+
+def _normal_solve(D: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``D^+ rhs`` for the symmetric normal matrix ``D``, without the eigen-directions below
+    ``1e-13`` of the largest eigenvalue."""
     ev, U = np.linalg.eigh(D)
     keep = ev > 1e-13 * max(ev[-1], np.finfo(float).tiny)
     return U[:, keep] @ ((U[:, keep].T @ rhs) / ev[keep])
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def residual_into(g: np.ndarray, x: np.ndarray, f: np.ndarray) -> tuple[float, float]:
+    """``f = g - x`` (1-D float64) in one pass; returns ``max|f|`` and ``max|g|``."""
+    f_max = 0.0
+    g_max = 0.0
+    for i in range(g.size):
+        fi = g[i] - x[i]
+        f[i] = fi
+        f_max = max(f_max, abs(fi))
+        g_max = max(g_max, abs(g[i]))
+    return f_max, g_max
+
+
+def residual_into_reference(g: np.ndarray, x: np.ndarray, f: np.ndarray) -> tuple[float, float]:
+    """Plain-numpy :func:`residual_into`."""
+    f[:] = g - x
+    return float(np.max(np.abs(f))), float(np.max(np.abs(g)))
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def history_into(g, f, prev_g, prev_f, dG, dF, s, n_valid):
+    """One step of the mixing history (1-D float64 ``g``, ``f``, ``prev_g``, ``prev_f``; rows of
+    ``dG``, ``dF`` (m, n)): ``dG[s] = g - prev_g``, ``dF[s] = f - prev_f``, then ``prev_g = g``,
+    ``prev_f = f``; returns ``dF[s] . dF[j]`` and ``dF[j] . f`` for ``j < n_valid`` (the new
+    row of the normal matrix and the right-hand side)."""
+    n = g.size
+    for i in range(n):
+        dF[s, i] = f[i] - prev_f[i]
+        dG[s, i] = g[i] - prev_g[i]
+        prev_f[i] = f[i]
+        prev_g[i] = g[i]
+    row = np.zeros(n_valid)
+    rhs = np.zeros(n_valid)
+    new = dF[s]
+    for j in range(n_valid):
+        dj = dF[j]
+        a = 0.0
+        b = 0.0
+        for i in range(n):
+            a += new[i] * dj[i]
+            b += dj[i] * f[i]
+        row[j] = a
+        rhs[j] = b
+    return row, rhs
+
+
+def history_into_reference(g, f, prev_g, prev_f, dG, dF, s, n_valid):
+    """Plain-numpy :func:`history_into`."""
+    dF[s] = f - prev_f
+    dG[s] = g - prev_g
+    prev_f[:] = f
+    prev_g[:] = g
+    return dF[:n_valid] @ dF[s], dF[:n_valid] @ f
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def extrapolate_into(g, dG, coef, out):
+    """``out = g - sum_j coef[j] dG[j]`` (1-D float64, ``dG`` rows ``j < coef.size``)."""
+    for i in range(g.size):
+        out[i] = g[i]
+    for j in range(coef.size):
+        c = coef[j]
+        dj = dG[j]
+        for i in range(g.size):
+            out[i] -= c * dj[i]
+
+
+def extrapolate_into_reference(g, dG, coef, out):
+    """Plain-numpy :func:`extrapolate_into`."""
+    out[:] = g - coef @ dG[: coef.size]
 
 
 def anderson(
@@ -57,21 +147,35 @@ def anderson(
     while the relative residual is above ``d`` (the strongly non-linear start, where mixing
     restarts), then mixing; after a restart one plain step, then mixing again (at most
     ``_MAX_RESTARTS`` restarts, then plain steps).
+
+    The history is kept as its ``depth - 1`` last differences of the map values and residuals
+    (a ring of rows), with the normal matrix of the latter updated by one row a step (the
+    coefficients of :func:`mixing_coefficients` on the last ``depth`` residuals, up to the order
+    of the columns and round-off); the residual, the history update and the extrapolation are
+    one numba pass each (:func:`residual_into`, :func:`history_into`, :func:`extrapolate_into`;
+    ~12 numpy passes over ``F**2`` doubles a step before).
     """
     x = x0
-    xs, fs = [], []
+    n = x0.size
+    m = max(depth - 1, 1)
+    dG, dF = np.empty((m, n)), np.empty((m, n))  # differences of map values / residuals
+    prev_g, prev_f = np.empty(n), np.empty(n)  # the last map value / residual of the history
+    D = np.empty((m, m))  # dF dF^T over the valid rows
+    count = -1  # differences since the history was (re)started; -1: no previous point
     last = np.inf
     restarts = 0
     max_restarts = 3 if delay is None else _MAX_RESTARTS
     hold = False
     for it in range(1, max_iter + 1):
         gx = g(x)
-        f = gx - x
-        err = np.max(np.abs(f)) / max(np.finfo(float).tiny, np.max(np.abs(gx)))
+        gv = np.ascontiguousarray(gx, dtype=float).ravel()
+        fv = np.empty(n)
+        f_max, g_max = residual_into(gv, np.ascontiguousarray(x, dtype=float).ravel(), fv)
+        err = f_max / max(np.finfo(float).tiny, g_max)
         if err < tol:
             return gx, it
         if err > last:
-            xs, fs = [], []
+            count = -1
             restarts += 1
             hold = delay is not None
         last = err
@@ -79,15 +183,18 @@ def anderson(
             hold = False
             x = gx
             continue
-        xs.append(gx.ravel())
-        fs.append(f.ravel())
-        xs, fs = xs[-depth:], fs[-depth:]
-        if len(fs) > 1:
-            coef = mixing_coefficients(fs)
-            x = gx.ravel().copy()
-            for i, ci in enumerate(coef):  # x = g(x) - dG coef, dG[:, i] = xs[i + 1] - xs[i]
-                x -= ci * (xs[i + 1] - xs[i])
-            x = x.reshape(gx.shape)
-        else:
+        if count < 0 or depth < 2:
+            prev_g[:], prev_f[:] = gv, fv
+            count = 0
             x = gx
+            continue
+        # the rows of the history form a ring: slot s replaces the oldest difference
+        s, n_valid = count % m, min(count + 1, m)
+        row, rhs = history_into(gv, fv, prev_g, prev_f, dG, dF, s, n_valid)
+        D[s, :n_valid] = D[:n_valid, s] = row
+        count += 1
+        coef = _normal_solve(D[:n_valid, :n_valid], rhs)
+        xv = np.empty(n)
+        extrapolate_into(gv, dG, coef, xv)  # x = g(x) - dG coef
+        x = xv.reshape(gx.shape)
     raise ValueError(f"{name}: the cavity fixed point did not converge in {max_iter} iterations")

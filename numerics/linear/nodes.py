@@ -18,7 +18,12 @@ import numpy as np
 
 from gtv.numerics.checks import check_count
 from gtv.numerics.dsm import dsm_weights
-from gtv.numerics.linear.node_kernels import active_nodes, spatial_grams, spatial_quadratic
+from gtv.numerics.linear.node_kernels import (
+    active_nodes,
+    spatial_grams,
+    spatial_quadratic,
+    spatial_quadratic_grams,
+)
 from gtv.numerics.linear.population import time_panel_width
 from gtv.numerics.linear.theory import LinearTheory
 from gtv.numerics.posterior import posterior_stats
@@ -53,38 +58,51 @@ class PopulationNodes:
     phi_t: np.ndarray
 
     @functools.cached_property
-    def active_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def active_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The node kernels' layout (made once per node set): per time node the *active* nodes,
         those with a spatial feature above :data:`ACTIVE_FEATURE` times the largest ``|phi_s|``,
-        their spatial features transposed and compacted, ``psT`` (n_t, F_s, n_c) float64 (zeros
-        past ``count[k]``), their positions ``idx`` (n_t, n_c) and numbers ``count`` (n_t,)
+        in ``x`` order, their spatial features transposed and compacted, ``psT`` (n_t, F_s, n_c)
+        float64 (zeros past ``count[k]``), their positions ``idx`` (n_t, n_c), numbers ``count``
+        (n_t,) and the node spans of the 4 x 4 feature tiles ``span`` (n_t, G, G, 2)
         (:func:`~gtv.numerics.linear.node_kernels.active_nodes`)."""
         ps = np.ascontiguousarray(self.phi_s, dtype=float)
-        return active_nodes(ps, ACTIVE_FEATURE)
+        order = np.argsort(self.x, axis=1, kind="stable")
+        return active_nodes(ps, order, ACTIVE_FEATURE)
 
-    def active_layout_reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def active_layout_reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Plain-numpy :attr:`active_layout`."""
         ps = np.asarray(self.phi_s, dtype=float)
         big = np.abs(ps).max(axis=2)
-        active = big > ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
+        cut = ACTIVE_FEATURE * max(float(big.max(initial=0.0)), np.finfo(float).tiny)
+        active = big > cut
         count = active.sum(axis=1).astype(np.intp)
         n_t, _, fs = ps.shape
+        n_g = -(-fs // 4)
         n_c = max(1, int(count.max(initial=0)))
         psT = np.zeros((n_t, fs, n_c))
         idx = np.zeros((n_t, n_c), dtype=np.intp)
-        for k in range(n_t):  # the active nodes of each time node, in their order
-            sel = np.flatnonzero(active[k])
+        span = np.zeros((n_t, n_g, n_g, 2), dtype=np.intp)
+        for k in range(n_t):  # the active nodes of each time node, in x order
+            order = np.argsort(self.x[k], kind="stable")
+            sel = order[active[k, order]]
             idx[k, : sel.size] = sel
             psT[k, :, : sel.size] = ps[k, sel].T
-        return psT, idx, count
+            # the largest |feature| per group of 4 at each active node, (G, count)
+            gm = np.stack([np.abs(ps[k, sel, g : g + 4]).max(axis=1) for g in range(0, fs, 4)])
+            for g in range(n_g):
+                for h in range(n_g):
+                    need = np.flatnonzero(gm[g] * gm[h] > cut * cut)
+                    if need.size:
+                        span[k, g, h] = need[0], need[-1] + 1
+        return psT, idx, count, span
 
     def gram(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n phi_n^T`` (F, F) for node coefficients ``a`` (n_t, n_x) (numba
         spatial blocks over the active nodes,
         :func:`~gtv.numerics.linear.node_kernels.spatial_grams`)."""
-        psT, idx, count = self.active_layout
+        psT, idx, count, span = self.active_layout
         a = np.ascontiguousarray(a, dtype=float)
-        return self._assemble(spatial_grams(psT, idx, count, a))
+        return self._assemble(spatial_grams(psT, idx, count, span, a))
 
     def gram_reference(self, a: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`gram`."""
@@ -132,13 +150,36 @@ class PopulationNodes:
         (numba spatial blocks, :func:`~gtv.numerics.linear.node_kernels.spatial_quadratic`; 0 at
         the inactive nodes, :attr:`active_layout`, where it is below ``1e-20 |B|``)."""
         Bt = np.ascontiguousarray(self._time_blocks(B), dtype=float)
-        psT, idx, count = self.active_layout
-        return spatial_quadratic(psT, idx, count, Bt, self.prob.shape[1])
+        psT, idx, count, span = self.active_layout
+        return spatial_quadratic(psT, idx, count, span, Bt, self.prob.shape[1])
 
     def quadratic_reference(self, B: np.ndarray) -> np.ndarray:
         """Plain-numpy :meth:`quadratic`."""
         Bt = self._time_blocks_reference(B)
         return np.einsum("kxi,kij,kxj->kx", self.phi_s, Bt, self.phi_s, optimize=True)
+
+    def quadratic_gram(self, B: np.ndarray, c: np.ndarray, P: float | None = None) -> np.ndarray:
+        """:meth:`gram` of the node coefficients made from the quadratic forms ``v =``
+        :meth:`quadratic` ``(B)``: ``c v``, or with ``P`` ``c / (1 + q)`` with the leverages
+        ``q = max(0, w v / P)``; both node sums in one pass over each time node's features
+        (:func:`~gtv.numerics.linear.node_kernels.spatial_quadratic_grams`; the same values as
+        the two calls, to rounding)."""
+        Bt = np.ascontiguousarray(self._time_blocks(B), dtype=float)
+        psT, idx, count, span = self.active_layout
+        c = np.ascontiguousarray(c, dtype=float)
+        w = np.ascontiguousarray(self.w, dtype=float)
+        saturate = P is not None
+        S = spatial_quadratic_grams(psT, idx, count, span, Bt, c, w, float(P or 1.0), saturate)
+        return self._assemble(S)
+
+    def quadratic_gram_reference(
+        self, B: np.ndarray, c: np.ndarray, P: float | None = None
+    ) -> np.ndarray:
+        """Plain-numpy :meth:`quadratic_gram`."""
+        v = self.quadratic_reference(B)
+        if P is None:
+            return self.gram_reference(c * v)
+        return self.gram_reference(c / (1 + np.clip(self.w[:, None] * v / P, 0.0, None)))
 
     def vector(self, a: np.ndarray) -> np.ndarray:
         """``sum_n a_n phi_n`` (F,) for node coefficients ``a`` (n_t, n_x) (per time node a

@@ -1,9 +1,19 @@
-"""Anderson mixing of the cavity fixed points (gtv.numerics.linear.fixed_point)."""
+"""Anderson mixing of the cavity fixed points and its numba kernels
+(gtv.numerics.linear.fixed_point)."""
 
 import numpy as np
 import pytest
 
-from gtv.numerics.linear.fixed_point import anderson, mixing_coefficients
+from gtv.numerics.linear.fixed_point import (
+    anderson,
+    extrapolate_into,
+    extrapolate_into_reference,
+    history_into,
+    history_into_reference,
+    mixing_coefficients,
+    residual_into,
+    residual_into_reference,
+)
 
 
 def testmixing_coefficients_are_the_least_squares_solution():
@@ -40,3 +50,47 @@ def test_anderson_reaches_the_fixed_point_of_a_contraction(delay):
 def test_anderson_names_the_fixed_point_that_does_not_converge():
     with pytest.raises(ValueError, match="M: the cavity fixed point did not converge"):
         anderson(lambda x: x + 1.0, np.zeros(3), 1e-10, 5, "M")
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000])
+def test_mixing_kernels_match_the_numpy_reference(n):
+    """residual_into / history_into / extrapolate_into (one numba pass each) against numpy,
+    for a history slot in the middle of a partly filled ring."""
+    rng = np.random.default_rng(n)
+    g, x, f, pg, pf = (rng.standard_normal(n) for _ in range(5))
+    out, ref = np.empty(n), np.empty(n)
+    got = residual_into(g, x, out)
+    expect = residual_into_reference(g, x, ref)
+    np.testing.assert_allclose(out, ref, rtol=1e-15, atol=0)
+    assert got == pytest.approx(expect, rel=1e-15)
+    m, s, n_valid = 4, 1, 3
+    arrays = [a.copy() for a in (pg, pf, rng.standard_normal((m, n)), rng.standard_normal((m, n)))]
+    arrays_ref = [a.copy() for a in arrays]
+    row, rhs = history_into(g, f, *arrays, s, n_valid)
+    row_ref, rhs_ref = history_into_reference(g, f, *arrays_ref, s, n_valid)
+    for a, b in zip(arrays, arrays_ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(row, row_ref, rtol=1e-12, atol=1e-12 * np.abs(row_ref).max())
+    np.testing.assert_allclose(rhs, rhs_ref, rtol=1e-12, atol=1e-12 * np.abs(rhs_ref).max())
+    coef = rng.standard_normal(n_valid)
+    extrapolate_into(g, arrays[2], coef, out)
+    extrapolate_into_reference(g, arrays[2], coef, ref)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("depth", [2, 3, 5, 8])
+def test_anderson_history_ring_wraps(depth):
+    """Many mixing steps (the ring of differences wraps around several times): the fixed point
+    of a slowly contracting map, for several depths."""
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((30, 30))
+    A = A @ A.T
+    A *= 0.99 / np.linalg.norm(A, 2)
+    b = rng.standard_normal((5, 6))
+    x, it = anderson(
+        lambda x: (A @ x.ravel()).reshape(5, 6) + b, np.zeros((5, 6)), 1e-12, 2000, "t",
+        depth=depth,
+    )  # fmt: skip
+    assert it > 2 * depth
+    expect = np.linalg.solve(np.eye(30) - A, b.ravel()).reshape(5, 6)
+    np.testing.assert_allclose(x, expect, rtol=1e-9, atol=1e-9 * np.abs(expect).max())

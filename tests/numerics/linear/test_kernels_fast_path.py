@@ -80,31 +80,71 @@ def test_node_sums_match_the_numpy_reference_and_full_features(setup):
     )
 
 
+def test_fused_quadratic_gram_matches_the_two_sums(setup):
+    """quadratic_gram (one numba pass: quadratic forms, coefficients, Gram blocks) against its
+    numpy reference, and the same values as gram(coefficients of quadratic(B)) to the bit, with
+    and without the leverage saturation, for signed and definite B."""
+    _, nodes, P, m = setup
+    rng = np.random.default_rng(2)
+    c = nodes.prob * nodes.w[:, None] * rng.uniform(0.5, 2.0, nodes.prob.shape)
+    B = rng.standard_normal((m.M.shape[0],) * 2)
+    for mat in (m.M_inv, B + B.T):
+        v = nodes.quadratic(mat)
+        q = np.clip(nodes.w[:, None] * v / P, 0.0, None)
+        for p_, a in ((None, c * v), (P, c / (1 + q))):
+            G = nodes.quadratic_gram(mat, c, p_)
+            np.testing.assert_array_equal(G, nodes.gram(a))
+            np.testing.assert_allclose(
+                G, nodes.quadratic_gram_reference(mat, c, p_), rtol=1e-11,
+                atol=1e-13 * abs(G).max(),
+            )  # fmt: skip
+
+
 @pytest.mark.parametrize("fs", [1, 3, 4, 5, 8, 11, 16])
-def test_node_kernels_tiles_and_remainder_rows(fs):
+@pytest.mark.parametrize("spans", ["full", "random"])
+def test_node_kernels_tiles_and_remainder_rows(fs, spans):
     """spatial_grams / spatial_quadratic (4 x 4 tiles, then the rows past the last full tile)
-    against plain numpy on random layouts, for spatial sizes with and without a remainder; the
-    Gram blocks are exactly symmetric, the quadratic forms 0 at the nodes left out."""
+    against plain numpy on random layouts, for spatial sizes with and without a remainder, with
+    every tile summed over all active nodes or over its own random span (the terms of the pairs
+    ``(i, j)`` at the nodes outside ``span[k, i // 4, j // 4]`` left out); the Gram blocks are
+    exactly symmetric, the quadratic forms 0 at the nodes left out."""
     rng = np.random.default_rng(fs)
     n_t, n_x, n_c = 3, 9, 7
+    n_g = -(-fs // 4)
     count = np.array([7, 0, 4], dtype=np.intp)
     idx = np.zeros((n_t, n_c), dtype=np.intp)
     psT = np.zeros((n_t, fs, n_c))
+    span = np.zeros((n_t, n_g, n_g, 2), dtype=np.intp)
     for k in range(n_t):
-        idx[k, : count[k]] = np.sort(rng.choice(n_x, count[k], replace=False))
+        idx[k, : count[k]] = rng.choice(n_x, count[k], replace=False)
         psT[k, :, : count[k]] = rng.standard_normal((fs, count[k]))
+        for g in range(n_g):
+            for h in range(g + 1):
+                if spans == "full":
+                    span[k, g, h] = span[k, h, g] = 0, count[k]
+                else:
+                    lo, hi = np.sort(rng.integers(0, count[k] + 1, 2))
+                    span[k, g, h] = span[k, h, g] = lo, hi
     a = rng.standard_normal((n_t, n_x))
     B = rng.standard_normal((n_t, fs, fs))
     B = B + B.transpose(0, 2, 1)
-    S = spatial_grams(psT, idx, count, a)
-    q = spatial_quadratic(psT, idx, count, B, n_x)
+    S = spatial_grams(psT, idx, count, span, a)
+    q = spatial_quadratic(psT, idx, count, span, B, n_x)
+    group = np.arange(fs) // 4
     for k in range(n_t):
         p = psT[k, :, : count[k]]
         ak = a[k, idx[k, : count[k]]]
-        np.testing.assert_allclose(S[k], (p * ak) @ p.T, rtol=1e-12, atol=1e-13)
+        r = np.arange(count[k])
+        lo, hi = (
+            span[k, group[:, None], group[None, :], 0],
+            span[k, group[:, None], group[None, :], 1],
+        )
+        inside = (lo[:, :, None] <= r) & (r < hi[:, :, None])  # (fs, fs, nodes)
+        expect_S = np.einsum("ir,jr,r,ijr->ij", p, p, ak, inside)
+        np.testing.assert_allclose(S[k], expect_S, rtol=1e-12, atol=1e-13)
         np.testing.assert_array_equal(S[k], S[k].T)
         expect = np.zeros(n_x)
-        expect[idx[k, : count[k]]] = np.einsum("ir,ij,jr->r", p, B[k], p)
+        expect[idx[k, : count[k]]] = np.einsum("ir,ij,jr,ijr->r", p, B[k], p, inside)
         np.testing.assert_allclose(q[k], expect, rtol=1e-12, atol=1e-12)
 
 
@@ -147,18 +187,37 @@ def test_bad_backend(setup):
 def test_node_kernels_skip_only_negligible_nodes(setup):
     """The fixture's rule reaches |x| ~ 9 at t = 1: 40 % of its nodes are inactive (every spatial
     feature below ACTIVE_FEATURE of the largest). The layout holds exactly the active nodes, in
-    order; the kernels' quadratic form is 0 there, where the full-vector value is below 1e-18 of
-    the largest; the numpy references (all nodes) agree (test above)."""
+    x order; each tile's span holds every node where a product of its two groups' features
+    exceeds ACTIVE_FEATURE**2 of the largest squared feature, so every term left out is below
+    that bound; the kernels' quadratic form is 0 at the inactive nodes, where the full-vector
+    value is below 1e-18 of the largest; the numpy references (all nodes and terms) agree (test
+    above)."""
     _, nodes, _, m = setup
-    psT, idx, count = nodes.active_layout
+    psT, idx, count, span = nodes.active_layout
     big = np.abs(nodes.phi_s).max(axis=2)
-    active = big > ACTIVE_FEATURE * big.max()
+    cut = ACTIVE_FEATURE * big.max()
+    active = big > cut
     assert 0.3 < 1 - active.mean() < 0.6
     np.testing.assert_array_equal(count, active.sum(axis=1))
+    fs = psT.shape[1]
+    group = np.arange(fs) // 4
     for k in range(nodes.prob.shape[0]):
-        np.testing.assert_array_equal(idx[k, : count[k]], np.flatnonzero(active[k]))
-        np.testing.assert_array_equal(psT[k, :, : count[k]], nodes.phi_s[k, active[k]].T)
+        order = np.argsort(nodes.x[k], kind="stable")
+        np.testing.assert_array_equal(idx[k, : count[k]], order[active[k, order]])
+        np.testing.assert_array_equal(psT[k, :, : count[k]], nodes.phi_s[k, idx[k, : count[k]]].T)
+        assert np.all(np.diff(nodes.x[k, idx[k, : count[k]]]) >= 0)
         assert not psT[k, :, count[k] :].any()
+        p = np.abs(psT[k, :, : count[k]])
+        r = np.arange(count[k])
+        lo, hi = (
+            span[k, group[:, None], group[None, :], 0],
+            span[k, group[:, None], group[None, :], 1],
+        )
+        outside = (r < lo[:, :, None]) | (r >= hi[:, :, None])
+        assert np.all(p[:, None, :] * p[None, :, :] * outside <= cut**2)
+        np.testing.assert_array_equal(span[k], span[k].transpose(1, 0, 2))
+    # some tiles of distant groups are left out at some nodes
+    assert (span[..., 1] - span[..., 0] < count[:, None, None]).any()
     for got, expect in zip(nodes.active_layout, nodes.active_layout_reference(), strict=True):
         np.testing.assert_array_equal(got, expect)
         assert got.dtype == expect.dtype
