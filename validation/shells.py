@@ -139,12 +139,13 @@ def shell_rows(
     return rows
 
 
-def format_shells(rows: list[dict], name: str = "prediction") -> str:
-    """The table of :func:`shell_rows` (one line per shell)."""
+def format_shells(rows: list[dict], name: str = "prediction", reference: str = "trained") -> str:
+    """The table of :func:`shell_rows` (one line per shell; ``name`` and ``reference`` head the
+    predicted and the trained column)."""
     lines = [
         "mass by distance d from the nearest training point (bin centres; outside mass in the "
         "last shell; 95 % model-level CIs)",
-        f"{'d':>12} | {'trained [CI]':>23} | {name + ' [CI]':>23} | {'difference [CI]':>26} | "
+        f"{'d':>12} | {reference + ' [CI]':>23} | {name + ' [CI]':>23} | {'difference [CI]':>26} | "
         f"{'z':>6}",
     ]
     for r in rows:

@@ -289,7 +289,7 @@ class NTKComparison:
             if rows:
                 ref = rows[0]["reference"]
                 lines.append(f"-- tau = {tau:.4g}: {c.field_label} against {ref} --")
-                lines.append(format_shells(rows, c.field_label))
+                lines.append(format_shells(rows, c.field_label, ref))
         return "\n".join(lines)
 
     # -- persistence ----------------------------------------------------------------------------
