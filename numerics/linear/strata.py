@@ -35,7 +35,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from gtv.numerics.cells import STRATA, cell_grid
+from gtv.numerics.cells import STRATA, CellGrid, cell_grid
 
 __all__ = ["NOISE_TRUNCATION", "STRATA", "LightStrata", "light_strata"]
 
@@ -49,12 +49,9 @@ class LightStrata:
 
     Attributes
     ----------
-    shape : (int, int)
-        Time bins and space bins.
-    t_edges : ndarray (n_t - 1,)
-        Interior time edges (geometric between ``eps`` and ``T``).
-    x_edges : ndarray (n_x - 1,)
-        Space edges; the first and last bins are open.
+    grid : CellGrid
+        The cells (:func:`gtv.numerics.cells.cell_grid`: geometric time bins between ``eps`` and
+        ``T``, space bins with open outer ones); ``shape``, ``t_edges`` and ``x_edges`` are its.
     index : ndarray (n_t * n_x,) of int
         Compact cell number of cell ``i_t * n_x + i_x``, ``-1`` where the cell has no light
         quadrature mass or is sparse (its triples are kept exactly).
@@ -72,9 +69,7 @@ class LightStrata:
         Cell of each column.
     """
 
-    shape: tuple[int, int]
-    t_edges: np.ndarray
-    x_edges: np.ndarray
+    grid: CellGrid
     index: np.ndarray
     probability: np.ndarray
     sparse: np.ndarray
@@ -83,12 +78,25 @@ class LightStrata:
     noise: np.ndarray
     noise_stratum: np.ndarray
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Time bins and space bins."""
+        return self.grid.shape
+
+    @property
+    def t_edges(self) -> np.ndarray:
+        """Interior time edges (n_t - 1,)."""
+        return self.grid.t_edges
+
+    @property
+    def x_edges(self) -> np.ndarray:
+        """Space edges (n_x - 1,); the first and last bins are open."""
+        return self.grid.x_edges
+
     def cells(self, t: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Compact cell numbers of triples at times ``t`` and positions ``x`` (any equal shapes;
         ``-1`` for a cell without light mass)."""
-        it = np.searchsorted(self.t_edges, t, side="right")
-        ix = np.searchsorted(self.x_edges, x, side="right")
-        return self.index[it * self.shape[1] + ix]
+        return self.index[self.grid.cell(t, x)]
 
     def light_sums(
         self, counts: np.ndarray, normals: np.ndarray, P: int, ridge: float
@@ -140,9 +148,9 @@ def light_strata(
     if not (np.isfinite(min_count) and min_count >= 0):
         raise ValueError(f"min_count must be a finite number >= 0, got {min_count!r}")
     grid = cell_grid(eps, T, x_range, shape)
-    (n_t, n_x), t_edges, x_edges = grid.shape, grid.t_edges, grid.x_edges
+    n_t, n_x = grid.shape
     it = grid.time_bin(nodes.t)
-    cell = it[:, None] * n_x + np.searchsorted(x_edges, nodes.x, side="right")
+    cell = grid.cell(nodes.t[:, None], nodes.x)
     prob = nodes.prob * light
     mass = np.bincount(cell.ravel(), prob.ravel(), minlength=n_t * n_x)
     kept = np.flatnonzero(mass > 0)
@@ -176,8 +184,7 @@ def light_strata(
     noise = np.concatenate(columns, axis=1) if columns else np.zeros((F, 0))
     noise_stratum = np.concatenate(owner) if owner else np.zeros(0, dtype=int)
     return LightStrata(
-        (n_t, n_x), t_edges, x_edges, index, mass[kept], sparse, gram, vector, noise,
-        noise_stratum,
+        grid, index, mass[kept], sparse, gram, vector, noise, noise_stratum
     )  # fmt: skip
 
 
