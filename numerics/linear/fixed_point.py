@@ -3,9 +3,10 @@
 :func:`anderson` solves ``x = g(x)`` for the monotone maps of the cavity equations
 (:mod:`gtv.numerics.linear.cavity`): the plain iteration converges on its own, the mixing only
 shortens it, and the returned point and its tolerance are those of the plain map.
-:func:`mixing_coefficients` is the least-squares step of the mixing; :func:`residual_into`,
-:func:`history_into` and :func:`extrapolate_into` are the numba passes of a step (plain-numpy
-references ``*_reference``, tests compare).
+:func:`anderson_reference` is the same iteration kept as lists of past values, with
+:func:`mixing_coefficients` as its least-squares step (the check); :func:`residual_into`,
+:func:`history_into` and :func:`extrapolate_into` are the numba passes of a step of
+:func:`anderson` (plain-numpy references ``*_reference``, tests compare).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 __all__ = [
     "MIXINGS",
     "anderson",
+    "anderson_reference",
     "extrapolate_into",
     "extrapolate_into_reference",
     "history_into",
@@ -197,4 +199,46 @@ def anderson(
         xv = np.empty(n)
         extrapolate_into(gv, dG, coef, xv)  # x = g(x) - dG coef
         x = xv.reshape(gx.shape)
+    raise ValueError(f"{name}: the cavity fixed point did not converge in {max_iter} iterations")
+
+
+def anderson_reference(
+    g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: int = 5,
+    delay: float | None = None,
+):  # fmt: skip
+    """Plain-numpy :func:`anderson`: the last ``depth`` map values and residuals kept as lists,
+    the coefficients from :func:`mixing_coefficients` on all of them at every step (the same
+    iterates up to round-off; tests compare)."""
+    x = x0
+    xs, fs = [], []
+    last = np.inf
+    restarts = 0
+    max_restarts = 3 if delay is None else _MAX_RESTARTS
+    hold = False
+    for it in range(1, max_iter + 1):
+        gx = g(x)
+        f = gx - x
+        err = np.max(np.abs(f)) / max(np.finfo(float).tiny, np.max(np.abs(gx)))
+        if err < tol:
+            return gx, it
+        if err > last:
+            xs, fs = [], []
+            restarts += 1
+            hold = delay is not None
+        last = err
+        if restarts >= max_restarts or hold or (delay is not None and err > delay):
+            hold = False
+            x = gx
+            continue
+        xs.append(gx.ravel())
+        fs.append(f.ravel())
+        xs, fs = xs[-depth:], fs[-depth:]
+        if len(fs) > 1:
+            coef = mixing_coefficients(fs)
+            x = gx.ravel().copy()
+            for i, ci in enumerate(coef):  # x = g(x) - dG coef, dG[:, i] = xs[i + 1] - xs[i]
+                x -= ci * (xs[i + 1] - xs[i])
+            x = x.reshape(gx.shape)
+        else:
+            x = gx
     raise ValueError(f"{name}: the cavity fixed point did not converge in {max_iter} iterations")

@@ -6,6 +6,7 @@ import pytest
 
 from gtv.numerics.linear.fixed_point import (
     anderson,
+    anderson_reference,
     extrapolate_into,
     extrapolate_into_reference,
     history_into,
@@ -16,7 +17,7 @@ from gtv.numerics.linear.fixed_point import (
 )
 
 
-def testmixing_coefficients_are_the_least_squares_solution():
+def test_mixing_coefficients_are_the_least_squares_solution():
     """The normal-equation Anderson coefficients equal numpy's least squares on a
     well-conditioned history, and drop (not blow up on) an exactly repeated difference."""
     rng = np.random.default_rng(0)
@@ -94,3 +95,32 @@ def test_anderson_history_ring_wraps(depth):
     assert it > 2 * depth
     expect = np.linalg.solve(np.eye(30) - A, b.ravel()).reshape(5, 6)
     np.testing.assert_allclose(x, expect, rtol=1e-9, atol=1e-9 * np.abs(expect).max())
+
+
+@pytest.mark.parametrize("delay", [None, 0.3])
+@pytest.mark.parametrize("depth", [2, 3, 5, 8])
+def test_anderson_follows_the_reference_iterates(depth, delay):
+    """The ring of differences with its updated normal matrix takes the steps of the plain list
+    version (the same coefficients up to the order of the columns): the same number of map
+    evaluations and the same point, on a slowly contracting linear map (mixing throughout, the
+    ring wraps) and on a non-linear one whose residual grows on the way (restarts)."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((25, 25))
+    A = A @ A.T
+    A *= 0.98 / np.linalg.norm(A, 2)
+    b = rng.standard_normal(25)
+
+    def linear(x):
+        return A @ x + b
+
+    def bent(x):
+        return A @ x + b + 0.5 * np.tanh(x)  # the mixing restarts on the way
+
+    for g in (linear, bent):
+        runs = [
+            f(g, np.full(25, 5.0), 1e-12, 3000, "t", depth=depth, delay=delay)
+            for f in (anderson, anderson_reference)
+        ]
+        (x, it), (x_ref, it_ref) = runs
+        assert it == it_ref, g.__name__
+        np.testing.assert_allclose(x, x_ref, rtol=1e-9, atol=1e-9 * np.abs(x_ref).max())
