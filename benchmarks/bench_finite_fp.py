@@ -89,6 +89,14 @@ def main() -> None:
     print(f"load average (1/5/15 min) at end: {load_average()}")
 
 
+def _ensemble(feats, n_models, P, eps, sched, n_samples):
+    """Train ``n_models`` models on ``P`` triples each and sample them (the compared side)."""
+    ens = train_linear_ensemble(
+        FIGURE2_DATA, feats, n_models, P, eps, sched, seed=0, keep_normal_equations=False
+    )
+    return sample_linear_ensemble(ens, n_samples, seed=0)
+
+
 def _timed(fn, *args) -> tuple[float, float, object]:
     """Wall and CPU seconds (all threads of the process) of ``fn(*args)``, and its result."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -114,10 +122,7 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
         return field.sample(n_samples, seed=0)
 
     def ensemble():
-        ens = train_linear_ensemble(
-            FIGURE2_DATA, feats, n_models, P, eps, sched, seed=0, keep_normal_equations=False
-        )
-        return sample_linear_ensemble(ens, n_samples, seed=0)
+        return _ensemble(feats, n_models, P, eps, sched, n_samples)
 
     best = {k: [np.inf, np.inf] for k in ("setup", "per_p", "ensemble")}
     for _ in range(1 if quick else 3):
@@ -188,10 +193,7 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
         return m, field.sample(n_samples, seed=0)
 
     def ensemble():
-        ens = train_linear_ensemble(
-            FIGURE2_DATA, feats, n_models, P, eps, sched, seed=0, keep_normal_equations=False
-        )
-        return sample_linear_ensemble(ens, n_samples, seed=0)
+        return _ensemble(feats, n_models, P, eps, sched, n_samples)
 
     # the three runs interleaved, best of `repeats` each (the machine may be shared)
     best = dict.fromkeys(("default", "fast", "stratified", "consistent", "ensemble"), np.inf)
