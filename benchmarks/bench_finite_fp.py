@@ -89,6 +89,13 @@ def main() -> None:
     print(f"load average (1/5/15 min) at end: {load_average()}")
 
 
+def _fast_prediction(theory, P, nodes, field, n_members, n_samples):
+    """The fast path's [q] prediction with ``field``: moments and PF-ODE samples of the members."""
+    m, split_nodes = prediction_moments(theory, P, nodes=nodes)
+    members = CavityLinear(theory, m, field, split_nodes).gaussian_field(n_members, seed=0)
+    return m, members.sample(n_samples, seed=0)
+
+
 def _ensemble(feats, n_models, P, eps, sched, n_samples):
     """Train ``n_models`` models on ``P`` triples each and sample them (the compared side)."""
     ens = train_linear_ensemble(
@@ -117,9 +124,7 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
         return theory, nodes
 
     def per_p(theory, nodes):
-        m, split_nodes = prediction_moments(theory, P, nodes=nodes)
-        field = CavityLinear(theory, m, "consistent", split_nodes).gaussian_field(n_members, seed=0)
-        return field.sample(n_samples, seed=0)
+        return _fast_prediction(theory, P, nodes, "consistent", n_members, n_samples)
 
     def ensemble():
         return _ensemble(feats, n_models, P, eps, sched, n_samples)
@@ -170,27 +175,19 @@ def run_size(ns, nt, eps, sched, n_models, n_members, n_samples, quick=False) ->
         field = CavityLinear(theory, m, "occupancy", nodes).gaussian_field(n_members, seed=0)
         return m, field.sample(n_samples, seed=0)
 
+    # the fast path: cavity moments on PREDICTION_RULE (n_t = 4, Hermite tails pruned at 1e-12,
+    # tol 1e-8, delayed mixing for M, conjugate gradients for the covariance; it builds that node
+    # set), the split on the theory's nodes, which the rows reuse (their build time, with the node
+    # kernels' layout, is printed in the row by part); the occupancy, stratified (light part per
+    # (t, x) cell) and consistent (heavy sets closed under each member's own leverage) fields
     def predict_fast():
-        # the fast path: cavity moments on PREDICTION_RULE (n_t = 4, Hermite tails pruned at
-        # 1e-12, tol 1e-8, delayed mixing for M, conjugate gradients for the covariance; it builds
-        # that node set), the split on the theory's nodes, which both rows reuse (their build
-        # time, with the node kernels' layout, is printed in the row by part)
-        m, split_nodes = prediction_moments(theory, P, nodes=nodes)
-        field = CavityLinear(theory, m, "occupancy", split_nodes).gaussian_field(n_members, seed=0)
-        return m, field.sample(n_samples, seed=0)
+        return _fast_prediction(theory, P, nodes, "occupancy", n_members, n_samples)
 
     def predict_stratified():
-        # the fast path with the stratified field (light part per (t, x) cell)
-        m, split_nodes = prediction_moments(theory, P, nodes=nodes)
-        field = CavityLinear(theory, m, "stratified", split_nodes).gaussian_field(n_members, seed=0)
-        return m, field.sample(n_samples, seed=0)
+        return _fast_prediction(theory, P, nodes, "stratified", n_members, n_samples)
 
     def predict_consistent():
-        # the fast path with the consistent field (heavy sets closed under each member's own
-        # leverage; docs/math/finite_fp.md)
-        m, split_nodes = prediction_moments(theory, P, nodes=nodes)
-        field = CavityLinear(theory, m, "consistent", split_nodes).gaussian_field(n_members, seed=0)
-        return m, field.sample(n_samples, seed=0)
+        return _fast_prediction(theory, P, nodes, "consistent", n_members, n_samples)
 
     def ensemble():
         return _ensemble(feats, n_models, P, eps, sched, n_samples)
