@@ -60,6 +60,7 @@ STREAMS: dict[str, int] = {
     "transport-qmc": 21,  # scrambles of the quasi-Monte Carlo start points of a model
     "reference-mc": 22,  # a model's large Monte Carlo reference, to measure other start sets by
     "bayes-qmc": 23,  # scramble of the quasi-Monte Carlo start points of the exact-Bayes baseline
+    "splice": 24,  # the derangement pairing members across a switching time (spliced sampling)
 }
 
 _RECORD: list[list] = []

@@ -80,6 +80,17 @@ def test_measure_cavity_mean_quick_runs(tmp_path: Path):
     assert out.count("\n| 0.01 | ") == 2
 
 
+def test_measure_splices_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_splices.py", tmp_path)
+    assert "F = 8 x 8, eps = 0.01, P = 256" in out
+    for name in ("field", "late field", "late trained", "trained shuffled", "field shuffled"):
+        assert f" {name} | " in out
+    assert out.count(" trained shuffled | ") == 3
+    assert " field on the trained mean | gap " in out and " trained on the field mean | " in out
+    assert "last-step basins: trained " in out
+    assert out.count("\n| gaussian | ") + out.count("\n| stratified | ") == 2
+
+
 @pytest.mark.slow
 def test_bench_figure2_quick_runs(tmp_path: Path):
     out = _run_quick("bench_figure2.py", tmp_path)

@@ -277,7 +277,19 @@ class LinearSampler:
     denoiser): work that depends on the models and the grid but not on the start points, so a
     caller that runs the same ensemble several times (the refinement rounds of
     :func:`gtv.numerics.transport.transport_1d`) pays for it once. Arguments as
-    :func:`sample_linear_ensemble`.
+    :func:`sample_linear_ensemble`, and two for a *spliced* ensemble:
+
+    Parameters
+    ----------
+    early : LinearEnsemble, optional
+        Same features, schedule, ``eps`` and number of models as ``ensemble``. At every grid time
+        ``t > t_switch`` model ``n`` steps with ``early``'s model ``n`` instead of its own, so a
+        trajectory is driven by one member down to ``t_switch`` and by another below it (which
+        sampler times carry a density difference: docs/math/finite_fp.md, *Where the density
+        errors sit*).
+    t_switch : float, optional
+        Required with ``early`` (finite; any value: above ``T`` nothing is switched, below the
+        last evaluated time everything is).
     """
 
     def __init__(
@@ -289,9 +301,12 @@ class LinearSampler:
         method: str = "euler",
         lookup: str = "exact",
         lookup_grid: tuple[float, float, int] = (-1.5, 1.5, 200),
+        early: LinearEnsemble | None = None,
+        t_switch: float | None = None,
     ) -> None:
         if not isinstance(ensemble, LinearEnsemble):
             raise TypeError("ensemble must be a LinearEnsemble")
+        _check_splice(ensemble, early, t_switch)
         check_method(method)
         check_choice(lookup, "lookup", LOOKUPS)
         sched = ensemble.schedule
@@ -306,6 +321,9 @@ class LinearSampler:
         self.ensemble, self.method, self.ts = ensemble, method, ts
         self._ax, self._bx = drift_coefficients(sched, ts)
         wts = time_contracted_weights(ensemble, ts)
+        if early is not None:
+            steps = ts > t_switch
+            wts[:, steps] = time_contracted_weights(early, ts[steps])
         feats = ensemble.features
         basis = feats.space[0]
         if (
@@ -355,6 +373,24 @@ class LinearSampler:
         self._driver(x, self.ts, self._ax, self._bx, self.method == "heun", (*self._args, rows))
         warn_if_diverged(x, self._radius, sched, self.method, self.ts.size - 1, start)
         return x
+
+
+def _check_splice(ensemble, early, t_switch) -> None:
+    if early is None:
+        if t_switch is not None:
+            raise ValueError("t_switch is only used with early (the ensemble driving t > t_switch)")
+        return
+    if not isinstance(early, LinearEnsemble):
+        raise TypeError("early must be a LinearEnsemble (or None)")
+    if early.W.shape != ensemble.W.shape or early.features != ensemble.features:
+        raise ValueError(
+            f"early must have the ensemble's models and features: W {early.W.shape} against "
+            f"{ensemble.W.shape}"
+        )
+    if early.schedule.name != ensemble.schedule.name or early.eps != ensemble.eps:
+        raise ValueError("early must have the ensemble's schedule and eps")
+    if t_switch is None or isinstance(t_switch, bool) or not np.isfinite(float(t_switch)):
+        raise ValueError(f"t_switch must be a finite time with early, got {t_switch!r}")
 
 
 def sample_linear_ensemble(

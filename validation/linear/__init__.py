@@ -13,6 +13,10 @@ cavity moments and the cavity field) over a grid of eps x F/P
 (:mod:`~gtv.validation.linear.validity_map`, docs/math/finite_fp.md). All three form a trained
 ensemble's per-model densities with :func:`linear_ensemble_densities`
 (:mod:`~gtv.validation.linear.densities`): transported by default, Monte Carlo on request.
+:func:`splice_rows` samples a trained ensemble and a theory field spliced at chosen times, to
+find which sampler times carry a density difference (:mod:`~gtv.validation.linear.splice`), and
+:func:`last_step_basins` measures how much of the line each member's last sampler step sends into
+the peaks' cores (:mod:`~gtv.validation.linear.basins`).
 """
 
 from gtv.validation._lazy import lazy_exports
@@ -28,7 +32,10 @@ _EXPORTS = {
     "compare_targets": ".target_noise",
     "format_target_noise_summary": ".target_noise",
     "format_validity_table": ".validity",
+    "last_step_basins": ".basins",
+    "format_splices": ".splice",
     "linear_ensemble_densities": ".densities",
+    "splice_rows": ".splice",
     "validity_map": ".validity_map",
     "validity_row": ".validity",
 }

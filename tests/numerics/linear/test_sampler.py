@@ -12,7 +12,7 @@ import pytest
 
 from gtv.numerics.fastexp import EXP_BLOCK_RANGE, exp_array
 from gtv.numerics.features import ProductFeatures
-from gtv.numerics.linear import sample_linear_ensemble, train_linear_ensemble
+from gtv.numerics.linear import LinearSampler, sample_linear_ensemble, train_linear_ensemble
 from gtv.numerics.streams import stream
 
 T = 1.0
@@ -35,10 +35,11 @@ def _pf_coeffs(ts):
 
 
 # -- linear ensembles against plain numpy -------------------------------------------------------
-def _numpy_sampler(ens, x_T, eps, n_steps, method, grid=None):
+def _numpy_sampler(ens, x_T, eps, n_steps, method, grid=None, early=None, t_switch=None):
     """Straightforward PF-ODE loop with D^ = W phi(x, t) from evaluate_reference; with
     ``grid = (lo, hi, G)`` D^ is taken, per axis, at the first point of linspace(lo, hi, G) at or
-    above x, clipped to the last (the paper's ``np.clip(np.searchsorted(grid, x), None, G-1)``)."""
+    above x, clipped to the last (the paper's ``np.clip(np.searchsorted(grid, x), None, G-1)``);
+    with ``early``, its model n's W at every step time above ``t_switch``."""
     ts = np.linspace(T, eps, n_steps + 1)
     ax, bx = _pf_coeffs(ts)
     feats = ens.features
@@ -52,7 +53,8 @@ def _numpy_sampler(ens, x_T, eps, n_steps, method, grid=None):
 
         def den(x, k, n=n):
             z = paper_point(x) if grid is not None else x
-            return feats.evaluate_reference(z, np.full(z.shape[0], ts[k])) @ ens.W[n].T
+            W = early.W[n] if early is not None and ts[k] > t_switch else ens.W[n]
+            return feats.evaluate_reference(z, np.full(z.shape[0], ts[k])) @ W.T
 
         x = x_T[n].copy()
         for k in range(n_steps):
@@ -252,6 +254,50 @@ def test_rows_carried_by_chosen_models_equal_the_full_ensemble(dim, kind, lookup
             sample_linear_ensemble(ens, 300, x_T=x_T, **bad)
     with pytest.raises(ValueError, match="x_T"):
         sample_linear_ensemble(ens, 300, models=models)
+
+
+@pytest.mark.parametrize("method", ["euler", "heun"])
+@pytest.mark.parametrize(("dim", "lookup"), [(1, "exact"), (2, "exact"), (1, "grid")])
+def test_spliced_sampler_matches_numpy(dim, lookup, method):
+    """``early``/``t_switch``: each model steps with the other ensemble's model above t_switch,
+    against the numpy loop that switches W by the step time (every kernel)."""
+    ens, other = _ensemble(dim, n_models=3, seed=0), _ensemble(dim, n_models=3, seed=1)
+    x_T = 1.3 * np.random.default_rng(3).standard_normal((3, 300, dim))
+    grid = (-1.5, 1.5, 40) if lookup == "grid" else None
+    for t_switch in (0.3, 0.05):
+        got = LinearSampler(
+            ens, method=method, lookup=lookup, lookup_grid=grid or (-1.5, 1.5, 200),
+            early=other, t_switch=t_switch,
+        ).sample(300, x_T=x_T)  # fmt: skip
+        ref = _numpy_sampler(ens, x_T, 0.01, 30, method, grid, early=other, t_switch=t_switch)
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+        # a splice is neither ensemble's own sampler
+        for own in (ens, other):
+            plain = sample_linear_ensemble(own, 300, method=method, x_T=x_T, lookup=lookup,
+                                           lookup_grid=grid or (-1.5, 1.5, 200))  # fmt: skip
+            assert np.abs(got - plain).max() > 1e-3
+    # no step above T: the ensemble's own samples; every step above 0: early's
+    for t_switch, own in ((2.0, ens), (0.0, other)):
+        got = LinearSampler(ens, early=other, t_switch=t_switch).sample(300, x_T=x_T)
+        np.testing.assert_array_equal(got, sample_linear_ensemble(own, 300, x_T=x_T))
+
+
+def test_spliced_sampler_bad_input():
+    ens = _ensemble(1, n_models=3)
+    with pytest.raises(ValueError, match="t_switch is only used with early"):
+        LinearSampler(ens, t_switch=0.1)
+    with pytest.raises(TypeError, match="early"):
+        LinearSampler(ens, early=ens.W, t_switch=0.1)
+    for bad in (None, float("nan"), True):
+        with pytest.raises(ValueError, match="t_switch"):
+            LinearSampler(ens, early=ens, t_switch=bad)
+    with pytest.raises(ValueError, match="early must have the ensemble's models"):
+        LinearSampler(ens, early=_ensemble(1, n_models=2), t_switch=0.1)
+    with pytest.raises(ValueError, match="early must have the ensemble's models"):
+        LinearSampler(ens, early=_ensemble(1, "fourier", n_models=3), t_switch=0.1)
+    other_eps = train_linear_ensemble(ens.data, ens.features, 3, 400, 0.02, seed=0)
+    with pytest.raises(ValueError, match="schedule and eps"):
+        LinearSampler(ens, early=other_eps, t_switch=0.1)
 
 
 def test_ensemble_type_checked():
