@@ -77,6 +77,16 @@ def _positive_float(name: str):
     return parse
 
 
+def _nonnegative_float(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--exact-below must be a number >= 0") from None
+    if not (0 <= v < float("inf")):
+        raise argparse.ArgumentTypeError(f"--exact-below must be a finite number >= 0, got {value}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``gtv`` argument parser (every option with its default in ``--help``)."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -298,6 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
         "its direction in that member is kept exact too); only first_order with --target exact",
     )
     lin.add_argument(
+        "--exact-below",
+        type=_nonnegative_float,
+        default=0.0,
+        metavar="T",
+        help="with --theory occupancy_field, stratified_field or consistent_field: keep every "
+        "triple with t < T exact in each member and take the light equivalent over t >= T only "
+        "(docs/math/finite_fp.md, 'Which sampler steps carry the core deficit'); 0: none",
+    )
+    lin.add_argument(
         "--diagnostics",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -494,6 +513,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             target=args.dsm_target,
             diagnostics=args.diagnostics,
             theory=args.theory,
+            exact_below=args.exact_below,
             **density,
         )
         for eps in args.eps

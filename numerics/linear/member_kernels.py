@@ -366,7 +366,7 @@ def _close_and_solve(phi, heavy, wm, x0m, M_light, L, A_light, xim, light_bound,
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def member_weights_shared(
     kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_light, chol_light_inv,
-    A_light, xi, light_bound=-1.0,
+    A_light, xi, light_bound=-1.0, t_exact=0.0,
 ):  # fmt: skip
     """Weights (k, 1, F) and solve statuses (k,) of ``k`` members sharing one ``M_light`` (F, F),
     in one pass per member (no (k, P, F) feature array): its features and screened leverages as
@@ -375,8 +375,9 @@ def member_weights_shared(
     Cholesky factor of ``M_light^{-1}``. ``z`` (k, P, D+1), ``w``/``x0`` (k, P), ``A_light``
     (F,), ``xi`` (k, F). With ``light_bound > 0`` (an upper bound of the largest eigenvalue of
     ``M_light^{-1}``) each member's heavy set is first closed under its own leverage
-    (:func:`_close_and_solve`; status 4 if that fails)."""
-    k, n, _ = z.shape
+    (:func:`_close_and_solve`; status 4 if that fails). Triples with ``t < t_exact`` (the last
+    column of ``z``) are heavy whatever their leverage."""
+    k, n, d1 = z.shape
     f = chol_M_inv.shape[0]
     W = np.empty((k, 1, f))
     status = np.zeros(k, dtype=np.int8)
@@ -387,6 +388,9 @@ def member_weights_shared(
             kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q
         )
         heavy = q > q_star
+        for j in range(n):
+            if z[m, j, d1 - 1] < t_exact:
+                heavy[j] = True
         if light_bound > 0.0:
             status[m] = _close_and_solve(
                 phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], light_bound,

@@ -41,6 +41,15 @@ their direction in *that* member although they do not on average (docs/math/fini
 ``M_L^{-1}`` by the Woodbury identity on the member's heavy triples; only triples with
 ``w phi^T M_L^{-1} phi / P > q_star`` can qualify (adding heavy triples lowers every leverage).
 
+With ``exact_below = t_c`` (:func:`occupancy_split`) every triple with ``t < t_c`` is heavy in
+every member, whatever its leverage, and the light equivalent is taken over the population at
+``t >= t_c`` only. Near the data at small ``t`` a member's triples sit on a few points with
+almost noise-free labels, and the ridge fit through them has plateaus around each training point
+that a Gaussian light part smooths out; the PF-ODE sampler's last steps map those plateaus onto
+the peaks (docs/math/finite_fp.md, "Which sampler steps carry the core deficit"). With
+``t_c > T`` every triple is exact and each member is the ridge regression on its own ``P``
+triples, i.e. a trained model.
+
 As ``P -> inf`` no triple is heavy and this is the Gaussian field of the first-order theory. The
 field uses no trained model; its cost is one cavity solve plus, per member, ``P`` feature
 evaluations and one ``F x F`` solve. D = 1.
@@ -101,6 +110,9 @@ class OccupancySplit:
         The light part per ``(t, x)`` cell (module docstring), or None (unconditioned).
     consistent : bool
         Close each member's heavy set under its own leverage (module docstring).
+    exact_below : float
+        Every triple with ``t < exact_below`` is heavy, whatever its leverage, and the light part
+        is the population at ``t >= exact_below`` only (module docstring; 0: none).
     """
 
     q_star: float
@@ -110,6 +122,7 @@ class OccupancySplit:
     heavy_probability: float
     strata: LightStrata | None = None
     consistent: bool = False
+    exact_below: float = 0.0
 
     @functools.cached_property
     def chol_light_inv(self) -> np.ndarray:
@@ -141,13 +154,15 @@ def occupancy_split(
     strata: tuple[int, int] | None = None,
     min_cell_count: float = 0.0,
     consistent: bool = False,
+    exact_below: float = 0.0,
 ) -> OccupancySplit:
     """The light-part equivalent of ``theory``'s population at ``moments.P``; with ``strata``
     ``(time bins, space bins)`` (e.g. :data:`gtv.numerics.linear.strata.STRATA`) also per cell
     (module docstring); ``min_cell_count``: the diagnostic of
     :func:`gtv.numerics.linear.strata.light_strata` (``min_count``); ``consistent``: members
     close their heavy sets under their own leverage (module docstring; unconditioned light part
-    only, ``strata=None``)."""
+    only, ``strata=None``); ``exact_below``: every triple below that time exact (module
+    docstring; a finite time >= 0, 0 for none)."""
     if not isinstance(theory, LinearTheory):
         raise TypeError("theory must be a LinearTheory")
     if not isinstance(moments, CavityMoments):
@@ -160,11 +175,13 @@ def occupancy_split(
         raise TypeError(f"consistent must be a bool, got {consistent!r}")
     if consistent and strata is not None:
         raise ValueError("consistent: only with the unconditioned light part (strata=None)")
+    if isinstance(exact_below, bool) or not (np.isfinite(exact_below) and exact_below >= 0):
+        raise ValueError(f"exact_below must be a finite time >= 0, got {exact_below!r}")
     nodes = population_nodes(theory) if nodes is None else nodes
     # one BLAS thread: many small products (faster on a shared machine) and the same bits for any
     # thread count
     with serial_blas():
-        split = _split(theory, moments, nodes, q_star, strata, min_cell_count)
+        split = _split(theory, moments, nodes, q_star, strata, min_cell_count, float(exact_below))
     return replace(split, consistent=bool(consistent)) if consistent else split
 
 
@@ -175,13 +192,14 @@ def _split(
     q_star: float,
     strata: tuple[int, int] | None,
     min_cell_count: float = 0.0,
+    exact_below: float = 0.0,
 ) -> OccupancySplit:
     """:func:`occupancy_split` on given nodes."""
     prob, mu, s2 = nodes.prob, nodes.mu, nodes.s2
     w = nodes.w[:, None]
     P = moments.P
     q = w * nodes.quadratic(moments.M_inv) / P
-    light = q <= q_star
+    light = (q <= q_star) & (nodes.t[:, None] >= exact_below)
     F = moments.W_bar.shape[1]
     a = prob * w / (1 + q) * light
     M_light = theory.ridge * np.eye(F) + nodes.gram(a)
@@ -207,7 +225,7 @@ def _split(
         )  # fmt: skip
     return OccupancySplit(
         float(q_star), M_light, A_light, U * np.sqrt(np.clip(ev, 0.0, None)),
-        float(prob[~light].sum()), cells,
+        float(prob[~light].sum()), cells, exact_below=exact_below,
     )  # fmt: skip
 
 
@@ -354,7 +372,7 @@ def _members(
             moments.M_inv_bound, split.q_star, np.ascontiguousarray(split.M_light),
             split.chol_light_inv, np.ascontiguousarray(split.A_light),
             np.ascontiguousarray(normals @ split.fluctuation.T),
-            split.light_inv_bound if split.consistent else -1.0,
+            split.light_inv_bound if split.consistent else -1.0, split.exact_below,
         )  # fmt: skip
         _check_status(status)
         return W[:, 0]
@@ -364,7 +382,7 @@ def _members(
     else:
         phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
         q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
-    heavy = q > split.q_star
+    heavy = (q > split.q_star) | (t < split.exact_below)
     if split.consistent:  # the numpy reference (numba: inside member_weights_shared)
         L_light = split.chol_light_inv
         q_light = w * np.einsum("mnf,fg,mng->mn", phi, L_light @ L_light.T, phi) / P

@@ -439,6 +439,9 @@ class CavityLinear(_CorrectedLinear):
     split : OccupancySplit, optional
         The occupancy fields' split (:func:`~gtv.numerics.linear.occupancy.occupancy_split` at
         ``moments``; e.g. another ``q_star`` or cells); default: computed on first use.
+    exact_below : float, default 0
+        The occupancy fields keep every triple with ``t < exact_below`` exact
+        (:func:`~gtv.numerics.linear.occupancy.occupancy_split`); must match ``split``'s.
     """
 
     _KIND = "cavity_linear"
@@ -451,6 +454,7 @@ class CavityLinear(_CorrectedLinear):
         nodes: PopulationNodes | None = None,
         *,
         split: OccupancySplit | None = None,
+        exact_below: float = 0.0,
     ):
         super().__init__(theory, moments.P if isinstance(moments, CavityMoments) else 1)
         if not isinstance(moments, CavityMoments):
@@ -463,6 +467,11 @@ class CavityLinear(_CorrectedLinear):
         if nodes is not None and not isinstance(nodes, PopulationNodes):
             raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
         self._nodes = nodes
+        if isinstance(exact_below, bool) or not (np.isfinite(exact_below) and exact_below >= 0):
+            raise ValueError(f"exact_below must be a finite time >= 0, got {exact_below!r}")
+        if exact_below > 0 and self.field not in ("occupancy", "stratified", "consistent"):
+            raise ValueError(f"exact_below: only for the occupancy fields, not field={field!r}")
+        self.exact_below = float(exact_below)
         if split is not None:
             if not isinstance(split, OccupancySplit):
                 raise TypeError("split must be an OccupancySplit (from occupancy_split)")
@@ -470,6 +479,11 @@ class CavityLinear(_CorrectedLinear):
                 raise ValueError(f"split: only for the occupancy fields, not field={field!r}")
             if split.A_light.size != theory.n_features:
                 raise ValueError("split: the split of a different feature set")
+            if split.exact_below != self.exact_below:
+                raise ValueError(
+                    f"split: made with exact_below={split.exact_below:g}, the theory has "
+                    f"{self.exact_below:g}"
+                )
             if split.consistent != (self.field == "consistent"):
                 raise ValueError(
                     "split: field='consistent' needs a split made with consistent=True, and the "
@@ -478,9 +492,10 @@ class CavityLinear(_CorrectedLinear):
         self._split: OccupancySplit | None = split
 
     def __repr__(self) -> str:
+        below = f", exact_below={self.exact_below!r}" if self.exact_below else ""
         return (
             f"CavityLinear(LinearTheory(F={self.theory.n_features}), P={self.P!r}, "
-            f"field={self.field!r})"
+            f"field={self.field!r}{below})"
         )
 
     @staticmethod
@@ -536,7 +551,7 @@ class CavityLinear(_CorrectedLinear):
                 strata = STRATA if self.field == "stratified" else None
                 self._split = occupancy_split(
                     self.theory, self.moments, nodes=self._nodes, strata=strata,
-                    consistent=self.field == "consistent",
+                    consistent=self.field == "consistent", exact_below=self.exact_below,
                 )  # fmt: skip
             W = sample_occupancy_weights(
                 self.theory, self.moments, n_models, seed, split=self._split
@@ -550,13 +565,16 @@ class CavityLinear(_CorrectedLinear):
         return _field(self.theory, W, self.P, seed)
 
     def config(self) -> dict:
-        return {**super().config(), "field": self.field}
+        return {**super().config(), "field": self.field, "exact_below": self.exact_below}
 
     def save(self, path: str | Path) -> Path:
         """``path.npz``, the theory in ``path_theory.npz``, the moments in ``path_moments.npz``."""
         stem, cfg = self._files(path)
         mom = self.moments.save(stem.with_name(stem.name + "_moments.npz"))
-        return save_result(stem, {}, {**cfg, "moments_file": mom.name, "field": self.field})
+        return save_result(
+            stem, {},
+            {**cfg, "moments_file": mom.name, "field": self.field, "exact_below": self.exact_below},
+        )  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path) -> CavityLinear:
@@ -564,4 +582,4 @@ class CavityLinear(_CorrectedLinear):
         with result_file(path, cls.__name__):
             theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
             moments = CavityMoments.load(Path(path).with_name(cfg["moments_file"]))
-            return cls(theory, moments, cfg["field"])
+            return cls(theory, moments, cfg["field"], exact_below=cfg.get("exact_below", 0.0))

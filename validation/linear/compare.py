@@ -196,7 +196,10 @@ def compare_linear(
                 "cavity": "gaussian", "cavity_field": "cavity", "stratified_field": "stratified",
                 "consistent_field": "consistent",
             }.get(c.theory, "occupancy")  # fmt: skip
-            theory = CavityLinear(population, cavity_moments(population, c.P), field_kind)
+            theory = CavityLinear(
+                population, cavity_moments(population, c.P), field_kind,
+                exact_below=c.exact_below,
+            )  # fmt: skip
         theory_meta = {
             "theory_eigenvalue_range": population.eigenvalue_range,
             "theory_n_hermite": population.n_hermite,

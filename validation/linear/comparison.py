@@ -60,6 +60,10 @@ THEORY_TITLES = {
     "consistent_field": "occupancy field, heavy sets closed under each member's own leverage",
 }
 
+#: The default theories whose members are drawn from an occupancy split with the cavity
+#: moments (the ones ``exact_below`` applies to).
+OCCUPANCY_FIELD_THEORIES = ("occupancy_field", "stratified_field", "consistent_field")
+
 THEORIES = (
     "gaussian_field",
     "white_noise_fp",
@@ -128,6 +132,9 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     #: with each member's heavy set closed under its own leverage). Only "first_order" with
     #: target="exact".
     theory: str = "first_order"
+    #: The occupancy fields keep every triple with t < exact_below exact in each member
+    #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none, the default).
+    exact_below: float = 0.0
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -142,6 +149,13 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             raise ValueError(f"theory must be one of {DEFAULT_THEORIES}, got {self.theory!r}")
         if self.target == "exact" and self.theory != "first_order":
             raise ValueError("theory: with target='exact' only 'first_order' is available")
+        if not (np.isfinite(self.exact_below) and self.exact_below >= 0):
+            raise ValueError(f"exact_below must be a finite time >= 0, got {self.exact_below!r}")
+        if self.exact_below > 0 and self.theory not in OCCUPANCY_FIELD_THEORIES:
+            raise ValueError(
+                f"exact_below: only with the occupancy-field theories {OCCUPANCY_FIELD_THEORIES}, "
+                f"not theory={self.theory!r}"
+            )
         self.check_density()
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "fp_steps"):
             v = getattr(self, name)

@@ -194,3 +194,112 @@ def test_consistent_members_do_not_depend_on_the_thread_count(setup):
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(out[0], out[1])
+
+
+# -- exact_below: every triple below a time kept exact ----------------------------------------
+def _ridge_on_own_triples(th, P, seed, k):
+    """Members recomputed as plain ridge regressions on the triples their streams draw (the
+    field's protocol: P triples, then F normals that must not matter)."""
+    out = []
+    for rng in model_rngs(seed, "field", k):
+        t, x0, x = draw_dsm_triples(rng, DATA, P, th.eps, th.schedule)
+        rng.standard_normal(th.n_features)
+        w = dsm_weights(th.schedule, t)
+        phi = th.features.evaluate_reference(x, t)
+        M = th.ridge * np.eye(th.n_features) + (phi * w[:, None]).T @ phi / P
+        out.append(np.linalg.solve(M, (w * x0[:, 0]) @ phi / P))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("consistent", [False, True])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_exact_below_past_T_makes_every_member_a_trained_model(setup, consistent, backend):
+    """With every time below exact_below the light part is empty (M_L = ridge I, A_L = 0, no
+    fluctuation) and each member is the ridge regression on its own P triples."""
+    from gtv.numerics.linear.occupancy import occupancy_members
+
+    th, nodes = setup
+    P = 24
+    m = cavity_moments(th, P, nodes=nodes)
+    split = occupancy_split(th, m, nodes=nodes, consistent=consistent, exact_below=2.0)
+    np.testing.assert_allclose(split.M_light, th.ridge * np.eye(th.n_features), atol=1e-15)
+    assert np.abs(split.A_light).max() < 1e-15 and np.abs(split.fluctuation).max() < 1e-8
+    assert split.heavy_probability == pytest.approx(1.0, abs=1e-12)
+    W = occupancy_members(th, m, split, model_rngs(3, "field", 5), backend=backend)
+    np.testing.assert_allclose(W, _ridge_on_own_triples(th, P, 3, 5), rtol=1e-8, atol=1e-10)
+
+
+def test_exact_below_keeps_the_early_triples_and_takes_the_light_part_above(setup):
+    """Member by hand: heavy = population-heavy or t < t_c; the light sums over nodes with
+    t >= t_c only; exact_below = 0 is the plain field, bit for bit."""
+    th, nodes = setup
+    P, t_c = 16, 0.2
+    m = cavity_moments(th, P, nodes=nodes)
+    split = occupancy_split(th, m, nodes=nodes, exact_below=t_c)
+    assert split.exact_below == t_c
+    phi_n = nodes.full_features()
+    prob = nodes.prob.ravel()
+    w_n = np.broadcast_to(nodes.w[:, None], nodes.prob.shape).ravel()
+    t_n = np.broadcast_to(nodes.t[:, None], nodes.prob.shape).ravel()
+    q_n = m.leverage(phi_n, w_n)
+    a = prob * w_n / (1 + q_n) * ((q_n <= 1.0) & (t_n >= t_c))
+    M_L = th.ridge * np.eye(th.n_features) + (phi_n * a[:, None]).T @ phi_n
+    np.testing.assert_allclose(split.M_light, M_L, rtol=1e-12, atol=1e-14)
+    W = sample_occupancy_weights(th, m, 4, seed=6, split=split)
+    early = 0
+    for n, rng in enumerate(model_rngs(6, "field", 4)):
+        t, x0, x = draw_dsm_triples(rng, DATA, P, th.eps, th.schedule)
+        xi = split.fluctuation @ rng.standard_normal(th.n_features)
+        w = dsm_weights(th.schedule, t)
+        phi = th.features.evaluate_reference(x, t)
+        q = w * np.einsum("nf,fg,ng->n", phi, np.linalg.inv(m.M), phi) / P
+        h = (q > 1.0) | (t < t_c)
+        early += int(((t < t_c) & (q <= 1.0)).sum())
+        M = split.M_light + (phi[h] * w[h, None]).T @ phi[h] / P
+        A = split.A_light + (w[h] * x0[h, 0]) @ phi[h] / P + xi
+        np.testing.assert_allclose(W[n, 0], np.linalg.solve(M, A), rtol=1e-9, atol=1e-12)
+    assert early > 0  # triples made exact by the time alone
+    plain = occupancy_split(th, m, nodes=nodes)
+    np.testing.assert_array_equal(
+        sample_occupancy_weights(th, m, 4, seed=6, split=occupancy_split(th, m, nodes=nodes,
+                                                                          exact_below=0.0)),
+        sample_occupancy_weights(th, m, 4, seed=6, split=plain),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["consistent", "stratified"])
+def test_exact_below_numba_and_numpy_members_agree(setup, kind):
+    from gtv.numerics.linear.occupancy import occupancy_members
+
+    th, nodes = setup
+    m = cavity_moments(th, 32, nodes=nodes)
+    split = occupancy_split(
+        th, m, nodes=nodes, consistent=kind == "consistent", exact_below=0.1,
+        strata=(8, 6) if kind == "stratified" else None,
+    )  # fmt: skip
+    a = occupancy_members(th, m, split, model_rngs(2, "field", 6), backend="numba")
+    b = occupancy_members(th, m, split, model_rngs(2, "field", 6), backend="numpy")
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_exact_below_bad_input_and_the_theory_carries_it(setup, tmp_path):
+    th, nodes = setup
+    m = cavity_moments(th, 16, nodes=nodes)
+    for bad in (-0.1, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="exact_below"):
+            occupancy_split(th, m, nodes=nodes, exact_below=bad)
+        with pytest.raises(ValueError, match="exact_below"):
+            CavityLinear(th, m, "consistent", nodes, exact_below=bad)
+    with pytest.raises(ValueError, match="exact_below: only for the occupancy fields"):
+        CavityLinear(th, m, "gaussian", exact_below=0.1)
+    with pytest.raises(ValueError, match="split: made with exact_below=0"):
+        CavityLinear(th, m, "consistent", nodes, exact_below=0.1,
+                     split=occupancy_split(th, m, nodes=nodes, consistent=True))  # fmt: skip
+    theory = CavityLinear(th, m, "consistent", nodes, exact_below=0.1)
+    split = occupancy_split(th, m, nodes=nodes, consistent=True, exact_below=0.1)
+    np.testing.assert_array_equal(
+        theory.gaussian_field(3, seed=1).W, sample_occupancy_weights(th, m, 3, seed=1, split=split)
+    )
+    assert theory.config()["exact_below"] == 0.1 and "exact_below=0.1" in repr(theory)
+    back = CavityLinear.load(theory.save(tmp_path / "cav"))
+    assert back.exact_below == 0.1 and back.field == "consistent"

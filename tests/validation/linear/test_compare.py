@@ -158,3 +158,20 @@ def test_moment_summary_scores_by_hand():
     assert s["median_z"] == pytest.approx(0.5)
     assert s["p90"] == pytest.approx(0.25 + 0.8 * 0.15)
     assert moment_summary(rows[3:], 100) == {"n_points": 0, "var_floor": 1e-4}
+
+
+def test_exact_below_reaches_the_occupancy_fields_and_is_checked():
+    """``exact_below`` goes to the occupancy-field theories (their members change; the trained
+    side does not), is saved with the configuration, and is refused elsewhere or out of range."""
+    base = compare_linear(_tiny(theory="consistent_field", P=40))
+    early = compare_linear(_tiny(theory="consistent_field", P=40, exact_below=0.3))
+    assert early.config.exact_below == 0.3
+    np.testing.assert_array_equal(early.histograms, base.histograms)
+    assert early.theory.gf_histograms.tolist() != base.theory.gf_histograms.tolist()
+    for bad, match in (
+        (dict(exact_below=0.1), "only with the occupancy-field theories"),
+        (dict(theory="consistent_field", exact_below=-0.1), "exact_below"),
+        (dict(theory="consistent_field", exact_below=float("nan")), "exact_below"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            _tiny(**bad)
