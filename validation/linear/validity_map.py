@@ -103,6 +103,8 @@ THEORY_NAMES = (
 #: variance at the query points is still scored.
 SECOND_ORDER_FIELD_MAX_F = 100
 _FIELD_THEORIES = THEORY_NAMES[1:]
+#: The CavityLinear fields drawn from an occupancy split (``exact_below`` applies to them).
+_OCCUPANCY_KINDS = ("occupancy", "stratified", "consistent")
 #: The CavityLinear field of each cavity theory.
 _FIELD_KINDS = {
     "cavity": "gaussian", "cavity_field": "cavity", "occupancy_field": "occupancy",
@@ -153,10 +155,15 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
     transport_tolerance: float = 1e-6
     #: Most grid points per model after refinement (>= n_points).
     max_points: int = 16_384
+    #: The occupancy-field theories keep every triple with t < exact_below exact in each member
+    #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none).
+    exact_below: float = 0.0
 
     def __post_init__(self) -> None:
         check_field_types(self)
         self.check_density()
+        if not (np.isfinite(self.exact_below) and self.exact_below >= 0):
+            raise ValueError(f"exact_below must be a finite time >= 0, got {self.exact_below!r}")
         sched = get_schedule(self.schedule)
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "n_boot", "fp_steps"):
             v = getattr(self, name)
@@ -258,7 +265,9 @@ class ValidityMap:
         c = self.config
         lines = [
             f"== validity map: F = {c.n_space}x{c.n_time}, N = {c.n_models} trained models x "
-            f"{c.density_label()} per cell, seed {c.seed} ==",
+            f"{c.density_label()} per cell, seed {c.seed}"
+            + (f", occupancy fields exact below t = {c.exact_below:g}" if c.exact_below else "")
+            + " ==",
             "TV/floor: TV(theory, trained) over the half-vs-half floor; gap z: (theory - trained)"
             " / SE; Var: median |pred/trained - 1| of Var D^ on the query grid",
             f"{'eps':>7} {'F/P':>7} {'P':>6} {'theory':>13} | {'TV/floor':>8} "
@@ -459,7 +468,9 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                     if ("moments", P) not in cache:  # one solve for the three cavity theories
                         cache[("moments", P)] = cavity_moments(population, P, nodes=cache["nodes"])
                     mom = cache[("moments", P)]
-                    th = CavityLinear(population, mom, _FIELD_KINDS[name], cache["nodes"])
+                    kind = _FIELD_KINDS[name]
+                    below = c.exact_below if kind in _OCCUPANCY_KINDS else 0.0
+                    th = CavityLinear(population, mom, kind, cache["nodes"], exact_below=below)
                 fd = gaussian_field_densities(
                     th, c.n_models, edges, c.gap_distance, density=c.density,
                     n_samples=c.n_samples, transport=transport, **sampler,

@@ -102,6 +102,10 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
     )  # fmt: skip
     p.add_argument("--theories", nargs="+", choices=THEORY_CHOICES, default=list(d["theories"]),
                    help="theories to score")  # fmt: skip
+    p.add_argument("--exact-below", type=float, default=0.0, metavar="T",
+                   help="occupancy_field, stratified_field, consistent_field: keep every triple "
+                   "with t < T exact in each member (docs/math/finite_fp.md, '[q] with the early "
+                   "triples exact'); 0: none")  # fmt: skip
     p.add_argument("--seed", type=positive_int("--seed", 0), default=d["seed"], help="seed")
     p.add_argument("--out", type=Path, default=Path("gtv-output"), help="output directory")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
@@ -127,6 +131,7 @@ def run_validity_map(args: argparse.Namespace) -> int:
         n_samples=getattr(args, "samples", d["samples"]),
         theories=tuple(args.theories),
         seed=args.seed,
+        exact_below=args.exact_below,
         **density,
     )
     result = validity_map(config, progress=not args.no_progress)

@@ -111,6 +111,8 @@ def test_save_load_plot_and_table(small_map, tmp_path):
         ({"theories": ("exact",)}, "theories"),
         ({"n_models": 2}, "n_models"),
         ({"var_floor": -1.0}, "var_floor"),
+        ({"exact_below": -0.1}, "exact_below"),
+        ({"exact_below": float("nan")}, "exact_below"),
     ],
 )
 def test_bad_config(kw, word):
@@ -152,3 +154,19 @@ def test_cli_bad_ratio_is_one_line(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "F/P" in err
+
+
+def test_exact_below_changes_only_the_occupancy_fields(small_map):
+    """``exact_below`` reaches the occupancy fields (their rows change) and no other theory
+    (rows equal to the last digit); the table and the saved config carry it."""
+    cfg = {**SMALL, "theories": ("cavity", "occupancy_field", "consistent_field")}
+    early = validity_map(ValidityMapConfig(**cfg, exact_below=0.3))
+    by = {(r["f_over_p"], r["theory"]): r for r in small_map.rows}
+    for r in early.rows:
+        ref = by[(r["f_over_p"], r["theory"])]
+        if r["theory"] == "cavity":
+            assert r == ref
+        else:
+            assert r["gap"] != ref["gap"]
+    assert "exact below t = 0.3" in early.format_table()
+    assert early.config.exact_below == 0.3
