@@ -42,14 +42,11 @@ from gtv.numerics.streams import stream_rng
 from gtv.validation.ensembles import sampled_densities
 from gtv.validation.linear import format_splices, last_step_basins, splice_rows
 from gtv.validation.shells import shell_masses, shell_rows
+from gtv.validation.stats import standard_error
 
 DATA = np.array([[-1.0], [0.0], [1.0]])
 RIDGE = 0.1
 T_SWITCH = (0.05, 0.1, 0.2)
-
-
-def _se(v: np.ndarray) -> float:
-    return float(v.std(ddof=1) / np.sqrt(v.size))
 
 
 def main() -> None:
@@ -99,7 +96,7 @@ def main() -> None:
             print(f"{name:>26} | gap {d.gap.mean():.4f} | {cells}")
         basin_t = last_step_basins(trained).sum(axis=1)
         print(
-            f"last-step basins: trained {basin_t.mean():.4f} +- {_se(basin_t):.4f}\n"
+            f"last-step basins: trained {basin_t.mean():.4f} +- {standard_error(basin_t):.4f}\n"
             "| field | core shell minus trained (z) | basin | basin / trained - 1 | "
             "core / trained - 1 |"
         )
@@ -122,7 +119,7 @@ def main() -> None:
             basin = last_step_basins(members).sum(axis=1)
             print(
                 f"| {kind} | {c0['diff']:+.4f} ({c0['z']:+.1f}) | {basin.mean():.4f} +- "
-                f"{_se(basin):.4f} | {basin.mean() / basin_t.mean() - 1:+.3f} | "
+                f"{standard_error(basin):.4f} | {basin.mean() / basin_t.mean() - 1:+.3f} | "
                 f"{c0['diff'] / core_t:+.3f} |"
             )
 

@@ -92,6 +92,12 @@ def test_measure_splices_quick_runs(tmp_path: Path):
     assert out.count("\n| gaussian | ") + out.count("\n| stratified | ") == 2
 
 
+def test_measure_exact_below_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_exact_below.py", tmp_path)
+    assert "| t_c | exact share | gap | core | basin |" in out
+    assert "\n| 0 | " in out and "\n| 2 | 100% | " in out
+
+
 @pytest.mark.slow
 def test_bench_figure2_quick_runs(tmp_path: Path):
     out = _run_quick("bench_figure2.py", tmp_path)

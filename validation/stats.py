@@ -42,6 +42,7 @@ __all__ = [
     "interval_masses",
     "resampling_rng",
     "scipy_bootstrap",
+    "standard_error",
     "total_variation",
     "variance_ci",
 ]
@@ -172,6 +173,15 @@ def bca_mean_interval(
         return np.nan, np.nan
     lo, hi = np.quantile(theta_b, levels)
     return float(lo), float(hi)
+
+
+def standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (1-D, at least 2; ``ddof = 1``), e.g. over the
+    models of an ensemble, the statistical unit."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 2:
+        raise ValueError(f"values must be 1-D with at least 2 entries, got shape {v.shape}")
+    return float(v.std(ddof=1) / np.sqrt(v.size))
 
 
 def boot_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:

@@ -189,3 +189,11 @@ def test_distances():
     assert total_variation(p, r) == pytest.approx(0.5)
     assert hellinger(p, r) == pytest.approx(np.sqrt(1 - 2 * np.sqrt(0.125)))
     assert set(DISTANCES) == {"tv", "hellinger"}
+
+
+def test_standard_error_against_scipy():
+    v = np.random.default_rng(4).standard_normal(37) * 3 + 1
+    assert stats_mod.standard_error(v) == pytest.approx(stats.sem(v), rel=1e-13)
+    for bad in (np.ones(1), np.ones((3, 2))):
+        with pytest.raises(ValueError, match="values"):
+            stats_mod.standard_error(bad)
