@@ -17,24 +17,19 @@ from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import train_linear_ensemble
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.linear.basins import last_step_basins
+from tests.numerics.fokker_planck.exact import beta, log_alpha
 
 DATA = np.array([[0.0], [-1.0], [1.0]])  # unsorted on purpose
 EPS = 0.01
 
 
-def _alpha(t):
-    return np.exp(-(0.1 * t + 19.9 * t * t / 2))
-
-
-def _sigma2(t):
-    return -np.expm1(-2 * (0.1 * t + 19.9 * t * t / 2))
-
-
 def _last_step(n_steps):
-    """(t, c_x, c_d) with x_K = c_x x + c_d D^(x, t) for the Euler step from t to eps."""
+    """(t, c_x, c_d) with x_K = c_x x + c_d D^(x, t) for the Euler step from t to eps
+    (dx/dt = (beta/sigma^2 - beta) x - (beta alpha/sigma^2) D^, vp-linear closed forms)."""
     t = EPS + (1.0 - EPS) / n_steps
-    beta = 0.1 + 19.9 * t
-    a, b = beta / _sigma2(t) - beta, beta * _alpha(t) / _sigma2(t)
+    la = log_alpha(t)
+    alpha, sigma2 = np.exp(la), -np.expm1(2 * la)
+    a, b = beta(t) / sigma2 - beta(t), beta(t) * alpha / sigma2
     dt = EPS - t
     return t, 1 + dt * a, -dt * b
 
