@@ -11,9 +11,11 @@ the last sampler step's basin length (:func:`gtv.validation.linear.last_step_bas
 its member-level standard error, and the mean share of a member's triples that are exact (100
 members). ``t_c`` above ``T`` keeps every triple exact: each member is then the ridge regression
 on its own triples, so the last row is a trained ensemble drawn from the field's streams -- the
-limit the ladder converges to.
+limit the ladder converges to. Last, per cell, where the plateau starts: the smallest ``t_c`` whose
+gap and core mass stay within one of their standard errors of every larger rung's (a choice of
+``t_c`` that uses no trained model).
 
-Run: ``python benchmarks/measure_exact_below.py`` (about ten minutes on 2 cores; ``--quick``: a
+Run: ``python benchmarks/measure_exact_below.py`` (about five minutes on 2 cores; ``--quick``: a
 smoke run).
 """
 
@@ -59,6 +61,17 @@ def exact_share(theory, moments, nodes, t_c: float, n_members: int) -> float:
     return float(np.mean(shares))
 
 
+def plateau_start(ladder, rows) -> float:
+    """The smallest ``t_c`` of ``ladder`` whose gap and core mass stay within one of its own
+    standard errors of those of every larger ``t_c`` of the ladder: where the field's prediction
+    stops moving (``rows``: per rung ``(gap, gap_se, core, core_se)``). Uses no trained model."""
+    for k, (g, g_se, c, c_se) in enumerate(rows):
+        later = rows[k + 1 :]
+        if all(abs(g2 - g) <= g_se and abs(c2 - c) <= c_se for g2, _, c2, _ in later):
+            return float(ladder[k])
+    return float(ladder[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -78,6 +91,7 @@ def main() -> None:
         moments = cavity_moments(theory, P, nodes=nodes)
         print(f"\nF = {n} x {n}, eps = {eps:g}, P = {P}, {n_members} members, {n_samples} samples")
         print("| t_c | exact share | gap | core | basin |\n|---|---|---|---|---|")
+        rows = []
         for t_c in ladder:
             field = CavityLinear(theory, moments, "consistent", nodes, exact_below=t_c)
             members = field.gaussian_field(n_members, seed=0)
@@ -87,6 +101,8 @@ def main() -> None:
             share = exact_share(theory, moments, nodes, t_c, min(n_members, 100))
             cells = [f"{v.mean():.4f} +- {standard_error(v):.4f}" for v in (d.gap, core, basin)]
             print(f"| {t_c:g} | {share:.0%} | " + " | ".join(cells) + " |")
+            rows.append((d.gap.mean(), standard_error(d.gap), core.mean(), standard_error(core)))
+        print(f"plateau starts at t_c = {plateau_start(ladder, rows):g}")
 
 
 if __name__ == "__main__":
