@@ -1,21 +1,21 @@
 """How the consistent field's prediction moves as more early triples are kept exact (no trained
 model).
 
-A measurement, not a timing benchmark (docs/math/finite_fp.md, *[q] with the early triples
-exact*). Configuration: data {-1, 0, 1}, ``vp-linear``, ridge 0.1, F/P = 1/4 (F = 8 x 8,
-P = 256; F = 16 x 16, P = 1024), eps in {1e-2, 1e-3}. For each ``t_c`` of a ladder the consistent
-field with every triple below ``t_c`` exact (``CavityLinear(theory, moments, "consistent",
-exact_below=t_c)``, 2000 members, seed 0) is sampled (5000 PF-ODE samples per member at 8 x 8,
-2000 at 16 x 16) and scored on its own: gap mass, core mass (within 0.05 of a training point),
-the last sampler step's basin length (:func:`gtv.validation.linear.last_step_basins`), each with
-its member-level standard error, and the mean share of a member's triples that are exact (100
-members). ``t_c`` above ``T`` keeps every triple exact: each member is then the ridge regression
-on its own triples, so the last row is a trained ensemble drawn from the field's streams -- the
-limit the ladder converges to. Last, per cell, where the plateau starts: the smallest ``t_c`` whose
-gap and core mass stay within one of their standard errors of every larger rung's (a choice of
-``t_c`` that uses no trained model).
+A measurement, not a timing benchmark (docs/math/finite_fp.md, *[q] with the early triples exact*).
+Configuration: data {-1, 0, 1}, ``vp-linear``, ridge 0.1, the twelve cells of the [q] target: F/P
+in {1/4, 1, 4}, F = 8 x 8 and 16 x 16, eps in {1e-2, 1e-3}. For each ``t_c`` of a ladder the
+consistent field with every triple below ``t_c`` exact (``CavityLinear(theory, moments,
+"consistent", exact_below=t_c)``, 2000 members, seed 0) is sampled (5000 PF-ODE samples per member
+at 8 x 8, 2000 at 16 x 16) and scored on its own: gap mass, core mass (within 0.05 of a training
+point), the last sampler step's basin length (:func:`gtv.validation.linear.last_step_basins`), each
+with its member-level standard error, and the mean share of a member's triples that are exact (100
+members). ``t_c`` above ``T`` keeps every triple exact: each member is then the ridge regression on
+its own triples, so the last row is a trained ensemble drawn from the field's streams -- the limit
+the ladder converges to. Last, per cell, where the plateau starts: the smallest ``t_c`` whose gap
+and core mass stay within one of their standard errors of every larger rung's (a choice of ``t_c``
+that uses no trained model).
 
-Run: ``python benchmarks/measure_exact_below.py`` (about five minutes on 2 cores; ``--quick``: a
+Run: ``python benchmarks/measure_exact_below.py`` (about ten minutes on 2 cores; ``--quick``: a
 smoke run).
 """
 
@@ -80,16 +80,23 @@ def main() -> None:
     sched = get_schedule("vp-linear")
     edges = np.linspace(-2.0, 2.0, 161)
     n_members = 40 if args.quick else 2000
-    cells = [(4, 1e-2)] if args.quick else [(8, 1e-2), (8, 1e-3), (16, 1e-2), (16, 1e-3)]
+    cells = (
+        [(4, 1e-2, 0.25)]
+        if args.quick
+        else [(n, eps, fp) for fp in (0.25, 1.0, 4.0) for n in (8, 16) for eps in (1e-2, 1e-3)]
+    )
     ladder = (0.0, 0.2, 2.0) if args.quick else LADDER
-    for n, eps in cells:
-        P = n * n * 4
+    for n, eps, fp in cells:
+        P = int(round(n * n / fp))
         n_samples = 200 if args.quick else (5000 if n == 8 else 2000)
         feats = ProductFeatures.uniform("gaussian", 1, n, n, (eps, sched.T), (-1.5, 1.5))
         theory = linear_model_theory(DATA, feats, eps, sched, ridge=RIDGE)
         nodes = population_nodes(theory)
         moments = cavity_moments(theory, P, nodes=nodes)
-        print(f"\nF = {n} x {n}, eps = {eps:g}, P = {P}, {n_members} members, {n_samples} samples")
+        print(
+            f"\nF = {n} x {n}, eps = {eps:g}, F/P = {fp:g}, P = {P}, {n_members} members, "
+            f"{n_samples} samples"
+        )
         print("| t_c | exact share | gap | core | basin |\n|---|---|---|---|---|")
         rows = []
         for t_c in ladder:
