@@ -134,6 +134,30 @@ def extrapolate_into_reference(g, dG, coef, out):
     out[:] = g - coef @ dG[: coef.size]
 
 
+class _Restarts:
+    """When :func:`anderson` (and its reference) drops its history and when it takes a plain
+    step instead of a mixed one (the policy of :func:`anderson`'s docstring, one home for both)."""
+
+    def __init__(self, delay: float | None):
+        self.delay = delay
+        self.max = 3 if delay is None else _MAX_RESTARTS
+        self.count = 0
+        self.last = np.inf
+        self.hold = False
+
+    def step(self, err: float) -> tuple[bool, bool]:
+        """``(drop the history, take a plain step)`` after a relative residual ``err``."""
+        drop = err > self.last
+        if drop:
+            self.count += 1
+            self.hold = self.delay is not None
+        self.last = err
+        plain = self.count >= self.max or self.hold or (self.delay is not None and err > self.delay)
+        if plain:
+            self.hold = False
+        return drop, plain
+
+
 def anderson(
     g, x0: np.ndarray, tol: float, max_iter: int, name: str, depth: int = 5,
     delay: float | None = None,
@@ -164,10 +188,7 @@ def anderson(
     prev_g, prev_f = np.empty(n), np.empty(n)  # the last map value / residual of the history
     D = np.empty((m, m))  # dF dF^T over the valid rows
     count = -1  # differences since the history was (re)started; -1: no previous point
-    last = np.inf
-    restarts = 0
-    max_restarts = 3 if delay is None else _MAX_RESTARTS
-    hold = False
+    policy = _Restarts(delay)
     for it in range(1, max_iter + 1):
         gx = g(x)
         gv = np.ascontiguousarray(gx, dtype=float).ravel()
@@ -176,13 +197,10 @@ def anderson(
         err = f_max / max(np.finfo(float).tiny, g_max)
         if err < tol:
             return gx, it
-        if err > last:
+        drop, plain = policy.step(err)
+        if drop:
             count = -1
-            restarts += 1
-            hold = delay is not None
-        last = err
-        if restarts >= max_restarts or hold or (delay is not None and err > delay):
-            hold = False
+        if plain:
             x = gx
             continue
         if count < 0 or depth < 2:
@@ -211,23 +229,17 @@ def anderson_reference(
     iterates up to round-off; tests compare)."""
     x = x0
     xs, fs = [], []
-    last = np.inf
-    restarts = 0
-    max_restarts = 3 if delay is None else _MAX_RESTARTS
-    hold = False
+    policy = _Restarts(delay)
     for it in range(1, max_iter + 1):
         gx = g(x)
         f = gx - x
         err = np.max(np.abs(f)) / max(np.finfo(float).tiny, np.max(np.abs(gx)))
         if err < tol:
             return gx, it
-        if err > last:
+        drop, plain = policy.step(err)
+        if drop:
             xs, fs = [], []
-            restarts += 1
-            hold = delay is not None
-        last = err
-        if restarts >= max_restarts or hold or (delay is not None and err > delay):
-            hold = False
+        if plain:
             x = gx
             continue
         xs.append(gx.ravel())
