@@ -46,7 +46,13 @@ from gtv.numerics.pfode import (
     warn_if_diverged,
 )
 
-__all__ = ["LOOKUPS", "LinearSampler", "sample_linear_ensemble", "time_contracted_weights"]
+__all__ = [
+    "LOOKUPS",
+    "LinearSampler",
+    "check_splice",
+    "sample_linear_ensemble",
+    "time_contracted_weights",
+]
 
 LOOKUPS = ("exact", "grid")
 
@@ -306,7 +312,7 @@ class LinearSampler:
     ) -> None:
         if not isinstance(ensemble, LinearEnsemble):
             raise TypeError("ensemble must be a LinearEnsemble")
-        _check_splice(ensemble, early, t_switch)
+        check_splice(ensemble, early, t_switch)
         check_method(method)
         check_choice(lookup, "lookup", LOOKUPS)
         sched = ensemble.schedule
@@ -375,7 +381,9 @@ class LinearSampler:
         return x
 
 
-def _check_splice(ensemble, early, t_switch) -> None:
+def check_splice(ensemble: LinearEnsemble, early: LinearEnsemble | None, t_switch) -> None:
+    """The checks of :class:`LinearSampler`'s ``early``/``t_switch`` (``ValueError``/``TypeError``
+    naming the argument), for callers that validate a splice before building any sampler."""
     if early is None:
         if t_switch is not None:
             raise ValueError("t_switch is only used with early (the ensemble driving t > t_switch)")

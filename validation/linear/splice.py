@@ -31,6 +31,8 @@ import numpy as np
 from gtv.numerics.checks import check_count
 from gtv.numerics.linear import LinearEnsemble, LinearSampler
 from gtv.numerics.linear.prediction import LinearField
+from gtv.numerics.linear.sampler import check_splice
+from gtv.numerics.pfode import check_method
 from gtv.numerics.streams import stream_rng
 from gtv.validation.ensembles import sampled_densities
 from gtv.validation.shells import SHELLS, shell_rows
@@ -121,8 +123,8 @@ def splice_rows(
         )
     n_samples = check_count(n_samples, "n_samples")
     n_boot = check_count(n_boot, "n_boot")
-    # checks field against trained before any sampling
-    LinearSampler(trained, n_steps=n_steps, method=method, early=field, t_switch=float(taus[0]))
+    check_splice(trained, field, float(taus[0]))  # before any sampling
+    check_method(method)
     perm = derangement(trained.n_models, stream_rng(seed, "splice"))
     roles = {
         "trained": trained,

@@ -120,5 +120,7 @@ def test_bad_input(pair):
         splice_rows(trained, fewer, (0.1,), EDGES, **ok)
     with pytest.raises(ValueError, match="n_samples"):
         splice_rows(trained, field, (0.1,), EDGES, n_samples=0)
+    with pytest.raises(ValueError, match="method"):
+        splice_rows(trained, field, (0.1,), EDGES, n_samples=10, method="rk4")
     with pytest.raises(ValueError, match="at least 2 models"):
         splice_rows(dataclasses.replace(trained, W=trained.W[:1]), fewer, (0.1,), EDGES, **ok)
