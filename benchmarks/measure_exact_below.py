@@ -26,10 +26,9 @@ import argparse
 import numpy as np
 from _machine import print_machine
 
-from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import CavityLinear, cavity_moments, linear_model_theory, population_nodes
-from gtv.numerics.linear.occupancy import close_heavy_sets, occupancy_split
+from gtv.numerics.linear.occupancy import member_heavy_sets, occupancy_split
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import model_rngs
 from gtv.validation.ensembles import sampled_densities
@@ -44,21 +43,10 @@ LADDER = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 2.0)
 
 def exact_share(theory, moments, nodes, t_c: float, n_members: int) -> float:
     """Mean share of a member's P triples kept exact (heavy) at ``t_c`` (the members' own
-    streams; the numpy closure)."""
-    P = int(moments.P)
+    streams, :func:`gtv.numerics.linear.occupancy.member_heavy_sets`)."""
     split = occupancy_split(theory, moments, nodes=nodes, consistent=True, exact_below=t_c)
-    L = split.chol_light_inv
-    shares = []
-    for rng in model_rngs(0, "field", n_members):
-        t, _, x = draw_dsm_triples(rng, theory.data, P, theory.eps, theory.schedule)
-        w = dsm_weights(theory.schedule, t)
-        phi = theory.features.evaluate(x.reshape(-1, 1), t)
-        q = w * np.einsum("nf,fg,ng->n", phi, moments.M_inv, phi) / P
-        q_light = w * np.einsum("nf,fg,ng->n", phi, L @ L.T, phi) / P
-        heavy = (q > split.q_star) | (t < t_c)
-        h = close_heavy_sets(phi[None], w[None], heavy[None], q_light[None], L, split.q_star, P)
-        shares.append(h.mean())
-    return float(np.mean(shares))
+    heavy = member_heavy_sets(theory, moments, split, model_rngs(0, "field", n_members))
+    return float(heavy.mean())
 
 
 def plateau_start(ladder, rows) -> float:

@@ -81,6 +81,7 @@ __all__ = [
     "OccupancySplit",
     "close_heavy_sets",
     "member_chunk",
+    "member_heavy_sets",
     "occupancy_members",
     "occupancy_split",
     "sample_occupancy_weights",
@@ -336,6 +337,56 @@ def occupancy_members(
         return _members(theory, moments, split, rngs, backend)
 
 
+def member_heavy_sets(
+    theory: LinearTheory,
+    moments: CavityMoments,
+    split: OccupancySplit,
+    rngs: list[np.random.Generator],
+) -> np.ndarray:
+    """Which of each member's ``P`` triples are kept exact (heavy): (k, P) bool, for the members
+    drawing from ``rngs`` as :func:`occupancy_members` (population-heavy, below
+    ``split.exact_below``, and with ``split.consistent`` closed under the member's own leverage;
+    the numpy route)."""
+    P = int(moments.P)
+    t, _, x, _ = _draw(theory, P, rngs, 0)
+    w = dsm_weights(theory.schedule, t)
+    phi, q = _features_and_leverages(theory, moments, t, x, w)
+    return _heavy_sets(split, t, w, phi, q, P)
+
+
+def _draw(theory: LinearTheory, P: int, rngs: list[np.random.Generator], n_normals: int):
+    """Each member's ``P`` triples and then its ``n_normals`` normals, from its own generator:
+    ``(t, x0, x)`` (k, P) each and the normals (k, n_normals)."""
+    k = len(rngs)
+    t, x0, x = np.empty((k, P)), np.empty((k, P)), np.empty((k, P))
+    normals = np.empty((k, n_normals))
+    for n, rng in enumerate(rngs):
+        tn, x0n, xn = draw_dsm_triples(rng, theory.data, P, theory.eps, theory.schedule)
+        t[n], x0[n], x[n] = tn, x0n[:, 0], xn[:, 0]
+        normals[n] = rng.standard_normal(n_normals)
+    return t, x0, x, normals
+
+
+def _features_and_leverages(theory, moments, t, x, w):
+    """The members' features (k, P, F) and population leverages (k, P), in numpy."""
+    k, P = t.shape
+    phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, -1)
+    q = w * np.einsum("mnf,fg,mng->mn", phi, moments.M_inv, phi, optimize=True) / P
+    return phi, q
+
+
+def _heavy_sets(split: OccupancySplit, t, w, phi, q, P: int) -> np.ndarray:
+    """Heavy = population-heavy or below ``split.exact_below``, closed under each member's own
+    leverage with ``split.consistent`` (the numpy reference; numba: inside
+    :func:`~gtv.numerics.linear.member_kernels.member_weights_shared`)."""
+    heavy = (q > split.q_star) | (t < split.exact_below)
+    if split.consistent:
+        L_light = split.chol_light_inv
+        q_light = w * np.einsum("mnf,fg,mng->mn", phi, L_light @ L_light.T, phi) / P
+        heavy = close_heavy_sets(phi, w, heavy, q_light, L_light, split.q_star, P)
+    return heavy
+
+
 def _check_status(status: np.ndarray) -> None:
     """Raise for a failed member solve (:func:`gtv.numerics.blas.cholesky_solve_rows`)."""
     if np.any(status != 0):
@@ -356,14 +407,8 @@ def _members(
     P = int(moments.P)
     k, F = len(rngs), split.A_light.size
     cells = split.strata
-    t, x0, x = np.empty((k, P)), np.empty((k, P)), np.empty((k, P))
-    normals = np.empty((k, F if cells is None else cells.noise.shape[1]))
-    for n, rng in enumerate(rngs):
-        tn, x0n, xn = draw_dsm_triples(rng, theory.data, P, theory.eps, theory.schedule)
-        t[n], x0[n], x[n] = tn, x0n[:, 0], xn[:, 0]
-        normals[n] = rng.standard_normal(normals.shape[1])
+    t, x0, x, normals = _draw(theory, P, rngs, F if cells is None else cells.noise.shape[1])
     w = dsm_weights(theory.schedule, t)
-    M_inv = moments.M_inv
     if backend == "numba" and cells is None:
         # one M_L: features, screened leverages (the consistent closure) and Woodbury solves in
         # one pass per member
@@ -380,13 +425,8 @@ def _members(
         z = np.stack([x, t], axis=2)
         phi, q = member_leverages(*theory.features.arrays(), z, w, moments.chol_M_inv, P)
     else:
-        phi = theory.features.evaluate(x.reshape(-1, 1), t.reshape(-1)).reshape(k, P, F)
-        q = w * np.einsum("mnf,fg,mng->mn", phi, M_inv, phi, optimize=True) / P
-    heavy = (q > split.q_star) | (t < split.exact_below)
-    if split.consistent:  # the numpy reference (numba: inside member_weights_shared)
-        L_light = split.chol_light_inv
-        q_light = w * np.einsum("mnf,fg,mng->mn", phi, L_light @ L_light.T, phi) / P
-        heavy = close_heavy_sets(phi, w, heavy, q_light, L_light, split.q_star, P)
+        phi, q = _features_and_leverages(theory, moments, t, x, w)
+    heavy = _heavy_sets(split, t, w, phi, q, P)
     if cells is not None:
         cell = cells.cells(t, x)
         heavy |= cell < 0  # a light triple where the population has no light mass: exact

@@ -17,6 +17,7 @@ from gtv.numerics.linear import (
     sample_occupancy_weights,
     train_linear_ensemble,
 )
+from gtv.numerics.linear.occupancy import member_heavy_sets
 from gtv.numerics.streams import model_rngs
 from gtv.validation.ensembles import gap_mass
 
@@ -130,6 +131,7 @@ def test_consistent_member_closes_its_heavy_set(setup):
     assert split.consistent
     W = sample_occupancy_weights(th, m, k, seed=5, split=split)
     plain = sample_occupancy_weights(th, m, k, seed=5, split=occupancy_split(th, m, nodes=nodes))
+    heavy_sets = member_heavy_sets(th, m, split, model_rngs(5, "field", k))
     added = 0
     for n, rng in enumerate(model_rngs(5, "field", k)):
         t, x0, x = draw_dsm_triples(rng, DATA, P, th.eps, th.schedule)
@@ -139,6 +141,7 @@ def test_consistent_member_closes_its_heavy_set(setup):
         pop = w * np.einsum("nf,fg,ng->n", phi, np.linalg.inv(m.M), phi) / P > 1.0
         h, q = _closed_by_hand(phi, w, pop, split.M_light, 1.0, P)
         assert np.all(q[~h] <= 1.0)
+        np.testing.assert_array_equal(heavy_sets[n], h)
         added += int(h.sum() - pop.sum())
         M = split.M_light + (phi[h] * w[h, None]).T @ phi[h] / P
         A = split.A_light + (w[h] * x0[h, 0]) @ phi[h] / P + xi
@@ -246,6 +249,7 @@ def test_exact_below_keeps_the_early_triples_and_takes_the_light_part_above(setu
     M_L = th.ridge * np.eye(th.n_features) + (phi_n * a[:, None]).T @ phi_n
     np.testing.assert_allclose(split.M_light, M_L, rtol=1e-12, atol=1e-14)
     W = sample_occupancy_weights(th, m, 4, seed=6, split=split)
+    heavy_sets = member_heavy_sets(th, m, split, model_rngs(6, "field", 4))
     early = 0
     for n, rng in enumerate(model_rngs(6, "field", 4)):
         t, x0, x = draw_dsm_triples(rng, DATA, P, th.eps, th.schedule)
@@ -254,6 +258,7 @@ def test_exact_below_keeps_the_early_triples_and_takes_the_light_part_above(setu
         phi = th.features.evaluate_reference(x, t)
         q = w * np.einsum("nf,fg,ng->n", phi, np.linalg.inv(m.M), phi) / P
         h = (q > 1.0) | (t < t_c)
+        np.testing.assert_array_equal(heavy_sets[n], h)
         early += int(((t < t_c) & (q <= 1.0)).sum())
         M = split.M_light + (phi[h] * w[h, None]).T @ phi[h] / P
         A = split.A_light + (w[h] * x0[h, 0]) @ phi[h] / P + xi
