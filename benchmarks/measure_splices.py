@@ -63,9 +63,8 @@ def main() -> None:
         n_samples = 200 if args.quick else (5000 if n == 8 else 2000)
         feats = ProductFeatures.uniform("gaussian", 1, n, n, (eps, sched.T), (-1.5, 1.5))
         theory = linear_model_theory(DATA, feats, eps, sched, ridge=RIDGE)
-        field = CavityLinear(theory, cavity_moments(theory, P), "consistent").gaussian_field(
-            n_models, 0
-        )
+        moments = cavity_moments(theory, P)  # one cavity solve for the three fields
+        field = CavityLinear(theory, moments, "consistent").gaussian_field(n_models, 0)
         trained = train_linear_ensemble(
             DATA, feats, n_models, P, eps, sched, ridge=RIDGE, seed=0, keep_normal_equations=False
         )
@@ -105,9 +104,7 @@ def main() -> None:
             members = (
                 field
                 if kind == "consistent"
-                else CavityLinear(theory, cavity_moments(theory, P), kind).gaussian_field(
-                    n_models, 0
-                )
+                else CavityLinear(theory, moments, kind).gaussian_field(n_models, 0)
             )
             d = sampled_densities(
                 sample_linear_ensemble(members.ensemble, n_samples, seed=0), DATA, edges, 0.25
