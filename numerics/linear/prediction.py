@@ -49,7 +49,9 @@ from gtv.numerics.linear.theory import LinearTheory
 __all__ = ["FIELDS", "CavityLinear", "FirstOrderLinear", "LinearField", "SecondOrderLinear"]
 
 #: The fields :class:`CavityLinear` can predict.
-FIELDS = ("gaussian", "cavity", "occupancy", "stratified", "consistent")
+#: The fields drawn from an occupancy split (the ones ``exact_below`` and ``split`` apply to).
+OCCUPANCY_FIELDS = ("occupancy", "stratified", "consistent")
+FIELDS = ("gaussian", "cavity", *OCCUPANCY_FIELDS)
 
 
 class LinearField:
@@ -469,13 +471,13 @@ class CavityLinear(_CorrectedLinear):
         self._nodes = nodes
         if isinstance(exact_below, bool) or not (np.isfinite(exact_below) and exact_below >= 0):
             raise ValueError(f"exact_below must be a finite time >= 0, got {exact_below!r}")
-        if exact_below > 0 and self.field not in ("occupancy", "stratified", "consistent"):
+        if exact_below > 0 and self.field not in OCCUPANCY_FIELDS:
             raise ValueError(f"exact_below: only for the occupancy fields, not field={field!r}")
         self.exact_below = float(exact_below)
         if split is not None:
             if not isinstance(split, OccupancySplit):
                 raise TypeError("split must be an OccupancySplit (from occupancy_split)")
-            if self.field not in ("occupancy", "stratified", "consistent"):
+            if self.field not in OCCUPANCY_FIELDS:
                 raise ValueError(f"split: only for the occupancy fields, not field={field!r}")
             if split.A_light.size != theory.n_features:
                 raise ValueError("split: the split of a different feature set")
@@ -546,7 +548,7 @@ class CavityLinear(_CorrectedLinear):
         if self.field == "cavity":
             W = sample_cavity_weights(self.theory, self.moments, n_models, seed)
             return _field(self.theory, W, self.P, seed)
-        if self.field in ("occupancy", "stratified", "consistent"):
+        if self.field in OCCUPANCY_FIELDS:
             if self._split is None:  # once per bound theory
                 strata = STRATA if self.field == "stratified" else None
                 self._split = occupancy_split(

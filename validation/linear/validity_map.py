@@ -70,6 +70,7 @@ from gtv.numerics.linear import (
     second_order_moments,
     train_linear_ensemble,
 )
+from gtv.numerics.linear.prediction import OCCUPANCY_FIELDS
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream
 from gtv.validation.ensembles import DensityOptions
@@ -103,8 +104,6 @@ THEORY_NAMES = (
 #: variance at the query points is still scored.
 SECOND_ORDER_FIELD_MAX_F = 100
 _FIELD_THEORIES = THEORY_NAMES[1:]
-#: The CavityLinear fields drawn from an occupancy split (``exact_below`` applies to them).
-_OCCUPANCY_KINDS = ("occupancy", "stratified", "consistent")
 #: The CavityLinear field of each cavity theory.
 _FIELD_KINDS = {
     "cavity": "gaussian", "cavity_field": "cavity", "occupancy_field": "occupancy",
@@ -469,7 +468,7 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                         cache[("moments", P)] = cavity_moments(population, P, nodes=cache["nodes"])
                     mom = cache[("moments", P)]
                     kind = _FIELD_KINDS[name]
-                    below = c.exact_below if kind in _OCCUPANCY_KINDS else 0.0
+                    below = c.exact_below if kind in OCCUPANCY_FIELDS else 0.0
                     th = CavityLinear(population, mom, kind, cache["nodes"], exact_below=below)
                 fd = gaussian_field_densities(
                     th, c.n_models, edges, c.gap_distance, density=c.density,
