@@ -99,23 +99,6 @@ def test_measure_exact_below_quick_runs(tmp_path: Path):
     assert "plateau starts at t_c = " in out
 
 
-def test_plateau_start_by_hand(monkeypatch: pytest.MonkeyPatch):
-    """measure_exact_below.plateau_start: the first rung within one of its standard errors of every
-    later rung, on made-up ladders (gap, gap SE, core, core SE)."""
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    from measure_exact_below import plateau_start
-
-    ladder = (0.0, 0.1, 0.2, 0.3)
-    flat_from_02 = [(0.16, 0.01, 0.39, 0.01), (0.15, 0.01, 0.42, 0.01), (0.15, 0.01, 0.44, 0.01),
-                    (0.15, 0.01, 0.445, 0.01)]  # fmt: skip
-    assert plateau_start(ladder, flat_from_02) == 0.2
-    gap_moves = [(0.20, 0.01, 0.44, 0.01)] + [(0.15, 0.01, 0.44, 0.01)] * 3  # core flat
-    assert plateau_start(ladder, gap_moves) == 0.1
-    assert plateau_start(ladder, [(0.15, 0.01, 0.44, 0.01)] * 4) == 0.0
-    never = [(0.1 * k, 0.01, 0.4, 0.01) for k in range(4)]
-    assert plateau_start(ladder, never) == 0.3  # only the last rung: the top of the ladder
-
-
 @pytest.mark.slow
 def test_bench_figure2_quick_runs(tmp_path: Path):
     out = _run_quick("bench_figure2.py", tmp_path)

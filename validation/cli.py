@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gtv.numerics.allocator import tune_allocator
-from gtv.validation.cli_density import add_density_arguments, density_options
+from gtv.validation.cli_density import add_density_arguments, density_options, exact_below_arg
 from gtv.validation.cli_limits import check_cli_budget, check_cli_outputs
 from gtv.validation.linear.validity_map_cli import add_validity_map_parser, run_validity_map
 from gtv.validation.memory.cli import add_memorization_parser, run_memorization
@@ -75,16 +75,6 @@ def _positive_float(name: str):
         return v
 
     return parse
-
-
-def _nonnegative_float(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("--exact-below must be a number >= 0") from None
-    if not (0 <= v < float("inf")):
-        raise argparse.ArgumentTypeError(f"--exact-below must be a finite number >= 0, got {value}")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,12 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lin.add_argument(
         "--exact-below",
-        type=_nonnegative_float,
+        type=exact_below_arg,
         default=0.0,
         metavar="T",
         help="with --theory occupancy_field, stratified_field or consistent_field: keep every "
         "triple with t < T exact in each member and take the light equivalent over t >= T only "
-        "(docs/math/finite_fp.md, 'Which sampler steps carry the core deficit'); 0: none",
+        "(docs/math/finite_fp.md, 'Which sampler steps carry the core deficit'); 0: none; "
+        "'auto': T where the field's own gap and core mass stop moving on a ladder of T (no "
+        "trained model; 'Choosing t_c from the field alone')",
     )
     lin.add_argument(
         "--diagnostics",

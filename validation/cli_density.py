@@ -7,6 +7,8 @@
 ``default=argparse.SUPPRESS`` so that an option given is told from one left at its default;
 :func:`add_density_arguments` declares them so for the commands whose densities are 1-D
 transported grids (``validate linear``, ``validate ntk``, ``validity-map``).
+:func:`exact_below_arg` parses the occupancy fields' ``--exact-below`` (a time or ``auto``) for
+``validate linear`` and ``validity-map``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,24 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["add_density_arguments", "density_options"]
+__all__ = ["add_density_arguments", "density_options", "exact_below_arg"]
+
+
+def exact_below_arg(value: str) -> float | str:
+    """``--exact-below``: ``auto`` or a finite time >= 0 (argparse type)."""
+    if value == "auto":
+        return value
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--exact-below must be 'auto' or a number >= 0, got {value!r}"
+        ) from None
+    if not (0 <= v < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"--exact-below must be 'auto' or a finite number >= 0, got {value}"
+        )
+    return v
 
 
 def add_density_arguments(

@@ -59,6 +59,7 @@ from gtv.numerics.linear import (
     cavity_moments,
     linear_model_theory,
     occupancy_moments,
+    population_nodes,
     second_order_moments,
     train_linear_ensemble,
 )
@@ -77,6 +78,7 @@ from gtv.validation.linear.diagnostics import (
     distribution_rows,
     moment_matched_densities,
 )
+from gtv.validation.linear.exact_below import choose_exact_below
 from gtv.validation.predictions import compute_theory_predictions
 from gtv.validation.shells import shell_rows
 from gtv.validation.stats import (
@@ -196,14 +198,25 @@ def compare_linear(
                 "cavity": "gaussian", "cavity_field": "cavity", "stratified_field": "stratified",
                 "consistent_field": "consistent",
             }.get(c.theory, "occupancy")  # fmt: skip
-            theory = CavityLinear(
-                population, cavity_moments(population, c.P), field_kind,
-                exact_below=c.exact_below,
-            )  # fmt: skip
-        theory_meta = {
-            "theory_eigenvalue_range": population.eigenvalue_range,
-            "theory_n_hermite": population.n_hermite,
-        }
+            moments = cavity_moments(population, c.P)
+            nodes = population_nodes(population)
+            below = c.exact_below
+            if below == "auto":
+                choice = choose_exact_below(
+                    population, moments, field_kind, n_members=c.n_models, edges=edges,
+                    gap_distance=c.gap_distance, density=c.density, n_samples=c.n_samples,
+                    transport=c.density_settings(), n_steps=c.n_steps, method=c.method,
+                    seed=c.seed, nodes=nodes, progress=progress,
+                )  # fmt: skip
+                below = choice.t_c
+                theory_meta["exact_below_choice"] = choice.to_dict()
+            theory = CavityLinear(population, moments, field_kind, nodes, exact_below=below)
+        theory_meta.update(
+            {
+                "theory_eigenvalue_range": population.eigenvalue_range,
+                "theory_n_hermite": population.n_hermite,
+            }
+        )
         if c.target == "exact":
             theory_meta["theory_kind"] = "first-order theory, misfit part only (exact target)"
         elif c.theory != "first_order":

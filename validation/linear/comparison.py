@@ -22,6 +22,7 @@ from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
 from gtv.validation.linear.diagnostics import (
     format_diagnostics,
 )
+from gtv.validation.linear.exact_below import check_exact_below
 from gtv.validation.predictions import TheoryPredictions
 from gtv.validation.results import (
     JsonConfig,
@@ -133,8 +134,9 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     #: target="exact".
     theory: str = "first_order"
     #: The occupancy fields keep every triple with t < exact_below exact in each member
-    #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none, the default).
-    exact_below: float = 0.0
+    #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none, the default); "auto": where the
+    #: field's own [q] stops moving (gtv.validation.linear.exact_below.choose_exact_below).
+    exact_below: float | str = 0.0
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -149,9 +151,8 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             raise ValueError(f"theory must be one of {DEFAULT_THEORIES}, got {self.theory!r}")
         if self.target == "exact" and self.theory != "first_order":
             raise ValueError("theory: with target='exact' only 'first_order' is available")
-        if not (np.isfinite(self.exact_below) and self.exact_below >= 0):
-            raise ValueError(f"exact_below must be a finite time >= 0, got {self.exact_below!r}")
-        if self.exact_below > 0 and self.theory not in OCCUPANCY_FIELD_THEORIES:
+        below = check_exact_below(self.exact_below)
+        if below and self.theory not in OCCUPANCY_FIELD_THEORIES:
             raise ValueError(
                 f"exact_below: only with the occupancy-field theories {OCCUPANCY_FIELD_THEORIES}, "
                 f"not theory={self.theory!r}"
@@ -175,6 +176,18 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             check_query_values(getattr(self, name), name)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
+
+
+def _exact_below_label(exact_below, choice: dict | None) -> str:
+    """The theory line's suffix: the fixed ``exact_below`` or the ladder's choice with its rungs."""
+    if choice is not None:
+        rungs = ", ".join(
+            f"{r['t_c']:g}: gap {r['gap']:.4f}+-{r['gap_se']:.4f} core {r['core']:.4f}"
+            f"+-{r['core_se']:.4f}"
+            for r in choice["rows"]
+        )
+        return f"; exact below t = {choice['t_c']:g} (auto, plateau start of {rungs})"
+    return f"; exact below t = {exact_below:g}" if exact_below else ""
 
 
 # -- result ---------------------------------------------------------------------------------------
@@ -258,7 +271,8 @@ class LinearComparison:
             f"== eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} (F/P={F / c.P:.3g})  "
             f"N={c.n_models} models x {c.density_label()}  seed={c.seed} ==",
             "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs "
-            + self.meta.get("theory_kind", "first-order theory"),
+            + self.meta.get("theory_kind", "first-order theory")
+            + _exact_below_label(c.exact_below, self.meta.get("exact_below_choice")),
             f"{'x':>6} {'t':>6} | {'mean emp [CI]':>30} {'pred':>9} | "
             f"{'Var emp [CI]':>33} {'pred':>10} {'ratio':>6} {'Var GF':>10}",
         ]

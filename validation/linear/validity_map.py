@@ -77,6 +77,7 @@ from gtv.validation.ensembles import DensityOptions
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear.comparison import variance_ratio_scores
 from gtv.validation.linear.densities import linear_ensemble_densities
+from gtv.validation.linear.exact_below import check_exact_below, choose_exact_below
 from gtv.validation.predictions import (
     fokker_planck_grid,
     fokker_planck_on_edges,
@@ -155,14 +156,14 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
     #: Most grid points per model after refinement (>= n_points).
     max_points: int = 16_384
     #: The occupancy-field theories keep every triple with t < exact_below exact in each member
-    #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none).
-    exact_below: float = 0.0
+    #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none); "auto": chosen per cell where
+    #: the field's own [q] stops moving (gtv.validation.linear.exact_below.choose_exact_below).
+    exact_below: float | str = 0.0
 
     def __post_init__(self) -> None:
         check_field_types(self)
         self.check_density()
-        if not (np.isfinite(self.exact_below) and self.exact_below >= 0):
-            raise ValueError(f"exact_below must be a finite time >= 0, got {self.exact_below!r}")
+        check_exact_below(self.exact_below)
         sched = get_schedule(self.schedule)
         for name in ("n_space", "n_time", "n_samples", "n_bins", "n_steps", "n_boot", "fp_steps"):
             v = getattr(self, name)
@@ -265,7 +266,7 @@ class ValidityMap:
         lines = [
             f"== validity map: F = {c.n_space}x{c.n_time}, N = {c.n_models} trained models x "
             f"{c.density_label()} per cell, seed {c.seed}"
-            + (f", occupancy fields exact below t = {c.exact_below:g}" if c.exact_below else "")
+            + (f", occupancy fields exact below t = {c.exact_below}" if c.exact_below else "")
             + " ==",
             "TV/floor: TV(theory, trained) over the half-vs-half floor; gap z: (theory - trained)"
             " / SE; Var: median |pred/trained - 1| of Var D^ on the query grid",
@@ -288,6 +289,13 @@ class ValidityMap:
                 f"[{r['gap_trained_lo']:.4f}, {r['gap_trained_hi']:.4f}]"
                 f" {r['gap_z']:>7.2f} | {var:>6}"
             )
+        chosen = [r for r in self.rows if "exact_below" in r]
+        if c.exact_below == "auto" and chosen:
+            picks = ", ".join(
+                f"eps {r['eps']:g}, F/P {r['f_over_p']:.4g}, {r['theory']}: {r['exact_below']:g}"
+                for r in chosen
+            )
+            lines.append(f"exact_below chosen per cell (plateau start): {picks}")
         errors = self.meta.get("transport_error_tv", {})
         if errors:
             worst = max(v for cell in errors.values() for v in cell.values())
@@ -469,6 +477,15 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                     mom = cache[("moments", P)]
                     kind = _FIELD_KINDS[name]
                     below = c.exact_below if kind in OCCUPANCY_FIELDS else 0.0
+                    if below == "auto":  # per cell and field, from the field alone
+                        below = choose_exact_below(
+                            population, mom, kind, n_members=c.n_models, edges=edges,
+                            gap_distance=c.gap_distance, density=c.density,
+                            n_samples=c.n_samples, transport=transport, nodes=cache["nodes"],
+                            **sampler,
+                        ).t_c  # fmt: skip
+                    if kind in OCCUPANCY_FIELDS:
+                        row["exact_below"] = float(below)
                     th = CavityLinear(population, mom, kind, cache["nodes"], exact_below=below)
                 fd = gaussian_field_densities(
                     th, c.n_models, edges, c.gap_distance, density=c.density,

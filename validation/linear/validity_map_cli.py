@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from gtv.validation.cli_density import add_density_arguments
+from gtv.validation.cli_density import add_density_arguments, exact_below_arg
 
 __all__ = [
     "THEORY_CHOICES", "VALIDITY_MAP_DEFAULTS", "add_validity_map_parser", "run_validity_map",
@@ -102,10 +102,11 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
     )  # fmt: skip
     p.add_argument("--theories", nargs="+", choices=THEORY_CHOICES, default=list(d["theories"]),
                    help="theories to score")  # fmt: skip
-    p.add_argument("--exact-below", type=float, default=0.0, metavar="T",
+    p.add_argument("--exact-below", type=exact_below_arg, default=0.0, metavar="T",
                    help="occupancy_field, stratified_field, consistent_field: keep every triple "
                    "with t < T exact in each member (docs/math/finite_fp.md, '[q] with the early "
-                   "triples exact'); 0: none")  # fmt: skip
+                   "triples exact'); 0: none; 'auto': per cell, where the field's own gap and "
+                   "core mass stop moving ('Choosing t_c from the field alone')")  # fmt: skip
     p.add_argument("--seed", type=positive_int("--seed", 0), default=d["seed"], help="seed")
     p.add_argument("--out", type=Path, default=Path("gtv-output"), help="output directory")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",

@@ -14,6 +14,7 @@ from gtv.numerics.linear import (
     FirstOrderLinear,
     cavity_moments,
     linear_model_theory,
+    population_nodes,
 )
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream
@@ -170,3 +171,34 @@ def test_exact_below_changes_only_the_occupancy_fields(small_map):
             assert r["gap"] != ref["gap"]
     assert "exact below t = 0.3" in early.format_table()
     assert early.config.exact_below == 0.3
+
+
+def test_exact_below_auto_is_chosen_per_cell(small_map):
+    """``exact_below="auto"``: each occupancy-field row carries its own plateau start (a rung of
+    the ladder or the all-exact rung above T, i.e. the same field's choice run by hand), the other
+    theories are untouched, and the table lists the choices."""
+    from gtv.validation.linear.exact_below import choose_exact_below
+
+    cfg = {**SMALL, "theories": ("cavity", "consistent_field")}
+    auto = validity_map(ValidityMapConfig(**cfg, exact_below="auto"))
+    by = {(r["f_over_p"], r["theory"]): r for r in small_map.rows}
+    c = auto.config
+    sched = get_schedule(c.schedule)
+    for r in auto.rows:
+        if r["theory"] == "cavity":
+            assert r == by[(r["f_over_p"], "cavity")]
+            continue
+        feats = ProductFeatures.uniform("gaussian", 1, c.n_space, c.n_time, (r["eps"], sched.T),
+                                        c.x_range)  # fmt: skip
+        th = linear_model_theory(FIGURE2_DATA, feats, r["eps"], sched, ridge=c.ridge)
+        nodes = population_nodes(th)
+        edges = np.linspace(c.hist_range[0], c.hist_range[1], c.n_bins + 1)
+        choice = choose_exact_below(
+            th, cavity_moments(th, r["P"], nodes=nodes), "consistent", n_members=c.n_models,
+            edges=edges, gap_distance=c.gap_distance, density="mc", n_samples=c.n_samples,
+            n_steps=c.n_steps, method=c.method,
+            seed=stream(c.seed, "panel", 0, c.f_over_p.index(r["f_over_p"])),
+            nodes=nodes,
+        )  # fmt: skip
+        assert r["exact_below"] == choice.t_c
+    assert "exact_below chosen per cell (plateau start)" in auto.format_table()
