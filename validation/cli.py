@@ -284,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
             "stratified_field",
             "stratified",
             "consistent_field",
+            "consistent",
         ],
         default="first_order",
         help="the theory compared with: first order in 1/P; second order (mean to O(1/P), "
@@ -295,14 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
         "stratified = the same two with the light part conditioned on the member's light "
         "triples per (t, x) cell (32 x 16 cells); consistent_field = the occupancy field with "
         "each member's heavy set closed under its own leverage (a light triple that dominates "
-        "its direction in that member is kept exact too); only first_order with --target exact",
+        "its direction in that member is kept exact too); consistent = that field with its own "
+        "moments (Monte Carlo over 100000 members); only first_order with --target exact",
     )
     lin.add_argument(
         "--exact-below",
         type=exact_below_arg,
         default=0.0,
         metavar="T",
-        help="with --theory occupancy_field, stratified_field or consistent_field: keep every "
+        help="with --theory occupancy_field, stratified_field, consistent_field or consistent: "
+        "keep every "
         "triple with t < T exact in each member and take the light equivalent over t >= T only "
         "(docs/math/finite_fp.md, 'Which sampler steps carry the core deficit'); 0: none; "
         "'auto': T where the field's own gap and core mass stop moving on a ladder of T (no "

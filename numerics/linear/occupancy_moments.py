@@ -66,6 +66,10 @@ class OccupancyMoments:
         The same per batch of contiguous members (for the Monte Carlo errors).
     strata : (int, int) or None
         The cells of the field's light part (:mod:`gtv.numerics.linear.strata`), or None.
+    consistent : bool
+        The members' heavy sets are closed under their own leverage (the split's ``consistent``).
+    exact_below : float
+        Every triple below this time is exact in each member (the split's ``exact_below``).
     """
 
     P: float
@@ -76,6 +80,8 @@ class OccupancyMoments:
     batch_W_bar: np.ndarray
     batch_cov_W: np.ndarray
     strata: tuple[int, int] | None = None
+    consistent: bool = False
+    exact_below: float = 0.0
 
     def standard_errors(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Monte Carlo standard errors of the predicted ``E D^`` and ``Var D^`` at points with
@@ -101,6 +107,8 @@ class OccupancyMoments:
             "q_star": self.q_star,
             "n_members": self.n_members,
             "strata": None if self.strata is None else list(self.strata),
+            "consistent": self.consistent,
+            "exact_below": self.exact_below,
         }
         return save_result(path, arrays, cfg)
 
@@ -112,6 +120,7 @@ class OccupancyMoments:
                 cfg["P"], cfg["q_star"], cfg["n_members"], arrays["W_bar"], arrays["cov_W"],
                 arrays["batch_W_bar"], arrays["batch_cov_W"],
                 None if cfg.get("strata") is None else tuple(cfg["strata"]),
+                bool(cfg.get("consistent", False)), float(cfg.get("exact_below", 0.0)),
             )  # fmt: skip
 
 
@@ -140,8 +149,9 @@ def occupancy_moments(
         Member ``n`` draws from ``stream(seed, "occupancy-moments").spawn(n_members)[n]``.
     split : OccupancySplit, optional
         :func:`~gtv.numerics.linear.occupancy.occupancy_split` of ``theory`` at ``moments``
-        (computed with ``q_star``, ``nodes`` and ``strata`` when not given; its own ``q_star``
-        and strata otherwise).
+        (computed with ``q_star``, ``nodes`` and ``strata`` when not given; its own ``q_star``,
+        strata, ``consistent`` and ``exact_below`` otherwise, e.g. the consistent field with
+        the early triples exact).
     q_star : float, default HEAVY_LEVERAGE
     nodes : PopulationNodes, optional
     n_batches : int, default 20
@@ -194,7 +204,8 @@ def occupancy_moments(
     return OccupancyMoments(
         float(moments.P), float(split.q_star), int(n_members), (shift + total)[None, :],
         (cov + cov.T) / 2, shift + mean_d, (batch_cov + batch_cov.transpose(0, 2, 1)) / 2,
-        None if split.strata is None else tuple(split.strata.shape),
+        None if split.strata is None else tuple(split.strata.shape), bool(split.consistent),
+        float(split.exact_below),
     )  # fmt: skip
 
 
@@ -203,8 +214,9 @@ class OccupancyLinear(CavityLinear):
 
     ``E W`` and ``Cov(vec W)`` are those of an :class:`OccupancyMoments` (Monte Carlo over the
     occupancy field); the mean, the covariance, the V-kernel and the Markov intensity are built
-    on them. The field is the occupancy field itself (``field="occupancy"``, with the split at
-    the moments' ``q_star`` and cells), the field with the default cells
+    on them. The field is the occupancy field itself (``field="occupancy"``: the field the
+    moments were drawn from, with their split's ``q_star``, cells, ``consistent`` and
+    ``exact_below``), the field with the default cells
     (``field="stratified"``), or the Gaussian field with these moments (``field="gaussian"``),
     or the cavity field. ``part`` must be ``"total"``.
 
@@ -229,25 +241,34 @@ class OccupancyLinear(CavityLinear):
         field: str = "occupancy",
         nodes: PopulationNodes | None = None,
     ):
-        super().__init__(theory, moments, field, nodes)
         if not isinstance(occupancy, OccupancyMoments):
             raise TypeError("occupancy must be an OccupancyMoments")
+        own = field == "occupancy"  # the field the moments were drawn from
+        below = occupancy.exact_below if own else 0.0
+        super().__init__(theory, moments, field, nodes, exact_below=below)
         if occupancy.W_bar.shape != moments.W_bar.shape or occupancy.P != moments.P:
             raise ValueError("occupancy: the moments of a different feature set or P")
         self.occupancy = occupancy
         strata = {"occupancy": occupancy.strata, "stratified": STRATA}.get(field)
+        consistent = own and occupancy.consistent
         if field == "stratified" or (
-            field == "occupancy" and (occupancy.q_star != HEAVY_LEVERAGE or strata is not None)
+            own
+            and (occupancy.q_star != HEAVY_LEVERAGE or strata is not None or consistent or below)
         ):
             self._split = occupancy_split(
-                theory, moments, nodes=nodes, q_star=occupancy.q_star, strata=strata
-            )
+                theory, moments, nodes=nodes, q_star=occupancy.q_star, strata=strata,
+                consistent=consistent, exact_below=below,
+            )  # fmt: skip
 
     def __repr__(self) -> str:
+        occ = self.occupancy
         return (
             f"OccupancyLinear(LinearTheory(F={self.theory.n_features}), P={self.P!r}, "
             f"q_star={self.occupancy.q_star!r}, members={self.occupancy.n_members}, "
-            f"field={self.field!r})"
+            f"field={self.field!r}"
+            + (", consistent" if occ.consistent else "")
+            + (f", exact_below={occ.exact_below!r}" if occ.exact_below else "")
+            + ")"
         )
 
     def weight_moments(self) -> tuple[np.ndarray, np.ndarray]:
@@ -281,6 +302,7 @@ class OccupancyLinear(CavityLinear):
             **super().config(),
             "q_star": self.occupancy.q_star,
             "n_members": self.occupancy.n_members,
+            "consistent": self.occupancy.consistent,
         }
 
     def save(self, path: str | Path) -> Path:

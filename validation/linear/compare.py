@@ -63,11 +63,13 @@ from gtv.numerics.linear import (
     second_order_moments,
     train_linear_ensemble,
 )
+from gtv.numerics.linear.occupancy import occupancy_split
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream_rng
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear.comparison import (
+    OCCUPANCY_FIELD_THEORIES,
     THEORY_TITLES,
     LinearCompareConfig,
     LinearComparison,
@@ -191,12 +193,10 @@ def compare_linear(
             strata = STRATA if c.theory == "stratified" else None
             occupancy = occupancy_moments(population, moments, seed=c.seed, strata=strata)
             theory = OccupancyLinear(population, moments, occupancy, field=c.theory)
-        elif c.theory in (
-            "cavity", "cavity_field", "occupancy_field", "stratified_field", "consistent_field",
-        ):  # fmt: skip
+        elif c.theory in OCCUPANCY_FIELD_THEORIES or c.theory in ("cavity", "cavity_field"):
             field_kind = {
                 "cavity": "gaussian", "cavity_field": "cavity", "stratified_field": "stratified",
-                "consistent_field": "consistent",
+                "consistent_field": "consistent", "consistent": "consistent",
             }.get(c.theory, "occupancy")  # fmt: skip
             moments = cavity_moments(population, c.P)
             nodes = population_nodes(population)
@@ -210,7 +210,14 @@ def compare_linear(
                 )  # fmt: skip
                 below = choice.t_c
                 theory_meta["exact_below_choice"] = choice.to_dict()
-            theory = CavityLinear(population, moments, field_kind, nodes, exact_below=below)
+            if c.theory == "consistent":  # that field's own moments (Monte Carlo)
+                split = occupancy_split(
+                    population, moments, nodes=nodes, consistent=True, exact_below=below
+                )
+                occupancy = occupancy_moments(population, moments, seed=c.seed, split=split)
+                theory = OccupancyLinear(population, moments, occupancy, "occupancy", nodes)
+            else:
+                theory = CavityLinear(population, moments, field_kind, nodes, exact_below=below)
         theory_meta.update(
             {
                 "theory_eigenvalue_range": population.eigenvalue_range,

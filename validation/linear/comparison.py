@@ -47,7 +47,7 @@ __all__ = [
 #: The theories compare_linear builds itself (LinearCompareConfig.theory) and their titles.
 DEFAULT_THEORIES = (
     "first_order", "second_order", "cavity", "cavity_field", "occupancy_field", "occupancy",
-    "stratified_field", "stratified", "consistent_field",
+    "stratified_field", "stratified", "consistent_field", "consistent",
 )  # fmt: skip
 THEORY_TITLES = {
     "first_order": "first-order theory",
@@ -59,11 +59,14 @@ THEORY_TITLES = {
     "stratified_field": "occupancy field, light part per (t, x) cell",
     "stratified": "occupancy moments and field, light part per (t, x) cell",
     "consistent_field": "occupancy field, heavy sets closed under each member's own leverage",
+    "consistent": "consistent-field moments (Monte Carlo over its members) and field",
 }
 
-#: The default theories whose members are drawn from an occupancy split with the cavity
-#: moments (the ones ``exact_below`` applies to).
-OCCUPANCY_FIELD_THEORIES = ("occupancy_field", "stratified_field", "consistent_field")
+#: The default theories whose members are drawn from an occupancy split with a chosen
+#: ``exact_below`` (the cavity moments, or for "consistent" the field's own).
+OCCUPANCY_FIELD_THEORIES = (
+    "occupancy_field", "stratified_field", "consistent_field", "consistent",
+)  # fmt: skip
 
 THEORIES = (
     "gaussian_field",
@@ -129,9 +132,9 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     #: "cavity" (finite-P cavity moments, Gaussian field), "cavity_field" (the non-Gaussian
     #: cavity field), "occupancy_field" (heavy triples exact; docs/math/finite_fp.md),
     #: "occupancy" (that field with its own Monte Carlo moments), "stratified_field" and
-    #: "stratified" (the light part per (t, x) cell) or "consistent_field" (the occupancy field
-    #: with each member's heavy set closed under its own leverage). Only "first_order" with
-    #: target="exact".
+    #: "stratified" (the light part per (t, x) cell), "consistent_field" (the occupancy field
+    #: with each member's heavy set closed under its own leverage) or "consistent" (that field
+    #: with its own Monte Carlo moments). Only "first_order" with target="exact".
     theory: str = "first_order"
     #: The occupancy fields keep every triple with t < exact_below exact in each member
     #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none, the default); "auto": where the
@@ -178,16 +181,19 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
 
 
-def _exact_below_label(exact_below, choice: dict | None) -> str:
-    """The theory line's suffix: the fixed ``exact_below`` or the ladder's choice with its rungs."""
+def _exact_below_lines(exact_below, choice: dict | None) -> tuple[str, list[str]]:
+    """The theory line's suffix (the ``exact_below`` used) and, for "auto", a line with the
+    ladder it was chosen from."""
     if choice is not None:
         rungs = ", ".join(
-            f"{r['t_c']:g}: gap {r['gap']:.4f}+-{r['gap_se']:.4f} core {r['core']:.4f}"
-            f"+-{r['core_se']:.4f}"
+            f"{r['t_c']:g}: {r['gap']:.4f}+-{r['gap_se']:.4f} / {r['core']:.4f}+-{r['core_se']:.4f}"
             for r in choice["rows"]
         )
-        return f"; exact below t = {choice['t_c']:g} (auto, plateau start of {rungs})"
-    return f"; exact below t = {exact_below:g}" if exact_below else ""
+        return f"; exact below t = {choice['t_c']:g} (auto)", [
+            f"exact_below ladder (t_c: field gap / core mass, member SEs; plateau start "
+            f"{choice['t_c']:g}): {rungs}"
+        ]
+    return (f"; exact below t = {exact_below:g}" if exact_below else ""), []
 
 
 # -- result ---------------------------------------------------------------------------------------
@@ -267,12 +273,14 @@ class LinearComparison:
     def format_table(self) -> str:
         c = self.config
         F = c.n_space * c.n_time
+        below, ladder = _exact_below_lines(c.exact_below, self.meta.get("exact_below_choice"))
         lines = [
             f"== eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} (F/P={F / c.P:.3g})  "
             f"N={c.n_models} models x {c.density_label()}  seed={c.seed} ==",
             "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs "
             + self.meta.get("theory_kind", "first-order theory")
-            + _exact_below_label(c.exact_below, self.meta.get("exact_below_choice")),
+            + below,
+            *ladder,
             f"{'x':>6} {'t':>6} | {'mean emp [CI]':>30} {'pred':>9} | "
             f"{'Var emp [CI]':>33} {'pred':>10} {'ratio':>6} {'Var GF':>10}",
         ]

@@ -157,6 +157,33 @@ def test_stratified_moments_are_those_of_the_stratified_members(heavy_case, tmp_
     assert back.occupancy.strata == (6, 5) and back.config() == bound.config()
 
 
+def test_consistent_moments_with_early_triples_exact(heavy_case, tmp_path):
+    """From the consistent split with the early triples exact, the moments are the sample moments
+    of those members (the same streams; the members themselves are checked by hand in
+    test_occupancy.py), the split's flags travel with the saved moments, and the bound theory's
+    field is the consistent field with that exact_below, member for member."""
+    th, nodes, m, _ = heavy_case
+    split = occupancy_split(th, m, nodes=nodes, consistent=True, exact_below=0.2)
+    occ = occupancy_moments(th, m, 40, seed=1, split=split, n_batches=4)
+    assert occ.consistent and occ.exact_below == 0.2
+    rngs = [np.random.default_rng(s) for s in stream(1, "occupancy-moments").spawn(40)]
+    W = occupancy_members(th, m, split, rngs)
+    np.testing.assert_allclose(occ.W_bar[0], W.mean(axis=0), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(occ.cov_W, np.cov(W.T), rtol=1e-8, atol=1e-13)
+    plain = occupancy_moments(th, m, 40, seed=1, split=occupancy_split(th, m, nodes=nodes))
+    assert not np.allclose(plain.W_bar, occ.W_bar)  # the split matters
+    bound = OccupancyLinear(th, m, occ, nodes=nodes)
+    assert bound.exact_below == 0.2 and "consistent, exact_below=0.2" in repr(bound)
+    field = CavityLinear(th, m, "consistent", nodes, exact_below=0.2)
+    np.testing.assert_array_equal(bound.gaussian_field(5, seed=2).W, field.gaussian_field(5, 2).W)
+    back = OccupancyLinear.load(bound.save(tmp_path / "cons"))
+    assert back.occupancy.consistent and back.occupancy.exact_below == 0.2
+    assert back.config() == bound.config() and back.config()["consistent"] is True
+    np.testing.assert_array_equal(back.gaussian_field(5, seed=2).W, field.gaussian_field(5, 2).W)
+    # another field of the same moments keeps the plain split (no early triples)
+    assert OccupancyLinear(th, m, occ, "stratified", nodes).exact_below == 0.0
+
+
 def test_bad_input(heavy_case):
     th, nodes, m, split = heavy_case
     with pytest.raises(ValueError, match="n_members"):

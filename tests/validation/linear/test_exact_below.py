@@ -190,3 +190,22 @@ def test_cli_exact_below_auto_and_bad_value(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--exact-below must be 'auto'" in err
+
+
+def test_consistent_theory_is_the_consistent_field_with_its_own_moments():
+    """``theory="consistent"``: the [q] field is the consistent field with the same exact_below
+    (identical per-member histograms), the moments are its Monte Carlo moments (not the cavity
+    ones), and "auto" picks the same t_c for both (the ladder runs on the same field)."""
+    field = compare_linear(_tiny(theory="consistent_field", exact_below=0.3))
+    own = compare_linear(_tiny(theory="consistent", exact_below=0.3))
+    np.testing.assert_array_equal(own.theory.gf_histograms, field.theory.gf_histograms)
+    means = [
+        (r["mean_pred"], r2["mean_pred"])
+        for r, r2 in zip(own.denoiser_rows, field.denoiser_rows, strict=True)
+    ]
+    assert all(a != b for a, b in means)
+    cfg = own.theory.config["theory"]
+    assert cfg["kind"] == "occupancy_linear" and cfg["consistent"] and cfg["exact_below"] == 0.3
+    auto_own = compare_linear(_tiny(theory="consistent", exact_below="auto"))
+    auto_field = compare_linear(_tiny(theory="consistent_field", exact_below="auto"))
+    assert auto_own.meta["exact_below_choice"] == auto_field.meta["exact_below_choice"]
