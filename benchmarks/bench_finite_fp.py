@@ -23,7 +23,7 @@ features, ridge 0.1, F/P = 1.
   with the part that a sweep over P at one (F, eps) shares (theory and nodes) and the rest
   (per added P) apart, in wall and CPU seconds; each configuration three times: as is, with
   every triple below ``EXACT_BELOW`` kept exact in each member, and with ``exact_below`` chosen
-  by :func:`gtv.validation.linear.exact_below.choose_exact_below` (its ladder of field
+  by :func:`gtv.validation.exact_below.choose_exact_below` (its ladder of field
   evaluations, 256 members each, counted in).
 
 Usage::
@@ -54,8 +54,8 @@ from gtv.numerics.linear.cavity import prediction_moments
 from gtv.numerics.linear.occupancy import occupancy_split, sample_occupancy_weights
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.schedules import get_schedule
+from gtv.validation.exact_below import LADDER, choose_exact_below
 from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.linear.exact_below import LADDER, choose_exact_below
 
 #: The consistent field's ``exact_below`` in the second variant of the from-scratch table
 #: (docs/math/finite_fp.md, "[q] with the early triples exact").

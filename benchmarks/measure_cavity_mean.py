@@ -12,14 +12,20 @@ trained variance of D^ exceeds 1e-4). Three means of D^ are compared:
   each triple's label from its node's posterior over the data points (stream ``"field"``,
   seed 0). Simulation on the quadrature's population, not a theory: it has the law of a trained
   model if the population were the node measure;
-* **cavity**: ``W_bar`` of :func:`gtv.numerics.linear.cavity_moments` on the same nodes.
+* **cavity**: ``W_bar`` of :func:`gtv.numerics.linear.cavity_moments` on the same nodes;
+* **consistent field** (second table): the moments of the consistent field with every triple
+  below ``t_c`` exact (:func:`gtv.numerics.linear.occupancy_moments` on
+  ``occupancy_split(..., consistent=True, exact_below=t_c)``, ``--members`` members, seed 7) for
+  ``t_c`` in 0, 0.2, 0.4 and above ``T`` (every triple exact: ridge regressions on node designs),
+  mean and variance of ``D^`` against the trained ones.
 
 trained vs node designs measures the quadrature; cavity vs node designs the closure. Printed:
 the share of the points within 2 standard errors (95 % expected without bias) and the median
-``|z|`` (0.67 expected).
+``|z|`` (0.67 expected); for the consistent field also the median ``|Var_pred / Var_trained - 1|``
+and the share of the points within 25 %. F/P = 1/4 is in the second table only.
 
-Run: ``python benchmarks/measure_cavity_mean.py`` (about a minute on 2 cores; ``--quick``: a
-smoke run).
+Run: ``python benchmarks/measure_cavity_mean.py`` (about a minute on 2 cores; ``--models 20000
+--members 100000``: a few minutes; ``--quick``: a smoke run).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
     cavity_moments,
     linear_model_theory,
+    occupancy_moments,
+    occupancy_split,
     population_nodes,
     train_linear_ensemble,
 )
@@ -80,9 +88,12 @@ def _score(z: np.ndarray) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    ap.add_argument("--models", type=int, default=2000, help="trained models and node designs")
+    ap.add_argument("--members", type=int, default=20_000, help="consistent-field members")
     args = ap.parse_args()
     print_machine()
-    n_models = 100 if args.quick else 2000
+    n_models = 100 if args.quick else args.models
+    n_members = 200 if args.quick else args.members
     sched = get_schedule("vp-linear")
     print(
         f"F = 8 x 8, ridge {RIDGE}, {n_models} trained models and {n_models} node designs; "
@@ -119,6 +130,41 @@ def main() -> None:
                 f"| {eps:g} | {8 * 8 / P:g} | {keep.sum()} | {_score(z_ct)} | {_score(z_cn)} | "
                 f"{_score(z_nt)} | {np.median((v_nd / v_tr)[keep]):.2f} |"
             )
+    print()
+    print(
+        f"consistent field, {n_members} members, against the {n_models} trained models: mean "
+        "share |z| <= 2 (median |z|); Var median |pred/trained - 1|, share within 25 %"
+    )
+    print("| eps | F/P | t_c = 0 | 0.2 | 0.4 | every triple exact |")
+    print("|---|---|---|---|---|---|")
+    for eps in (1e-2,) if args.quick else (1e-2, 1e-3):
+        feats = ProductFeatures.uniform("gaussian", 1, 8, 8, (eps, sched.T), (-1.5, 1.5))
+        theory = linear_model_theory(DATA, feats, eps, sched, ridge=RIDGE)
+        nodes = population_nodes(theory)
+        X = np.tile(QUERY_X, len(QUERY_T))
+        T = np.maximum(np.repeat(QUERY_T, len(QUERY_X)), eps)
+        fq = feats.evaluate(X[:, None], T)
+        for P in (256, 64, 16):
+            ens = train_linear_ensemble(
+                DATA, feats, n_models, P, eps, sched, ridge=RIDGE, seed=0,
+                keep_normal_equations=False,
+            )  # fmt: skip
+            d_tr = ens.W[:, 0, :] @ fq.T
+            v_tr = d_tr.var(axis=0, ddof=1)
+            keep = v_tr > 1e-4
+            m = cavity_moments(theory, P, nodes=nodes)
+            cells = []
+            for t_c in (0.0, 0.2, 0.4, 2.0 * sched.T):
+                split = occupancy_split(theory, m, nodes=nodes, consistent=True, exact_below=t_c)
+                occ = occupancy_moments(theory, m, n_members, seed=7, split=split)
+                v = np.einsum("if,fg,ig->i", fq, occ.cov_W, fq)
+                se_m = occ.standard_errors(fq)[0]
+                z = (occ.W_bar[0] @ fq.T - d_tr.mean(axis=0)) / np.hypot(
+                    np.sqrt(v_tr / n_models), se_m
+                )
+                r = np.abs(v / v_tr - 1)[keep]
+                cells.append(f"{_score(z[keep])}; {np.median(r):.3f}, {np.mean(r <= 0.25):.0%}")
+            print(f"| {eps:g} | {8 * 8 / P:g} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from gtv.numerics.linear.occupancy import member_heavy_sets, occupancy_split
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import model_rngs
 from gtv.validation.ensembles import sampled_densities
+from gtv.validation.exact_below import LADDER, plateau_start
 from gtv.validation.linear import last_step_basins
-from gtv.validation.linear.exact_below import LADDER, plateau_start
 from gtv.validation.shells import shell_masses
 from gtv.validation.stats import standard_error
 

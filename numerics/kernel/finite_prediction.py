@@ -189,17 +189,24 @@ class FiniteKernelTheoryAt(BoundTheory):
         return KernelField(ens)
 
     def occupancy_field(
-        self, n_models: int, seed: int | np.random.SeedSequence = 0, *, q_star: float = 1.0
+        self,
+        n_models: int,
+        seed: int | np.random.SeedSequence = 0,
+        *,
+        q_star: float = 1.0,
+        exact_below: float = 0.0,
     ) -> KernelField:
         """N members of the small-occupancy field (:mod:`gtv.numerics.kernel.occupancy`: nodes
-        whose triples have self-influence above ``q_star / (1 + q_star)`` kept exactly, the rest
-        by their per-pole cavity equivalent); member ``n`` from
-        ``stream(seed, "field").spawn(N)[n]``; ``config["kind"] = "occupancy-field"``."""
+        whose triples have self-influence above ``q_star / (1 + q_star)``, and every node with
+        ``t < exact_below``, kept exactly, the rest by their per-pole cavity equivalent); member
+        ``n`` from ``stream(seed, "field").spawn(N)[n]``; ``config["kind"] =
+        "occupancy-field"``."""
         n_models = check_count(n_models, "n_models")
         seed = check_seed(seed)
-        split = KernelOccupancySplit(self.moments, q_star)
+        split = KernelOccupancySplit(self.moments, q_star, exact_below)
         c = kernel_occupancy_coefficients(split, n_models, seed)
-        return self._member_field(c, "occupancy-field", seed, {"q_star": float(q_star)})
+        extra = {"q_star": float(q_star), "exact_below": split.exact_below}
+        return self._member_field(c, "occupancy-field", seed, extra)
 
     def stratified_field(
         self,
@@ -209,19 +216,22 @@ class FiniteKernelTheoryAt(BoundTheory):
         q_star: float = 1.0,
         strata: tuple[int, int] = STRATA,
         centre: bool = True,
+        exact_below: float = 0.0,
     ) -> KernelField:
         """N members of the stratified field (:mod:`gtv.numerics.kernel.strata`: the occupancy
         field with each member's light nodes weighted by its own counts per ``(t, x)`` cell,
-        centred on the cavity mean unless ``centre=False``); member ``n`` from
-        ``stream(seed, "field").spawn(N)[n]``; ``config["kind"] = "stratified-field"``."""
+        centred on the cavity mean unless ``centre=False``; every node with ``t < exact_below``
+        heavy); member ``n`` from ``stream(seed, "field").spawn(N)[n]``; ``config["kind"] =
+        "stratified-field"``."""
         n_models = check_count(n_models, "n_models", 2 if centre else 1)
         seed = check_seed(seed)
-        cells = KernelStrata(KernelOccupancySplit(self.moments, q_star), strata)
+        cells = KernelStrata(KernelOccupancySplit(self.moments, q_star, exact_below), strata)
         c = kernel_stratified_coefficients(cells, n_models, seed, centre=centre)
         extra = {
             "q_star": float(q_star),
             "strata": [int(v) for v in cells.grid.shape],
             "centre": bool(centre),
+            "exact_below": cells.split.exact_below,
         }
         return self._member_field(c, "stratified-field", seed, extra)
 

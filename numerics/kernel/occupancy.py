@@ -61,6 +61,11 @@ class KernelOccupancySplit:
     moments : FiniteKernelMoments
     q_star : float
         Heavy threshold: nodes with self-influence ``h_n > q_star / (1 + q_star)``.
+    exact_below : float, default 0
+        Every node with ``t < exact_below`` is heavy too, whatever its self-influence: its
+        triples are kept exactly in each member and the light equivalent is taken over the later
+        nodes only (the linear models' early triples, docs/math/finite_fp.md; 0: none, above
+        ``T``: every node heavy, each member the exactly trained model of its design).
 
     Attributes
     ----------
@@ -72,13 +77,18 @@ class KernelOccupancySplit:
     """
 
     @serial_blas
-    def __init__(self, moments: FiniteKernelMoments, q_star: float = HEAVY_LEVERAGE):
+    def __init__(
+        self, moments: FiniteKernelMoments, q_star: float = HEAVY_LEVERAGE, exact_below: float = 0.0
+    ):
         if not isinstance(moments, FiniteKernelMoments):
             raise TypeError("moments must be a FiniteKernelMoments")
         if not (np.isfinite(q_star) and q_star > 0):
             raise ValueError(f"q_star must be a finite number > 0, got {q_star!r}")
+        if isinstance(exact_below, bool) or not (np.isfinite(exact_below) and exact_below >= 0):
+            raise ValueError(f"exact_below must be a finite time >= 0, got {exact_below!r}")
         th = moments.theory
         self.moments, self.q_star = moments, float(q_star)
+        self.exact_below = float(exact_below)
         P = moments.P
         phi = th.psi_nodes / np.sqrt(th.s)[None, :]
         om, w = th.omega, th.lam
@@ -87,7 +97,7 @@ class KernelOccupancySplit:
         # self-influence of one triple on its own prediction through the whole filter,
         # h = sum_m e_m q_m / (1 + q_m) (= q / (1 + q) for one ridge, so q > q_star <=> h > h_star)
         self.influence = (moments.coefficients[:, None] * q / (1 + q)).sum(axis=0).real
-        heavy = self.influence > q_star / (1 + q_star)
+        heavy = (self.influence > q_star / (1 + q_star)) | (th.nodes_t < self.exact_below)
         self.heavy, self.light = np.flatnonzero(heavy), np.flatnonzero(~heavy)
         prob = om / om.sum()
         #: probability of a triple at each node (the node law the members draw from)

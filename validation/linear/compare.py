@@ -67,6 +67,7 @@ from gtv.numerics.linear.occupancy import occupancy_split
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream_rng
+from gtv.validation.exact_below import choose_exact_below
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear.comparison import (
     OCCUPANCY_FIELD_THEORIES,
@@ -80,7 +81,6 @@ from gtv.validation.linear.diagnostics import (
     distribution_rows,
     moment_matched_densities,
 )
-from gtv.validation.linear.exact_below import choose_exact_below
 from gtv.validation.predictions import compute_theory_predictions
 from gtv.validation.shells import shell_rows
 from gtv.validation.stats import (

@@ -18,11 +18,11 @@ import numpy as np
 from gtv.numerics.checks import check_field_types, check_query_values
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.ensembles import DensityOptions
+from gtv.validation.exact_below import check_auto_grid, check_exact_below
 from gtv.validation.figures.figure2 import FIGURE2_DATA, mixture_density
 from gtv.validation.linear.diagnostics import (
     format_diagnostics,
 )
-from gtv.validation.linear.exact_below import check_exact_below
 from gtv.validation.predictions import TheoryPredictions
 from gtv.validation.results import (
     JsonConfig,
@@ -138,7 +138,7 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     theory: str = "first_order"
     #: The occupancy fields keep every triple with t < exact_below exact in each member
     #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none, the default); "auto": where the
-    #: field's own [q] stops moving (gtv.validation.linear.exact_below.choose_exact_below).
+    #: field's own [q] stops moving (gtv.validation.exact_below.choose_exact_below).
     exact_below: float | str = 0.0
 
     def __post_init__(self) -> None:
@@ -175,6 +175,7 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             raise ValueError(f"P must be an integer >= 1, got {self.P!r}")
         if not (self.hist_range[0] < self.hist_range[1]):
             raise ValueError(f"hist_range must be (lo, hi) with lo < hi, got {self.hist_range}")
+        check_auto_grid(self.exact_below, self.hist_range, self.n_bins, FIGURE2_DATA)
         for name in ("query_x", "query_t"):
             check_query_values(getattr(self, name), name)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):

@@ -74,10 +74,10 @@ from gtv.numerics.linear.prediction import OCCUPANCY_FIELDS
 from gtv.numerics.schedules import get_schedule
 from gtv.numerics.streams import stream
 from gtv.validation.ensembles import DensityOptions
+from gtv.validation.exact_below import check_auto_grid, check_exact_below, choose_exact_below
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear.comparison import variance_ratio_scores
 from gtv.validation.linear.densities import linear_ensemble_densities
-from gtv.validation.linear.exact_below import check_exact_below, choose_exact_below
 from gtv.validation.predictions import (
     fokker_planck_grid,
     fokker_planck_on_edges,
@@ -157,7 +157,7 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
     max_points: int = 16_384
     #: The occupancy-field theories keep every triple with t < exact_below exact in each member
     #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none); "auto": chosen per cell where
-    #: the field's own [q] stops moving (gtv.validation.linear.exact_below.choose_exact_below).
+    #: the field's own [q] stops moving (gtv.validation.exact_below.choose_exact_below).
     exact_below: float | str = 0.0
 
     def __post_init__(self) -> None:
@@ -198,6 +198,7 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
             raise ValueError(f"theories must be a non-empty subset of {THEORY_NAMES}")
         if not (self.hist_range[0] < self.hist_range[1]):
             raise ValueError(f"hist_range must be (lo, hi) with lo < hi, got {self.hist_range}")
+        check_auto_grid(self.exact_below, self.hist_range, self.n_bins, FIGURE2_DATA)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
         if not (np.isfinite(self.var_floor) and self.var_floor >= 0):

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from gtv.validation.cli_density import add_density_arguments
+from gtv.validation.cli_density import add_density_arguments, exact_below_arg
 
 __all__ = ["NTK_DEFAULTS", "add_ntk_parser", "run_validate_ntk"]
 
@@ -31,6 +31,8 @@ NTK_DEFAULTS = {
     "theory_n_hermite": 10,
     "fp_steps": 300,
     "theory": "first-order",
+    "exact_below": 0.0,
+    "centre": True,
     "seed": 0,
     "density": "transport",
     "n_points": 512,
@@ -159,6 +161,21 @@ def add_ntk_parser(vsub, fmt, formats: Callable, positive_int: Callable) -> None
         "finite-P moments with the small-occupancy field (heavy triples exact) or its "
         "stratified form (light triples counted per (t, x) cell) as the field ensemble of [q]",
     )
+    ntk.add_argument(
+        "--exact-below",
+        type=exact_below_arg,
+        default=d.exact_below,
+        metavar="T",
+        help="with --theory occupancy-field or stratified-field: keep every node with t < T "
+        "exact in each member (docs/math/finite_fp.md); 'auto': per tau, where the field's own "
+        "gap and core mass stop moving on a ladder of T (no trained model); 0: none",
+    )
+    ntk.add_argument(
+        "--centre",
+        action=argparse.BooleanOptionalAction,
+        default=d.centre,
+        help="with --theory stratified-field: move the members onto the cavity mean",
+    )
     ntk.add_argument("--seed", type=int, default=d.seed, help="random seed")
     ntk.add_argument(
         "--cache",
@@ -202,6 +219,8 @@ def run_validate_ntk(args: argparse.Namespace) -> int:
         fp_steps=args.fp_steps,
         fp_half_width=args.fp_half_width,
         theory=args.theory,
+        exact_below=args.exact_below,
+        centre=args.centre,
         seed=args.seed,
     )
     stem = args.out / f"ntk_{cfg.activation}_eps{cfg.eps:g}_P{cfg.P}"

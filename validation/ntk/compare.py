@@ -120,6 +120,7 @@ Modules: :mod:`gtv.validation.ntk.config` (:class:`NTKCompareConfig`),
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -144,6 +145,7 @@ from gtv.numerics.two_layer import (
 )
 from gtv.validation.checkpoint import TaskCheckpoint
 from gtv.validation.ensembles import LearnedDensities, sampled_densities, transported_densities
+from gtv.validation.exact_below import LADDER, ExactBelowChoice, ladder_choice, plateau_start
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.ntk.config import FIELD_LABELS, NTKCompareConfig
 from gtv.validation.ntk.result import NTKComparison
@@ -184,6 +186,8 @@ def _checkpoint(c: NTKCompareConfig, d_in: int, D: int, path) -> tuple[TaskCheck
         )  # fmt: skip
         if c.density == "transport":  # per-model error estimates and points (transport only)
             arrays.update({f"{pre}err": np.zeros((*lead, N)), f"{pre}pts": np.zeros((*lead, N))})
+    if c.exact_below == "auto":  # per tau and rung: t_c, gap, gap SE, core, core SE
+        arrays["g_ladder"] = np.zeros((K, len(LADDER) + 1, 5))
     # tasks: per width its N models (training) then its K sampling runs; then the K sampling
     # runs of the infinite-width networks and the K of the Gaussian field
     per = N + K
@@ -395,8 +399,22 @@ def compare_ntk(
     def kernel(k):
         store("k_", k, learned(lambda n, **kw: kens.sample(n, taus[k], **samp, **kw)))
 
+    def field_at(k, t_c):
+        return _MemberField(bound[k], c.theory, exact_below=t_c, centre=c.centre)
+
     def field(k):
-        src = _MemberField(bound[k], c.theory) if c.theory in FIELD_LABELS else bound[k]
+        below = c.exact_below
+        if below == "auto":
+            choice = ladder_choice(
+                lambda t_c: field_at(k, t_c), float(sched.T), data, n_members=c.n_models,
+                edges=edges, gap_distance=c.gap_distance, density=c.density,
+                n_samples=c.n_samples, transport=transport, seed=c.seed, **samp,
+            )  # fmt: skip
+            arr["g_ladder"][k] = np.column_stack(
+                [choice.ladder, choice.gap, choice.gap_se, choice.core, choice.core_se]
+            )
+            below = choice.t_c
+        src = field_at(k, below) if c.theory in FIELD_LABELS else bound[k]
         d = gaussian_field_densities(
             src, c.n_models, edges, c.gap_distance, density=c.density, n_samples=c.n_samples,
             transport=transport, seed=c.seed, **samp,
@@ -504,6 +522,13 @@ def compare_ntk(
     }
     if transport is not None:
         meta.update(_transport_meta(c, arr, bayes_d))
+    if c.exact_below == "auto":  # the choice per tau, from the ladders kept in the resume file
+        meta["exact_below_choice"] = [
+            ExactBelowChoice(
+                plateau_start(*lad.T), *(tuple(map(float, v)) for v in lad.T)
+            ).to_dict()
+            for lad in arr["g_ladder"]
+        ]
     ckpt.finish()
     return NTKComparison(
         c, float(eta), steps, taus, net, ker, th, hist, outside, gap, k_hist, k_out, k_gap,
@@ -528,13 +553,19 @@ def _transport_meta(c: NTKCompareConfig, arr: dict, bayes: LearnedDensities) -> 
 
 class _MemberField:
     """A bound finite-P theory whose field ensemble is its small-occupancy or stratified field
-    (the ``gaussian_field`` the [q] summary calls)."""
+    (the ``gaussian_field`` the [q] summary calls), with every node below ``exact_below`` exact
+    and, for the stratified field, centred or not."""
 
-    def __init__(self, bound: FiniteKernelTheoryAt, theory: str):
+    def __init__(
+        self, bound: FiniteKernelTheoryAt, theory: str, exact_below: float = 0.0, centre=True
+    ):
         self.bound = bound
-        self._draw = (
-            bound.occupancy_field if theory == "occupancy-field" else bound.stratified_field
-        )
+        if theory == "occupancy-field":
+            self._draw = functools.partial(bound.occupancy_field, exact_below=exact_below)
+        else:
+            self._draw = functools.partial(
+                bound.stratified_field, exact_below=exact_below, centre=centre
+            )
 
     def __getattr__(self, name: str):  # data, schedule, ... of the bound theory
         return getattr(self.bound, name)

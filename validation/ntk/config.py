@@ -11,6 +11,8 @@ from gtv.numerics.checks import check_field_types, check_query_values
 from gtv.numerics.kernel import ACTIVATIONS, check_embedding
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.ensembles import DensityOptions
+from gtv.validation.exact_below import check_auto_grid, check_exact_below
+from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.results import JsonConfig
 
 __all__ = ["DENSITIES", "THEORIES", "NTKCompareConfig"]
@@ -88,6 +90,13 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
         (:meth:`~gtv.numerics.kernel.FiniteKernelTheoryAt.occupancy_field`) or its stratified
         field (:meth:`~gtv.numerics.kernel.FiniteKernelTheoryAt.stratified_field`, the default
         32 x 16 cells) in place of the Gaussian field for [q].
+    exact_below : float or "auto", default 0
+        With the member fields: every node with ``t < exact_below`` is kept exact in each member
+        (:class:`gtv.numerics.kernel.occupancy.KernelOccupancySplit`); ``"auto"``: chosen per
+        ``tau`` where the field's own gap and core mass stop moving
+        (:func:`gtv.validation.exact_below.ladder_choice`; docs/math/finite_fp.md).
+    centre : bool, default True
+        With ``theory="stratified-field"``: move the members onto the cavity mean.
     density : {"transport", "mc"}
         How every per-model density is formed (trained networks, infinite-width networks, the
         theory's field members, the exact-Bayes baseline): ``"transport"`` (default) carries a
@@ -130,6 +139,8 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
     embedding: str = "linear"
     bias: float = 1.0
     theory: str = "first-order"
+    exact_below: float | str = 0.0
+    centre: bool = True
     seed: int = 0
     density: str = "transport"
     n_points: int = 512
@@ -219,6 +230,13 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
         self.check_density()
         if self.theory not in THEORIES:
             raise ValueError(f"theory must be one of {THEORIES}, got {self.theory!r}")
+        if check_exact_below(self.exact_below) and self.theory not in FIELD_LABELS:
+            raise ValueError(
+                f"exact_below: only with the member fields {tuple(FIELD_LABELS)}, not "
+                f"theory={self.theory!r}"
+            )
+        if not self.centre and self.theory != "stratified-field":
+            raise ValueError("centre=False: only with theory='stratified-field'")
         if self.method not in ("euler", "heun"):
             raise ValueError(f"method must be 'euler' or 'heun', got {self.method!r}")
         check_embedding(self.embedding)
@@ -228,6 +246,7 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
         lo, hi = self.hist_range
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise ValueError(f"hist_range must be (lo, hi) with lo < hi, got {self.hist_range}")
+        check_auto_grid(self.exact_below, self.hist_range, self.n_bins, FIGURE2_DATA)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
         for name in ("query_x", "query_t"):
@@ -237,6 +256,16 @@ class NTKCompareConfig(DensityOptions, JsonConfig):
             raise ValueError(
                 f"query_t must lie in [eps, T] = [{self.eps:g}, {sched.T:g}], got {self.query_t}"
             )
+
+    def run_settings(self) -> dict:
+        """:meth:`DensityOptions.run_settings` without ``exact_below`` and ``centre`` at their
+        defaults (the resume files written before these fields existed stay valid)."""
+        d = super().run_settings()
+        if self.exact_below == 0:
+            del d["exact_below"]
+        if self.centre:
+            del d["centre"]
+        return d
 
     @property
     def field_label(self) -> str:

@@ -284,6 +284,16 @@ class NTKComparison:
             f"baselines: p(x|eps) {b['p(x|eps)']:.4f}; exact-Bayes PF-ODE "
             f"({c.n_steps} {c.method} steps) {b['bayes']:.4f}"
         )
+        choices = self.meta.get("exact_below_choice")
+        if choices:
+            picks = ", ".join(
+                f"tau {tau:.4g}: {ch['t_c']:g}" for tau, ch in zip(self.taus, choices, strict=True)
+            )
+            lines.append(f"{c.field_label}: nodes exact below t_c (auto, plateau start): {picks}")
+        elif c.exact_below:
+            lines.append(f"{c.field_label}: every node below t = {c.exact_below:g} exact")
+        if c.theory == "stratified-field" and not c.centre:
+            lines.append(f"{c.field_label}: members as drawn (not centred on the cavity mean)")
         for tau in self.taus:
             rows = [r for r in self.shell_rows if r["tau"] == float(tau)]
             if rows:

@@ -104,6 +104,47 @@ def test_members_match_the_node_by_node_reference(small_eps_moments, q_star):
         assert np.max(np.abs(every_pole[k] - want)) < 1e-9 * np.max(np.abs(want))
 
 
+def test_exact_below_makes_the_early_nodes_heavy(small_eps_theory, small_eps_moments):
+    """``exact_below=t_c``: the heavy nodes are those above the self-influence threshold and every
+    node with t < t_c (no other), the light part lives at t >= t_c only, the members match the
+    node-by-node reference; above T every node is heavy, as with a vanishing threshold (the
+    exactly trained model, test_occupancy.py); exact_below = 0 is the plain split."""
+    th = small_eps_theory
+    plain = KernelOccupancySplit(small_eps_moments)
+    t_c = float(np.sort(np.unique(th.nodes_t))[2])  # the third time node: two below it
+    split = KernelOccupancySplit(small_eps_moments, exact_below=t_c)
+    want = np.flatnonzero((plain.influence > 0.5) | (th.nodes_t < t_c))
+    assert np.array_equal(split.heavy, want) and split.heavy.size > plain.heavy.size
+    assert np.all(th.nodes_t[split.light] >= t_c) and split.exact_below == t_c
+    strata = KernelStrata(split, (4, 5))
+    draws = [strata.draw(rng) for rng in model_rngs(4, "field", 4)]
+    got = _stratified_members(strata, draws)
+    for k, d in enumerate(draws):
+        ref = _reference_member(strata, d)
+        assert np.max(np.abs(got[k] - ref)) < 1e-9 * np.max(np.abs(ref))
+    above = KernelOccupancySplit(small_eps_moments, exact_below=2.0)
+    assert above.light.size == 0 and above.heavy.size == th.n_nodes
+    tiny_q = KernelOccupancySplit(small_eps_moments, q_star=1e-12)
+    drawn = [above.draw(rng) for rng in model_rngs(5, "field", 3)]
+    np.testing.assert_allclose(_members(above, drawn), _members(tiny_q, drawn), rtol=1e-12)
+    assert np.array_equal(KernelOccupancySplit(small_eps_moments, exact_below=0.0).heavy,
+                          plain.heavy)  # fmt: skip
+    for bad in (-0.1, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="exact_below"):
+            KernelOccupancySplit(small_eps_moments, exact_below=bad)
+    bound = FiniteKernelTheoryAt(th, small_eps_moments.tau, 64)
+    for field in (
+        bound.stratified_field(4, seed=1, exact_below=t_c),
+        bound.occupancy_field(4, seed=1, exact_below=t_c),
+    ):
+        assert field.ensemble.config["exact_below"] == t_c
+    drawn_field = bound.stratified_field(4, seed=1, exact_below=t_c, centre=False)
+    c = kernel_stratified_coefficients(KernelStrata(split), 4, 1, centre=False)
+    np.testing.assert_allclose(
+        drawn_field.ensemble.coeffs[:, 0, :, 0], c @ th.basis.T, rtol=1e-12, atol=1e-14
+    )
+
+
 def test_counts_are_multinomial_over_heavy_nodes_and_cells(small_eps_moments):
     """2000 members' pooled counts against the expected ``P * probability`` (heavy nodes then
     cells): a chi-square test at level 1e-3, so a correct draw fails it 1 time in 1000; counts

@@ -177,7 +177,7 @@ def test_exact_below_auto_is_chosen_per_cell(small_map):
     """``exact_below="auto"``: each occupancy-field row carries its own plateau start (a rung of
     the ladder or the all-exact rung above T, i.e. the same field's choice run by hand), the other
     theories are untouched, and the table lists the choices."""
-    from gtv.validation.linear.exact_below import choose_exact_below
+    from gtv.validation.exact_below import choose_exact_below
 
     cfg = {**SMALL, "theories": ("cavity", "consistent_field")}
     auto = validity_map(ValidityMapConfig(**cfg, exact_below="auto"))

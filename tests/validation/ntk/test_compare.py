@@ -482,6 +482,77 @@ def test_cli_defaults_are_the_config_defaults():
     assert CLI_THEORIES == THEORIES
 
 
+# -- member fields with the early nodes exact ---------------------------------------------------
+def test_member_field_with_early_nodes_exact_and_auto(tmp_path):
+    """``exact_below`` (fixed or "auto") and ``centre`` reach the member field: its gap masses are
+    those of ``FiniteKernelTheoryAt.stratified_field(exact_below=..., centre=...)`` sampled the
+    same way; "auto" is the plateau start of the ladder of that field (recomputed by hand for
+    each tau), saved, printed and kept across a reload."""
+    from gtv.numerics.kernel import FiniteKernelTheoryAt
+    from gtv.validation.exact_below import ladder_choice
+    from gtv.validation.ntk.compare import _MemberField
+    from gtv.validation.theory_densities import gaussian_field_histograms
+
+    kw = dict(widths=(32,), n_models=4, taus=(6.0,), n_samples=50, theory="stratified-field",
+              density="mc", sample_kernel=False, n_bins=80)  # fmt: skip
+    fixed = compare_ntk(_tiny(exact_below=0.1, centre=False, **kw))
+    auto = compare_ntk(_tiny(exact_below="auto", centre=False, **kw))
+    th = ntk_theory(FIGURE2_DATA, EPS, "vp-linear", "erf", lr=fixed.learning_rate,
+                    flow="gradient-descent", n_t=8, n_hermite=8)  # fmt: skip
+    b = FiniteKernelTheoryAt(th, fixed.taus[0], 48)
+    edges = np.linspace(-2.0, 2.0, 81)
+    src = _MemberField(b, "stratified-field", exact_below=0.1, centre=False)
+    _, _, gap = gaussian_field_histograms(src, 4, 50, edges, 0.25, seed=0)
+    np.testing.assert_array_equal(fixed.gf_gap[0], gap)
+    choice = ladder_choice(
+        lambda t_c: _MemberField(b, "stratified-field", exact_below=t_c, centre=False),
+        1.0, FIGURE2_DATA, n_members=4, edges=edges, n_samples=50, seed=0,
+    )  # fmt: skip
+    assert auto.meta["exact_below_choice"][0] == choice.to_dict()
+    src = _MemberField(b, "stratified-field", exact_below=choice.t_c, centre=False)
+    np.testing.assert_array_equal(
+        auto.gf_gap[0], gaussian_field_histograms(src, 4, 50, edges, 0.25, seed=0)[2]
+    )
+    assert "nodes exact below t_c (auto, plateau start): tau" in auto.format_gap_table()
+    assert "not centred" in auto.format_gap_table()
+    assert "every node below t = 0.1 exact" in fixed.format_gap_table()
+    auto.save(tmp_path / "auto")
+    back = NTKComparison.load(tmp_path / "auto.npz")
+    assert back.config.exact_below == "auto" and back.meta["exact_below_choice"][0]["t_c"] == (
+        choice.t_c
+    )
+    # the resume file of a run at the defaults is compared without the new fields
+    assert "exact_below" not in _tiny().run_settings() and "centre" not in _tiny().run_settings()
+    assert _tiny(exact_below=0.1, theory="occupancy-field").run_settings()["exact_below"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"exact_below": 0.1}, "exact_below: only with the member fields"),
+        ({"exact_below": "soon", "theory": "stratified-field"}, "exact_below must be 'auto'"),
+        ({"exact_below": -1.0, "theory": "stratified-field"}, "exact_below must be 'auto'"),
+        ({"centre": False, "theory": "occupancy-field"}, "centre=False"),
+        ({"exact_below": "auto", "theory": "stratified-field"}, "edges: the core"),
+    ],
+)
+def test_exact_below_config_bad_input(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _tiny(**kw)
+
+
+def test_cli_exact_below_and_centre(tmp_path, capsys):
+    args = [*_CLI_TINY, "--widths", "16", "--taus", "4", "--theory", "stratified-field",
+            "--exact-below", "0.2", "--no-centre", "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    back = NTKComparison.load(tmp_path / "ntk_erf_eps0.01_P48.npz")
+    assert back.config.exact_below == 0.2 and back.config.centre is False
+    assert "every node below t = 0.2 exact" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["validate", "ntk", "--exact-below", "x"])
+    _one_line_error(capsys.readouterr().err)
+
+
 # -- headline numbers (slow) --------------------------------------------------------------------
 HEADLINE = dict(
     P=256,

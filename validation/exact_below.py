@@ -1,14 +1,18 @@
 """Choosing ``exact_below`` from the field alone: where its prediction stops moving.
 
-The occupancy fields keep every triple with ``t < t_c`` exact in each member
-(:func:`gtv.numerics.linear.occupancy.occupancy_split`, docs/math/finite_fp.md, *[q] with the early
-triples exact*). As ``t_c`` grows the field's [q] moves and then stops: above ``T`` every triple is
-exact and each member is a ridge regression on its own triples (a trained ensemble drawn from the
-field's streams), the limit of the ladder. :func:`choose_exact_below` samples the field on a ladder
-of ``t_c`` and returns the **plateau start**: the smallest rung whose gap mass and core mass (within
-:data:`CORE_RADIUS` of a training point) both stay within one of their own member-level standard
-errors of those of every larger rung (:func:`plateau_start`). No trained model enters: the rule is a
-property of the theory's field, so the chosen ``t_c`` is a prediction, not a fit.
+Shared by the linear models' occupancy fields (:func:`choose_exact_below`) and the lazy (kernel)
+networks' member fields (:func:`ladder_choice` on
+:meth:`gtv.numerics.kernel.FiniteKernelTheoryAt.stratified_field`). Such a field keeps every
+triple with ``t < t_c`` exact in each member (for the linear fields
+:func:`gtv.numerics.linear.occupancy.occupancy_split`; docs/math/finite_fp.md, *[q] with the early
+triples exact*). As ``t_c`` grows the field's [q] moves and then stops: above ``T`` every triple
+is exact and each member is the model trained on its own triples (a trained ensemble drawn from
+the field's streams), the limit of the ladder. :func:`ladder_choice` samples the field on a
+ladder of ``t_c`` and returns the **plateau start**: the smallest rung whose gap mass and core
+mass (within :data:`CORE_RADIUS` of a training point) both stay within one of their own
+member-level standard errors of those of every larger rung (:func:`plateau_start`). No trained
+model enters: the rule is a property of the theory's field, so the chosen ``t_c`` is a
+prediction, not a fit.
 
 The one-standard-error tolerance and the ladder were fixed before the rule was scored against any
 trained ensemble (docs/math/finite_fp.md, *Choosing t_c from the field alone*).
@@ -16,15 +20,13 @@ trained ensemble (docs/math/finite_fp.md, *Choosing t_c from the field alone*).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
 from gtv.numerics.checks import check_choice, check_count
-from gtv.numerics.linear import CavityLinear
-from gtv.numerics.linear.prediction import OCCUPANCY_FIELDS
 from gtv.numerics.streams import check_seed
 from gtv.validation.ensembles import DENSITIES, TransportSettings
 from gtv.validation.shells import SHELLS, shell_masses
@@ -35,8 +37,11 @@ __all__ = [
     "CORE_RADIUS",
     "LADDER",
     "ExactBelowChoice",
+    "check_auto_grid",
+    "check_core_bins",
     "check_exact_below",
     "choose_exact_below",
+    "ladder_choice",
     "plateau_start",
 ]
 
@@ -139,6 +144,56 @@ def _check_ladder(ladder: Sequence[float], T: float) -> tuple[float, ...]:
     return rungs
 
 
+def ladder_choice(
+    field_at: Callable[[float], object],
+    T: float,
+    data: np.ndarray,
+    *,
+    n_members: int,
+    edges: np.ndarray,
+    gap_distance: float = 0.25,
+    density: str = "mc",
+    n_samples: int | None = None,
+    transport: TransportSettings | None = None,
+    n_steps: int = 30,
+    method: str = "euler",
+    seed: int | np.random.SeedSequence = 0,
+    ladder: Sequence[float] = LADDER,
+    progress: bool = False,
+) -> ExactBelowChoice:
+    """The plateau start of any field family ``field_at(t_c)`` (module docstring).
+
+    ``field_at(t_c)`` returns a theory whose ``gaussian_field(n, seed)`` draws the field's
+    members with every triple below ``t_c`` exact (1-D, ``data`` its training points, ``T`` its
+    schedule's end). The checks run before the first field is drawn; the other parameters are
+    those of :func:`choose_exact_below`.
+    """
+    n_members = check_count(n_members, "n_members", minimum=2)
+    check_choice(density, "density", DENSITIES)
+    if density == "mc":
+        n_samples = check_count(n_samples, "n_samples")
+    seed = check_seed(seed)
+    rungs = _check_ladder(ladder, T) + (2.0 * T,)
+    edges = np.asarray(edges, dtype=float)
+    data = np.asarray(data, dtype=float)
+    if data.ndim != 2 or data.shape[1] != 1:
+        raise ValueError("data: the exact_below ladder needs 1-D training points (M, 1)")
+    check_core_bins(edges, data[:, 0])
+    shells = (0.0, CORE_RADIUS, np.inf)
+    stats = []
+    for t_c in tqdm(rungs, desc="exact_below ladder", disable=not progress, leave=False):
+        d = gaussian_field_densities(
+            field_at(t_c), n_members, edges, gap_distance, density=density, n_samples=n_samples,
+            transport=transport, n_steps=n_steps, method=method, seed=seed,
+        )  # fmt: skip
+        core = shell_masses(d.histograms, d.outside, edges, data[:, 0], shells)[:, 0]
+        stats.append((d.gap.mean(), standard_error(d.gap), core.mean(), standard_error(core)))
+    gap, gap_se, core, core_se = (tuple(float(s[i]) for s in stats) for i in range(4))
+    return ExactBelowChoice(
+        plateau_start(rungs, gap, gap_se, core, core_se), rungs, gap, gap_se, core, core_se
+    )
+
+
 def choose_exact_below(
     population,
     moments,
@@ -157,7 +212,8 @@ def choose_exact_below(
     ladder: Sequence[float] = LADDER,
     progress: bool = False,
 ) -> ExactBelowChoice:
-    """The occupancy field's ``exact_below`` where its own [q] stops moving (module docstring).
+    """The linear occupancy field's ``exact_below`` where its own [q] stops moving (module
+    docstring).
 
     Parameters
     ----------
@@ -194,42 +250,27 @@ def choose_exact_below(
     -------
     ExactBelowChoice
     """
+    from gtv.numerics.linear import CavityLinear, population_nodes
+    from gtv.numerics.linear.prediction import OCCUPANCY_FIELDS
+
     if field not in OCCUPANCY_FIELDS:
         raise ValueError(f"field must be one of {OCCUPANCY_FIELDS}, got {field!r}")
-    n_members = check_count(n_members, "n_members", minimum=2)
-    check_choice(density, "density", DENSITIES)
-    if density == "mc":
-        n_samples = check_count(n_samples, "n_samples")
-    seed = check_seed(seed)
     T = float(population.schedule.T)
-    rungs = _check_ladder(ladder, T) + (2.0 * T,)
-    edges = np.asarray(edges, dtype=float)
-    data = np.asarray(population.data, dtype=float)
-    if data.ndim != 2 or data.shape[1] != 1:
-        raise ValueError("population: choose_exact_below needs 1-D data")
-    shells = (0.0, CORE_RADIUS, np.inf)
-    _check_core_bins(edges, data[:, 0])
+    _check_ladder(ladder, T)
+    check_core_bins(np.asarray(edges, dtype=float), np.asarray(population.data)[:, 0])
     if nodes is None:
-        from gtv.numerics.linear import population_nodes
-
         nodes = population_nodes(population)
-    stats = []
-    for t_c in tqdm(rungs, desc="exact_below ladder", disable=not progress, leave=False):
-        theory = CavityLinear(population, moments, field, nodes, exact_below=t_c)
-        d = gaussian_field_densities(
-            theory, n_members, edges, gap_distance, density=density, n_samples=n_samples,
-            transport=transport, n_steps=n_steps, method=method, seed=seed,
-        )  # fmt: skip
-        core = shell_masses(d.histograms, d.outside, edges, data[:, 0], shells)[:, 0]
-        stats.append((d.gap.mean(), standard_error(d.gap), core.mean(), standard_error(core)))
-    gap, gap_se, core, core_se = (tuple(float(s[i]) for s in stats) for i in range(4))
-    return ExactBelowChoice(
-        plateau_start(rungs, gap, gap_se, core, core_se), rungs, gap, gap_se, core, core_se
-    )
+    return ladder_choice(
+        lambda t_c: CavityLinear(population, moments, field, nodes, exact_below=t_c),
+        T, population.data, n_members=n_members, edges=edges, gap_distance=gap_distance,
+        density=density, n_samples=n_samples, transport=transport, n_steps=n_steps,
+        method=method, seed=seed, ladder=ladder, progress=progress,
+    )  # fmt: skip
 
 
-def _check_core_bins(edges: np.ndarray, data: np.ndarray) -> None:
-    """The core shell is read off whole bins: the training points +- CORE_RADIUS on bin edges."""
+def check_core_bins(edges: np.ndarray, data: np.ndarray) -> None:
+    """``ValueError`` unless the training points ``data`` (M,) +- :data:`CORE_RADIUS` fall on
+    the bin edges ``edges`` (the core shell is read off whole bins)."""
     if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
         raise ValueError("edges must be increasing 1-D bin edges")
     width = float(edges[1] - edges[0])
@@ -252,3 +293,11 @@ def check_exact_below(value: object) -> float | str:
     if not (np.isfinite(value) and value >= 0):
         raise ValueError(f"exact_below must be 'auto' or a finite time >= 0, got {value!r}")
     return float(value)
+
+
+def check_auto_grid(exact_below: object, hist_range, n_bins: int, data: np.ndarray) -> None:
+    """A configuration's histogram grid, checked when it is made: with ``exact_below="auto"``
+    the ladder reads the core mass off its bins (:func:`check_core_bins`)."""
+    if exact_below == "auto":
+        edges = np.linspace(float(hist_range[0]), float(hist_range[1]), int(n_bins) + 1)
+        check_core_bins(edges, np.asarray(data, dtype=float).reshape(-1))

@@ -1,5 +1,5 @@
 """Choosing the occupancy fields' ``exact_below`` from the field alone
-(gtv.validation.linear.exact_below), in ``compare_linear``, the validity map and the CLI.
+(gtv.validation.exact_below), in ``compare_linear``, the validity map and the CLI.
 Small sizes: the module runs in seconds."""
 
 import json
@@ -11,16 +11,16 @@ from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import CavityLinear, cavity_moments, linear_model_theory, population_nodes
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.cli import main
-from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.linear import LinearCompareConfig, compare_linear
-from gtv.validation.linear.comparison import LinearComparison
-from gtv.validation.linear.exact_below import (
+from gtv.validation.exact_below import (
     CORE_RADIUS,
     LADDER,
     check_exact_below,
     choose_exact_below,
     plateau_start,
 )
+from gtv.validation.figures.figure2 import FIGURE2_DATA
+from gtv.validation.linear import LinearCompareConfig, compare_linear
+from gtv.validation.linear.comparison import LinearComparison
 from gtv.validation.theory_densities import gaussian_field_densities
 
 EPS = 1e-2
