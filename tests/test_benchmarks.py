@@ -73,13 +73,15 @@ def test_measure_ntk_closure_quick_runs(tmp_path: Path):
     assert (
         "| tau | trained / cavity | trained / node designs [range] | node designs / cavity |" in out
     )
-    assert out.count("\n| 3 |") + out.count("\n| 10 |") + out.count("\n| 300 |") == 3
+    assert out.count("\n| 3 | ") + out.count("\n| 10 | ") + out.count("\n| 300 | ") == 3 + 3 * 6
+    assert "| tau | t_c | heavy nodes (heavy triples per model) | trained / field | mean |" in out
 
 
 def test_measure_cavity_mean_quick_runs(tmp_path: Path):
     out = _run_quick("measure_cavity_mean.py", tmp_path)
     assert "| eps | F/P | points | cavity vs trained | cavity vs node designs |" in out
-    assert out.count("\n| 0.01 | ") == 2
+    assert out.count("\n| 0.01 | ") == 2 + 3  # F/P = 1, 4; then the field at F/P = 1/4, 1, 4
+    assert "| eps | F/P | t_c = 0 | 0.2 | 0.4 | every triple exact |" in out
 
 
 def test_measure_splices_quick_runs(tmp_path: Path):
