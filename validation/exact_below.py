@@ -45,8 +45,8 @@ __all__ = [
     "plateau_start",
 ]
 
-#: The rungs of ``t_c`` below the schedule's ``T``; :func:`choose_exact_below` adds a last rung
-#: above ``T`` (every triple exact).
+#: The rungs of ``t_c`` below the schedule's ``T``; :func:`ladder_choice` adds a last rung above
+#: ``T`` (every triple exact).
 LADDER = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6)
 #: The core of a peak: samples within this distance of a training point (the first shell of
 #: :data:`gtv.validation.shells.SHELLS`).
@@ -55,7 +55,7 @@ CORE_RADIUS = SHELLS[1]
 
 @dataclass(frozen=True)
 class ExactBelowChoice:
-    """Result of :func:`choose_exact_below`.
+    """Result of :func:`ladder_choice` (and :func:`choose_exact_below`).
 
     Attributes
     ----------
@@ -77,14 +77,7 @@ class ExactBelowChoice:
     def rows(self) -> list[dict]:
         """One dict per rung: ``t_c``, ``gap``, ``gap_se``, ``core``, ``core_se``, ``chosen``."""
         return [
-            {
-                "t_c": t,
-                "gap": g,
-                "gap_se": gs,
-                "core": c,
-                "core_se": cs,
-                "chosen": t == self.t_c,
-            }  # fmt: skip
+            {"t_c": t, "gap": g, "gap_se": gs, "core": c, "core_se": cs, "chosen": t == self.t_c}
             for t, g, gs, c, cs in zip(
                 self.ladder, self.gap, self.gap_se, self.core, self.core_se, strict=True
             )
@@ -92,10 +85,7 @@ class ExactBelowChoice:
 
     def to_dict(self) -> dict:
         """JSON-ready form (saved in a comparison's ``meta``)."""
-        return {
-            "t_c": self.t_c,
-            "rows": self.rows(),
-        }
+        return {"t_c": self.t_c, "rows": self.rows()}
 
     def format(self) -> str:
         """The ladder as a markdown table, the chosen rung marked."""
