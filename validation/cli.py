@@ -312,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
         "trained model; 'Choosing t_c from the field alone')",
     )
     lin.add_argument(
+        "--ladder-samples",
+        type=_positive_int("--ladder-samples", 1),
+        default=None,
+        metavar="S",
+        help="with --exact-below auto and --density mc: PF-ODE samples per member on the "
+        "ladder's rungs (default: --samples; the prediction itself always uses --samples)",
+    )
+    lin.add_argument(
         "--diagnostics",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -509,6 +517,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             diagnostics=args.diagnostics,
             theory=args.theory,
             exact_below=args.exact_below,
+            ladder_samples=args.ladder_samples,
             **density,
         )
         for eps in args.eps

@@ -209,3 +209,27 @@ def test_consistent_theory_is_the_consistent_field_with_its_own_moments():
     auto_own = compare_linear(_tiny(theory="consistent", exact_below="auto"))
     auto_field = compare_linear(_tiny(theory="consistent_field", exact_below="auto"))
     assert auto_own.meta["exact_below_choice"] == auto_field.meta["exact_below_choice"]
+
+
+def test_ladder_samples_sets_the_rungs_samples_only():
+    """``ladder_samples``: the rungs use that many samples per member (the ladder equals
+    ``choose_exact_below`` with ``n_samples=ladder_samples``), the prediction keeps ``n_samples``;
+    checked with the configuration."""
+    cheap = compare_linear(_tiny(exact_below="auto", ladder_samples=60))
+    full = compare_linear(_tiny(exact_below=cheap.meta["exact_below_choice"]["t_c"]))
+    np.testing.assert_array_equal(cheap.theory.gf_histograms, full.theory.gf_histograms)
+    sched = get_schedule("vp-linear")
+    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (EPS, sched.T), (-1.5, 1.5))
+    th = linear_model_theory(FIGURE2_DATA, feats, EPS, sched, ridge=0.1)
+    choice = choose_exact_below(
+        th, cavity_moments(th, 40), n_members=6, edges=np.linspace(-2, 2, 81), n_samples=60,
+        seed=0,
+    )  # fmt: skip
+    assert cheap.meta["exact_below_choice"] == json.loads(json.dumps(choice.to_dict()))
+    for bad, match in (
+        (dict(exact_below="auto", ladder_samples=0), "ladder_samples must be"),
+        (dict(exact_below=0.2, ladder_samples=60), "only with exact_below='auto'"),
+        (dict(exact_below="auto", ladder_samples=60, density="transport"), "density='mc'"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            _tiny(**bad)

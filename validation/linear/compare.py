@@ -204,9 +204,10 @@ def compare_linear(
             if below == "auto":
                 choice = choose_exact_below(
                     population, moments, field_kind, n_members=c.n_models, edges=edges,
-                    gap_distance=c.gap_distance, density=c.density, n_samples=c.n_samples,
-                    transport=c.density_settings(), n_steps=c.n_steps, method=c.method,
-                    seed=c.seed, nodes=nodes, progress=progress,
+                    gap_distance=c.gap_distance, density=c.density,
+                    n_samples=c.ladder_samples or c.n_samples, transport=c.density_settings(),
+                    n_steps=c.n_steps, method=c.method, seed=c.seed, nodes=nodes,
+                    progress=progress,
                 )  # fmt: skip
                 below = choice.t_c
                 theory_meta["exact_below_choice"] = choice.to_dict()

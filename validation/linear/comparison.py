@@ -140,6 +140,9 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none, the default); "auto": where the
     #: field's own [q] stops moving (gtv.validation.exact_below.choose_exact_below).
     exact_below: float | str = 0.0
+    #: With exact_below="auto" and density="mc": PF-ODE samples per member on the ladder's rungs
+    #: (default: n_samples; the prediction itself always uses n_samples).
+    ladder_samples: int | None = None
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -155,6 +158,12 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
         if self.target == "exact" and self.theory != "first_order":
             raise ValueError("theory: with target='exact' only 'first_order' is available")
         below = check_exact_below(self.exact_below)
+        if self.ladder_samples is not None:
+            v = self.ladder_samples
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"ladder_samples must be None or an integer >= 1, got {v!r}")
+            if below != "auto" or self.density != "mc":
+                raise ValueError("ladder_samples: only with exact_below='auto' and density='mc'")
         if below and self.theory not in OCCUPANCY_FIELD_THEORIES:
             raise ValueError(
                 f"exact_below: only with the occupancy-field theories {OCCUPANCY_FIELD_THEORIES}, "
