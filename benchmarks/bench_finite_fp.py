@@ -21,10 +21,11 @@ features, ridge 0.1, F/P = 1.
   configuration -- the theory, its node set with the node kernels' layout, the fast-path moments,
   256 members and their PF-ODE samples -- against the 2000-model ensemble, at F/P = 1/4, 1, 4,
   with the part that a sweep over P at one (F, eps) shares (theory and nodes) and the rest
-  (per added P) apart, in wall and CPU seconds; each configuration three times: as is, with
+  (per added P) apart, in wall and CPU seconds; each configuration four times: as is, with
   every triple below ``EXACT_BELOW`` kept exact in each member, and with ``exact_below`` chosen
   by :func:`gtv.validation.exact_below.choose_exact_below` (its ladder of field
-  evaluations, 256 members each, counted in).
+  evaluations, 256 members each, counted in), the ladder's rungs with the prediction's samples
+  and with a tenth of them (``--ladder-samples``).
 
 Usage::
 
@@ -137,11 +138,13 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
     def per_p(theory, nodes, exact_below=0.0):
         return _fast_prediction(theory, P, nodes, "consistent", n_members, n_samples, exact_below)
 
-    def per_p_auto(theory, nodes):  # the ladder of exact_below="auto", then the prediction
+    def per_p_auto(theory, nodes, ladder_samples=n_samples):
+        """The ladder of exact_below="auto" (``ladder_samples`` per member), then the
+        prediction."""
         m, split_nodes = prediction_moments(theory, P, nodes=nodes)
         choice = choose_exact_below(
             theory, m, "consistent", n_members=n_members, edges=np.linspace(-2, 2, 161),
-            n_samples=n_samples, nodes=split_nodes, ladder=(0.0, 0.2) if quick else LADDER,
+            n_samples=ladder_samples, nodes=split_nodes, ladder=(0.0, 0.2) if quick else LADDER,
         )  # fmt: skip
         field = CavityLinear(theory, m, "consistent", split_nodes, exact_below=choice.t_c)
         return field.gaussian_field(n_members, seed=0).sample(n_samples, seed=0)
@@ -149,7 +152,7 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
     def ensemble():
         return _ensemble(feats, n_models, P, eps, sched, n_samples)
 
-    keys = ("setup", "per_p", "per_p_exact", "per_p_auto", "ensemble")
+    keys = ("setup", "per_p", "per_p_exact", "per_p_auto", "per_p_auto_cheap", "ensemble")
     best = {k: [np.inf, np.inf] for k in keys}
     for _ in range(1 if quick else 3):
         w, c, (theory, nodes) = _timed(setup)
@@ -158,6 +161,7 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
             ("per_p", per_p, (theory, nodes)),
             ("per_p_exact", per_p, (theory, nodes, EXACT_BELOW)),
             ("per_p_auto", per_p_auto, (theory, nodes)),
+            ("per_p_auto_cheap", per_p_auto, (theory, nodes, n_samples // 10)),
             ("ensemble", ensemble, ()),
         ):
             w, c, _ = _timed(fn, *args)
@@ -167,6 +171,7 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
         ("per_p", ""),
         ("per_p_exact", f", exact below t = {EXACT_BELOW:g}"),
         ("per_p_auto", ", exact_below auto (its ladder included)"),
+        ("per_p_auto_cheap", f", exact_below auto, ladder at {n_samples // 10} samples"),
     ):
         p = best[key]
         tot = [s[0] + p[0], s[1] + p[1]]
