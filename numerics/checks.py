@@ -144,6 +144,18 @@ def check_positive(value: object, argname: str) -> float:
     return v
 
 
+def check_nonnegative_time(value: object, argname: str) -> float:
+    """``value`` as a float, or ``ValueError`` naming ``argname`` unless it is a finite number
+    ``>= 0`` (bools and strings are rejected), e.g. the occupancy fields' ``exact_below``."""
+    if (
+        isinstance(value, (bool, str))
+        or not isinstance(value, (int, float, np.number))
+        or not (np.isfinite(value) and value >= 0)
+    ):
+        raise ValueError(f"{argname} must be a finite time >= 0, got {value!r}")
+    return float(value)
+
+
 def check_count(value: object, argname: str, minimum: int = 1) -> int:
     """Return ``value`` as an ``int`` or raise ``ValueError`` unless it is an integer
     ``>= minimum`` (bools are rejected: ``True`` is not a count)."""

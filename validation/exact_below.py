@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from gtv.numerics.checks import check_choice, check_count
+from gtv.numerics.checks import check_choice, check_count, check_nonnegative_time
 from gtv.numerics.streams import check_seed
 from gtv.validation.ensembles import DENSITIES, TransportSettings
 from gtv.validation.shells import SHELLS, shell_masses
@@ -278,11 +278,12 @@ def check_exact_below(value: object) -> float | str:
     time ``>= 0`` (returned as a float); ``ValueError`` naming the argument otherwise."""
     if value == "auto":
         return "auto"
-    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.number)):
-        raise ValueError(f"exact_below must be 'auto' or a finite time >= 0, got {value!r}")
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"exact_below must be 'auto' or a finite time >= 0, got {value!r}")
-    return float(value)
+    try:
+        return check_nonnegative_time(value, "exact_below")
+    except ValueError:
+        raise ValueError(
+            f"exact_below must be 'auto' or a finite time >= 0, got {value!r}"
+        ) from None
 
 
 def check_auto_grid(exact_below: object, hist_range, n_bins: int, data: np.ndarray) -> None:

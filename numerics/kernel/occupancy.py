@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtv.numerics.checks import check_count
+from gtv.numerics.checks import check_count, check_nonnegative_time
 from gtv.numerics.kernel.finite_p import FiniteKernelMoments
 from gtv.numerics.kernel.gram import serial_blas
 from gtv.numerics.streams import model_rngs
@@ -84,11 +84,9 @@ class KernelOccupancySplit:
             raise TypeError("moments must be a FiniteKernelMoments")
         if not (np.isfinite(q_star) and q_star > 0):
             raise ValueError(f"q_star must be a finite number > 0, got {q_star!r}")
-        if isinstance(exact_below, bool) or not (np.isfinite(exact_below) and exact_below >= 0):
-            raise ValueError(f"exact_below must be a finite time >= 0, got {exact_below!r}")
+        self.exact_below = check_nonnegative_time(exact_below, "exact_below")
         th = moments.theory
         self.moments, self.q_star = moments, float(q_star)
-        self.exact_below = float(exact_below)
         P = moments.P
         phi = th.psi_nodes / np.sqrt(th.s)[None, :]
         om, w = th.omega, th.lam

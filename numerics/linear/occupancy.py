@@ -63,7 +63,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gtv.numerics.blas import serial_blas
-from gtv.numerics.checks import check_choice, check_count
+from gtv.numerics.checks import check_choice, check_count, check_nonnegative_time
 from gtv.numerics.dsm import draw_dsm_triples, dsm_weights
 from gtv.numerics.linear.cavity import CavityMoments
 from gtv.numerics.linear.member_kernels import (
@@ -176,13 +176,12 @@ def occupancy_split(
         raise TypeError(f"consistent must be a bool, got {consistent!r}")
     if consistent and strata is not None:
         raise ValueError("consistent: only with the unconditioned light part (strata=None)")
-    if isinstance(exact_below, bool) or not (np.isfinite(exact_below) and exact_below >= 0):
-        raise ValueError(f"exact_below must be a finite time >= 0, got {exact_below!r}")
+    exact_below = check_nonnegative_time(exact_below, "exact_below")
     nodes = population_nodes(theory) if nodes is None else nodes
     # one BLAS thread: many small products (faster on a shared machine) and the same bits for any
     # thread count
     with serial_blas():
-        split = _split(theory, moments, nodes, q_star, strata, min_cell_count, float(exact_below))
+        split = _split(theory, moments, nodes, q_star, strata, min_cell_count, exact_below)
     return replace(split, consistent=bool(consistent)) if consistent else split
 
 

@@ -264,7 +264,7 @@ class OccupancyLinear(CavityLinear):
         occ = self.occupancy
         return (
             f"OccupancyLinear(LinearTheory(F={self.theory.n_features}), P={self.P!r}, "
-            f"q_star={self.occupancy.q_star!r}, members={self.occupancy.n_members}, "
+            f"q_star={occ.q_star!r}, members={occ.n_members}, "
             f"field={self.field!r}"
             + (", consistent" if occ.consistent else "")
             + (f", exact_below={occ.exact_below!r}" if occ.exact_below else "")

@@ -31,7 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_choice, check_query_pair, check_samples_per_model
+from gtv.numerics.checks import (
+    check_choice,
+    check_nonnegative_time,
+    check_query_pair,
+    check_samples_per_model,
+)
 from gtv.numerics.contract import BoundTheory
 from gtv.numerics.io import load_result_of_kind, result_file, save_result
 from gtv.numerics.linear.cavity import CavityMoments, sample_cavity_weights
@@ -469,11 +474,9 @@ class CavityLinear(_CorrectedLinear):
         if nodes is not None and not isinstance(nodes, PopulationNodes):
             raise TypeError("nodes must be a PopulationNodes (from population_nodes)")
         self._nodes = nodes
-        if isinstance(exact_below, bool) or not (np.isfinite(exact_below) and exact_below >= 0):
-            raise ValueError(f"exact_below must be a finite time >= 0, got {exact_below!r}")
-        if exact_below > 0 and self.field not in OCCUPANCY_FIELDS:
+        self.exact_below = check_nonnegative_time(exact_below, "exact_below")
+        if self.exact_below > 0 and self.field not in OCCUPANCY_FIELDS:
             raise ValueError(f"exact_below: only for the occupancy fields, not field={field!r}")
-        self.exact_below = float(exact_below)
         if split is not None:
             if not isinstance(split, OccupancySplit):
                 raise TypeError("split must be an OccupancySplit (from occupancy_split)")

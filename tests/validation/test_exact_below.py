@@ -134,6 +134,13 @@ def test_choose_exact_below_bad_input(setup, kw, match):
 
 
 def test_check_exact_below():
+    """The configuration's value ("auto" or a time) and the numerics' time check it uses."""
+    from gtv.numerics.checks import check_nonnegative_time
+
+    assert check_nonnegative_time(0, "t") == 0.0 and check_nonnegative_time(np.float32(2), "t") == 2
+    for bad in ("0.2", -0.1, float("nan"), float("inf"), True, None, [0.1]):
+        with pytest.raises(ValueError, match="t must be a finite time >= 0"):
+            check_nonnegative_time(bad, "t")
     assert check_exact_below("auto") == "auto"
     assert check_exact_below(0) == 0.0 and check_exact_below(np.float64(0.2)) == 0.2
     for bad in ("Auto", "0.2", -0.1, float("nan"), float("inf"), True, None):
