@@ -70,7 +70,7 @@ from gtv.numerics.streams import stream_rng
 from gtv.validation.exact_below import choose_exact_below
 from gtv.validation.figures.figure2 import FIGURE2_DATA
 from gtv.validation.linear.comparison import (
-    OCCUPANCY_FIELD_THEORIES,
+    FIELD_KINDS,
     THEORY_TITLES,
     LinearCompareConfig,
     LinearComparison,
@@ -193,11 +193,8 @@ def compare_linear(
             strata = STRATA if c.theory == "stratified" else None
             occupancy = occupancy_moments(population, moments, seed=c.seed, strata=strata)
             theory = OccupancyLinear(population, moments, occupancy, field=c.theory)
-        elif c.theory in OCCUPANCY_FIELD_THEORIES or c.theory in ("cavity", "cavity_field"):
-            field_kind = {
-                "cavity": "gaussian", "cavity_field": "cavity", "stratified_field": "stratified",
-                "consistent_field": "consistent", "consistent": "consistent",
-            }.get(c.theory, "occupancy")  # fmt: skip
+        elif c.theory in FIELD_KINDS:
+            field_kind = FIELD_KINDS[c.theory]
             moments = cavity_moments(population, c.P)
             nodes = population_nodes(population)
             below = c.exact_below

@@ -62,6 +62,13 @@ THEORY_TITLES = {
     "consistent": "consistent-field moments (Monte Carlo over its members) and field",
 }
 
+#: The CavityLinear field of each default theory drawn from the cavity moments or an occupancy
+#: split (compare_linear and the validity map).
+FIELD_KINDS = {
+    "cavity": "gaussian", "cavity_field": "cavity", "occupancy_field": "occupancy",
+    "stratified_field": "stratified", "consistent_field": "consistent", "consistent": "consistent",
+}  # fmt: skip
+
 #: The default theories whose members are drawn from an occupancy split with a chosen
 #: ``exact_below`` (the cavity moments, or for "consistent" the field's own).
 OCCUPANCY_FIELD_THEORIES = (

@@ -76,7 +76,7 @@ from gtv.numerics.streams import stream
 from gtv.validation.ensembles import DensityOptions
 from gtv.validation.exact_below import check_auto_grid, check_exact_below, choose_exact_below
 from gtv.validation.figures.figure2 import FIGURE2_DATA
-from gtv.validation.linear.comparison import variance_ratio_scores
+from gtv.validation.linear.comparison import FIELD_KINDS, variance_ratio_scores
 from gtv.validation.linear.densities import linear_ensemble_densities
 from gtv.validation.predictions import (
     fokker_planck_grid,
@@ -105,11 +105,6 @@ THEORY_NAMES = (
 #: variance at the query points is still scored.
 SECOND_ORDER_FIELD_MAX_F = 100
 _FIELD_THEORIES = THEORY_NAMES[1:]
-#: The CavityLinear field of each cavity theory.
-_FIELD_KINDS = {
-    "cavity": "gaussian", "cavity_field": "cavity", "occupancy_field": "occupancy",
-    "stratified_field": "stratified", "consistent_field": "consistent",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -476,7 +471,7 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                     if ("moments", P) not in cache:  # one solve for the three cavity theories
                         cache[("moments", P)] = cavity_moments(population, P, nodes=cache["nodes"])
                     mom = cache[("moments", P)]
-                    kind = _FIELD_KINDS[name]
+                    kind = FIELD_KINDS[name]
                     below = c.exact_below if kind in OCCUPANCY_FIELDS else 0.0
                     if below == "auto":  # per cell and field, from the field alone
                         below = choose_exact_below(
