@@ -320,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
         "ladder's rungs (default: --samples; the prediction itself always uses --samples)",
     )
     lin.add_argument(
+        "--theory-members",
+        type=_positive_int("--theory-members", 4),
+        default=None,
+        metavar="K",
+        help="members of the theory's field behind its densities and gap mass (default: "
+        "--models, the trained side's Monte Carlo noise; more make the prediction more "
+        "precise); the Var D^ table and the --exact-below auto ladder keep --models",
+    )
+    lin.add_argument(
         "--diagnostics",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -518,6 +527,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             theory=args.theory,
             exact_below=args.exact_below,
             ladder_samples=args.ladder_samples,
+            n_theory_members=args.theory_members,
             **density,
         )
         for eps in args.eps

@@ -232,7 +232,7 @@ def compare_linear(
     t0 = time.perf_counter()
     preds = compute_theory_predictions(
         theory,
-        c.n_models,
+        c.n_theory_members or c.n_models,
         c.n_samples,
         edges,
         gap_distance=c.gap_distance,

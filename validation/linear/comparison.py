@@ -150,6 +150,11 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     #: With exact_below="auto" and density="mc": PF-ODE samples per member on the ladder's rungs
     #: (default: n_samples; the prediction itself always uses n_samples).
     ladder_samples: int | None = None
+    #: Members of the theory's field behind its densities and gap mass (default: n_models, the
+    #: same Monte Carlo noise as the trained side; more members make the prediction more
+    #: precise without touching the trained ensemble). The Var D^ table and the
+    #: exact_below="auto" ladder keep n_models.
+    n_theory_members: int | None = None
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -158,6 +163,9 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
         m = self.n_moment_members
         if m is not None and (isinstance(m, bool) or int(m) != m or m < 4):
             raise ValueError(f"n_moment_members must be None or an integer >= 4, got {m!r}")
+        k = self.n_theory_members
+        if k is not None and (isinstance(k, bool) or int(k) != k or k < 4):
+            raise ValueError(f"n_theory_members must be None or an integer >= 4, got {k!r}")
         if self.target not in ("noisy", "exact"):
             raise ValueError(f"target must be 'noisy' or 'exact', got {self.target!r}")
         if self.theory not in DEFAULT_THEORIES:
@@ -293,7 +301,9 @@ class LinearComparison:
         below, ladder = _exact_below_lines(c.exact_below, self.meta.get("exact_below_choice"))
         lines = [
             f"== eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} (F/P={F / c.P:.3g})  "
-            f"N={c.n_models} models x {c.density_label()}  seed={c.seed} ==",
+            f"N={c.n_models} models x {c.density_label()}  seed={c.seed}"
+            + (f"  theory field: {c.n_theory_members} members" if c.n_theory_members else "")
+            + " ==",
             "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs "
             + self.meta.get("theory_kind", "first-order theory")
             + below,

@@ -17,21 +17,25 @@ against it:
 * ``"stratified_field"`` -- the same with the light part per ``(t, x)`` cell
   (:mod:`gtv.numerics.linear.strata`; not in the default list);
 * ``"consistent_field"`` -- the occupancy field with each member's heavy set closed under its
-  own leverage (:func:`gtv.numerics.linear.occupancy.close_heavy_sets`; not in the default list).
+  own leverage (:func:`gtv.numerics.linear.occupancy.close_heavy_sets`; not in the default list);
+* ``"consistent"`` -- the same field with its own moments: mean and covariance of ``W`` by Monte
+  Carlo over ``n_moment_members`` of its members
+  (:func:`gtv.numerics.linear.occupancy_moments.occupancy_moments`, stream
+  ``"occupancy-moments"``), so its variance score is the field's and not the cavity moments'
+  (not in the default list).
 
-Scores per (cell, theory): ``TV / floor`` (total variation between the ensemble-mean densities on
-a common grid, over the half-vs-half noise floor of the trained ensemble, averaged over
-``n_splits`` random splits); the gap-mass z-score ``(gap_theory - gap_trained) / SE`` with
-model-level standard errors of both (deterministic predictions have none); the gap masses with
-model-level 95 % bootstrap CIs; and, for the theories with moments (the cavity fields with the
-cavity moments), ``median |Var_pred/Var - 1|`` of ``D^`` over the query grid (points with
-trained variance above ``var_floor``). A theory that cannot be evaluated at a cell (e.g. a
+Scores per (cell, theory): ``TV / floor`` (total variation between the ensemble-mean densities on a
+common grid, over the half-vs-half noise floor of the trained ensemble, averaged over ``n_splits``
+random splits); the gap-mass z-score ``(gap_theory - gap_trained) / SE`` with model-level standard
+errors of both (deterministic predictions have none); the gap masses with model-level 95 %
+bootstrap CIs; and, for the theories with moments (the cavity fields with the cavity moments,
+``"consistent"`` with its own), ``median |Var_pred/Var - 1|`` of ``D^`` over the query grid (points
+with trained variance above ``var_floor``). A theory that cannot be evaluated at a cell (e.g. a
 second-order covariance that is not positive semi-definite because P is far too small for the
-expansion) is recorded with its reason and no scores; above ``SECOND_ORDER_FIELD_MAX_F``
-features the second-order field is not drawn (its weight covariance costs ``O(F**5)``) and only
-its variance is scored. The ``"paper"`` density is continuous-time while every field is sampled
-with ``n_steps`` Euler steps (the paper's 30): its distance includes the sampler's own
-discretization error.
+expansion) is recorded with its reason and no scores; above ``SECOND_ORDER_FIELD_MAX_F`` features
+the second-order field is not drawn (its weight covariance costs ``O(F**5)``) and only its variance
+is scored. The ``"paper"`` density is continuous-time while every field is sampled with ``n_steps``
+Euler steps (the paper's 30): its distance includes the sampler's own discretization error.
 
 Per-model densities (``ValidityMapConfig.density``): by default **transported** -- the trained
 models and the members of every field theory carry the deterministic quantile grid of
@@ -63,9 +67,12 @@ from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
     CavityLinear,
     FirstOrderLinear,
+    OccupancyLinear,
     SecondOrderLinear,
     cavity_moments,
     linear_model_theory,
+    occupancy_moments,
+    occupancy_split,
     population_nodes,
     second_order_moments,
     train_linear_ensemble,
@@ -98,7 +105,7 @@ __all__ = ["THEORY_NAMES", "ValidityMap", "ValidityMapConfig", "validity_map"]
 
 THEORY_NAMES = (
     "paper", "first_order", "second_order", "cavity", "cavity_field", "occupancy_field",
-    "stratified_field", "consistent_field",
+    "stratified_field", "consistent_field", "consistent",
 )  # fmt: skip
 #: Above this many features the second-order field is not drawn: its weight covariance needs
 #: ``F (F + 1) / 2`` evaluations of an ``O(F**3)`` quadratic form (docs/math/linear.md); its
@@ -126,7 +133,7 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
     n_time: int = 16
     n_models: int = 200
     n_samples: int = 2000
-    theories: tuple[str, ...] = THEORY_NAMES[:-2]  # the stratified and consistent fields on request
+    theories: tuple[str, ...] = THEORY_NAMES[:-3]  # the stratified and consistent ones on request
     seed: int = 0
     ridge: float = 0.1
     schedule: str = "vp-linear"
@@ -154,6 +161,9 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
     #: (gtv.numerics.linear.occupancy.occupancy_split; 0: none); "auto": chosen per cell where
     #: the field's own [q] stops moving (gtv.validation.exact_below.choose_exact_below).
     exact_below: float | str = 0.0
+    #: Members of the consistent field whose mean and covariance of W are the "consistent"
+    #: theory's moments (Monte Carlo; at least 40, two per error batch).
+    n_moment_members: int = 10_000
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -189,6 +199,9 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
         for r in self.f_over_p:
             if round(F / r) < 1:
                 raise ValueError(f"f_over_p: F/P = {r:g} gives P < 1 with F = {F}")
+        m = self.n_moment_members
+        if isinstance(m, bool) or int(m) != m or m < 40:
+            raise ValueError(f"n_moment_members must be an integer >= 40, got {m!r}")
         if not self.theories or any(t not in THEORY_NAMES for t in self.theories):
             raise ValueError(f"theories must be a non-empty subset of {THEORY_NAMES}")
         if not (self.hist_range[0] < self.hist_range[1]):
@@ -438,6 +451,7 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
         "gap_trained_lo": g_lo, "gap_trained_hi": g_hi,
     }  # fmt: skip
     rows = []
+    picks: dict = {}  # exact_below="auto": the cell's choice per field kind
     first = FirstOrderLinear(population, P)
     for name in c.theories:
         t0 = time.perf_counter()
@@ -470,23 +484,37 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                         cache["nodes"] = population_nodes(population)
                     if ("moments", P) not in cache:  # one solve for the three cavity theories
                         cache[("moments", P)] = cavity_moments(population, P, nodes=cache["nodes"])
-                    mom = cache[("moments", P)]
+                    mom, nodes = cache[("moments", P)], cache["nodes"]
                     kind = FIELD_KINDS[name]
                     below = c.exact_below if kind in OCCUPANCY_FIELDS else 0.0
-                    if below == "auto":  # per cell and field, from the field alone
-                        below = choose_exact_below(
-                            population, mom, kind, n_members=c.n_models, edges=edges,
-                            gap_distance=c.gap_distance, density=c.density,
-                            n_samples=c.n_samples, transport=transport, nodes=cache["nodes"],
-                            **sampler,
-                        ).t_c  # fmt: skip
+                    if below == "auto":  # per cell and field kind, from the field alone
+                        if kind not in picks:  # "consistent" shares consistent_field's pick
+                            picks[kind] = choose_exact_below(
+                                population, mom, kind, n_members=c.n_models, edges=edges,
+                                gap_distance=c.gap_distance, density=c.density,
+                                n_samples=c.n_samples, transport=transport, nodes=nodes,
+                                **sampler,
+                            ).t_c  # fmt: skip
+                        below = picks[kind]
                     if kind in OCCUPANCY_FIELDS:
                         row["exact_below"] = float(below)
-                    th = CavityLinear(population, mom, kind, cache["nodes"], exact_below=below)
-                fd = gaussian_field_densities(
-                    th, c.n_models, edges, c.gap_distance, density=c.density,
-                    n_samples=c.n_samples, transport=transport, **sampler,
-                )  # fmt: skip
+                    if name == "consistent":  # the field with its own moments (Monte Carlo)
+                        split = occupancy_split(
+                            population, mom, nodes=nodes, consistent=True, exact_below=below
+                        )
+                        own = occupancy_moments(
+                            population, mom, c.n_moment_members, seed, split=split
+                        )
+                        th = OccupancyLinear(population, mom, own, "occupancy", nodes)
+                    else:
+                        th = CavityLinear(population, mom, kind, nodes, exact_below=below)
+                # "consistent" draws the members of "consistent_field" (same split, same seed)
+                fd = kept.get("consistent_field") if name == "consistent" else None
+                if fd is None:
+                    fd = gaussian_field_densities(
+                        th, c.n_models, edges, c.gap_distance, density=c.density,
+                        n_samples=c.n_samples, transport=transport, **sampler,
+                    )  # fmt: skip
                 kept[name] = fd
                 if fd.error is not None:
                     errors[name] = float(fd.error.max())

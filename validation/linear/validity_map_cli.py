@@ -40,10 +40,13 @@ VALIDITY_MAP_DEFAULTS = {
         "occupancy_field",
     ),
     "seed": 0,
+    "moment_members": 10_000,
 }
 
 #: Every theory ``--theories`` accepts (= the map's THEORY_NAMES; a test checks that they agree).
-THEORY_CHOICES = (*VALIDITY_MAP_DEFAULTS["theories"], "stratified_field", "consistent_field")
+THEORY_CHOICES = (
+    *VALIDITY_MAP_DEFAULTS["theories"], "stratified_field", "consistent_field", "consistent",
+)  # fmt: skip
 
 
 def _ratio(value: str) -> float:
@@ -72,13 +75,14 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
         "'paper' (white-noise Fokker-Planck of the first-order theory), 'first_order', "
         "'second_order', 'cavity' (Gaussian fields with those moments), 'cavity_field' (the "
         "non-Gaussian cavity field), 'occupancy_field' (heavy triples exact) and, on request, "
-        "'stratified_field' (its light part per (t, x) cell) and 'consistent_field' (each "
-        "member's heavy set closed under its own leverage). Every per-model density (trained "
-        "models and the members of every field theory) is by default transported (--density "
-        "transport: no sampling noise, docs/math/transport.md); --density mc bins --samples "
-        "Monte Carlo samples per model instead ('paper' is a Fokker-Planck density either way). "
-        "Prints a table; "
-        "writes DIR/validity_map.npz (reload with gtv.validation.linear.ValidityMap.load) and a "
+        "'stratified_field' (its light part per (t, x) cell), 'consistent_field' (each "
+        "member's heavy set closed under its own leverage) and 'consistent' (that field scored "
+        "with its own moments, Monte Carlo over --moment-members of its members). Every "
+        "per-model density (trained models and the members of every field theory) is by "
+        "default transported (--density transport: no sampling noise, "
+        "docs/math/transport.md); --density mc bins --samples Monte Carlo samples per model "
+        "instead ('paper' is a Fokker-Planck density either way). Prints a table; writes "
+        "DIR/validity_map.npz (reload with gtv.validation.linear.ValidityMap.load) and a "
         "heat map DIR/validity_map.{png,pdf}.",
         formatter_class=fmt,
     )
@@ -103,10 +107,15 @@ def add_validity_map_parser(sub, fmt, positive_int: Callable, positive_float: Ca
     p.add_argument("--theories", nargs="+", choices=THEORY_CHOICES, default=list(d["theories"]),
                    help="theories to score")  # fmt: skip
     p.add_argument("--exact-below", type=exact_below_arg, default=0.0, metavar="T",
-                   help="occupancy_field, stratified_field, consistent_field: keep every triple "
-                   "with t < T exact in each member (docs/math/finite_fp.md, '[q] with the early "
-                   "triples exact'); 0: none; 'auto': per cell, where the field's own gap and "
-                   "core mass stop moving ('Choosing t_c from the field alone')")  # fmt: skip
+                   help="occupancy_field, stratified_field, consistent_field, consistent: keep "
+                   "every triple with t < T exact in each member (docs/math/finite_fp.md, '[q] "
+                   "with the early triples exact'); 0: none; 'auto': per cell, where the field's "
+                   "own gap and core mass stop moving ('Choosing t_c from the field "
+                   "alone')")  # fmt: skip
+    p.add_argument("--moment-members", type=positive_int("--moment-members", 40),
+                   default=d["moment_members"], metavar="K",
+                   help="consistent: members of the field whose mean and covariance of W are its "
+                   "moments (Monte Carlo; the variance score's prediction)")  # fmt: skip
     p.add_argument("--seed", type=positive_int("--seed", 0), default=d["seed"], help="seed")
     p.add_argument("--out", type=Path, default=Path("gtv-output"), help="output directory")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
@@ -133,6 +142,7 @@ def run_validity_map(args: argparse.Namespace) -> int:
         theories=tuple(args.theories),
         seed=args.seed,
         exact_below=args.exact_below,
+        n_moment_members=args.moment_members,
         **density,
     )
     result = validity_map(config, progress=not args.no_progress)

@@ -175,3 +175,28 @@ def test_exact_below_reaches_the_occupancy_fields_and_is_checked():
     ):
         with pytest.raises(ValueError, match=match):
             _tiny(**bad)
+
+
+def test_theory_members_set_the_predictions_members_only(tmp_path, capsys):
+    """``n_theory_members``: the theory's densities and gap mass come from that many field
+    members -- the first K members of the same per-member streams, so the first ``n_models``
+    members' gap masses are the default run's -- while the trained side and the Var D^ table
+    (``n_models`` members) are unchanged; bad values are refused; the CLI passes it on."""
+    base = compare_linear(_tiny(theory="consistent_field", P=40))
+    more = compare_linear(_tiny(theory="consistent_field", P=40, n_theory_members=15))
+    assert more.theory.gf_gap.shape == (15,) and base.theory.gf_gap.shape == (6,)
+    np.testing.assert_array_equal(more.theory.gf_gap[:6], base.theory.gf_gap)
+    np.testing.assert_array_equal(more.histograms, base.histograms)
+    assert more.denoiser_rows == base.denoiser_rows
+    assert "theory field: 15 members" in more.format_table()
+    for bad in (3, 2.5, True):
+        with pytest.raises(ValueError, match="n_theory_members"):
+            _tiny(n_theory_members=bad)
+    args = ["validate", "linear", "--models", "4", "--theory-members", "9", "--density", "mc",
+            "--samples", "100", "--P", "40", "--n-space", "3", "--n-time", "3", "--bins", "40",
+            "--boot", "20", "--theory", "consistent_field", "--no-diagnostics",
+            "--out", str(tmp_path), "--formats", "png", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert "theory field: 9 members" in capsys.readouterr().out
+    back = LinearComparison.load(tmp_path / "linear_eps0.01_P40.npz")
+    assert back.config.n_theory_members == 9 and back.theory.gf_gap.shape == (9,)

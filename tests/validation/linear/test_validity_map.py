@@ -12,8 +12,11 @@ from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
     CavityLinear,
     FirstOrderLinear,
+    OccupancyLinear,
     cavity_moments,
     linear_model_theory,
+    occupancy_moments,
+    occupancy_split,
     population_nodes,
 )
 from gtv.numerics.schedules import get_schedule
@@ -40,6 +43,7 @@ SMALL = {
     "n_splits": 4,
     "fp_steps": 100,
     "theories": THEORY_NAMES,
+    "n_moment_members": 400,
     "density": "mc",  # transported maps: test_validity_map_transport.py
 }
 
@@ -114,6 +118,8 @@ def test_save_load_plot_and_table(small_map, tmp_path):
         ({"var_floor": -1.0}, "var_floor"),
         ({"exact_below": -0.1}, "exact_below"),
         ({"exact_below": float("nan")}, "exact_below"),
+        ({"n_moment_members": 39}, "n_moment_members"),
+        ({"n_moment_members": 100.5}, "n_moment_members"),
     ],
 )
 def test_bad_config(kw, word):
@@ -132,6 +138,7 @@ def test_cli_defaults_agree_with_the_config():
         c.n_space, c.n_time, c.n_models, c.n_samples, c.seed,
     )  # fmt: skip
     assert (d["density"], d["points"], d["max_points"]) == (c.density, c.n_points, c.max_points)
+    assert d["moment_members"] == c.n_moment_members
 
 
 def test_cli_runs_and_writes(tmp_path, capsys):
@@ -202,3 +209,70 @@ def test_exact_below_auto_is_chosen_per_cell(small_map):
         )  # fmt: skip
         assert r["exact_below"] == choice.t_c
     assert "exact_below chosen per cell (plateau start)" in auto.format_table()
+
+
+def _cell_theory(c, eps, P):
+    sched = get_schedule(c.schedule)
+    feats = ProductFeatures.uniform("gaussian", 1, c.n_space, c.n_time, (eps, sched.T), c.x_range)
+    th = linear_model_theory(FIGURE2_DATA, feats, eps, sched, ridge=c.ridge)
+    nodes = population_nodes(th)
+    return th, nodes, cavity_moments(th, P, nodes=nodes)
+
+
+def test_consistent_row_is_scored_with_the_fields_own_moments(small_map):
+    """ "consistent": the same field as "consistent_field" (equal gap masses, same seed) but its
+    variance score comes from the field's own Monte Carlo moments (n_moment_members members on
+    the cell seed's "occupancy-moments" stream), not from the cavity moments -- recomputed here
+    from those moments and the trained ensemble's variance, which the cavity row's differs
+    from."""
+    from gtv.numerics.linear import train_linear_ensemble
+    from gtv.validation.linear.validity_map import _var_summary
+
+    c = small_map.config
+    by = {(r["f_over_p"], r["theory"]): r for r in small_map.rows}
+    alone = validity_map(ValidityMapConfig(**{**SMALL, "theories": ("consistent",)}))
+    for j, ratio in enumerate(c.f_over_p):
+        own, ref = by[(ratio, "consistent")], by[(ratio, "consistent_field")]
+        assert own["gap"] == ref["gap"] and own["tv"] == ref["tv"]
+        # drawn on its own, the field is the same (its densities are reused from
+        # consistent_field when both are scored)
+        solo = next(r for r in alone.rows if r["f_over_p"] == ratio)
+        assert {k: solo[k] for k in ("gap", "tv", "var_median_abs")} == {
+            k: own[k] for k in ("gap", "tv", "var_median_abs")
+        }
+        seed = stream(c.seed, "panel", 0, j)
+        th, nodes, mom = _cell_theory(c, 1e-2, own["P"])
+        split = occupancy_split(th, mom, nodes=nodes, consistent=True)
+        occ = occupancy_moments(th, mom, c.n_moment_members, seed, split=split)
+        theory = OccupancyLinear(th, mom, occ, "occupancy", nodes)
+        ens = train_linear_ensemble(
+            FIGURE2_DATA, th.features, c.n_models, own["P"], 1e-2, get_schedule(c.schedule),
+            ridge=c.ridge, seed=seed, keep_normal_equations=False,
+        )  # fmt: skip
+        qx = np.asarray(c.query_x)[:, None]
+        values = {t: ens.denoise(qx, t)[:, :, 0].var(axis=0, ddof=1) for t in c.query_t}
+        med, within, npts = _var_summary(theory, values, c)
+        assert (own["var_median_abs"], own["var_within_25"], own["n_points"]) == (
+            pytest.approx(med, rel=1e-12), pytest.approx(within, rel=1e-12), npts,
+        )  # fmt: skip
+        assert own["var_median_abs"] != ref["var_median_abs"]
+
+
+def test_consistent_shares_the_auto_pick_of_consistent_field(monkeypatch):
+    """With exact_below="auto" the ladder runs once per cell for the two theories of the
+    consistent field, and both rows carry that pick."""
+    import gtv.validation.linear.validity_map as vm
+
+    calls = []
+    real = vm.choose_exact_below
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vm, "choose_exact_below", counting)
+    cfg = {**SMALL, "f_over_p": (4.0,), "theories": ("consistent_field", "consistent")}
+    auto = validity_map(ValidityMapConfig(**cfg, exact_below="auto"))
+    assert calls == ["consistent"]
+    picks = {r["theory"]: r["exact_below"] for r in auto.rows}
+    assert picks["consistent_field"] == picks["consistent"]
