@@ -160,3 +160,62 @@ def test_consistent_theory_with_auto_t_c_meets_both_targets(P):
     assert ms["z_within_2"] >= 0.85
     assert trained["lo"] <= field["estimate"] <= trained["hi"]
     assert tv <= 1.5 * res.floor["tv"]
+
+
+def _precise(P: int, seed: int, exact_below) -> tuple[dict, dict, float]:
+    """Gap rows (trained, field) and TV/floor of the consistent field with 8000 members (four per
+    trained model) at eps = 0.01 (docs/math/finite_fp.md, *The prediction at the precision the
+    target assumes*); ``exact_below=2`` (above T) makes every member a ridge regression on its
+    own triples: 8000 independently trained models."""
+    c = LinearCompareConfig(
+        eps=0.01, P=P, n_models=2000, n_theory_members=8000, n_samples=5000, seed=seed,
+        theory="consistent_field", exact_below=exact_below, diagnostics=False, n_boot=400,
+        density="mc", query_x=QUERY_X, query_t=QUERY_T,
+    )  # fmt: skip
+    res = compare_linear(c)
+    gaps = {r["name"]: r for r in res.gap_rows}
+    tv = {r["theory"]: r["tv"] for r in res.density_rows}["gaussian_field"]
+    return gaps["trained"], gaps["gaussian_field"], tv / res.floor["tv"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("P", "seed"),
+    [
+        (64, 0),
+        pytest.param(
+            256,
+            1,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="seed 1, F/P = 1/4: the 2000-model ensemble is low (0.1411 [0.1363, "
+                "0.1458] here); the field (0.1484) and 8000 independently trained models "
+                "(0.1488) are both above its CI; docs/math/finite_fp.md",
+            ),
+        ),  # fmt: skip
+    ],
+)
+def test_precise_field_meets_the_literal_target(P, seed):
+    """The literal [q] target with the field computed to half the trained standard error
+    (measured: 22 of 24 cells; here, with 400 bootstrap resamples, seed 0, F/P = 1: 0.2365 in
+    [0.2244, 0.2441], TV 0.56 floors)."""
+    trained, field, tv_floor = _precise(P, seed, "auto")
+    print(f"\nP={P} seed {seed}: trained {trained}, field {field}, TV/floor {tv_floor:.2f}")
+    assert tv_floor <= 1.5
+    assert trained["lo"] <= field["estimate"] <= trained["hi"]
+
+
+@pytest.mark.slow
+def test_precise_field_agrees_with_independently_trained_models_where_the_target_misses():
+    """Where the literal target misses (seed 1, F/P = 1/4), the field's gap mass agrees with that
+    of 8000 independently trained models: two-sample |z| < 2.5 (false-alarm rate about 1 % for an
+    exact prediction; measured z = -0.22). A field off by what the closure without early triples
+    missed at F/P = 1/4 (+7.8 % with seed 0, about +0.011) would give z of about 6."""
+    import numpy as np
+
+    _, field, _ = _precise(256, 1, "auto")
+    _, indep, _ = _precise(256, 1, 2.0)
+    se = [(r["hi"] - r["lo"]) / 3.92 for r in (field, indep)]
+    z = (field["estimate"] - indep["estimate"]) / np.hypot(*se)
+    print(f"\nfield {field['estimate']:.4f}, independent {indep['estimate']:.4f}, z {z:+.2f}")
+    assert abs(z) < 2.5
