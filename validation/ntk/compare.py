@@ -469,6 +469,8 @@ def compare_ntk(
     idx = rng.integers(0, c.n_models, (c.n_boot, c.n_models))
     e_rows = error_rows(net, ker, th["mean"], th["var"], c.widths, taus, idx)
     d_rows = denoiser_rows(net[-1], ker, th, qx, qt, taus, c.n_boot, c.seed, rng)
+    if c.theory in FIELD_LABELS:
+        _field_variance(d_rows, c, arr, taus, qx, qt, field_at)
     gap_rows, dens_rows = [], []
     for k, tau in enumerate(taus):
         row = {"tau": float(tau)}
@@ -535,6 +537,28 @@ def compare_ntk(
         g_hist, g_out, g_gap, fp_d, fp0_d, fp_gap, fp0_gap, exact, bayes, d_rows,
         e_rows, gap_rows, dens_rows, meta, shells,
     )  # fmt: skip
+
+
+def _field_variance(rows: list, c: NTKCompareConfig, arr: dict, taus, qx, qt, field_at) -> None:
+    """Add to each denoiser row the variance of ``D^`` over the member field's own members
+    (``field_var``; the same ``n_models`` members, seed and ``t_c`` as its densities, drawn
+    again) and ``field_ratio`` = trained / field: the field's moments, where ``theory_var`` is
+    the cavity moments' (docs/math/finite_fp.md, *Early nodes exact*)."""
+    for k, tau in enumerate(taus):
+        below = c.exact_below
+        if below == "auto":
+            below = plateau_start(*arr["g_ladder"][k].T)
+        members = field_at(k, below).gaussian_field(c.n_models, c.seed)
+        var = np.empty(qx.size)
+        for t in np.unique(qt):
+            sel = qt == t
+            var[sel] = members.denoise(qx[sel], t)[..., 0].var(axis=0, ddof=1)
+        q = 0
+        for r in rows:
+            if r["tau"] == float(tau):
+                r["field_var"] = float(var[q])
+                r["field_ratio"] = float(r["var"] / var[q]) if var[q] > 0 else float("inf")
+                q += 1
 
 
 def _transport_meta(c: NTKCompareConfig, arr: dict, bayes: LearnedDensities) -> dict:

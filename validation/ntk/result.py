@@ -140,14 +140,16 @@ class NTKComparison:
                 f"D^(x,t) across models: trained width {wmax} and infinite-width kernel regression "
                 f"on the same triples (95 % model-bootstrap CI) vs {c.theory} theory"
             )
+            rows = [r for r in self.denoiser_rows if r["tau"] == tau]
+            # the member fields' own variance (saved since 2026-12-06; older results have none)
+            own = bool(rows) and "field_var" in rows[0]
             lines.append(
                 f"{'x':>6} {'t':>5} | {'mean trained [CI]':>27} {'kernel':>8} {'theory':>8} | "
                 f"{'Var trained [CI]':>31} {'kernel':>9} {'theory':>9} "
                 f"{'(proxy':>9} {'misfit)':>9} {'tr/th':>6}"
+                + (f" {'field':>9} {'tr/fd':>6}" if own else "")
             )
-            for r in self.denoiser_rows:
-                if r["tau"] != tau:
-                    continue
+            for r in rows:
                 lines.append(
                     f"{r['x']:>6.2f} {r['t']:>5.3f} | {r['mean']:>8.4f} "
                     f"[{r['mean_lo']:>8.4f},{r['mean_hi']:>8.4f}] {r['kernel_mean']:>8.4f} "
@@ -155,6 +157,14 @@ class NTKComparison:
                     f"[{r['var_lo']:.3e},{r['var_hi']:.3e}] {r['kernel_var']:>9.3e} "
                     f"{r['theory_var']:>9.3e} {r['theory_var_proxy']:>9.3e} "
                     f"{r['theory_var_misfit']:>9.3e} {r['var_ratio']:>6.2f}"
+                    + (f" {r['field_var']:>9.3e} {r['field_ratio']:>6.2f}" if own else "")
+                )
+            if own:
+                ratio = np.array([r["field_ratio"] for r in rows])
+                lines.append(
+                    f"'theory' is the {c.theory} theory's moments; 'field' is Var D^ over its "
+                    f"field's own {c.n_models} members (those of its densities): trained / field "
+                    f"median {np.median(ratio):.2f} [{ratio.min():.2f}, {ratio.max():.2f}]"
                 )
             lines.append(
                 f"relative errors over the {nq} query points (95 % model-bootstrap CI); "

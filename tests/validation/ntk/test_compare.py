@@ -524,6 +524,19 @@ def test_member_field_with_early_nodes_exact_and_auto(tmp_path):
     # the resume file of a run at the defaults is compared without the new fields
     assert "exact_below" not in _tiny().run_settings() and "centre" not in _tiny().run_settings()
     assert _tiny(exact_below=0.1, theory="occupancy-field").run_settings()["exact_below"] == 0.1
+    # the field's own Var D^ at the query points: over the same members as its densities (drawn
+    # by hand here at the chosen t_c), next to the cavity moments' "theory" column
+    members = src.gaussian_field(4, 0)
+    for res in (auto, back):
+        rows = [r for r in res.denoiser_rows if r["tau"] == res.taus[0]]
+        x = np.array([r["x"] for r in rows])
+        t = np.array([r["t"] for r in rows])
+        for r, xi, ti in zip(rows, x, t, strict=True):
+            v = members.denoise(np.array([xi]), ti)[:, 0, 0].var(ddof=1)
+            assert r["field_var"] == pytest.approx(v, rel=1e-10)
+            assert r["field_ratio"] == pytest.approx(r["var"] / v, rel=1e-10)
+        assert "tr/fd" in res.format_table() and "field's own 4 members" in res.format_table()
+    assert "field_var" not in compare_ntk(_tiny(**{**kw, "theory": "finite-p"})).denoiser_rows[0]
 
 
 @pytest.mark.parametrize(
