@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_field_types, check_query_values
+from gtv.numerics.checks import check_count, check_field_types, check_query_values
 from gtv.numerics.schedules import get_schedule
 from gtv.validation.ensembles import DensityOptions
 from gtv.validation.exact_below import check_auto_grid, check_exact_below
@@ -160,12 +160,10 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
         check_field_types(self)
         if not isinstance(self.diagnostics, bool):
             raise TypeError(f"diagnostics must be a bool, got {self.diagnostics!r}")
-        m = self.n_moment_members
-        if m is not None and (isinstance(m, bool) or int(m) != m or m < 4):
-            raise ValueError(f"n_moment_members must be None or an integer >= 4, got {m!r}")
-        k = self.n_theory_members
-        if k is not None and (isinstance(k, bool) or int(k) != k or k < 4):
-            raise ValueError(f"n_theory_members must be None or an integer >= 4, got {k!r}")
+        # optional member counts (their type is checked above)
+        for name in ("n_moment_members", "n_theory_members"):
+            if getattr(self, name) is not None:
+                check_count(getattr(self, name), name, 4)
         if self.target not in ("noisy", "exact"):
             raise ValueError(f"target must be 'noisy' or 'exact', got {self.target!r}")
         if self.theory not in DEFAULT_THEORIES:
@@ -174,9 +172,7 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             raise ValueError("theory: with target='exact' only 'first_order' is available")
         below = check_exact_below(self.exact_below)
         if self.ladder_samples is not None:
-            v = self.ladder_samples
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"ladder_samples must be None or an integer >= 1, got {v!r}")
+            check_count(self.ladder_samples, "ladder_samples")
             if below != "auto" or self.density != "mc":
                 raise ValueError("ladder_samples: only with exact_below='auto' and density='mc'")
         if below and self.theory not in OCCUPANCY_FIELD_THEORIES:

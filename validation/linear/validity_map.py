@@ -62,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtv.numerics.checks import check_field_types
+from gtv.numerics.checks import check_count, check_field_types
 from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import (
     CavityLinear,
@@ -199,9 +199,7 @@ class ValidityMapConfig(DensityOptions, JsonConfig):
         for r in self.f_over_p:
             if round(F / r) < 1:
                 raise ValueError(f"f_over_p: F/P = {r:g} gives P < 1 with F = {F}")
-        m = self.n_moment_members
-        if isinstance(m, bool) or int(m) != m or m < 40:
-            raise ValueError(f"n_moment_members must be an integer >= 40, got {m!r}")
+        check_count(self.n_moment_members, "n_moment_members", 40)
         if not self.theories or any(t not in THEORY_NAMES for t in self.theories):
             raise ValueError(f"theories must be a non-empty subset of {THEORY_NAMES}")
         if not (self.hist_range[0] < self.hist_range[1]):
@@ -451,7 +449,11 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
         "gap_trained_lo": g_lo, "gap_trained_hi": g_hi,
     }  # fmt: skip
     rows = []
-    picks: dict = {}  # exact_below="auto": the cell's choice per field kind
+    # per field kind: exact_below="auto"'s choice; per (kind, t_c): the occupancy split and the
+    # members' densities ("consistent_field" and "consistent" draw the same members)
+    picks: dict = {}
+    splits: dict = {}
+    drawn: dict = {}
     first = FirstOrderLinear(population, P)
     for name in c.theories:
         t0 = time.perf_counter()
@@ -498,23 +500,29 @@ def _cell(c: ValidityMapConfig, eps: float, ratio: float, seed, population, cach
                         below = picks[kind]
                     if kind in OCCUPANCY_FIELDS:
                         row["exact_below"] = float(below)
-                    if name == "consistent":  # the field with its own moments (Monte Carlo)
-                        split = occupancy_split(
+                    key = (kind, float(below))
+                    if kind == "consistent" and key not in splits:
+                        splits[key] = occupancy_split(
                             population, mom, nodes=nodes, consistent=True, exact_below=below
                         )
+                    if name == "consistent":  # the field with its own moments (Monte Carlo)
                         own = occupancy_moments(
-                            population, mom, c.n_moment_members, seed, split=split
+                            population, mom, c.n_moment_members, seed, split=splits[key]
                         )
                         th = OccupancyLinear(population, mom, own, "occupancy", nodes)
                     else:
-                        th = CavityLinear(population, mom, kind, nodes, exact_below=below)
-                # "consistent" draws the members of "consistent_field" (same split, same seed)
-                fd = kept.get("consistent_field") if name == "consistent" else None
+                        th = CavityLinear(
+                            population, mom, kind, nodes, split=splits.get(key),
+                            exact_below=below,
+                        )  # fmt: skip
+                fd = drawn.get(key) if name in FIELD_KINDS else None
                 if fd is None:
                     fd = gaussian_field_densities(
                         th, c.n_models, edges, c.gap_distance, density=c.density,
                         n_samples=c.n_samples, transport=transport, **sampler,
                     )  # fmt: skip
+                    if name in FIELD_KINDS:
+                        drawn[key] = fd
                 kept[name] = fd
                 if fd.error is not None:
                     errors[name] = float(fd.error.max())

@@ -231,6 +231,15 @@ def test_consistent_row_is_scored_with_the_fields_own_moments(small_map):
     c = small_map.config
     by = {(r["f_over_p"], r["theory"]): r for r in small_map.rows}
     alone = validity_map(ValidityMapConfig(**{**SMALL, "theories": ("consistent",)}))
+    # in either order the two share one split and one draw of the members
+    rev = validity_map(
+        ValidityMapConfig(**{**SMALL, "theories": ("consistent", "consistent_field")})
+    )
+    for r in rev.rows:
+        ref = by[(r["f_over_p"], r["theory"])]
+        assert {k: r[k] for k in ("gap", "tv", "var_median_abs")} == {
+            k: ref[k] for k in ("gap", "tv", "var_median_abs")
+        }
     for j, ratio in enumerate(c.f_over_p):
         own, ref = by[(ratio, "consistent")], by[(ratio, "consistent_field")]
         assert own["gap"] == ref["gap"] and own["tv"] == ref["tv"]
