@@ -20,8 +20,10 @@ from numba.extending import get_cython_function_address
 from threadpoolctl import ThreadpoolController
 
 __all__ = [
+    "cholesky_factor_checked",
     "cholesky_lower_inplace",
     "cholesky_solve_rows",
+    "factored_solve_rows",
     "gram_lower_into",
     "lower_right_multiply_inplace",
     "outer_lower_into",
@@ -122,14 +124,11 @@ def lower_right_multiply_inplace(b, low):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def cholesky_solve_rows(g, rhs, w, y):
-    """``w = rhs g^{-1}`` (D, F) for the SPD matrix whose lower triangle ``g`` holds, by LAPACK
-    Cholesky (``g`` overwritten by its factor ``L``;
-    :func:`cholesky_lower_inplace`) and two substitutions per row of ``rhs``;
-    ``y`` (F,) is a work buffer. Status: 0 solved; 1 not positive definite; 2 numerically
-    singular (a pivot ``L_ii**2`` at or below ``F eps max_i g_ii``: Cholesky can succeed on such
-    a matrix with meaningless pivots); 3 non-finite weights.
-    """
+def cholesky_factor_checked(g):
+    """Overwrite the lower triangle ``g`` (F, F) of an SPD matrix with its Cholesky factor
+    ``L`` (:func:`cholesky_lower_inplace`) and check it. Status: 0 factorized; 1 not positive
+    definite; 2 numerically singular (a pivot ``L_ii**2`` at or below ``F eps max_i g_ii``:
+    Cholesky can succeed on such a matrix with meaningless pivots)."""
     f = g.shape[0]
     scale = 0.0
     for i in range(f):
@@ -141,6 +140,15 @@ def cholesky_solve_rows(g, rhs, w, y):
         smallest = min(smallest, g[i, i] * g[i, i])
     if not smallest > f * 2.220446049250313e-16 * scale:
         return 2
+    return 0
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def factored_solve_rows(g, rhs, w, y):
+    """``w = rhs (L L^T)^{-1}`` (D, F) from the Cholesky factor ``L`` in the lower triangle of
+    ``g`` (:func:`cholesky_factor_checked`), two substitutions per row of ``rhs``; ``y`` (F,) is
+    a work buffer. Status: 0 solved; 3 non-finite weights."""
+    f = g.shape[0]
     finite = True
     for c in range(rhs.shape[0]):
         for i in range(f):  # L y = b
@@ -155,6 +163,19 @@ def cholesky_solve_rows(g, rhs, w, y):
             for j in range(i):
                 y[j] -= g[i, j] * wi
     return 0 if finite else 3
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def cholesky_solve_rows(g, rhs, w, y):
+    """``w = rhs g^{-1}`` (D, F) for the SPD matrix whose lower triangle ``g`` holds, by LAPACK
+    Cholesky (``g`` overwritten by its factor ``L``; :func:`cholesky_factor_checked`) and two
+    substitutions per row of ``rhs`` (:func:`factored_solve_rows`); ``y`` (F,) is a work buffer.
+    Status: 0 solved; 1 not positive definite; 2 numerically singular; 3 non-finite weights.
+    """
+    status = cholesky_factor_checked(g)
+    if status != 0:
+        return status
+    return factored_solve_rows(g, rhs, w, y)
 
 
 @functools.cache

@@ -14,6 +14,7 @@ import numpy as np
 
 from gtv.numerics.checks import check_count, check_points
 from gtv.numerics.pfode import (
+    abs_max,
     check_method,
     drift_coefficients,
     initial_points,
@@ -88,7 +89,7 @@ def sample_exact_denoiser(
     alpha = np.asarray(sched.alpha(ts), dtype=float)
     inv_two_sigma2 = 0.5 / np.asarray(sched.sigma2(ts), dtype=float)
     ax, bx = drift_coefficients(sched, ts)
-    start = np.abs(x).max()
+    start = abs_max(x)
     mu_t = np.ascontiguousarray(mu.T)
     _pf_ode_bayes(x, ts, ax, bx, method == "heun", (mu_t, alpha, inv_two_sigma2))
     warn_if_diverged(x, np.abs(mu).max(), sched, method, ts.size - 1, start)

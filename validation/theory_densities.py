@@ -28,7 +28,7 @@ import numpy as np
 from gtv.numerics.checks import check_choice, check_count
 from gtv.numerics.contract import EnsembleTheory
 from gtv.numerics.exact import sample_exact_denoiser
-from gtv.numerics.pfode import DivergenceWarning, check_method, warn_if_diverged
+from gtv.numerics.pfode import DivergenceWarning, abs_max, check_method, warn_if_diverged
 from gtv.validation.ensembles import (
     DENSITIES,
     LearnedDensities,
@@ -144,7 +144,7 @@ def gaussian_field_densities(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)
             x = field.sample(x_T.shape[1], n_steps=n_steps, method=method, x_T=x_T, models=models)
-            start = float(np.abs(x_T).max())
+            start = abs_max(x_T)
             counts[0] += warn_if_diverged(x, radius, theory.schedule, method, n_steps, start)
         counts[1] += x.shape[0] * x.shape[1]
         return x

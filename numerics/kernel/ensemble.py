@@ -34,6 +34,7 @@ from gtv.numerics.kernel.inputs import check_embedding, embed_time, ntk_inputs
 from gtv.numerics.kernel.regression import fit_kernel_regression
 from gtv.numerics.kernel.sampler import integrate_kernel_ensemble
 from gtv.numerics.pfode import (
+    abs_max,
     check_method,
     initial_points,
     model_rows,
@@ -198,7 +199,7 @@ class KernelEnsemble:
         bx = np.asarray(sched.pf_mean_coeff(ts), dtype=float)
         rows = model_rows(models, self.n_models, x_T)
         x = initial_points(x_T, seed, rows.size, n_samples, self.dim, sched)
-        start = np.abs(x).max()
+        start = abs_max(x)
         coeffs = np.ascontiguousarray(self.coeffs[:, k])
         x = integrate_kernel_ensemble(
             x, self.centres, coeffs, self.activation, emb, self.bias, ts, ax, bx,

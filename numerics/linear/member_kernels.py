@@ -16,7 +16,9 @@ both in one pass per member (no ``(k, P, F)`` feature array between them), scree
 leverages by a bound (only triples that may be heavy enter the product with the factor of
 ``M^{-1}``) and solves through the Woodbury identity with a factor of ``M_L^{-1}`` made once; for
 the consistent field it first closes each member's heavy set under its own leverage
-(:func:`_close_and_solve`; numpy reference :func:`gtv.numerics.linear.occupancy.close_heavy_sets`).
+(:func:`_close_and_solve`, or :func:`_close_direct` for a member whose solve is direct anyway;
+numpy reference :func:`gtv.numerics.linear.occupancy.close_heavy_sets`). Triples kept exact by
+time (``t_exact``) skip the leverage product.
 
 The plain-numpy reference is :func:`gtv.numerics.linear.occupancy.occupancy_members` with
 ``backend="numpy"`` (tests compare).
@@ -28,7 +30,9 @@ import numba
 import numpy as np
 
 from gtv.numerics.blas import (
+    cholesky_factor_checked,
     cholesky_solve_rows,
+    factored_solve_rows,
     gram_lower_into,
     lower_right_multiply_inplace,
     outer_lower_into,
@@ -39,14 +43,21 @@ __all__ = ["member_leverages", "member_solves", "member_weights_shared"]
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _member_leverages_one(kinds, sizes, los, his, zm, wm, chol_M_inv, P, lam_max, q_star, phi, q):
-    """One member of :func:`member_leverages`: ``phi`` (P, F) and ``q`` (P,) filled in place."""
-    n = zm.shape[0]
+def _member_leverages_one(
+    kinds, sizes, los, his, zm, wm, chol_M_inv, P, lam_max, q_star, phi, q, t_exact=0.0
+):  # fmt: skip
+    """One member of :func:`member_leverages`: ``phi`` (P, F) and ``q`` (P,) filled in place.
+    Triples with ``t < t_exact`` (the last column of ``zm``) are heavy whatever their leverage:
+    their ``q`` is set to ``inf`` without the product with ``chol_M_inv``."""
+    n, d1 = zm.shape
     f = chol_M_inv.shape[0]
     product_features_serial(kinds, sizes, los, his, zm, phi)
     keep = np.empty(n, dtype=np.intp)
     h = 0
     for j in range(n):
+        if zm[j, d1 - 1] < t_exact:
+            q[j] = np.inf
+            continue
         nrm = 0.0
         for i in range(f):
             nrm += phi[j, i] * phi[j, i]
@@ -282,6 +293,10 @@ def _close_and_solve(phi, heavy, wm, x0m, M_light, L, A_light, xim, light_bound,
     for j in range(n):
         if heavy[j]:
             h += 1
+    if 2 * h > f:  # the solve will be direct: close with the factor of M_L + Y^T Y itself
+        return _close_direct(
+            phi, heavy, wm, x0m, M_light, A_light, xim, cand, alive, q_star, P, out
+        )
     z = np.empty((h, f))
     r2 = 0
     for j in range(n):
@@ -363,6 +378,50 @@ def _close_and_solve(phi, heavy, wm, x0m, M_light, L, A_light, xim, light_bound,
     return _woodbury_solve(_heavy_rhs(phi, heavy, wm, x0m, A_light, xim, P), z, g, L, out)
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _close_direct(phi, heavy, wm, x0m, M_light, A_light, xim, cand, alive, q_star, P, out):
+    """:func:`_close_and_solve` when the member already has ``h > F / 2`` heavy triples, so that
+    its solve is direct: each round factors ``M = M_L + Y^T Y`` (the heavy Gram by ``dsyrk``,
+    LAPACK Cholesky) and takes the leverage of each remaining candidate as
+    ``(w / P) |L_M^{-1} phi|^2`` (one forward substitution); the last round's factor is the
+    solve's (the same Gram and factor as :func:`_direct_solve`). Cheaper than growing ``Z`` and
+    ``I_h + Z Z^T`` (``h^2 F`` operations) when ``h`` is large."""
+    f = phi.shape[1]
+    s = np.empty(f)
+    made = np.empty(alive.size, dtype=np.intp)  # cand[:alive.size] are the candidates
+    while True:
+        y, a = _heavy_rows(phi, heavy, wm, x0m, A_light, xim, P)
+        g = np.zeros((f, f))
+        gram_lower_into(y, g)
+        for i in range(f):
+            for c2 in range(i + 1):
+                g[i, c2] += M_light[i, c2]
+        status = cholesky_factor_checked(g)
+        if status != 0:
+            return status
+        new = 0
+        for r in range(alive.size):
+            if not alive[r]:
+                continue
+            j = cand[r]
+            acc = 0.0
+            for i in range(f):  # L_M s = phi_j
+                v = phi[j, i]
+                for k in range(i):
+                    v -= g[i, k] * s[k]
+                s[i] = v / g[i, i]
+                acc += s[i] * s[i]
+            if wm[j] * acc / P > q_star:
+                made[new] = r
+                new += 1
+        if new == 0:
+            break
+        for e in range(new):  # the new heavy triples join for the next round
+            alive[made[e]] = False
+            heavy[cand[made[e]]] = True
+    return factored_solve_rows(g, a, out, s)
+
+
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def member_weights_shared(
     kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_light, chol_light_inv,
@@ -385,12 +444,9 @@ def member_weights_shared(
         phi = np.empty((n, f))
         q = np.empty(n)
         _member_leverages_one(
-            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q
+            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q, t_exact
         )
-        heavy = q > q_star
-        for j in range(n):
-            if z[m, j, d1 - 1] < t_exact:
-                heavy[j] = True
+        heavy = q > q_star  # the early triples have q = inf
         if light_bound > 0.0:
             status[m] = _close_and_solve(
                 phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], light_bound,

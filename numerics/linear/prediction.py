@@ -109,19 +109,13 @@ class LinearField:
         member ``models[r]`` (as in ``sample_linear_ensemble``; e.g. the refinement rows of
         :func:`gtv.numerics.transport.transport_1d`)."""
         from gtv.numerics.linear.sampler import sample_linear_ensemble
-        from gtv.numerics.pfode import initial_points
 
-        ens = self.ensemble
-        if x_T is None:
-            if models is not None:
-                raise ValueError("models needs explicit start points x_T")
-            x_T = initial_points(
-                None, seed, ens.n_models, int(n_samples), self.dim, ens.schedule,
-                stream="field-sampling",
-            )  # fmt: skip
+        if x_T is None and models is not None:
+            raise ValueError("models needs explicit start points x_T")
         return sample_linear_ensemble(
-            ens, n_samples, n_steps=n_steps, method=method, x_T=x_T, models=models
-        )
+            self.ensemble, n_samples, n_steps=n_steps, method=method, seed=seed, x_T=x_T,
+            models=models, stream="field-sampling",
+        )  # fmt: skip
 
 
 def _field(theory: LinearTheory, W: np.ndarray, P: float, seed: object) -> LinearField:

@@ -37,6 +37,7 @@ from gtv.numerics.features import (
 from gtv.numerics.linear.model import LinearEnsemble
 from gtv.numerics.pfode import (
     BLOCK,
+    abs_max,
     check_method,
     drift_coefficients,
     initial_points,
@@ -367,6 +368,7 @@ class LinearSampler:
         seed: object = 0,
         x_T: np.ndarray | None = None,
         models: np.ndarray | None = None,
+        stream: str = "sampling",
     ) -> np.ndarray:
         """Samples at ``t = eps``: (N, n_samples, D), or (R, n_samples, D) with ``models``
         (parameters as :func:`sample_linear_ensemble`)."""
@@ -374,8 +376,8 @@ class LinearSampler:
         n_samples = check_count(n_samples, "n_samples")
         rows = model_rows(models, ens.n_models, x_T)
         sched = ens.schedule
-        x = initial_points(x_T, seed, rows.size, n_samples, ens.features.dim, sched)
-        start = np.abs(x).max()
+        x = initial_points(x_T, seed, rows.size, n_samples, ens.features.dim, sched, stream)
+        start = abs_max(x)
         self._driver(x, self.ts, self._ax, self._bx, self.method == "heun", (*self._args, rows))
         warn_if_diverged(x, self._radius, sched, self.method, self.ts.size - 1, start)
         return x
@@ -413,6 +415,7 @@ def sample_linear_ensemble(
     seed: object = 0,
     x_T: np.ndarray | None = None,
     models: np.ndarray | None = None,
+    stream: str = "sampling",
 ) -> np.ndarray:
     """Sample every model of a linear ensemble with the PF-ODE.
 
@@ -432,12 +435,15 @@ def sample_linear_ensemble(
         or above the sample (clipped to the last), as the paper's code does with
         ``searchsorted`` (kept only to reproduce it).
     seed : int or SeedSequence, default 0
-        Model ``n`` draws ``x_T`` from ``stream(seed, "sampling").spawn(N)[n]``.
+        Model ``n`` draws ``x_T`` from ``stream(seed, stream).spawn(N)[n]``.
     x_T : ndarray, shape (N, n_samples, D), optional
-        Initial points (overrides ``seed``).
+        Initial points (overrides ``seed``; copied).
     models : ndarray of int, shape (R,), optional
         With ``x_T`` of shape (R, n_samples, D): row ``r`` is carried by model ``models[r]``
         (e.g. rows of refinement points, :func:`gtv.numerics.transport.transport_1d`).
+    stream : str, default "sampling"
+        The named stream of the random start points (e.g. ``"field-sampling"`` for the members
+        of a theory's field, :meth:`gtv.numerics.linear.prediction.LinearField.sample`).
 
     Returns
     -------
@@ -451,4 +457,4 @@ def sample_linear_ensemble(
     sampler = LinearSampler(
         ensemble, eps=eps, n_steps=n_steps, method=method, lookup=lookup, lookup_grid=lookup_grid
     )
-    return sampler.sample(n_samples, seed=seed, x_T=x_T, models=models)
+    return sampler.sample(n_samples, seed=seed, x_T=x_T, models=models, stream=stream)

@@ -21,6 +21,7 @@ from gtv.numerics.checks import check_count, check_positive
 from gtv.numerics.kernel.inputs import embed_time
 from gtv.numerics.pfode import (
     BLOCK,
+    abs_max,
     check_method,
     drift_coefficients,
     initial_points,
@@ -136,7 +137,7 @@ def sample_two_layer_ensemble(
     x, rows, ts, emb, ax, bx = _setup(
         networks, n_samples, eps, n_steps, method, seed, x_T, radius, models
     )
-    start = np.abs(x).max()
+    start = abs_max(x)
     act = activation_code(networks.activation)
     args = (networks.W, networks.A, emb, float(networks.bias), act, rows)
     _pf_ode_two_layer(x, ts, ax, bx, method == "heun", args)
@@ -168,5 +169,5 @@ def sample_two_layer_reference(
         return forward_reference(networks.W[r], networks.A[r], z, networks.activation)
 
     out = pf_ode_reference(denoise, x, ts, ax, bx, method == "heun")
-    warn_if_diverged(out, radius, networks.schedule, method, ts.size - 1, np.abs(x).max())
+    warn_if_diverged(out, radius, networks.schedule, method, ts.size - 1, abs_max(x))
     return out

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from gtv.numerics.blas import (
+    cholesky_factor_checked,
     cholesky_lower_inplace,
     cholesky_solve_rows,
+    factored_solve_rows,
     gram_lower_into,
     lower_right_multiply_inplace,
     outer_lower_into,
@@ -90,3 +92,27 @@ def test_cholesky_solve_rows_equals_numpy_and_reports_failures():
     v = rng.standard_normal(12)
     near = np.outer(v, v) + 1e-18 * np.eye(12)  # rank one: a pivot far below F eps max diag
     assert cholesky_solve_rows(near, rhs, w, y) in (1, 2)
+
+
+def test_factor_once_and_solve_rows_is_cholesky_solve_rows():
+    """The two halves of :func:`cholesky_solve_rows`: one factor serves several right-hand sides
+    (each against numpy) and gives the same bits as the one-call solve; the factor's statuses."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((30, 9))
+    spd = a.T @ a + 0.1 * np.eye(9)
+    g = np.tril(spd) + np.triu(np.full((9, 9), np.nan), 1)
+    assert cholesky_factor_checked(g) == 0
+    np.testing.assert_allclose(np.tril(g), np.linalg.cholesky(spd), rtol=1e-12)
+    y = np.empty(9)
+    for rhs in (rng.standard_normal((1, 9)), rng.standard_normal((3, 9))):
+        w = np.empty_like(rhs)
+        assert factored_solve_rows(g, rhs, w, y) == 0
+        np.testing.assert_allclose(w, np.linalg.solve(spd, rhs.T).T, rtol=1e-12)
+        once = np.empty_like(rhs)
+        assert cholesky_solve_rows(np.tril(spd), rhs, once, y) == 0
+        np.testing.assert_array_equal(w, once)
+    assert cholesky_factor_checked(-np.eye(3)) == 1
+    v = rng.standard_normal(9)
+    assert cholesky_factor_checked(np.outer(v, v) + 1e-18 * np.eye(9)) in (1, 2)
+    w = np.empty((1, 9))
+    assert factored_solve_rows(np.tril(g), np.full((1, 9), np.inf), w, y) == 3

@@ -17,6 +17,7 @@ from gtv.numerics.features import ProductFeatures
 from gtv.numerics.linear import sample_linear_ensemble, train_linear_ensemble
 from gtv.numerics.pfode import (
     BLOCK,
+    abs_max,
     drift_coefficients,
     initial_points,
     make_pf_ode,
@@ -153,6 +154,14 @@ def test_initial_points_come_from_named_streams():
         initial_points(np.ones((3, 4, 2)), 4, 3, 5, 2, sched)
     with pytest.raises(ValueError, match="x_T"):
         initial_points(np.full((3, 5, 2), np.nan), 4, 3, 5, 2, sched)
+
+
+def test_abs_max_is_the_largest_absolute_value():
+    rng = np.random.default_rng(0)
+    for x in (rng.standard_normal((3, 50, 2)), -np.abs(rng.standard_normal(7)), np.zeros(4)):
+        assert abs_max(x) == np.abs(x).max()
+    assert abs_max(np.array([1.0, -5.0, 2.0])) == 5.0
+    assert np.isnan(abs_max(np.array([1.0, np.nan])))
 
 
 def test_make_pf_ode_needs_jitted_functions():

@@ -308,3 +308,31 @@ def test_exact_below_bad_input_and_the_theory_carries_it(setup, tmp_path):
     assert theory.config()["exact_below"] == 0.1 and "exact_below=0.1" in repr(theory)
     back = CavityLinear.load(theory.save(tmp_path / "cav"))
     assert back.exact_below == 0.1 and back.field == "consistent"
+
+
+def test_closure_of_members_already_solved_directly():
+    """Members with more than F / 2 heavy triples before their closure (here by exact_below)
+    close it with the Cholesky factor of ``M_L + Y^T Y`` itself (numba's ``_close_direct``):
+    they agree with the numpy closure (Woodbury) -- in a configuration where, by the numpy
+    route, some of those members do take in light triples."""
+    from gtv.numerics.linear.occupancy import (
+        _draw,
+        _features_and_leverages,
+        member_heavy_sets,
+        occupancy_members,
+    )
+
+    feats = ProductFeatures.uniform("gaussian", 1, 4, 4, (0.01, 1.0), (-1.5, 1.5))
+    th = linear_model_theory(DATA, feats, 0.01, ridge=0.01)
+    nodes = population_nodes(th)
+    P, k = 32, 40
+    m = cavity_moments(th, P, nodes=nodes)
+    split = occupancy_split(th, m, nodes=nodes, consistent=True, exact_below=0.2)
+    t, _, x, _ = _draw(th, P, model_rngs(2, "field", k), 0)
+    _, q = _features_and_leverages(th, m, t, x, dsm_weights(th.schedule, t))
+    before = ((q > split.q_star) | (t < 0.2)).sum(axis=1)
+    after = member_heavy_sets(th, m, split, model_rngs(2, "field", k)).sum(axis=1)
+    assert np.any((2 * before > th.n_features) & (after > before))
+    a = occupancy_members(th, m, split, model_rngs(2, "field", k), backend="numba")
+    b = occupancy_members(th, m, split, model_rngs(2, "field", k), backend="numpy")
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
