@@ -26,7 +26,8 @@ features, ridge 0.1, F/P = 1.
   by :func:`gtv.validation.exact_below.choose_exact_below` (its ladder of field
   evaluations, 256 members each, counted in), the ladder's rungs with the prediction's samples
   and with a tenth of them (``--ladder-samples``); and with ``t_c = EXACT_BELOW`` and
-  ``PRECISE`` members per trained model (the field at the precision of the target runs).
+  ``PRECISE`` members per trained model (the field at the precision of the target runs), with
+  the prediction's samples per member and with ``1 / FEWER`` of them (``--theory-samples``).
 
 Usage::
 
@@ -66,6 +67,9 @@ EXACT_BELOW = 0.2
 #: (``--theory-members 8000`` against 2000 models; docs/math/finite_fp.md, "The prediction at the
 #: precision the target assumes").
 PRECISE = 4
+#: ... and with a tenth of the samples per member (``--theory-samples``): the precision is set by
+#: the members (docs/math/finite_fp.md, "Fewer samples per member").
+FEWER = 10
 
 
 def _best(fn, repeats: int) -> tuple[float, object]:
@@ -140,8 +144,8 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
         _ = nodes.active_layout  # the node kernels' layout, made on first use
         return theory, nodes
 
-    def per_p(theory, nodes, exact_below=0.0, members=n_members):
-        return _fast_prediction(theory, P, nodes, "consistent", members, n_samples, exact_below)
+    def per_p(theory, nodes, exact_below=0.0, members=n_members, samples=n_samples):
+        return _fast_prediction(theory, P, nodes, "consistent", members, samples, exact_below)
 
     def per_p_auto(theory, nodes, ladder_samples=n_samples):
         """The ladder of exact_below="auto" (``ladder_samples`` per member), then the
@@ -159,7 +163,7 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
 
     keys = (
         "setup", "per_p", "per_p_exact", "per_p_auto", "per_p_auto_cheap", "per_p_precise",
-        "ensemble",
+        "per_p_precise_few", "ensemble",
     )  # fmt: skip
     best = {k: [np.inf, np.inf] for k in keys}
     for _ in range(1 if quick else 3):
@@ -171,6 +175,11 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
             ("per_p_auto", per_p_auto, (theory, nodes)),
             ("per_p_auto_cheap", per_p_auto, (theory, nodes, n_samples // 10)),
             ("per_p_precise", per_p, (theory, nodes, EXACT_BELOW, PRECISE * n_models)),
+            (
+                "per_p_precise_few",
+                per_p,
+                (theory, nodes, EXACT_BELOW, PRECISE * n_models, n_samples // FEWER),
+            ),  # fmt: skip
             ("ensemble", ensemble, ()),
         ):
             w, c, _ = _timed(fn, *args)
@@ -182,6 +191,11 @@ def from_scratch(ns, nt, fp, eps, sched, n_models, n_members, n_samples, quick) 
         ("per_p_auto", n_members, ", exact_below auto (its ladder included)"),
         ("per_p_auto_cheap", n_members, f", exact_below auto, ladder at {n_samples // 10} samples"),
         ("per_p_precise", PRECISE * n_models, f", exact below t = {EXACT_BELOW:g}"),
+        (
+            "per_p_precise_few",
+            PRECISE * n_models,
+            f", {n_samples // FEWER} samples per member, exact below t = {EXACT_BELOW:g}",
+        ),  # fmt: skip
     ):
         p = best[key]
         tot = [s[0] + p[0], s[1] + p[1]]

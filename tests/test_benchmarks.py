@@ -60,6 +60,7 @@ def test_bench_finite_fp_quick_runs(tmp_path: Path):
     assert "models, exact_below auto (its ladder included) | 1 |" in out
     assert "models, exact_below auto, ladder at 20 samples | 1 |" in out
     assert "160 members vs 40 models, exact below t = 0.2 | 1 |" in out
+    assert "160 members vs 40 models, 20 samples per member, exact below t = 0.2 | 1 |" in out
 
 
 def test_bench_memorization_quick_runs(tmp_path: Path):

@@ -329,6 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
         "precise); the Var D^ table and the --exact-below auto ladder keep --models",
     )
     lin.add_argument(
+        "--theory-samples",
+        type=_positive_int("--theory-samples", 1),
+        default=None,
+        metavar="S",
+        help="with --density mc: PF-ODE samples per member of the theory's field behind its "
+        "densities and gap mass (default: --samples); its precision is set by its members, so "
+        "--theory-members K with fewer samples each buys it for less",
+    )
+    lin.add_argument(
         "--diagnostics",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -528,6 +537,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             exact_below=args.exact_below,
             ladder_samples=args.ladder_samples,
             n_theory_members=args.theory_members,
+            theory_samples=args.theory_samples,
             **density,
         )
         for eps in args.eps

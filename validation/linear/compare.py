@@ -233,10 +233,12 @@ def compare_linear(
     preds = compute_theory_predictions(
         theory,
         c.n_theory_members or c.n_models,
-        c.n_samples,
+        c.theory_samples or c.n_samples,
         edges,
         gap_distance=c.gap_distance,
-        n_bayes_samples=c.n_bayes_samples,
+        # the exact-Bayes baseline's samples do not follow theory_samples
+        n_bayes_samples=c.n_bayes_samples
+        or min((c.n_theory_members or c.n_models) * c.n_samples, 10**6),
         n_steps=c.n_steps,
         method=c.method,
         seed=c.seed,

@@ -155,6 +155,11 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     #: precise without touching the trained ensemble). The Var D^ table and the
     #: exact_below="auto" ladder keep n_models.
     n_theory_members: int | None = None
+    #: With density="mc": PF-ODE samples per member of the theory's field behind its densities
+    #: and gap mass (default: n_samples). The prediction's Monte Carlo error is set by its
+    #: members: a member's own sampling noise is small against the spread between members, so
+    #: fewer samples per member and more members buy the same precision for less.
+    theory_samples: int | None = None
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -175,6 +180,10 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             check_count(self.ladder_samples, "ladder_samples")
             if below != "auto" or self.density != "mc":
                 raise ValueError("ladder_samples: only with exact_below='auto' and density='mc'")
+        if self.theory_samples is not None:
+            check_count(self.theory_samples, "theory_samples")
+            if self.density != "mc":
+                raise ValueError("theory_samples: only with density='mc'")
         if below and self.theory not in OCCUPANCY_FIELD_THEORIES:
             raise ValueError(
                 f"exact_below: only with the occupancy-field theories {OCCUPANCY_FIELD_THEORIES}, "
@@ -200,6 +209,14 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             check_query_values(getattr(self, name), name)
         if not (np.isfinite(self.gap_distance) and self.gap_distance > 0):
             raise ValueError(f"gap_distance must be > 0, got {self.gap_distance!r}")
+
+
+def _theory_field_label(c: LinearCompareConfig) -> str:
+    """The header's note on the theory field's size when it differs from the trained side's."""
+    if not (c.n_theory_members or c.theory_samples):
+        return ""
+    label = f"  theory field: {c.n_theory_members or c.n_models} members"
+    return label + (f" x {c.theory_samples or c.n_samples} samples" if c.density == "mc" else "")
 
 
 def _exact_below_lines(exact_below, choice: dict | None) -> tuple[str, list[str]]:
@@ -298,7 +315,7 @@ class LinearComparison:
         lines = [
             f"== eps={c.eps:g}  P={c.P}  F={c.n_space}x{c.n_time} (F/P={F / c.P:.3g})  "
             f"N={c.n_models} models x {c.density_label()}  seed={c.seed}"
-            + (f"  theory field: {c.n_theory_members} members" if c.n_theory_members else "")
+            + _theory_field_label(c)
             + " ==",
             "denoiser D^(x,t) across models (95 % model-level bootstrap CI) vs "
             + self.meta.get("theory_kind", "first-order theory")

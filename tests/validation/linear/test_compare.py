@@ -200,3 +200,50 @@ def test_theory_members_set_the_predictions_members_only(tmp_path, capsys):
     assert "theory field: 9 members" in capsys.readouterr().out
     back = LinearComparison.load(tmp_path / "linear_eps0.01_P40.npz")
     assert back.config.n_theory_members == 9 and back.theory.gf_gap.shape == (9,)
+
+
+def test_theory_samples_set_the_fields_samples_only(tmp_path, capsys):
+    """``theory_samples``: the theory field's members are sampled with that many PF-ODE samples
+    each (its gap masses are those of :func:`gaussian_field_histograms` with it, recomputed here
+    from the first-order theory of the config), while the trained side, the Var D^ table and the
+    exact-Bayes baseline (whose default sample count does not follow it) are unchanged; only with
+    density="mc"; bad values are refused; the CLI passes it on and it survives save/load."""
+    from gtv.validation.theory_densities import gaussian_field_histograms
+
+    mc = dict(density="mc", n_bayes_samples=None)
+    base = compare_linear(_tiny(**mc))
+    few = compare_linear(_tiny(**mc, theory_samples=50))
+    sched = get_schedule("vp-linear")
+    c = few.config
+    feats = ProductFeatures.uniform("gaussian", 1, c.n_space, c.n_time, (EPS, sched.T), c.x_range)
+    theory = FirstOrderLinear(
+        linear_model_theory(FIGURE2_DATA, feats, EPS, sched, ridge=c.ridge), c.P
+    )
+    edges = np.linspace(c.hist_range[0], c.hist_range[1], c.n_bins + 1)
+    hist, out, gap = gaussian_field_histograms(
+        theory, c.n_models, 50, edges, c.gap_distance, n_steps=c.n_steps, seed=c.seed
+    )
+    np.testing.assert_allclose(few.theory.gf_gap, gap, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(few.theory.gf_histograms, hist, rtol=0, atol=1e-12)
+    assert not np.allclose(few.theory.gf_gap, base.theory.gf_gap)  # 50, not 300, samples
+    np.testing.assert_array_equal(few.histograms, base.histograms)
+    assert few.denoiser_rows == base.denoiser_rows
+    bayes = [[r for r in res.gap_rows if r["name"] == "exact_bayes_pfode"] for res in (base, few)]
+    assert bayes[0] == bayes[1]
+    assert "theory field: 6 members x 50 samples" in few.format_table()
+    for bad, match in (
+        (dict(theory_samples=0, density="mc"), "theory_samples must be"),
+        (dict(theory_samples=2.5, density="mc"), "theory_samples"),
+        (dict(theory_samples=50, density="transport"), "only with density='mc'"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=match):
+            _tiny(**bad)
+    args = ["validate", "linear", "--models", "4", "--theory-samples", "30", "--density", "mc",
+            "--samples", "100", "--P", "40", "--n-space", "3", "--n-time", "3", "--bins", "40",
+            "--boot", "20", "--no-diagnostics", "--out", str(tmp_path), "--formats", "png",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert "theory field: 4 members x 30 samples" in capsys.readouterr().out
+    back = LinearComparison.load(tmp_path / "linear_eps0.01_P40.npz")
+    assert back.config.theory_samples == 30
+    assert np.allclose(back.theory.gf_gap * 30, np.round(back.theory.gf_gap * 30))
