@@ -467,10 +467,13 @@ def compare_ntk(
     t0 = time.perf_counter()
     rng = resampling_rng(c.seed)
     idx = rng.integers(0, c.n_models, (c.n_boot, c.n_models))
-    e_rows = error_rows(net, ker, th["mean"], th["var"], c.widths, taus, idx)
-    d_rows = denoiser_rows(net[-1], ker, th, qx, qt, taus, c.n_boot, c.seed, rng)
+    fvar = None
     if c.theory in FIELD_LABELS:
-        _field_variance(d_rows, c, arr, taus, qx, qt, field_at)
+        fvar = _field_variances(c, arr, taus, qx, qt, field_at)
+    e_rows = error_rows(net, ker, th["mean"], th["var"], c.widths, taus, idx, fvar, c.n_models)
+    d_rows = denoiser_rows(net[-1], ker, th, qx, qt, taus, c.n_boot, c.seed, rng)
+    if fvar is not None:
+        _add_field_variance(d_rows, taus, fvar)
     gap_rows, dens_rows = [], []
     for k, tau in enumerate(taus):
         row = {"tau": float(tau)}
@@ -539,25 +542,33 @@ def compare_ntk(
     )  # fmt: skip
 
 
-def _field_variance(rows: list, c: NTKCompareConfig, arr: dict, taus, qx, qt, field_at) -> None:
-    """Add to each denoiser row the variance of ``D^`` over the member field's own members
-    (``field_var``; the same ``n_models`` members, seed and ``t_c`` as its densities, drawn
-    again) and ``field_ratio`` = trained / field: the field's moments, where ``theory_var`` is
-    the cavity moments' (docs/math/finite_fp.md, *Early nodes exact*)."""
-    for k, tau in enumerate(taus):
+def _field_variances(c: NTKCompareConfig, arr: dict, taus, qx, qt, field_at) -> np.ndarray:
+    """The variance of ``D^`` over the member field's own members at the query points, per tau
+    (K, Q): the same ``n_models`` members, seed and ``t_c`` as its densities, drawn again; the
+    field's moments, where ``theory_var`` is the cavity moments' (docs/math/finite_fp.md,
+    *Early nodes exact*)."""
+    out = np.empty((len(taus), qx.size))
+    for k in range(len(taus)):
         below = c.exact_below
         if below == "auto":
             below = plateau_start(*arr["g_ladder"][k].T)
         members = field_at(k, below).gaussian_field(c.n_models, c.seed)
-        var = np.empty(qx.size)
         for t in np.unique(qt):
             sel = qt == t
-            var[sel] = members.denoise(qx[sel], t)[..., 0].var(axis=0, ddof=1)
+            out[k, sel] = members.denoise(qx[sel], t)[..., 0].var(axis=0, ddof=1)
+    return out
+
+
+def _add_field_variance(rows: list, taus, fvar: np.ndarray) -> None:
+    """Add ``field_var`` and ``field_ratio`` = trained / field to each denoiser row (the rows of
+    one tau in the order of the query points)."""
+    for k, tau in enumerate(taus):
         q = 0
         for r in rows:
             if r["tau"] == float(tau):
-                r["field_var"] = float(var[q])
-                r["field_ratio"] = float(r["var"] / var[q]) if var[q] > 0 else float("inf")
+                v = fvar[k, q]
+                r["field_var"] = float(v)
+                r["field_ratio"] = float(r["var"] / v) if v > 0 else float("inf")
                 q += 1
 
 

@@ -173,6 +173,7 @@ class NTKComparison:
             lines.append(
                 f"{'width':>6} | {'model':>6} | {'mean vs kernel':>24} | {'Var vs kernel':>24} | "
                 f"{'mean vs theory':>24} {'noise':>6} | {'Var vs theory':>24} {'noise':>6}"
+                + (f" | {'Var vs field':>24} {'noise':>6}" if own else "")
             )
             for r in self.error_rows:
                 if r["tau"] != tau:
@@ -188,6 +189,11 @@ class NTKComparison:
                     f"{r['width']!s:>6} | {model} | {cell('mean_vs_kernel')} | "
                     f"{cell('var_vs_kernel')} | {cell('mean_vs_theory')} {r['mean_noise']:>6.4f} | "
                     f"{cell('var_vs_theory')} {r['var_noise']:>6.4f}"
+                    + (
+                        f" | {cell('var_vs_field')} {r['field_noise']:>6.4f}"
+                        if "var_vs_field" in r
+                        else ""
+                    )
                 )
             drows = [r for r in self.density_rows if r["tau"] == tau]
             lines.append(
@@ -243,11 +249,20 @@ class NTKComparison:
             + f" {'slope':>6} | {'mean/ker':>8} {'Var/ker':>8} | "
             f"{'mean/th':>8} {'(inf)':>7} {'noise':>7} | {'Var/th':>7} {'(inf)':>7} {'noise':>7}"
         )
+        own = any("var_vs_field" in r for r in self.error_rows)
+        if own:
+            head += f" | {'Var/fd':>7} {'(inf)':>7} {'noise':>7}"
         lines = [
             "summary: per-model finite-width error vs width (distance to the infinite-width "
             f"network on the same triples) and its log-log slope; relative errors of width {wmax} "
             f"vs kernel regression (ker) and vs the {c.theory} theory (th; '(inf)' = infinite "
-            "width; 'noise' = expected from N models alone)",
+            "width; 'noise' = expected from N models alone)"
+            + (
+                "; Var/fd: against the field's own variance over its members ('noise' from the "
+                "N models and the members alone)"
+                if own
+                else ""
+            ),
             head,
         ]
         for k, tau in enumerate(self.taus):
@@ -264,6 +279,12 @@ class NTKComparison:
                 f"{inf['mean_vs_theory']:>7.4f} {top['mean_noise']:>7.4f} | "
                 f"{top['var_vs_theory']:>7.4f} {inf['var_vs_theory']:>7.4f} "
                 f"{top['var_noise']:>7.4f}"
+                + (
+                    f" | {top['var_vs_field']:>7.4f} {inf['var_vs_field']:>7.4f} "
+                    f"{top['field_noise']:>7.4f}"
+                    if own
+                    else ""
+                )
             )
         return "\n".join(lines)
 

@@ -51,10 +51,16 @@ def error_rows(
     widths: tuple[int, ...],
     taus: np.ndarray,
     idx: np.ndarray,
+    field_var: np.ndarray | None = None,
+    n_members: int | None = None,
 ) -> list[dict]:
     """Relative errors per (tau, width) (module docstring) with model-bootstrap CIs.
 
-    ``net`` (W, K, N, Q), ``ker`` (K, N, Q), ``th_*`` (K, Q), ``idx`` (n_boot, N).
+    ``net`` (W, K, N, Q), ``ker`` (K, N, Q), ``th_*`` (K, Q), ``idx`` (n_boot, N). With a member
+    field's own variance ``field_var`` (K, Q) over ``n_members`` members, also ``var_vs_field``
+    (the same relative error against it) and ``field_noise``, its expected size from the
+    models' and the members' sampling alone, ``sqrt(sum_q 2 v_q**2 / (N - 1) + 2 f_q**2 /
+    (n_members - 1)) / ||f||``.
     """
     n = ker.shape[1]
     km, kv = ker.mean(1), ker.var(1, ddof=1)  # (K, Q)
@@ -73,6 +79,11 @@ def error_rows(
             "mean_vs_theory": (_rel(m, th_mean), _rel_resampled(bm, th_mean[:, None])),
             "var_vs_theory": (_rel(v, th_var), _rel_resampled(bv, th_var[:, None])),
         }
+        if field_var is not None:
+            stats["var_vs_field"] = (_rel(v, field_var), _rel_resampled(bv, field_var[:, None]))
+            field_noise = np.sqrt(
+                (2 * v**2).sum(-1) / (n - 1) + (2 * field_var**2).sum(-1) / (n_members - 1)
+            ) / np.linalg.norm(field_var, axis=-1)
         if vals is not None:
             stats["mean_vs_kernel"] = (_rel(m, km), _rel_resampled(bm, kbm))
             stats["var_vs_kernel"] = (_rel(v, kv), _rel_resampled(bv, kbv))
@@ -89,6 +100,8 @@ def error_rows(
                 row[f"{name}_hi"] = float(hi)
             row["mean_noise"] = float(mean_noise[k])
             row["var_noise"] = float(var_noise[k])
+            if field_var is not None:
+                row["field_noise"] = float(field_noise[k])
             rows.append(row)
     return rows
 

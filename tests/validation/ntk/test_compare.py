@@ -536,7 +536,22 @@ def test_member_field_with_early_nodes_exact_and_auto(tmp_path):
             assert r["field_var"] == pytest.approx(v, rel=1e-10)
             assert r["field_ratio"] == pytest.approx(r["var"] / v, rel=1e-10)
         assert "tr/fd" in res.format_table() and "field's own 4 members" in res.format_table()
-    assert "field_var" not in compare_ntk(_tiny(**{**kw, "theory": "finite-p"})).denoiser_rows[0]
+        # and its relative error, from those rows by hand (the widest network's variances)
+        v = np.array([r["var"] for r in rows])
+        f = np.array([r["field_var"] for r in rows])
+        top = next(
+            r for r in res.error_rows if r["tau"] == res.taus[0] and r["width"] == kw["widths"][-1]
+        )
+        assert top["var_vs_field"] == pytest.approx(
+            np.linalg.norm(v - f) / np.linalg.norm(f), rel=1e-10
+        )
+        noise = np.sqrt((2 * v**2).sum() / 3 + (2 * f**2).sum() / 3) / np.linalg.norm(f)
+        assert top["field_noise"] == pytest.approx(noise, rel=1e-10)
+        assert top["var_vs_field_lo"] <= top["var_vs_field_hi"]
+        assert "Var vs field" in res.format_table() and "Var/fd" in res.format_summary()
+    plain = compare_ntk(_tiny(**{**kw, "theory": "finite-p"}))
+    assert "field_var" not in plain.denoiser_rows[0]
+    assert "var_vs_field" not in plain.error_rows[0] and "Var/fd" not in plain.format_summary()
 
 
 @pytest.mark.parametrize(
