@@ -147,3 +147,9 @@ def test_measure_ntk_transport_quick_runs(tmp_path: Path):
     row = next(line for line in out.splitlines() if line.startswith("  128 (<=  1024)"))
     assert "TV median/max: trained" in row and "max estimate" in row
     assert out.count("mc, 1000 samples") == 1
+
+
+def test_measure_member_variance_quick_runs(tmp_path: Path):
+    out = _run_quick("measure_member_variance.py", tmp_path)
+    assert "| F/P | statistic | value |" in out
+    assert out.count("| 1 | R^2:") == 4 and "variance share of the top 1 % of models" in out
