@@ -241,21 +241,49 @@ def choose_exact_below(
     ExactBelowChoice
     """
     from gtv.numerics.linear import CavityLinear, population_nodes
-    from gtv.numerics.linear.prediction import OCCUPANCY_FIELDS
+    from gtv.numerics.linear.prediction import OCCUPANCY_FIELDS, occupancy_fields_together
 
     if field not in OCCUPANCY_FIELDS:
         raise ValueError(f"field must be one of {OCCUPANCY_FIELDS}, got {field!r}")
     T = float(population.schedule.T)
-    _check_ladder(ladder, T)
+    rungs = _check_ladder(ladder, T) + (2.0 * T,)
     check_core_bins(np.asarray(edges, dtype=float), np.asarray(population.data)[:, 0])
+    n_members = check_count(n_members, "n_members", minimum=2)
+    seed = check_seed(seed)
     if nodes is None:
         nodes = population_nodes(population)
+    fields = [CavityLinear(population, moments, field, nodes, exact_below=t_c) for t_c in rungs]
+    # the rungs' members are the same draws under different splits: drawn together
+    drawn = dict(zip(rungs, occupancy_fields_together(fields, n_members, seed), strict=True))
+    theories = dict(zip(rungs, fields, strict=True))
     return ladder_choice(
-        lambda t_c: CavityLinear(population, moments, field, nodes, exact_below=t_c),
+        lambda t_c: _Drawn(theories[t_c], drawn[t_c], n_members, seed),
         T, population.data, n_members=n_members, edges=edges, gap_distance=gap_distance,
         density=density, n_samples=n_samples, transport=transport, n_steps=n_steps,
         method=method, seed=seed, ladder=ladder, progress=progress,
     )  # fmt: skip
+
+
+class _Drawn:
+    """``theory`` whose ``gaussian_field(n_members, seed)`` was drawn already (``field``, with
+    the other rungs of a ladder); any other call draws anew, every other attribute is
+    ``theory``'s."""
+
+    def __init__(self, theory: object, field: object, n_members: int, seed: object):
+        self._theory, self._field, self._n, self._seed = theory, field, n_members, seed
+
+    def gaussian_field(self, n_models: int, seed: object = 0) -> object:
+        same = seed is self._seed or (
+            not isinstance(seed, np.random.SeedSequence)
+            and not isinstance(self._seed, np.random.SeedSequence)
+            and seed == self._seed
+        )
+        if n_models == self._n and same:
+            return self._field
+        return self._theory.gaussian_field(n_models, seed)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._theory, name)
 
 
 def check_core_bins(edges: np.ndarray, data: np.ndarray) -> None:

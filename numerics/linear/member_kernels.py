@@ -39,7 +39,7 @@ from gtv.numerics.blas import (
 )
 from gtv.numerics.features import product_features_serial
 
-__all__ = ["member_leverages", "member_solves", "member_weights_shared"]
+__all__ = ["member_leverages", "member_solves", "member_weights_ladder", "member_weights_shared"]
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -456,4 +456,47 @@ def member_weights_shared(
             status[m] = _member_solve_shared(
                 phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], P, W[m]
             )
+    return W, status
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def member_weights_ladder(
+    kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_lights, chol_light_invs,
+    A_lights, xis, light_bounds, t_exacts,
+):  # fmt: skip
+    """:func:`member_weights_shared` for ``R`` splits at once (a ladder of ``t_exact``): weights
+    (R, k, 1, F) and statuses (R, k). Each member's features and population leverages are made
+    once (screened as there, the triples below the smallest ``t_exacts`` skipped) and serve
+    every split ``r`` (``M_lights[r]``, ``chol_light_invs[r]``, ``A_lights[r]``, ``xis[r]`` (k, F),
+    ``light_bounds[r]``, ``t_exacts[r]``); each split's weights are those of
+    :func:`member_weights_shared` with its arrays, to the last bit."""
+    k, n, d1 = z.shape
+    f = chol_M_inv.shape[0]
+    R = t_exacts.shape[0]
+    W = np.empty((R, k, 1, f))
+    status = np.zeros((R, k), dtype=np.int8)
+    t_min = np.inf
+    for r in range(R):
+        t_min = min(t_min, t_exacts[r])
+    for m in numba.prange(k):
+        phi = np.empty((n, f))
+        q = np.empty(n)
+        _member_leverages_one(
+            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q, t_min
+        )
+        for r in range(R):
+            heavy = q > q_star
+            for j in range(n):
+                if z[m, j, d1 - 1] < t_exacts[r]:
+                    heavy[j] = True
+            if light_bounds[r] > 0.0:
+                status[r, m] = _close_and_solve(
+                    phi, heavy, w[m], x0[m], M_lights[r], chol_light_invs[r], A_lights[r],
+                    xis[r, m], light_bounds[r], q_star, P, W[r, m],
+                )  # fmt: skip
+            else:
+                status[r, m] = _member_solve_shared(
+                    phi, heavy, w[m], x0[m], M_lights[r], chol_light_invs[r], A_lights[r],
+                    xis[r, m], P, W[r, m],
+                )  # fmt: skip
     return W, status

@@ -69,6 +69,7 @@ from gtv.numerics.linear.cavity import CavityMoments
 from gtv.numerics.linear.member_kernels import (
     member_leverages,
     member_solves,
+    member_weights_ladder,
     member_weights_shared,
 )
 from gtv.numerics.linear.nodes import PopulationNodes, population_nodes
@@ -85,6 +86,7 @@ __all__ = [
     "occupancy_members",
     "occupancy_split",
     "sample_occupancy_weights",
+    "sample_occupancy_weights_ladder",
 ]
 
 #: Default leverage above which a triple is treated exactly.
@@ -254,6 +256,51 @@ def sample_occupancy_weights(
     for m0 in range(0, n_models, chunk):
         out[m0 : m0 + chunk, 0] = occupancy_members(theory, moments, split, rngs[m0 : m0 + chunk])
     return out
+
+
+def sample_occupancy_weights_ladder(
+    theory: LinearTheory,
+    moments: CavityMoments,
+    splits: list[OccupancySplit],
+    n_models: int,
+    seed: int | np.random.SeedSequence = 0,
+) -> np.ndarray:
+    """Weights (R, N, 1, F) of the same ``N`` members under each of ``R`` unconditioned splits
+    (e.g. one per ``exact_below`` of a ladder): row ``r`` is
+    ``sample_occupancy_weights(theory, moments, N, seed, split=splits[r])`` to the last bit, but
+    each member's triples, features and population leverages are made once for all splits
+    (:func:`gtv.numerics.linear.member_kernels.member_weights_ladder`). The splits must share
+    ``q_star`` and have no strata."""
+    n_models = check_count(n_models, "n_models")
+    if not isinstance(moments, CavityMoments):
+        raise TypeError("moments must be a CavityMoments")
+    if moments.P != int(moments.P):
+        raise ValueError(f"moments.P must be an integer to draw triples, got {moments.P!r}")
+    splits = list(splits)
+    if not splits or not all(isinstance(sp, OccupancySplit) for sp in splits):
+        raise TypeError("splits must be a non-empty list of OccupancySplit (occupancy_split)")
+    if any(sp.strata is not None for sp in splits):
+        raise ValueError("splits: only unconditioned splits (strata=None) share their draws")
+    if len({sp.q_star for sp in splits}) != 1:
+        raise ValueError("splits: every split must have the same q_star")
+    F = theory.n_features
+    if any(sp.A_light.size != F for sp in splits):
+        raise ValueError("splits: a split of a different feature set")
+    P = int(moments.P)
+    t, x0, x, normals = _draw(theory, P, model_rngs(seed, "field", n_models), F)
+    with serial_blas():
+        W, status = member_weights_ladder(
+            *theory.features.arrays(), np.stack([x, t], axis=2), dsm_weights(theory.schedule, t),
+            x0, moments.chol_M_inv, P, moments.M_inv_bound, splits[0].q_star,
+            np.stack([sp.M_light for sp in splits]),
+            np.stack([sp.chol_light_inv for sp in splits]),
+            np.stack([sp.A_light for sp in splits]),
+            np.stack([np.ascontiguousarray(normals @ sp.fluctuation.T) for sp in splits]),
+            np.array([sp.light_inv_bound if sp.consistent else -1.0 for sp in splits]),
+            np.array([sp.exact_below for sp in splits], dtype=float),
+        )  # fmt: skip
+    _check_status(status)
+    return W
 
 
 def close_heavy_sets(

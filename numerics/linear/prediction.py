@@ -27,6 +27,7 @@ trained ensembles. Streams: weights ``stream(seed, "field").spawn(N)[n]`` (throu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,20 @@ from gtv.numerics.linear.occupancy import (
     OccupancySplit,
     occupancy_split,
     sample_occupancy_weights,
+    sample_occupancy_weights_ladder,
 )
 from gtv.numerics.linear.second_order import SecondOrderMoments
 from gtv.numerics.linear.strata import STRATA
 from gtv.numerics.linear.theory import LinearTheory
 
-__all__ = ["FIELDS", "CavityLinear", "FirstOrderLinear", "LinearField", "SecondOrderLinear"]
+__all__ = [
+    "FIELDS",
+    "CavityLinear",
+    "FirstOrderLinear",
+    "LinearField",
+    "SecondOrderLinear",
+    "occupancy_fields_together",
+]
 
 #: The fields :class:`CavityLinear` can predict.
 #: The fields drawn from an occupancy split (the ones ``exact_below`` and ``split`` apply to).
@@ -536,6 +545,16 @@ class CavityLinear(_CorrectedLinear):
         out = np.array([fast.markov_intensity(xx[i : i + 1], tt[i])[0] for i in range(len(tt))])
         return out[:, None, None]
 
+    def _occupancy_split(self) -> OccupancySplit:
+        """The occupancy fields' split, made once per bound theory."""
+        if self._split is None:
+            strata = STRATA if self.field == "stratified" else None
+            self._split = occupancy_split(
+                self.theory, self.moments, nodes=self._nodes, strata=strata,
+                consistent=self.field == "consistent", exact_below=self.exact_below,
+            )  # fmt: skip
+        return self._split
+
     def gaussian_field(
         self, n_models: int, seed: int | np.random.SeedSequence = 0, part: str = "total"
     ) -> LinearField:
@@ -546,14 +565,8 @@ class CavityLinear(_CorrectedLinear):
             W = sample_cavity_weights(self.theory, self.moments, n_models, seed)
             return _field(self.theory, W, self.P, seed)
         if self.field in OCCUPANCY_FIELDS:
-            if self._split is None:  # once per bound theory
-                strata = STRATA if self.field == "stratified" else None
-                self._split = occupancy_split(
-                    self.theory, self.moments, nodes=self._nodes, strata=strata,
-                    consistent=self.field == "consistent", exact_below=self.exact_below,
-                )  # fmt: skip
             W = sample_occupancy_weights(
-                self.theory, self.moments, n_models, seed, split=self._split
+                self.theory, self.moments, n_models, seed, split=self._occupancy_split()
             )
             return _field(self.theory, W, self.P, seed)
         W_bar, C = self.weight_moments()
@@ -582,3 +595,28 @@ class CavityLinear(_CorrectedLinear):
             theory = LinearTheory.load(Path(path).with_name(cfg["theory_file"]))
             moments = CavityMoments.load(Path(path).with_name(cfg["moments_file"]))
             return cls(theory, moments, cfg["field"], exact_below=cfg.get("exact_below", 0.0))
+
+
+def occupancy_fields_together(
+    fields: Sequence[CavityLinear], n_models: int, seed: int | np.random.SeedSequence = 0
+) -> list[LinearField]:
+    """``[f.gaussian_field(n_models, seed) for f in fields]`` for occupancy fields of one theory
+    and one set of moments that differ by their split (e.g. a ladder of ``exact_below``): the
+    same members, drawn together so that each member's triples, features and leverages are made
+    once (:func:`gtv.numerics.linear.occupancy.sample_occupancy_weights_ladder`). Stratified
+    fields, or fields of different theories, are drawn one by one."""
+    fields = list(fields)
+    if not fields or not all(isinstance(f, CavityLinear) for f in fields):
+        raise TypeError("fields must be a non-empty sequence of CavityLinear")
+    first = fields[0]
+    shared = all(
+        f.field in ("occupancy", "consistent") and f.theory is first.theory
+        and f.moments is first.moments
+        for f in fields
+    )  # fmt: skip
+    if not shared:
+        return [f.gaussian_field(n_models, seed) for f in fields]
+    W = sample_occupancy_weights_ladder(
+        first.theory, first.moments, [f._occupancy_split() for f in fields], n_models, seed
+    )
+    return [_field(first.theory, W[r], first.P, seed) for r in range(len(fields))]

@@ -97,6 +97,32 @@ def test_choose_exact_below_rungs_and_choice_by_hand(setup):
     assert len(set(choice.gap)) > 1
 
 
+def test_the_rungs_are_drawn_together(setup, monkeypatch):
+    """The consistent and occupancy fields' rungs come from one shared draw (no per-rung draw
+    of sample_occupancy_weights), the same rows as drawn rung by rung (above); the stratified
+    field, whose light part differs per member, is drawn rung by rung."""
+    import gtv.numerics.linear.prediction as prediction
+    from gtv.validation.exact_below import _Drawn
+
+    th, m, nodes = setup
+    calls = []
+    real = prediction.sample_occupancy_weights
+    monkeypatch.setattr(
+        prediction, "sample_occupancy_weights", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    kw = dict(n_members=8, edges=EDGES, n_samples=200, seed=3, nodes=nodes, ladder=(0.0, 0.1))
+    for field in ("consistent", "occupancy"):
+        choose_exact_below(th, m, field, **kw)
+    assert calls == []
+    choose_exact_below(th, m, "stratified", **kw)
+    assert len(calls) == 3  # two rungs and the all-exact one
+    # a pre-drawn rung answers its own request only
+    rung = CavityLinear(th, m, "consistent", nodes, exact_below=0.1)
+    drawn = _Drawn(rung, rung.gaussian_field(8, 3), 8, 3)
+    assert drawn.gaussian_field(8, 3) is drawn._field and drawn.schedule is rung.schedule
+    np.testing.assert_array_equal(drawn.gaussian_field(5, 3).W, rung.gaussian_field(5, 3).W)
+
+
 def test_choose_exact_below_transport_density(setup):
     """With transported densities the rungs are those of the transported field."""
     th, m, nodes = setup

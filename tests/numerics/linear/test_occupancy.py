@@ -336,3 +336,30 @@ def test_closure_of_members_already_solved_directly():
     a = occupancy_members(th, m, split, model_rngs(2, "field", k), backend="numba")
     b = occupancy_members(th, m, split, model_rngs(2, "field", k), backend="numpy")
     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("consistent", [False, True])
+def test_ladder_draw_is_each_splits_draw(setup, consistent):
+    """One draw for a ladder of splits (shared triples, features and leverages) gives each
+    split's own members to the last bit, the all-exact rung included; bad splits are refused."""
+    from gtv.numerics.linear.occupancy import sample_occupancy_weights_ladder
+
+    th, nodes = setup
+    m = cavity_moments(th, 32, nodes=nodes)
+    splits = [
+        occupancy_split(th, m, nodes=nodes, consistent=consistent, exact_below=t_c)
+        for t_c in (0.0, 0.1, 0.3, 2.0)
+    ]
+    W = sample_occupancy_weights_ladder(th, m, splits, 7, seed=4)
+    assert W.shape == (4, 7, 1, th.n_features)
+    for r, split in enumerate(splits):
+        np.testing.assert_array_equal(W[r], sample_occupancy_weights(th, m, 7, 4, split=split))
+    assert not np.array_equal(W[0], W[1])
+    with pytest.raises(TypeError, match="splits"):
+        sample_occupancy_weights_ladder(th, m, [], 3)
+    strat = occupancy_split(th, m, nodes=nodes, strata=(8, 6))
+    with pytest.raises(ValueError, match="strata=None"):
+        sample_occupancy_weights_ladder(th, m, [splits[0], strat], 3)
+    other = occupancy_split(th, m, nodes=nodes, q_star=2.0)
+    with pytest.raises(ValueError, match="q_star"):
+        sample_occupancy_weights_ladder(th, m, [splits[0], other], 3)
