@@ -249,6 +249,9 @@ def choose_exact_below(
     rungs = _check_ladder(ladder, T) + (2.0 * T,)
     check_core_bins(np.asarray(edges, dtype=float), np.asarray(population.data)[:, 0])
     n_members = check_count(n_members, "n_members", minimum=2)
+    check_choice(density, "density", DENSITIES)
+    if density == "mc":
+        check_count(n_samples, "n_samples")
     seed = check_seed(seed)
     if nodes is None:
         nodes = population_nodes(population)

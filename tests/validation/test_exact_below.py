@@ -151,7 +151,14 @@ def test_choose_exact_below_transport_density(setup):
         ({"seed": -1}, "seed"),
     ],
 )
-def test_choose_exact_below_bad_input(setup, kw, match):
+def test_choose_exact_below_bad_input(setup, kw, match, monkeypatch):
+    """Refused by name before any member is drawn."""
+    import gtv.numerics.linear.prediction as prediction
+
+    def no_draw(*a, **k):
+        raise AssertionError("members drawn before the input was checked")
+
+    monkeypatch.setattr(prediction, "occupancy_fields_together", no_draw)
     th, m, nodes = setup
     args = dict(n_members=4, edges=EDGES, n_samples=10, nodes=nodes)
     args.update(kw)
