@@ -15,7 +15,11 @@ model enters: the rule is a property of the theory's field, so the chosen ``t_c`
 prediction, not a fit.
 
 The one-standard-error tolerance and the ladder were fixed before the rule was scored against any
-trained ensemble (docs/math/finite_fp.md, *Choosing t_c from the field alone*).
+trained ensemble (docs/math/finite_fp.md, *Choosing t_c from the field alone*). The rungs share
+their members (the same streams); :func:`choose_exact_below` draws the occupancy and consistent
+fields' rungs together
+(:func:`gtv.numerics.linear.prediction.occupancy_fields_together`: each member's triples,
+features and leverages once), the same members to the last bit as drawing each rung alone.
 """
 
 from __future__ import annotations
