@@ -342,7 +342,7 @@ def test_closure_of_members_already_solved_directly():
 def test_ladder_draw_is_each_splits_draw(setup, consistent):
     """One draw for a ladder of splits (shared triples, features and leverages) gives each
     split's own members to the last bit, the all-exact rung included; bad splits are refused."""
-    from gtv.numerics.linear.occupancy import sample_occupancy_weights_ladder
+    from gtv.numerics.linear.occupancy import occupancy_members, sample_occupancy_weights_ladder
 
     th, nodes = setup
     m = cavity_moments(th, 32, nodes=nodes)
@@ -354,6 +354,8 @@ def test_ladder_draw_is_each_splits_draw(setup, consistent):
     assert W.shape == (4, 7, 1, th.n_features)
     for r, split in enumerate(splits):
         np.testing.assert_array_equal(W[r], sample_occupancy_weights(th, m, 7, 4, split=split))
+        ref = occupancy_members(th, m, split, model_rngs(4, "field", 7), backend="numpy")
+        np.testing.assert_allclose(W[r, :, 0], ref, rtol=1e-9, atol=1e-12)  # the numpy reference
     assert not np.array_equal(W[0], W[1])
     with pytest.raises(TypeError, match="splits"):
         sample_occupancy_weights_ladder(th, m, [], 3)
