@@ -320,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
         "ladder's rungs (default: --samples; the prediction itself always uses --samples)",
     )
     lin.add_argument(
+        "--ladder-members",
+        type=_positive_int("--ladder-members", 4),
+        default=None,
+        metavar="K",
+        help="with --exact-below auto: field members on each rung of the ladder (default: "
+        "--models); its one-standard-error tolerance is theirs, so give --theory-members to "
+        "stop where the prediction's own precision says",
+    )
+    lin.add_argument(
         "--theory-members",
         type=_positive_int("--theory-members", 4),
         default=None,
@@ -536,6 +545,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             theory=args.theory,
             exact_below=args.exact_below,
             ladder_samples=args.ladder_samples,
+            ladder_members=args.ladder_members,
             n_theory_members=args.theory_members,
             theory_samples=args.theory_samples,
             **density,

@@ -273,3 +273,36 @@ def test_ladder_samples_sets_the_rungs_samples_only():
     ):
         with pytest.raises(ValueError, match=match):
             _tiny(**bad)
+
+
+def test_ladder_members_sets_the_rungs_members_only(tmp_path, capsys):
+    """``ladder_members``: the ladder is ``choose_exact_below`` with that many members (its
+    standard errors are theirs), the prediction keeps its own members; only with "auto"; the
+    CLI passes it on."""
+    res = compare_linear(_tiny(exact_below="auto", ladder_members=10))
+    sched = get_schedule("vp-linear")
+    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (EPS, sched.T), (-1.5, 1.5))
+    th = linear_model_theory(FIGURE2_DATA, feats, EPS, sched, ridge=0.1)
+    choice = choose_exact_below(
+        th, cavity_moments(th, 40), n_members=10, edges=np.linspace(-2, 2, 81), n_samples=300,
+        seed=0,
+    )  # fmt: skip
+    assert res.meta["exact_below_choice"] == json.loads(json.dumps(choice.to_dict()))
+    default = compare_linear(_tiny(exact_below="auto"))
+    ses = [[r["gap_se"] for r in x.meta["exact_below_choice"]["rows"]] for x in (default, res)]
+    assert ses[0] != ses[1]
+    assert res.theory.gf_gap.shape == (6,)  # the prediction's members: n_models
+    for bad, match in (
+        (dict(exact_below="auto", ladder_members=3), "ladder_members must be"),
+        (dict(exact_below=0.2, ladder_members=10), "ladder_members: only with exact_below='auto'"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            _tiny(**bad)
+    args = ["validate", "linear", "--models", "4", "--ladder-members", "8", "--exact-below",
+            "auto", "--density", "mc", "--samples", "50", "--P", "40", "--n-space", "3",
+            "--n-time", "3", "--bins", "80", "--boot", "20", "--theory", "consistent_field",
+            "--no-diagnostics", "--out", str(tmp_path), "--formats", "png",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    back = LinearComparison.load(tmp_path / "linear_eps0.01_P40.npz")
+    assert back.config.ladder_members == 8

@@ -200,7 +200,8 @@ def compare_linear(
             below = c.exact_below
             if below == "auto":
                 choice = choose_exact_below(
-                    population, moments, field_kind, n_members=c.n_models, edges=edges,
+                    population, moments, field_kind, n_members=c.ladder_members or c.n_models,
+                    edges=edges,
                     gap_distance=c.gap_distance, density=c.density,
                     n_samples=c.ladder_samples or c.n_samples, transport=c.density_settings(),
                     n_steps=c.n_steps, method=c.method, seed=c.seed, nodes=nodes,

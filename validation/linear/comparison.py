@@ -150,6 +150,10 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     #: With exact_below="auto" and density="mc": PF-ODE samples per member on the ladder's rungs
     #: (default: n_samples; the prediction itself always uses n_samples).
     ladder_samples: int | None = None
+    #: With exact_below="auto": field members on each rung of the ladder (default: n_models). Its
+    #: one-standard-error tolerance is that of these members; to match the prediction's
+    #: precision give as many as n_theory_members.
+    ladder_members: int | None = None
     #: Members of the theory's field behind its densities and gap mass (default: n_models, the
     #: same Monte Carlo noise as the trained side; more members make the prediction more
     #: precise without touching the trained ensemble). The Var D^ table and the
@@ -166,7 +170,7 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
         if not isinstance(self.diagnostics, bool):
             raise TypeError(f"diagnostics must be a bool, got {self.diagnostics!r}")
         # optional member counts (their type is checked above)
-        for name in ("n_moment_members", "n_theory_members"):
+        for name in ("n_moment_members", "n_theory_members", "ladder_members"):
             if getattr(self, name) is not None:
                 check_count(getattr(self, name), name, 4)
         if self.target not in ("noisy", "exact"):
@@ -180,6 +184,8 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
             check_count(self.ladder_samples, "ladder_samples")
             if below != "auto" or self.density != "mc":
                 raise ValueError("ladder_samples: only with exact_below='auto' and density='mc'")
+        if self.ladder_members is not None and below != "auto":
+            raise ValueError("ladder_members: only with exact_below='auto'")
         if self.theory_samples is not None:
             check_count(self.theory_samples, "theory_samples")
             if self.density != "mc":
