@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="members of the theory's field behind its densities and gap mass (default: "
         "--models, the trained side's Monte Carlo noise; more make the prediction more "
-        "precise); the Var D^ table and the --exact-below auto ladder keep --models",
+        "precise); the Var D^ table keeps --models, the --exact-below auto ladder "
+        "--ladder-members",
     )
     lin.add_argument(
         "--theory-samples",

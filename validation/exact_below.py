@@ -24,6 +24,7 @@ features and leverages once), the same members to the last bit as drawing each r
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -280,17 +281,17 @@ class _Drawn:
         self._theory, self._field, self._n, self._seed = theory, field, n_members, seed
 
     def gaussian_field(self, n_models: int, seed: object = 0) -> object:
-        same = seed is self._seed or (
-            not isinstance(seed, np.random.SeedSequence)
-            and not isinstance(self._seed, np.random.SeedSequence)
-            and seed == self._seed
-        )
-        if n_models == self._n and same:
+        if n_models == self._n and (seed is self._seed or _same_int(seed, self._seed)):
             return self._field
         return self._theory.gaussian_field(n_models, seed)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._theory, name)
+
+
+def _same_int(a: object, b: object) -> bool:
+    """Two integer seeds with one value (a SeedSequence is only the same as itself)."""
+    return isinstance(a, numbers.Integral) and isinstance(b, numbers.Integral) and a == b
 
 
 def check_core_bins(edges: np.ndarray, data: np.ndarray) -> None:

@@ -422,7 +422,6 @@ def _close_direct(phi, heavy, wm, x0m, M_light, A_light, xim, cand, alive, q_sta
     return factored_solve_rows(g, a, out, s)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def member_weights_shared(
     kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_light, chol_light_inv,
     A_light, xi, light_bound=-1.0, t_exact=0.0,
@@ -435,28 +434,14 @@ def member_weights_shared(
     (F,), ``xi`` (k, F). With ``light_bound > 0`` (an upper bound of the largest eigenvalue of
     ``M_light^{-1}``) each member's heavy set is first closed under its own leverage
     (:func:`_close_and_solve`; status 4 if that fails). Triples with ``t < t_exact`` (the last
-    column of ``z``) are heavy whatever their leverage."""
-    k, n, d1 = z.shape
-    f = chol_M_inv.shape[0]
-    W = np.empty((k, 1, f))
-    status = np.zeros(k, dtype=np.int8)
-    for m in numba.prange(k):
-        phi = np.empty((n, f))
-        q = np.empty(n)
-        _member_leverages_one(
-            kinds, sizes, los, his, z[m], w[m], chol_M_inv, P, lam_max, q_star, phi, q, t_exact
-        )
-        heavy = q > q_star  # the early triples have q = inf
-        if light_bound > 0.0:
-            status[m] = _close_and_solve(
-                phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], light_bound,
-                q_star, P, W[m],
-            )  # fmt: skip
-        else:
-            status[m] = _member_solve_shared(
-                phi, heavy, w[m], x0[m], M_light, chol_light_inv, A_light, xi[m], P, W[m]
-            )
-    return W, status
+    column of ``z``) are heavy whatever their leverage. :func:`member_weights_ladder` with one
+    split."""
+    W, status = member_weights_ladder(
+        kinds, sizes, los, his, z, w, x0, chol_M_inv, P, lam_max, q_star, M_light[None],
+        chol_light_inv[None], A_light[None], xi[None], np.array([float(light_bound)]),
+        np.array([float(t_exact)]),
+    )  # fmt: skip
+    return W[0], status[0]
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -468,8 +453,8 @@ def member_weights_ladder(
     (R, k, 1, F) and statuses (R, k). Each member's features and population leverages are made
     once (screened as there, the triples below the smallest ``t_exacts`` skipped) and serve
     every split ``r`` (``M_lights[r]``, ``chol_light_invs[r]``, ``A_lights[r]``, ``xis[r]`` (k, F),
-    ``light_bounds[r]``, ``t_exacts[r]``); each split's weights are those of
-    :func:`member_weights_shared` with its arrays, to the last bit."""
+    ``light_bounds[r]``, ``t_exacts[r]``); each split's weights do not depend on the other splits
+    (:func:`member_weights_shared` is this with one split)."""
     k, n, d1 = z.shape
     f = chol_M_inv.shape[0]
     R = t_exacts.shape[0]

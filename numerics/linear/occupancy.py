@@ -70,7 +70,6 @@ from gtv.numerics.linear.member_kernels import (
     member_leverages,
     member_solves,
     member_weights_ladder,
-    member_weights_shared,
 )
 from gtv.numerics.linear.nodes import PopulationNodes, population_nodes
 from gtv.numerics.linear.strata import LightStrata, light_strata
@@ -251,7 +250,7 @@ def sample_occupancy_weights(
         split = occupancy_split(theory, moments, q_star=q_star)
     out = np.empty((n_models, 1, split.A_light.size))
     rngs = model_rngs(seed, "field", n_models)
-    # the unconditioned field keeps no (k, P, F) feature block (member_weights_shared): one call
+    # the unconditioned field keeps no (k, P, F) feature block (member_weights_ladder): one call
     chunk = n_models if split.strata is None else member_chunk(int(moments.P), split.A_light.size)
     for m0 in range(0, n_models, chunk):
         out[m0 : m0 + chunk, 0] = occupancy_members(theory, moments, split, rngs[m0 : m0 + chunk])
@@ -286,19 +285,24 @@ def sample_occupancy_weights_ladder(
     F = theory.n_features
     if any(sp.A_light.size != F for sp in splits):
         raise ValueError("splits: a split of a different feature set")
-    P = int(moments.P)
-    t, x0, x, normals = _draw(theory, P, model_rngs(seed, "field", n_models), F)
+    t, x0, x, normals = _draw(theory, int(moments.P), model_rngs(seed, "field", n_models), F)
     with serial_blas():
-        W, status = member_weights_ladder(
-            *theory.features.arrays(), np.stack([x, t], axis=2), dsm_weights(theory.schedule, t),
-            x0, moments.chol_M_inv, P, moments.M_inv_bound, splits[0].q_star,
-            np.stack([sp.M_light for sp in splits]),
-            np.stack([sp.chol_light_inv for sp in splits]),
-            np.stack([sp.A_light for sp in splits]),
-            np.stack([np.ascontiguousarray(normals @ sp.fluctuation.T) for sp in splits]),
-            np.array([sp.light_inv_bound if sp.consistent else -1.0 for sp in splits]),
-            np.array([sp.exact_below for sp in splits], dtype=float),
-        )  # fmt: skip
+        return _shared_members(theory, moments, splits, t, x0, x, normals)
+
+
+def _shared_members(theory, moments, splits, t, x0, x, normals) -> np.ndarray:
+    """Weights (R, k, 1, F) of the members with triples ``(t, x0, x)`` (k, P) and light normals
+    (k, F) under each unconditioned split (one BLAS thread expected): the numba kernel
+    :func:`~gtv.numerics.linear.member_kernels.member_weights_ladder`, statuses checked."""
+    W, status = member_weights_ladder(
+        *theory.features.arrays(), np.stack([x, t], axis=2), dsm_weights(theory.schedule, t), x0,
+        moments.chol_M_inv, int(moments.P), moments.M_inv_bound, splits[0].q_star,
+        np.stack([sp.M_light for sp in splits]), np.stack([sp.chol_light_inv for sp in splits]),
+        np.stack([sp.A_light for sp in splits]),
+        np.stack([normals @ sp.fluctuation.T for sp in splits]),
+        np.array([sp.light_inv_bound if sp.consistent else -1.0 for sp in splits]),
+        np.array([sp.exact_below for sp in splits], dtype=float),
+    )  # fmt: skip
     _check_status(status)
     return W
 
@@ -454,19 +458,11 @@ def _members(
     k, F = len(rngs), split.A_light.size
     cells = split.strata
     t, x0, x, normals = _draw(theory, P, rngs, F if cells is None else cells.noise.shape[1])
-    w = dsm_weights(theory.schedule, t)
     if backend == "numba" and cells is None:
         # one M_L: features, screened leverages (the consistent closure) and Woodbury solves in
         # one pass per member
-        W, status = member_weights_shared(
-            *theory.features.arrays(), np.stack([x, t], axis=2), w, x0, moments.chol_M_inv, P,
-            moments.M_inv_bound, split.q_star, np.ascontiguousarray(split.M_light),
-            split.chol_light_inv, np.ascontiguousarray(split.A_light),
-            np.ascontiguousarray(normals @ split.fluctuation.T),
-            split.light_inv_bound if split.consistent else -1.0, split.exact_below,
-        )  # fmt: skip
-        _check_status(status)
-        return W[:, 0]
+        return _shared_members(theory, moments, [split], t, x0, x, normals)[0, :, 0]
+    w = dsm_weights(theory.schedule, t)
     if backend == "numba":
         z = np.stack([x, t], axis=2)
         phi, q = member_leverages(*theory.features.arrays(), z, w, moments.chol_M_inv, P)

@@ -251,6 +251,17 @@ def test_consistent_theory_is_the_consistent_field_with_its_own_moments():
     assert auto_own.meta["exact_below_choice"] == auto_field.meta["exact_below_choice"]
 
 
+def _tiny_ladder(n_members: int, n_samples: int):
+    """The ladder of :func:`_tiny`'s configuration built by hand (its theory, P = 40, seed 0)."""
+    sched = get_schedule("vp-linear")
+    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (EPS, sched.T), (-1.5, 1.5))
+    th = linear_model_theory(FIGURE2_DATA, feats, EPS, sched, ridge=0.1)
+    return choose_exact_below(
+        th, cavity_moments(th, 40), n_members=n_members, edges=np.linspace(-2, 2, 81),
+        n_samples=n_samples, seed=0,
+    )  # fmt: skip
+
+
 def test_ladder_samples_sets_the_rungs_samples_only():
     """``ladder_samples``: the rungs use that many samples per member (the ladder equals
     ``choose_exact_below`` with ``n_samples=ladder_samples``), the prediction keeps ``n_samples``;
@@ -258,13 +269,7 @@ def test_ladder_samples_sets_the_rungs_samples_only():
     cheap = compare_linear(_tiny(exact_below="auto", ladder_samples=60))
     full = compare_linear(_tiny(exact_below=cheap.meta["exact_below_choice"]["t_c"]))
     np.testing.assert_array_equal(cheap.theory.gf_histograms, full.theory.gf_histograms)
-    sched = get_schedule("vp-linear")
-    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (EPS, sched.T), (-1.5, 1.5))
-    th = linear_model_theory(FIGURE2_DATA, feats, EPS, sched, ridge=0.1)
-    choice = choose_exact_below(
-        th, cavity_moments(th, 40), n_members=6, edges=np.linspace(-2, 2, 81), n_samples=60,
-        seed=0,
-    )  # fmt: skip
+    choice = _tiny_ladder(n_members=6, n_samples=60)
     assert cheap.meta["exact_below_choice"] == json.loads(json.dumps(choice.to_dict()))
     for bad, match in (
         (dict(exact_below="auto", ladder_samples=0), "ladder_samples must be"),
@@ -280,13 +285,7 @@ def test_ladder_members_sets_the_rungs_members_only(tmp_path, capsys):
     standard errors are theirs), the prediction keeps its own members; only with "auto"; the
     CLI passes it on."""
     res = compare_linear(_tiny(exact_below="auto", ladder_members=10))
-    sched = get_schedule("vp-linear")
-    feats = ProductFeatures.uniform("gaussian", 1, 5, 4, (EPS, sched.T), (-1.5, 1.5))
-    th = linear_model_theory(FIGURE2_DATA, feats, EPS, sched, ridge=0.1)
-    choice = choose_exact_below(
-        th, cavity_moments(th, 40), n_members=10, edges=np.linspace(-2, 2, 81), n_samples=300,
-        seed=0,
-    )  # fmt: skip
+    choice = _tiny_ladder(n_members=10, n_samples=300)
     assert res.meta["exact_below_choice"] == json.loads(json.dumps(choice.to_dict()))
     default = compare_linear(_tiny(exact_below="auto"))
     ses = [[r["gap_se"] for r in x.meta["exact_below_choice"]["rows"]] for x in (default, res)]

@@ -156,8 +156,8 @@ class LinearCompareConfig(DensityOptions, JsonConfig):
     ladder_members: int | None = None
     #: Members of the theory's field behind its densities and gap mass (default: n_models, the
     #: same Monte Carlo noise as the trained side; more members make the prediction more
-    #: precise without touching the trained ensemble). The Var D^ table and the
-    #: exact_below="auto" ladder keep n_models.
+    #: precise without touching the trained ensemble). The Var D^ table keeps n_models, the
+    #: exact_below="auto" ladder ladder_members.
     n_theory_members: int | None = None
     #: With density="mc": PF-ODE samples per member of the theory's field behind its densities
     #: and gap mass (default: n_samples). The prediction's Monte Carlo error is set by its
